@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Logging;
+
+namespace Messenger.Internal;
+
+/// <summary>Every log event of the engine, with stable event ids (documented in README.md).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Information, "Node {Node} started: unicast {Endpoint}, broadcast {PublishEndpoint}, cluster {Cluster}")]
+    public static partial void NodeStarted(ILogger logger, string node, string endpoint, string publishEndpoint, string cluster);
+
+    [LoggerMessage(1001, LogLevel.Information, "Node {Node} stopped")]
+    public static partial void NodeStopped(ILogger logger, string node);
+
+    [LoggerMessage(1002, LogLevel.Information, "Beacon of {Node} announces on {Interfaces} port {Port}")]
+    public static partial void BeaconStarted(ILogger logger, string node, string interfaces, int port);
+
+    [LoggerMessage(1100, LogLevel.Information, "Peer {Peer} ({PeerId}) {State}: {Reason}")]
+    public static partial void PeerStateChanged(ILogger logger, string peer, string peerId, PeerState state, string reason);
+
+    [LoggerMessage(1101, LogLevel.Debug, "Found {Peer} ({PeerId}) at {Endpoint} by {How}")]
+    public static partial void PeerFound(ILogger logger, string peer, string peerId, string endpoint, string how);
+
+    [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
+    public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
+
+    [LoggerMessage(1201, LogLevel.Error, "Peer {Peer} refused this node: {Code} {Reason}")]
+    public static partial void RefusedByPeer(ILogger logger, string peer, string code, string reason);
+
+    [LoggerMessage(1300, LogLevel.Debug, "Dropped a frame from {Source}: {Reason}")]
+    public static partial void FrameRejected(ILogger logger, string source, string reason);
+
+    [LoggerMessage(1301, LogLevel.Warning, "Dropped {Count} messages for {Peer}: {Reason}")]
+    public static partial void MessagesDropped(ILogger logger, int count, string peer, string reason);
+
+    [LoggerMessage(1400, LogLevel.Error, "{Part} failed")]
+    public static partial void PartFailed(ILogger logger, string part, Exception? exception);
+
+    [LoggerMessage(1401, LogLevel.Error, "An event handler of node {Node} threw")]
+    public static partial void HandlerFailed(ILogger logger, string node, Exception exception);
+}

@@ -1,0 +1,79 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+
+namespace Messenger;
+
+// Sending and receiving.
+public sealed partial class MessengerNode
+{
+    /// <summary>Sends text to one peer. Completes when the message is queued for the peer (at once, unless the
+    /// peer's send queue is full: then when there is room).</summary>
+    /// <exception cref="PeerNotFoundException">No peer of that name is in the peer table.</exception>
+    public ValueTask SendAsync(string to, string text, string? topic = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return SendAsync(to, Encoding.UTF8.GetBytes(text), MessageContentType.Text, topic, cancellationToken);
+    }
+
+    /// <summary>Sends a body of bytes to one peer.</summary>
+    /// <exception cref="PeerNotFoundException">No peer of that name is in the peer table.</exception>
+    /// <exception cref="MessageTooLargeException">The body is larger than <see cref="MessengerNodeOptions.MaxMessageSize"/>.</exception>
+    public ValueTask SendAsync(string to, ReadOnlyMemory<byte> body, MessageContentType contentType = MessageContentType.Binary, string? topic = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(to);
+        ThrowIfStopped();
+        return _runtime.SendAsync(to, body, contentType, topic, cancellationToken);
+    }
+
+    /// <summary>Sends a value serialized as JSON to one peer.</summary>
+    public ValueTask SendJsonAsync<T>(string to, T value, string? topic = null, JsonSerializerOptions? options = null, CancellationToken cancellationToken = default) =>
+        SendAsync(to, JsonSerializer.SerializeToUtf8Bytes(value, options), MessageContentType.Json, topic, cancellationToken);
+
+    /// <summary>Sends text to every connected peer.</summary>
+    public ValueTask BroadcastAsync(string text, string? topic = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return BroadcastAsync(Encoding.UTF8.GetBytes(text), MessageContentType.Text, topic, cancellationToken);
+    }
+
+    /// <summary>Sends a body of bytes to every connected peer.</summary>
+    public ValueTask BroadcastAsync(ReadOnlyMemory<byte> body, MessageContentType contentType = MessageContentType.Binary, string? topic = null, CancellationToken cancellationToken = default)
+    {
+        ThrowIfStopped();
+        return _runtime.BroadcastAsync(body, contentType, topic, cancellationToken);
+    }
+
+    /// <summary>Sends a value serialized as JSON to every connected peer.</summary>
+    public ValueTask BroadcastJsonAsync<T>(T value, string? topic = null, JsonSerializerOptions? options = null, CancellationToken cancellationToken = default) =>
+        BroadcastAsync(JsonSerializer.SerializeToUtf8Bytes(value, options), MessageContentType.Json, topic, cancellationToken);
+
+    /// <summary>Every received message, in arrival order, until the node stops or the token is cancelled.</summary>
+    public async IAsyncEnumerable<MessengerMessage> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var reader = _runtime.Received;
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (reader.TryRead(out var message)) yield return message;
+        }
+    }
+
+    /// <summary>The next received message.</summary>
+    /// <exception cref="NodeStoppedException">The node stopped and every received message has been read.</exception>
+    public async ValueTask<MessengerMessage> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        var reader = _runtime.Received;
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (reader.TryRead(out var message)) return message;
+        }
+        throw new NodeStoppedException(Name);
+    }
+
+    /// <summary>Takes a received message if one is waiting.</summary>
+    public bool TryRead([NotNullWhen(true)] out MessengerMessage? message) => _runtime.Received.TryRead(out message);
+
+    /// <summary>How many received messages wait to be read.</summary>
+    public int PendingReceiveCount => _runtime.Received.Count;
+}

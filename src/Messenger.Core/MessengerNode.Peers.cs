@@ -1,0 +1,82 @@
+namespace Messenger;
+
+// The peer table and waiting for peers.
+public sealed partial class MessengerNode
+{
+    /// <summary>The peer table as it is now, ordered by name.</summary>
+    public IReadOnlyList<PeerInfo> GetPeers() => _runtime.Snapshot;
+
+    /// <summary>One peer by name, or null.</summary>
+    public PeerInfo? GetPeer(string name) => Array.Find(_runtime.Snapshot, p => p.Name == name);
+
+    /// <summary>How many peers are connected.</summary>
+    public int ConnectedPeerCount => _runtime.Snapshot.Count(p => p.State == PeerState.Connected);
+
+    /// <summary>Waits until every named peer is connected: then a broadcast sent afterwards reaches each of them.</summary>
+    /// <exception cref="PeerWaitTimeoutException">The timeout passed first; it names who was missing.</exception>
+    public Task WaitForPeersAsync(IEnumerable<string> names, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        var wanted = names.Distinct(StringComparer.Ordinal).ToArray();
+        return WaitAsync(
+            peers => wanted.Where(n => !peers.Any(p => p.Name == n && p.State == PeerState.Connected)).ToArray(),
+            wanted.Length,
+            timeout,
+            cancellationToken);
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> peers are connected.</summary>
+    /// <exception cref="PeerWaitTimeoutException">The timeout passed first.</exception>
+    public Task WaitForPeerCountAsync(int count, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return WaitAsync(peers => peers.Count(p => p.State == PeerState.Connected) >= count ? [] : null, count, timeout, cancellationToken);
+    }
+
+    /// <summary>Joins through a known endpoint (tcp://host:port of a node's unicast socket), like a seed given at
+    /// start, and waits until the node there is connected. Returns it.</summary>
+    /// <exception cref="MessengerConfigurationException">The endpoint is not of the form tcp://host:port.</exception>
+    /// <exception cref="PeerWaitTimeoutException">No node there became connected in time.</exception>
+    public async Task<PeerInfo> ConnectAsync(string endpoint, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ThrowIfStopped();
+        var started = DateTimeOffset.UtcNow;
+        string name;
+        try
+        {
+            name = await _runtime.ConnectAsync(endpoint).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new PeerWaitTimeoutException(timeout, [endpoint], ConnectedPeerCount, 1);
+        }
+        var left = timeout - (DateTimeOffset.UtcNow - started);
+        await WaitForPeersAsync([name], left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        return GetPeer(name)!;
+    }
+
+    // missing: who is still missing in a snapshot; an empty array when satisfied, null when not satisfied
+    // and there are no names to report.
+    private async Task WaitAsync(Func<IReadOnlyList<PeerInfo>, string[]?> missing, int wanted, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var timer = new CancellationTokenSource(timeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
+        while (true)
+        {
+            var changed = _runtime.PeersChanged;
+            var left = missing(_runtime.Snapshot);
+            if (left is { Length: 0 }) return;
+            ThrowIfStopped();
+            try
+            {
+                await changed.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                left = missing(_runtime.Snapshot);
+                if (left is { Length: 0 }) return;
+                throw new PeerWaitTimeoutException(timeout, left ?? [], ConnectedPeerCount, wanted);
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using Messenger.Transport;
+
+namespace Messenger;
+
+/// <summary>
+/// A Messenger node: it finds its peers (UDP beacon, seeds), keeps a peer table with their health, and carries
+/// unicast and broadcast messages. Start one with <see cref="StartAsync"/> and dispose it to stop it.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var a = await MessengerNode.StartAsync(MessengerNodeOptions.Default with { Name = "a" });
+/// await a.WaitForPeersAsync(["b"], TimeSpan.FromSeconds(10));
+/// await a.SendAsync("b", "hello b");
+/// </code>
+/// </example>
+public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
+{
+    private readonly NodeRuntime _runtime;
+    private int _state = (int)NodeState.Starting;
+
+    private MessengerNode(MessengerNodeOptions options, NodeRuntime runtime)
+    {
+        Options = options;
+        _runtime = runtime;
+        StartedAt = DateTimeOffset.UtcNow;
+    }
+
+    /// <summary>Starts a node: binds its sockets, starts discovery, and returns once it is listening.</summary>
+    /// <exception cref="MessengerConfigurationException">An option is invalid, or a port or interface cannot be used.</exception>
+    public static Task<MessengerNode> StartAsync(MessengerNodeOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        cancellationToken.ThrowIfCancellationRequested();
+        var runtime = new NodeRuntime(options);
+        var node = new MessengerNode(options, runtime);
+        runtime.Start();
+        node._state = (int)NodeState.Running;
+        return Task.FromResult(node);
+    }
+
+    /// <summary>The options the node was started with.</summary>
+    public MessengerNodeOptions Options { get; }
+
+    /// <summary>The node's name, unique in its cluster.</summary>
+    public string Name => _runtime.Name;
+
+    /// <summary>The node's id: 32 lowercase hex digits.</summary>
+    public string Id => _runtime.Id.ToString();
+
+    /// <summary>The cluster the node belongs to.</summary>
+    public string Cluster => Options.Cluster;
+
+    /// <summary>The unicast endpoint peers connect to (tcp://host:port); give it to others as a seed.</summary>
+    public string Endpoint => _runtime.Endpoint;
+
+    /// <summary>The broadcast endpoint (tcp://host:port).</summary>
+    public string PublishEndpoint => _runtime.PublishEndpoint;
+
+    /// <summary>The TCP port of the unicast socket.</summary>
+    public int Port => _runtime.Port;
+
+    /// <summary>The TCP port of the broadcast socket.</summary>
+    public int PublishPort => _runtime.PublishPort;
+
+    /// <summary>Where the node is in its life cycle.</summary>
+    public NodeState State => (NodeState)Volatile.Read(ref _state);
+
+    /// <summary>When the node started.</summary>
+    public DateTimeOffset StartedAt { get; }
+
+    /// <summary>How long the node has been running.</summary>
+    public TimeSpan Uptime => DateTimeOffset.UtcNow - StartedAt;
+
+    /// <summary>The node's counters.</summary>
+    public MessengerStatistics Statistics => _runtime.Statistics;
+
+    /// <summary>A peer became connected (both directions work), or reachable again.</summary>
+    public event EventHandler<PeerEventArgs>? PeerJoined
+    {
+        add => _runtime.PeerJoined += value;
+        remove => _runtime.PeerJoined -= value;
+    }
+
+    /// <summary>Nothing arrived from a peer for longer than <see cref="MessengerNodeOptions.PeerTimeout"/>.</summary>
+    public event EventHandler<PeerEventArgs>? PeerUnreachable
+    {
+        add => _runtime.PeerUnreachable += value;
+        remove => _runtime.PeerUnreachable -= value;
+    }
+
+    /// <summary>A peer left politely, or stayed unreachable longer than <see cref="MessengerNodeOptions.PeerGoneAfter"/>.</summary>
+    public event EventHandler<PeerEventArgs>? PeerLeft
+    {
+        add => _runtime.PeerLeft += value;
+        remove => _runtime.PeerLeft -= value;
+    }
+
+    /// <summary>A message was dropped: the receive queue was full, or its peer went away before it could be sent.</summary>
+    public event EventHandler<MessageDroppedEventArgs>? MessageDropped
+    {
+        add => _runtime.MessageDropped += value;
+        remove => _runtime.MessageDropped -= value;
+    }
+
+    /// <summary>Tells the peers this node leaves, closes every socket and joins every thread. Idempotent.</summary>
+    public async Task StopAsync()
+    {
+        var previous = (NodeState)Interlocked.CompareExchange(ref _state, (int)NodeState.Stopping, (int)NodeState.Running);
+        await _runtime.StopAsync().ConfigureAwait(false);
+        if (previous != NodeState.Faulted) Volatile.Write(ref _state, (int)NodeState.Stopped);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+
+    /// <inheritdoc/>
+    public void Dispose() => StopAsync().GetAwaiter().GetResult();
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Name} ({State}) {Endpoint}";
+
+    private void ThrowIfStopped()
+    {
+        if (State != NodeState.Running) throw new NodeStoppedException(Name);
+    }
+}

@@ -1,0 +1,33 @@
+namespace Messenger;
+
+/// <summary>Counters of one node since it started. The same figures are published as
+/// System.Diagnostics.Metrics instruments of the meter "Messenger".</summary>
+public sealed record MessengerStatistics
+{
+    /// <summary>Messages accepted for sending (unicast and broadcast).</summary>
+    public long MessagesSent { get; init; }
+
+    /// <summary>Messages received from peers, including any dropped afterwards because the receive queue was full.</summary>
+    public long MessagesReceived { get; init; }
+
+    /// <summary>Messages dropped, for any reason.</summary>
+    public long MessagesDropped { get; init; }
+
+    /// <summary>Frames put on the wire (a frame carries a batch of messages).</summary>
+    public long FramesSent { get; init; }
+
+    /// <summary>Frames taken off the wire.</summary>
+    public long FramesReceived { get; init; }
+
+    /// <summary>Bytes of frames put on the wire.</summary>
+    public long BytesSent { get; init; }
+
+    /// <summary>Bytes of frames taken off the wire.</summary>
+    public long BytesReceived { get; init; }
+
+    /// <summary>Frames dropped because they were malformed, of an unknown version, oversized, or from an unknown connection.</summary>
+    public long FramesRejected { get; init; }
+
+    /// <summary>Handshakes refused (wrong cluster, name in use, ...).</summary>
+    public long HandshakesRefused { get; init; }
+}

@@ -1,0 +1,209 @@
+using System.Buffers.Binary;
+
+namespace Messenger.Protocol;
+
+/// <summary>HELLO: the first frame on a new unicast connection.</summary>
+internal sealed record HelloFrame(string Cluster, NodeId Id, string Name, string Host, int Port, int PublishPort);
+
+/// <summary>WELCOME: the answer to an accepted HELLO.</summary>
+internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort);
+
+/// <summary>REFUSE: the answer to a refused HELLO.</summary>
+internal sealed record RefuseFrame(RefuseCode Code, string Reason);
+
+/// <summary>One row of a PEERS frame.</summary>
+internal sealed record PeerRecord(NodeId Id, string Name, string Host, int Port, int PublishPort);
+
+/// <summary>PUB_PROBE: published to prove a subscriber's connection is up.</summary>
+internal sealed record PubProbeFrame(NodeId Sender, NodeId Target, ulong Token);
+
+/// <summary>Encodes and decodes the small control frames. Data batches are in <see cref="Transport.OutboundQueue"/>
+/// and <see cref="BatchReader"/>.</summary>
+internal static class ControlFrames
+{
+    public static byte[] Hello(HelloFrame h)
+    {
+        var size = Wire.HeaderSize + Wire.Str8Size(h.Cluster) + Wire.NodeIdSize + Wire.Str8Size(h.Name) + Wire.Str8Size(h.Host) + 4;
+        var frame = new byte[size];
+        Wire.WriteHeader(frame, FrameType.Hello);
+        var p = Wire.HeaderSize;
+        p += Wire.WriteStr8(frame.AsSpan(p), h.Cluster);
+        h.Id.WriteTo(frame.AsSpan(p));
+        p += Wire.NodeIdSize;
+        p += Wire.WriteStr8(frame.AsSpan(p), h.Name);
+        p += Wire.WriteStr8(frame.AsSpan(p), h.Host);
+        Wire.WriteU16(frame.AsSpan(p), h.Port);
+        Wire.WriteU16(frame.AsSpan(p + 2), h.PublishPort);
+        return frame;
+    }
+
+    public static HelloFrame ReadHello(ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        var cluster = r.ReadName("cluster");
+        var id = r.ReadNodeId("node id");
+        var name = r.ReadName("name");
+        var host = r.ReadStr8("host");
+        var port = r.ReadU16("port");
+        var pubPort = r.ReadU16("publish port");
+        r.ExpectEnd("HELLO");
+        ValidateAddress(host, port, pubPort);
+        return new HelloFrame(cluster, id, name, host, port, pubPort);
+    }
+
+    public static byte[] Welcome(WelcomeFrame w)
+    {
+        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4];
+        Wire.WriteHeader(frame, FrameType.Welcome);
+        w.Id.WriteTo(frame.AsSpan(Wire.HeaderSize));
+        var p = Wire.HeaderSize + Wire.NodeIdSize;
+        p += Wire.WriteStr8(frame.AsSpan(p), w.Name);
+        Wire.WriteU16(frame.AsSpan(p), w.Port);
+        Wire.WriteU16(frame.AsSpan(p + 2), w.PublishPort);
+        return frame;
+    }
+
+    public static WelcomeFrame ReadWelcome(ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        var id = r.ReadNodeId("node id");
+        var name = r.ReadName("name");
+        var port = r.ReadU16("port");
+        var pubPort = r.ReadU16("publish port");
+        r.ExpectEnd("WELCOME");
+        if (port == 0 || pubPort == 0) throw new ProtocolException("port 0");
+        return new WelcomeFrame(id, name, port, pubPort);
+    }
+
+    public static byte[] Refuse(RefuseFrame f)
+    {
+        var reason = f.Reason.Length > 200 ? f.Reason[..200] : f.Reason;
+        var frame = new byte[Wire.HeaderSize + 1 + Wire.Str8Size(reason)];
+        Wire.WriteHeader(frame, FrameType.Refuse);
+        frame[Wire.HeaderSize] = (byte)f.Code;
+        Wire.WriteStr8(frame.AsSpan(Wire.HeaderSize + 1), reason);
+        return frame;
+    }
+
+    public static RefuseFrame ReadRefuse(ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        var code = (RefuseCode)r.ReadByte("code");
+        var reason = r.ReadStr8("reason");
+        r.ExpectEnd("REFUSE");
+        return new RefuseFrame(code, reason);
+    }
+
+    /// <summary>PING, PONG: a timestamp in microseconds of the pinging node's clock.</summary>
+    public static byte[] Timestamped(FrameType type, long micros)
+    {
+        var frame = new byte[Wire.HeaderSize + 8];
+        Wire.WriteHeader(frame, type);
+        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(Wire.HeaderSize), micros);
+        return frame;
+    }
+
+    public static long ReadTimestamped(ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        var value = r.ReadI64("timestamp");
+        r.ExpectEnd("PING/PONG");
+        return value;
+    }
+
+    /// <summary>Frames with no body: LEAVE and LEAVE_ACK on unicast, SUB_READY, RESET.</summary>
+    public static byte[] Empty(FrameType type)
+    {
+        var frame = new byte[Wire.HeaderSize];
+        Wire.WriteHeader(frame, type);
+        return frame;
+    }
+
+    public static void ReadEmpty(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length != Wire.HeaderSize) throw new ProtocolException($"{frame.Length - Wire.HeaderSize} unexpected bytes after an empty frame");
+    }
+
+    public static byte[] SubProbe(ulong token)
+    {
+        var frame = new byte[Wire.HeaderSize + 8];
+        Wire.WriteHeader(frame, FrameType.SubProbe);
+        BinaryPrimitives.WriteUInt64LittleEndian(frame.AsSpan(Wire.HeaderSize), token);
+        return frame;
+    }
+
+    public static ulong ReadSubProbe(ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        var token = r.ReadU64("token");
+        r.ExpectEnd("SUB_PROBE");
+        return token;
+    }
+
+    public static byte[] PubProbe(PubProbeFrame f)
+    {
+        var frame = new byte[Wire.HeaderSize + 2 * Wire.NodeIdSize + 8];
+        Wire.WriteHeader(frame, FrameType.PubProbe);
+        f.Sender.WriteTo(frame.AsSpan(Wire.HeaderSize));
+        f.Target.WriteTo(frame.AsSpan(Wire.HeaderSize + Wire.NodeIdSize));
+        BinaryPrimitives.WriteUInt64LittleEndian(frame.AsSpan(Wire.HeaderSize + 2 * Wire.NodeIdSize), f.Token);
+        return frame;
+    }
+
+    public static PubProbeFrame ReadPubProbe(ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        var sender = r.ReadNodeId("sender");
+        var target = r.ReadNodeId("target");
+        var token = r.ReadU64("token");
+        r.ExpectEnd("PUB_PROBE");
+        return new PubProbeFrame(sender, target, token);
+    }
+
+    public static byte[] Peers(IReadOnlyList<PeerRecord> peers)
+    {
+        var size = Wire.HeaderSize + 2;
+        foreach (var p in peers) size += Wire.NodeIdSize + Wire.Str8Size(p.Name) + Wire.Str8Size(p.Host) + 4;
+        var frame = new byte[size];
+        Wire.WriteHeader(frame, FrameType.Peers);
+        Wire.WriteU16(frame.AsSpan(Wire.HeaderSize), peers.Count);
+        var pos = Wire.HeaderSize + 2;
+        foreach (var p in peers)
+        {
+            p.Id.WriteTo(frame.AsSpan(pos));
+            pos += Wire.NodeIdSize;
+            pos += Wire.WriteStr8(frame.AsSpan(pos), p.Name);
+            pos += Wire.WriteStr8(frame.AsSpan(pos), p.Host);
+            Wire.WriteU16(frame.AsSpan(pos), p.Port);
+            Wire.WriteU16(frame.AsSpan(pos + 2), p.PublishPort);
+            pos += 4;
+        }
+        return frame;
+    }
+
+    public static List<PeerRecord> ReadPeers(ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        var count = r.ReadU16("count");
+        if (count > Wire.MaxPeersPerList) throw new ProtocolException($"PEERS lists {count} peers, more than {Wire.MaxPeersPerList}");
+        var list = new List<PeerRecord>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var id = r.ReadNodeId("node id");
+            var name = r.ReadName("name");
+            var host = r.ReadStr8("host");
+            var port = r.ReadU16("port");
+            var pubPort = r.ReadU16("publish port");
+            ValidateAddress(host, port, pubPort);
+            list.Add(new PeerRecord(id, name, host, port, pubPort));
+        }
+        r.ExpectEnd("PEERS");
+        return list;
+    }
+
+    private static void ValidateAddress(string host, int port, int pubPort)
+    {
+        if (host.Length == 0 || Uri.CheckHostName(host) == UriHostNameType.Unknown) throw new ProtocolException($"host '{host}' is not a host name or address");
+        if (port == 0 || pubPort == 0) throw new ProtocolException("port 0");
+    }
+}

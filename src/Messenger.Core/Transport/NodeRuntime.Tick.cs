@@ -1,0 +1,82 @@
+using Messenger.Protocol;
+using NetMQ;
+
+namespace Messenger.Transport;
+
+// The periodic work of the poller: handshake retries, heartbeats, failure detection, membership gossip.
+internal sealed partial class NodeRuntime
+{
+    private void OnTick()
+    {
+        var now = Environment.TickCount64;
+        if (_stopRequested != 0)
+        {
+            FinishLeaveIfDone();
+            return;
+        }
+
+        var heartbeat = (long)_options.HeartbeatInterval.TotalMilliseconds;
+        var timeout = (long)_options.PeerTimeout.TotalMilliseconds;
+        var goneAfter = (long)_options.PeerGoneAfter.TotalMilliseconds;
+        var gossip = now - _lastGossip >= GossipMilliseconds;
+        byte[]? ping = null;
+
+        foreach (var link in _peers.Values.ToList())
+        {
+            if (link.Dealer is null) continue;
+            if (!link.Welcomed)
+            {
+                if (now - link.LastHelloSent >= HelloRetryMilliseconds) SendHello(link);
+            }
+            else
+            {
+                SendProbeIfDue(link, now);
+                if (now - link.LastPingSent >= heartbeat)
+                {
+                    ping ??= ControlFrames.Timestamped(FrameType.Ping, Protocol.Wire.UnixMicros(DateTimeOffset.UtcNow));
+                    link.LastPingSent = now;
+                    link.Dealer.TrySendFrame(ping);
+                }
+                if (gossip && link.State == PeerState.Connected) link.Dealer.TrySendFrame(PeersFrame(except: link));
+            }
+
+            switch (link.State)
+            {
+                case PeerState.Connected when now - link.LastSeen > timeout:
+                    Evaluate(link, $"nothing heard for {now - link.LastSeen} ms");
+                    break;
+                case PeerState.Unreachable when now - link.UnreachableSince > goneAfter:
+                    RemoveLink(link, $"unreachable for more than {goneAfter / 1000.0:0.#} s", raiseEvent: true);
+                    break;
+                case PeerState.Joining when now - link.CreatedAt > Math.Max(goneAfter, 3 * timeout):
+                    RemoveLink(link, "never completed its handshake", raiseEvent: false);
+                    break;
+            }
+        }
+
+        if (gossip)
+        {
+            _lastGossip = now;
+            foreach (var seed in _seeds.Values)
+            {
+                if (now - seed.LastHelloSent >= 2 * GossipMilliseconds)
+                {
+                    seed.LastHelloSent = now;
+                    seed.Dealer.TrySendFrame(HelloFrame());
+                }
+            }
+            foreach (var (id, until) in _refusedUntil.ToList())
+            {
+                if (now > until) _refusedUntil.Remove(id);
+            }
+        }
+        if (now - _lastSnapshot >= heartbeat) PublishSnapshot();
+    }
+
+    private void SendProbeIfDue(PeerLink link, long now)
+    {
+        if (link.HearsTheirBroadcast || link.Dealer is null || now - link.LastProbeSent < ProbeRetryMilliseconds) return;
+        link.LastProbeSent = now;
+        link.Dealer.TrySendFrame(ControlFrames.SubProbe(link.ProbeToken));
+    }
+}

@@ -1,0 +1,370 @@
+using System.Net;
+using System.Threading.Channels;
+using Messenger.Discovery;
+using Messenger.Internal;
+using Messenger.Protocol;
+using Microsoft.Extensions.Logging;
+using NetMQ;
+using NetMQ.Sockets;
+
+namespace Messenger.Transport;
+
+/// <summary>
+/// The engine of one node: a NetMQPoller thread that alone touches the node's sockets (ROUTER for inbound
+/// unicast, PUB for broadcast, one SUB connected to every peer's PUB, a DEALER per peer and per seed), the
+/// peer table, heartbeats and discovery. Other threads hand it work through <see cref="NetMQQueue{T}"/>s.
+/// Every handler catches what it throws: a failure is logged and counted, never fatal to the process.
+/// </summary>
+internal sealed partial class NodeRuntime : IDisposable
+{
+    private const int TickMilliseconds = 50;
+    private const int HelloRetryMilliseconds = 1000;
+    private const int ProbeRetryMilliseconds = 100;
+    private const int GossipMilliseconds = 1000;
+    private const int MaxFramesPerWakeup = 512;
+
+    private readonly MessengerNodeOptions _options;
+    private readonly ILogger _logger;
+    private readonly KeyValuePair<string, object?> _nodeTag;
+    private readonly NetMQPoller _poller;
+    private readonly RouterSocket _router;
+    private readonly PublisherSocket _publisher;
+    private readonly SubscriberSocket _subscriber;
+    private readonly NetMQQueue<Action> _commands;
+    private readonly NetMQQueue<OutboundQueue> _doorbell;
+    private readonly NetMQTimer _timer;
+    private readonly UdpBeacon? _beacon;
+    private readonly Channel<MessengerMessage> _received;
+    private readonly Channel<Action> _events;
+    private readonly Task _eventPump;
+    private readonly Dictionary<NodeId, PeerLink> _peers = [];
+    private readonly Dictionary<byte[], PeerLink> _routes = new(ByteArrayComparer.Instance);
+    private readonly Dictionary<string, SeedLink> _seeds = [];
+    private readonly Dictionary<NodeId, long> _refusedUntil = [];
+    private readonly List<OutboundSegment> _segments = [];
+    private readonly List<BatchRecord> _records = [];
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _lastGossip;
+    private long _lastSnapshot;
+    private int _stopRequested;
+    private long _leaveDeadline;
+    private int _leaveAcksPending;
+
+    // Counters: written by the poller thread (MessagesSent by senders, atomically), read by anyone.
+    private long _messagesSent;
+    private long _messagesReceived;
+    private long _messagesDropped;
+    private long _framesSent;
+    private long _framesReceived;
+    private long _bytesSent;
+    private long _bytesReceived;
+    private long _framesRejected;
+    private long _handshakesRefused;
+
+    private volatile PeerInfo[] _snapshot = [];
+    private TaskCompletionSource _peersChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _peersChangedGate = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PeerLink> _byName = new(StringComparer.Ordinal);
+
+    public NodeRuntime(MessengerNodeOptions options)
+    {
+        Validate(options);
+        _options = options;
+        _logger = options.LoggerFactory.CreateLogger("Messenger.Node");
+        _nodeTag = new("node", options.Name);
+        Id = NodeId.NewRandom();
+        Name = options.Name;
+
+        var beaconInterfaces = options.BeaconEnabled ? BeaconInterfaceResolver.Resolve(options.BeaconInterface) : null;
+        AdvertisedHost = options.AdvertisedHost
+            ?? (options.BindAddress != "*" ? options.BindAddress : null)
+            ?? beaconInterfaces?[0].Address.ToString()
+            ?? FirstAddress();
+
+        _router = new RouterSocket();
+        _publisher = new PublisherSocket();
+        _subscriber = new SubscriberSocket();
+        foreach (var s in new NetMQSocket[] { _router, _publisher, _subscriber })
+        {
+            s.Options.Linger = TimeSpan.Zero;
+        }
+        _router.Options.ReceiveHighWatermark = 10_000;
+        _publisher.Options.SendHighWatermark = 10_000;
+        _subscriber.Options.ReceiveHighWatermark = 10_000;
+        try
+        {
+            Port = Bind(_router, options.BindAddress, options.Port, "Port");
+            PublishPort = Bind(_publisher, options.BindAddress, options.PublishPort, "PublishPort");
+        }
+        catch
+        {
+            _router.Dispose();
+            _publisher.Dispose();
+            _subscriber.Dispose();
+            throw;
+        }
+        _subscriber.SubscribeToAnyTopic();
+
+        _broadcast = new OutboundQueue(FrameType.Broadcast, Id, options.SendQueueLimitBytes);
+        _commands = new NetMQQueue<Action>();
+        _doorbell = new NetMQQueue<OutboundQueue>();
+        _timer = new NetMQTimer(TimeSpan.FromMilliseconds(TickMilliseconds));
+        _router.ReceiveReady += (_, _) => Guard("unicast receive", OnRouterReady);
+        _subscriber.ReceiveReady += (_, _) => Guard("broadcast receive", OnSubscriberReady);
+        _commands.ReceiveReady += (_, _) => Guard("command", OnCommands);
+        _doorbell.ReceiveReady += (_, _) => Guard("send", OnDoorbell);
+        _timer.Elapsed += (_, _) => Guard("timer", OnTick);
+        _poller = new NetMQPoller { _router, _subscriber, _commands, _doorbell, _timer };
+
+        _received = Channel.CreateBounded<MessengerMessage>(
+            new BoundedChannelOptions(options.ReceiveQueueCapacity)
+            {
+                FullMode = options.ReceiveFullMode == ReceiveFullMode.DropOldest ? BoundedChannelFullMode.DropOldest : BoundedChannelFullMode.DropWrite,
+                SingleWriter = true,
+                SingleReader = false,
+                AllowSynchronousContinuations = false,
+            },
+            OnReceiveDropped);
+        _events = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        _eventPump = Task.Run(PumpEventsAsync);
+
+        if (beaconInterfaces is not null)
+        {
+            try
+            {
+                _beacon = new UdpBeacon(
+                    beaconInterfaces,
+                    options.BeaconPort,
+                    options.BeaconInterval,
+                    new BeaconAnnouncement(options.Cluster, Id, Name, Port, PublishPort),
+                    (heard, from) => _commands.Enqueue(() => OnBeacon(heard, from)),
+                    (part, e) => Log.PartFailed(_logger, part, e));
+                Log.BeaconStarted(_logger, Name, string.Join(", ", beaconInterfaces.Select(i => $"{i.Name} ({i.Broadcast})")), options.BeaconPort);
+            }
+            catch
+            {
+                DisposeSockets();
+                throw;
+            }
+        }
+    }
+
+    public NodeId Id { get; }
+    public string Name { get; }
+    public int Port { get; }
+    public int PublishPort { get; }
+    public string AdvertisedHost { get; }
+    public string Endpoint => $"tcp://{AdvertisedHost}:{Port}";
+    public string PublishEndpoint => $"tcp://{AdvertisedHost}:{PublishPort}";
+    public ChannelReader<MessengerMessage> Received => _received.Reader;
+    public PeerInfo[] Snapshot => _snapshot;
+    public Task Stopped => _stopped.Task;
+
+    public event EventHandler<PeerEventArgs>? PeerJoined;
+    public event EventHandler<PeerEventArgs>? PeerUnreachable;
+    public event EventHandler<PeerEventArgs>? PeerLeft;
+    public event EventHandler<MessageDroppedEventArgs>? MessageDropped;
+
+    public void Start()
+    {
+        _poller.RunAsync($"messenger-{Name}", isBackgroundThread: true);
+        _beacon?.Start();
+        foreach (var seed in _options.Seeds) _commands.Enqueue(() => AddSeed(seed));
+        Log.NodeStarted(_logger, Name, Endpoint, PublishEndpoint, _options.Cluster);
+    }
+
+    public MessengerStatistics Statistics => new()
+    {
+        MessagesSent = Interlocked.Read(ref _messagesSent),
+        MessagesReceived = Volatile.Read(ref _messagesReceived),
+        MessagesDropped = Interlocked.Read(ref _messagesDropped),
+        FramesSent = Volatile.Read(ref _framesSent),
+        FramesReceived = Volatile.Read(ref _framesReceived),
+        BytesSent = Volatile.Read(ref _bytesSent),
+        BytesReceived = Volatile.Read(ref _bytesReceived),
+        FramesRejected = Volatile.Read(ref _framesRejected),
+        HandshakesRefused = Volatile.Read(ref _handshakesRefused),
+    };
+
+    /// <summary>Runs <paramref name="action"/> on the poller thread and returns its result.</summary>
+    public Task<T> InvokeAsync<T>(Func<T> action)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _commands.Enqueue(() =>
+        {
+            try
+            {
+                done.TrySetResult(action());
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        });
+        return done.Task;
+    }
+
+    /// <summary>Says LEAVE to every peer, waits for their acknowledgements up to the leave timeout, then stops the
+    /// poller and closes everything. Safe to call more than once.</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopRequested, 1) == 0)
+        {
+            _beacon?.Dispose();
+            _commands.Enqueue(BeginLeave);
+        }
+        await _stopped.Task.ConfigureAwait(false);
+        if (_poller.IsRunning) _poller.Stop();
+        DisposeSockets();
+        _received.Writer.TryComplete();
+        _events.Writer.TryComplete();
+        await _eventPump.ConfigureAwait(false);
+        Log.NodeStopped(_logger, Name);
+    }
+
+    private void BeginLeave()
+    {
+        var now = Environment.TickCount64;
+        _leaveDeadline = now + (long)_options.LeaveTimeout.TotalMilliseconds;
+        foreach (var link in _peers.Values)
+        {
+            if (link.Dealer is not null && link.Welcomed && link.State is PeerState.Connected or PeerState.Joining)
+            {
+                FlushLink(link);
+                if (link.Dealer.TrySendFrame(ControlFrames.Empty(FrameType.Leave))) _leaveAcksPending++;
+            }
+        }
+        FlushBroadcast();
+        FinishLeaveIfDone();
+    }
+
+    private void FinishLeaveIfDone()
+    {
+        if (_stopRequested == 0 || _leaveDeadline == 0) return;
+        if (_leaveAcksPending > 0 && Environment.TickCount64 < _leaveDeadline) return;
+        _leaveDeadline = 0;
+        foreach (var link in _peers.Values.ToList()) RemoveLink(link, "this node stopped", raiseEvent: false);
+        _stopped.TrySetResult();
+    }
+
+    private void DisposeSockets()
+    {
+        _poller.Dispose();
+        foreach (var seed in _seeds.Values) seed.Dealer.Dispose();
+        _seeds.Clear();
+        _router.Dispose();
+        _publisher.Dispose();
+        _subscriber.Dispose();
+        _commands.Dispose();
+        _doorbell.Dispose();
+    }
+
+    public void Dispose()
+    {
+        StopAsync().GetAwaiter().GetResult();
+    }
+
+    private void OnCommands()
+    {
+        while (_commands.TryDequeue(out var command, TimeSpan.Zero)) Guard("command", command);
+    }
+
+    private void Guard(string part, Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception e)
+        {
+            Log.PartFailed(_logger, part, e);
+        }
+    }
+
+    private async Task PumpEventsAsync()
+    {
+        await foreach (var raise in _events.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            try
+            {
+                raise();
+            }
+            catch (Exception e)
+            {
+                Log.HandlerFailed(_logger, Name, e);
+            }
+        }
+    }
+
+    private void Raise(Action raise) => _events.Writer.TryWrite(raise);
+
+    private static int Bind(NetMQSocket socket, string address, int port, string option)
+    {
+        try
+        {
+            if (port == 0) return socket.BindRandomPort($"tcp://{address}");
+            socket.Bind($"tcp://{address}:{port}");
+            return port;
+        }
+        catch (Exception e) when (e is NetMQException or ArgumentException)
+        {
+            throw new MessengerConfigurationException(port == 0 ? "BindAddress" : option, $"cannot bind tcp://{address}:{port}: {e.Message}", e);
+        }
+    }
+
+    private static string FirstAddress()
+    {
+        foreach (var n in System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces())
+        {
+            if (n.OperationalStatus != System.Net.NetworkInformation.OperationalStatus.Up || n.NetworkInterfaceType == System.Net.NetworkInformation.NetworkInterfaceType.Loopback) continue;
+            var v4 = n.GetIPProperties().UnicastAddresses.FirstOrDefault(u => u.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
+            if (v4 is not null) return v4.Address.ToString();
+        }
+        return IPAddress.Loopback.ToString();
+    }
+
+    private static void Validate(MessengerNodeOptions o)
+    {
+        if (!Wire.IsValidName(o.Name)) throw new MessengerConfigurationException("Name", $"'{o.Name}' is not a valid node name: use 1-64 letters, digits, '.', '_' or '-'.");
+        if (!Wire.IsValidName(o.Cluster)) throw new MessengerConfigurationException("Cluster", $"'{o.Cluster}' is not a valid cluster name: use 1-64 letters, digits, '.', '_' or '-'.");
+        if (o.BindAddress != "*" && !IPAddress.TryParse(o.BindAddress, out _)) throw new MessengerConfigurationException("BindAddress", $"'{o.BindAddress}' is not an IP address or '*'.");
+        if (o.AdvertisedHost is not null && Uri.CheckHostName(o.AdvertisedHost) == UriHostNameType.Unknown) throw new MessengerConfigurationException("AdvertisedHost", $"'{o.AdvertisedHost}' is not a host name or address.");
+        CheckPort(o.Port, "Port");
+        CheckPort(o.PublishPort, "PublishPort");
+        if (o.BeaconPort is < 1 or > 65535) throw new MessengerConfigurationException("BeaconPort", $"{o.BeaconPort} is not a port (1-65535).");
+        CheckPositive(o.BeaconInterval, "BeaconInterval");
+        CheckPositive(o.HeartbeatInterval, "HeartbeatInterval");
+        CheckPositive(o.LeaveTimeout, "LeaveTimeout");
+        if (o.PeerTimeout <= o.HeartbeatInterval) throw new MessengerConfigurationException("PeerTimeout", "must be longer than HeartbeatInterval.");
+        CheckPositive(o.PeerGoneAfter, "PeerGoneAfter");
+        if (o.MaxMessageSize is < 1 or > 256 * 1024 * 1024) throw new MessengerConfigurationException("MaxMessageSize", "must be between 1 byte and 256 MiB.");
+        if (o.ReceiveQueueCapacity < 1) throw new MessengerConfigurationException("ReceiveQueueCapacity", "must be at least 1.");
+        if (o.SendQueueLimitBytes < 64 * 1024) throw new MessengerConfigurationException("SendQueueLimitBytes", "must be at least 64 KiB.");
+        foreach (var seed in o.Seeds) ParseEndpoint(seed, "Seeds");
+
+        static void CheckPort(int port, string name)
+        {
+            if (port is < 0 or > 65535) throw new MessengerConfigurationException(name, $"{port} is not a port (0-65535).");
+        }
+
+        static void CheckPositive(TimeSpan value, string name)
+        {
+            if (value <= TimeSpan.Zero) throw new MessengerConfigurationException(name, "must be positive.");
+        }
+    }
+
+    /// <summary>Checks a tcp://host:port endpoint and returns its host and port.</summary>
+    public static (string Host, int Port) ParseEndpoint(string endpoint, string option)
+    {
+        if (endpoint is null || !endpoint.StartsWith("tcp://", StringComparison.Ordinal))
+            throw new MessengerConfigurationException(option, $"'{endpoint}' is not an endpoint of the form tcp://host:port.");
+        var rest = endpoint["tcp://".Length..];
+        var colon = rest.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(rest[(colon + 1)..], out var port) || port is < 1 or > 65535)
+            throw new MessengerConfigurationException(option, $"'{endpoint}' is not an endpoint of the form tcp://host:port.");
+        var host = rest[..colon];
+        if (Uri.CheckHostName(host) == UriHostNameType.Unknown)
+            throw new MessengerConfigurationException(option, $"'{host}' in '{endpoint}' is not a host name or address.");
+        return (host, port);
+    }
+}

@@ -1,0 +1,203 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using Messenger.Protocol;
+
+namespace Messenger.Transport;
+
+/// <summary>
+/// The messages waiting to go to one peer (or, for broadcasts, to every peer), already encoded as batch frames.
+/// Senders on any thread append under a short lock; the node's poller thread takes whole frames. Whatever is
+/// queued when the poller comes round goes out as one frame: nothing waits to fill a batch.
+/// </summary>
+internal sealed class OutboundQueue
+{
+    private const int SegmentSize = 64 * 1024;
+
+    private readonly object _gate = new();
+    private readonly FrameType _type;
+    private readonly NodeId _sender;
+    private readonly int _prefixSize;
+    private readonly long _limitBytes;
+    private readonly List<OutboundSegment> _sealed = [];
+    private byte[]? _current;
+    private int _currentLength;
+    private int _currentCount;
+    private long _pendingBytes;
+    private long _sequence;
+    private bool _scheduled;
+    private bool _closed;
+    private TaskCompletionSource? _roomWaiter;
+
+    public OutboundQueue(FrameType type, NodeId sender, long limitBytes)
+    {
+        _type = type;
+        _sender = sender;
+        _limitBytes = limitBytes;
+        _prefixSize = BatchReader.CountOffset(type) + 4;
+    }
+
+    /// <summary>Set by the poller's owner: the object handed to the doorbell when work arrives.</summary>
+    public object? Owner { get; set; }
+
+    public long PendingBytes
+    {
+        get { lock (_gate) return _pendingBytes; }
+    }
+
+    public long LastSequence
+    {
+        get { lock (_gate) return _sequence; }
+    }
+
+    /// <summary>Encodes a message into the open batch. Returns its sequence number, or 0 when the queue is over
+    /// its limit (the caller waits with <see cref="WaitForRoomAsync"/>). <paramref name="needsDoorbell"/> is true
+    /// when the queue was idle and the poller must be told.</summary>
+    public long TryAppend(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, out bool needsDoorbell)
+    {
+        var recordSize = Wire.RecordFixedSize + (topicUtf8 is null ? 0 : 1 + topicUtf8.Length) + body.Length;
+        lock (_gate)
+        {
+            needsDoorbell = false;
+            if (_closed) throw new InvalidOperationException("queue closed");
+            if (_pendingBytes > 0 && _pendingBytes + recordSize > _limitBytes) return 0;
+
+            if (_current is null || _currentLength + recordSize > _current.Length)
+            {
+                SealCurrent();
+                _current = ArrayPool<byte>.Shared.Rent(Math.Max(SegmentSize, _prefixSize + recordSize));
+                _currentLength = _prefixSize;
+                _currentCount = 0;
+            }
+
+            var span = _current.AsSpan(_currentLength);
+            var sequence = ++_sequence;
+            span[0] = topicUtf8 is null ? (byte)0 : BatchReader.FlagTopic;
+            span[1] = (byte)contentType;
+            BinaryPrimitives.WriteInt64LittleEndian(span[2..], sequence);
+            BinaryPrimitives.WriteInt64LittleEndian(span[10..], sentAtMicros);
+            var pos = 18;
+            if (topicUtf8 is not null)
+            {
+                span[pos] = (byte)topicUtf8.Length;
+                topicUtf8.CopyTo(span[(pos + 1)..]);
+                pos += 1 + topicUtf8.Length;
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(span[pos..], (uint)body.Length);
+            body.CopyTo(span[(pos + 4)..]);
+            _currentLength += recordSize;
+            _currentCount++;
+            _pendingBytes += recordSize;
+
+            if (!_scheduled)
+            {
+                _scheduled = true;
+                needsDoorbell = true;
+            }
+            return sequence;
+        }
+    }
+
+    /// <summary>Poller thread: moves every queued frame into <paramref name="into"/> and marks the queue idle.
+    /// The caller must give each buffer back with <see cref="Release"/> once it is on the wire.</summary>
+    public void TakeAll(List<OutboundSegment> into)
+    {
+        lock (_gate)
+        {
+            SealCurrent();
+            into.AddRange(_sealed);
+            _sealed.Clear();
+            _scheduled = false;
+        }
+    }
+
+    /// <summary>Poller thread: a frame taken by <see cref="TakeAll"/> that could not be sent yet goes back to the
+    /// front of the queue, in order.</summary>
+    public void PutBack(List<OutboundSegment> segments, int from)
+    {
+        lock (_gate)
+        {
+            _sealed.InsertRange(0, segments.Skip(from));
+        }
+    }
+
+    /// <summary>Poller thread: a frame is on the wire (or dropped); its room is free again.</summary>
+    public void Release(OutboundSegment segment)
+    {
+        ArrayPool<byte>.Shared.Return(segment.Buffer);
+        TaskCompletionSource? waiter = null;
+        lock (_gate)
+        {
+            _pendingBytes -= segment.Length - _prefixSize;
+            if (_roomWaiter is not null && _pendingBytes < _limitBytes / 2)
+            {
+                waiter = _roomWaiter;
+                _roomWaiter = null;
+            }
+        }
+        waiter?.TrySetResult();
+    }
+
+    public Task WaitForRoomAsync()
+    {
+        lock (_gate)
+        {
+            if (_closed || _pendingBytes == 0 || _pendingBytes < _limitBytes / 2) return Task.CompletedTask;
+            _roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _roomWaiter.Task;
+        }
+    }
+
+    /// <summary>Drops everything queued and refuses further messages; returns how many messages were dropped.</summary>
+    public int Close()
+    {
+        TaskCompletionSource? waiter;
+        var dropped = 0;
+        lock (_gate)
+        {
+            _closed = true;
+            SealCurrent();
+            foreach (var s in _sealed)
+            {
+                dropped += s.Count;
+                ArrayPool<byte>.Shared.Return(s.Buffer);
+            }
+            _sealed.Clear();
+            _pendingBytes = 0;
+            waiter = _roomWaiter;
+            _roomWaiter = null;
+        }
+        waiter?.TrySetResult();
+        return dropped;
+    }
+
+    public bool IsClosed
+    {
+        get { lock (_gate) return _closed; }
+    }
+
+    private void SealCurrent()
+    {
+        if (_current is null) return;
+        if (_currentCount == 0)
+        {
+            ArrayPool<byte>.Shared.Return(_current);
+            _current = null;
+            return;
+        }
+        var span = _current.AsSpan();
+        Wire.WriteHeader(span, _type);
+        if (_type == FrameType.Broadcast) _sender.WriteTo(span[Wire.HeaderSize..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[(_prefixSize - 4)..], (uint)_currentCount);
+        _sealed.Add(new OutboundSegment(_current, _currentLength, _currentCount));
+        _current = null;
+    }
+
+    public static byte[]? EncodeTopic(string? topic)
+    {
+        if (topic is null) return null;
+        var bytes = Encoding.UTF8.GetBytes(topic);
+        if (bytes.Length is 0 or > Wire.MaxTopicBytes) throw new InvalidTopicException(topic);
+        return bytes;
+    }
+}

@@ -1,0 +1,78 @@
+using Messenger.Protocol;
+using NetMQ.Sockets;
+
+namespace Messenger.Transport;
+
+/// <summary>
+/// Everything this node holds for one peer. Only the node's poller thread reads or writes the fields, except
+/// <see cref="Outbound"/>, which senders on any thread append to.
+/// </summary>
+internal sealed class PeerLink
+{
+    public PeerLink(NodeId id, string name, PeerAddress address, string discoveredBy, OutboundQueue outbound, long now)
+    {
+        Id = id;
+        Name = name;
+        Address = address;
+        DiscoveredBy = discoveredBy;
+        Outbound = outbound;
+        CreatedAt = now;
+        LastSeen = now;
+        LastSeenWall = DateTimeOffset.UtcNow;
+    }
+
+    public NodeId Id { get; }
+    public string Name { get; }
+    public PeerAddress Address { get; }
+    public string DiscoveredBy { get; }
+    public OutboundQueue Outbound { get; }
+    public long CreatedAt { get; }
+
+    public DealerSocket? Dealer { get; set; }
+    public bool SubscriberConnected { get; set; }
+    public List<byte[]> Routes { get; } = [];
+
+    /// <summary>Our HELLO was answered with WELCOME: unicast from us to it works.</summary>
+    public bool Welcomed { get; set; }
+
+    /// <summary>Our SUB received its PUB_PROBE: its broadcasts reach us.</summary>
+    public bool HearsTheirBroadcast { get; set; }
+
+    /// <summary>It sent SUB_READY: our broadcasts reach it, and its unicast reaches us.</summary>
+    public bool TheyHearOurBroadcast { get; set; }
+
+    public bool EverConnected { get; set; }
+    public PeerState State { get; set; } = PeerState.Joining;
+    public long UnreachableSince { get; set; }
+    public long LastSeen { get; set; }
+    public DateTimeOffset LastSeenWall { get; set; }
+    public TimeSpan? RoundTrip { get; set; }
+    public long LastHelloSent { get; set; } = long.MinValue / 2;
+    public long LastProbeSent { get; set; } = long.MinValue / 2;
+    public long LastPingSent { get; set; } = long.MinValue / 2;
+    public ulong ProbeToken { get; set; }
+
+    /// <summary>The DEALER refused a frame (high-water mark): flushing waits for its SendReady.</summary>
+    public bool Blocked { get; set; }
+
+    public EventHandler<NetMQ.NetMQSocketEventArgs>? SendReadyHandler { get; set; }
+
+    /// <summary>The last sequence numbers delivered from it: [0] unicast, [1] broadcast. An array so that the
+    /// receive path can update either through one reference.</summary>
+    public long[] SequenceState { get; } = new long[2];
+
+    public bool LinksUp => Welcomed && HearsTheirBroadcast && TheyHearOurBroadcast;
+
+    public PeerInfo ToInfo() => new()
+    {
+        Name = Name,
+        Id = Id.ToString(),
+        Address = Address.Host,
+        Endpoint = Address.Endpoint,
+        PublishEndpoint = Address.PublishEndpoint,
+        State = State,
+        LastSeen = LastSeenWall,
+        RoundTrip = RoundTrip,
+        DiscoveredBy = DiscoveredBy,
+    };
+}

@@ -1,0 +1,62 @@
+namespace Messenger.Tests.Support;
+
+/// <summary>Nodes of one test: a cluster name of their own (so parallel tests ignore each other), the beacon on
+/// loopback, and disposal of every node at the end.</summary>
+public sealed class TestCluster : IAsyncDisposable
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    private readonly List<MessengerNode> _nodes = [];
+
+    public TestCluster(string? cluster = null) => Name = cluster ?? $"t{Guid.NewGuid():N}"[..24];
+
+    public string Name { get; }
+
+    /// <summary>Options for a node of this cluster; the beacon announces on loopback only.</summary>
+    public MessengerNodeOptions Options(string name) => MessengerNodeOptions.Default with
+    {
+        Name = name,
+        Cluster = Name,
+        BindAddress = "127.0.0.1",
+        BeaconInterface = "lo",
+    };
+
+    public async Task<MessengerNode> StartAsync(string name, Func<MessengerNodeOptions, MessengerNodeOptions>? configure = null)
+    {
+        var options = Options(name);
+        if (configure is not null) options = configure(options);
+        var node = await MessengerNode.StartAsync(options);
+        _nodes.Add(node);
+        return node;
+    }
+
+    /// <summary>Starts the named nodes and waits until each sees all the others connected.</summary>
+    public async Task<MessengerNode[]> StartConnectedAsync(params string[] names)
+    {
+        var nodes = new MessengerNode[names.Length];
+        for (var i = 0; i < names.Length; i++) nodes[i] = await StartAsync(names[i]);
+        await Task.WhenAll(nodes.Select(n => n.WaitForPeersAsync(names.Where(x => x != n.Name), Timeout)));
+        return nodes;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes) await node.DisposeAsync();
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> messages, or fails after the timeout.</summary>
+    public static async Task<List<MessengerMessage>> ReadAsync(MessengerNode node, int count, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? Timeout);
+        var list = new List<MessengerMessage>(count);
+        try
+        {
+            while (list.Count < count) list.Add(await node.ReadAsync(cts.Token));
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"{node.Name} received {list.Count} of {count} messages in time");
+        }
+        return list;
+    }
+}
