@@ -110,6 +110,14 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
         if (previous != NodeState.Faulted) Volatile.Write(ref _state, (int)NodeState.Stopped);
     }
 
+    /// <summary>Test-only: the node vanishes as a killed process would, without telling its peers.</summary>
+    internal async Task AbandonForTestsAsync()
+    {
+        Volatile.Write(ref _state, (int)NodeState.Stopping);
+        await _runtime.AbandonAsync().ConfigureAwait(false);
+        Volatile.Write(ref _state, (int)NodeState.Stopped);
+    }
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 

@@ -47,6 +47,8 @@ internal sealed partial class NodeRuntime : IDisposable
     private long _lastGossip;
     private long _lastSnapshot;
     private int _stopRequested;
+    private readonly object _stopGate = new();
+    private Task? _stopTask;
     private long _leaveDeadline;
     private int _leaveAcksPending;
 
@@ -88,6 +90,10 @@ internal sealed partial class NodeRuntime : IDisposable
         {
             s.Options.Linger = TimeSpan.Zero;
         }
+        // A peer that sends a frame larger than the largest valid batch is disconnected by NetMQ before we read it.
+        var maxFrame = Math.Max(OutboundQueue.SegmentSize, options.MaxMessageSize + Wire.RecordFixedSize + Wire.MaxTopicBytes + 1) + 64;
+        _router.Options.MaxMsgSize = maxFrame;
+        _subscriber.Options.MaxMsgSize = maxFrame;
         _router.Options.ReceiveHighWatermark = 10_000;
         _publisher.Options.SendHighWatermark = 10_000;
         _subscriber.Options.ReceiveHighWatermark = 10_000;
@@ -205,15 +211,27 @@ internal sealed partial class NodeRuntime : IDisposable
     }
 
     /// <summary>Says LEAVE to every peer, waits for their acknowledgements up to the leave timeout, then stops the
-    /// poller and closes everything. Safe to call more than once.</summary>
-    public async Task StopAsync()
+    /// poller and closes everything. Safe to call more than once, from any thread.</summary>
+    public Task StopAsync()
     {
-        if (Interlocked.Exchange(ref _stopRequested, 1) == 0)
-        {
-            _beacon?.Dispose();
-            _commands.Enqueue(BeginLeave);
-        }
-        await _stopped.Task.ConfigureAwait(false);
+        lock (_stopGate) return _stopTask ??= StopCoreAsync(leave: true);
+    }
+
+    /// <summary>Test-only: stops as a killed process would, with no LEAVE: the poller stops and every socket
+    /// closes at once.</summary>
+    internal Task AbandonAsync()
+    {
+        lock (_stopGate) return _stopTask ??= StopCoreAsync(leave: false);
+    }
+
+    private async Task StopCoreAsync(bool leave)
+    {
+        Interlocked.Exchange(ref _stopRequested, 1);
+        _beacon?.Dispose();
+        if (leave && _poller.IsRunning) _commands.Enqueue(BeginLeave);
+        else _stopped.TrySetResult();
+        // The leave finishes within LeaveTimeout on the poller's timer; the margin covers a starved machine.
+        await _stopped.Task.WaitAsync(_options.LeaveTimeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (_poller.IsRunning) _poller.Stop();
         DisposeSockets();
         _received.Writer.TryComplete();
@@ -250,6 +268,12 @@ internal sealed partial class NodeRuntime : IDisposable
     private void DisposeSockets()
     {
         _poller.Dispose();
+        foreach (var link in _peers.Values)
+        {
+            link.Dealer?.Dispose();
+            link.Dealer = null;
+            link.Outbound.Close();
+        }
         foreach (var seed in _seeds.Values) seed.Dealer.Dispose();
         _seeds.Clear();
         _router.Dispose();

@@ -12,7 +12,7 @@ namespace Messenger.Transport;
 /// </summary>
 internal sealed class OutboundQueue
 {
-    private const int SegmentSize = 64 * 1024;
+    public const int SegmentSize = 64 * 1024;
 
     private readonly object _gate = new();
     private readonly FrameType _type;

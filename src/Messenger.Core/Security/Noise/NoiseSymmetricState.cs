@@ -110,6 +110,14 @@ internal sealed class NoiseSymmetricState : IDisposable
         return written;
     }
 
+    /// <summary>Allocating form of <see cref="EncryptAndHash(ReadOnlySpan{byte}, Span{byte})"/>.</summary>
+    public byte[] EncryptAndHash(ReadOnlySpan<byte> plaintext)
+    {
+        byte[] ciphertext = new byte[GetCiphertextLength(plaintext.Length)];
+        EncryptAndHash(plaintext, ciphertext);
+        return ciphertext;
+    }
+
     /// <summary>
     /// Spec DecryptAndHash: <c>plaintext = DecryptWithAd(h, ciphertext)</c>; MixHash(ciphertext).
     /// <c>h</c> only changes when decryption succeeds. The buffers may be the same memory.
@@ -125,6 +133,21 @@ internal sealed class NoiseSymmetricState : IDisposable
         int written = _cipher.DecryptWithAd(_h, ciphertext, plaintext);
         nextHash.CopyTo(_h);
         return written;
+    }
+
+    /// <summary>Allocating form of <see cref="DecryptAndHash(ReadOnlySpan{byte}, Span{byte})"/>.</summary>
+    /// <exception cref="NoiseException">Authentication failed or lengths are wrong.</exception>
+    public byte[] DecryptAndHash(ReadOnlySpan<byte> ciphertext)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (ciphertext.Length > NoiseConstants.MaxMessageLength)
+        {
+            throw new NoiseException($"A Noise message is limited to {NoiseConstants.MaxMessageLength} bytes; got {ciphertext.Length}.");
+        }
+
+        byte[] plaintext = new byte[_cipher.GetPlaintextLength(ciphertext.Length)];
+        DecryptAndHash(ciphertext, plaintext);
+        return plaintext;
     }
 
     /// <summary>

@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using Messenger.Tests.Support;
+
+namespace Messenger.Tests.Hosting;
+
+public sealed class LifecycleTests
+{
+    [Theory]
+    [InlineData("bad name")]
+    [InlineData("")]
+    [InlineData("x123456789x123456789x123456789x123456789x123456789x123456789x1234")]
+    public async Task An_invalid_name_fails_the_start(string name)
+    {
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => MessengerNode.StartAsync(MessengerNodeOptions.Default with { Name = name }));
+        Assert.Equal(("InvalidConfiguration", "Name"), (error.ErrorId, error.Option));
+    }
+
+    [Theory]
+    [InlineData("no-such-interface0")]
+    [InlineData("203.0.113.77")]
+    [InlineData("::1")]
+    public async Task A_bad_beacon_interface_fails_the_start_with_a_clear_error(string setting)
+    {
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() =>
+            MessengerNode.StartAsync(new TestCluster().Options("a") with { BeaconInterface = setting }));
+        Assert.Equal("BeaconInterface", error.Option);
+    }
+
+    [Theory]
+    [InlineData("localhost:5000")]
+    [InlineData("tcp://:5000")]
+    [InlineData("tcp://host:0")]
+    [InlineData("tcp://host:http")]
+    public async Task A_malformed_seed_fails_the_start(string seed)
+    {
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() =>
+            MessengerNode.StartAsync(new TestCluster().Options("a") with { Seeds = [seed] }));
+        Assert.Equal("Seeds", error.Option);
+    }
+
+    [Fact]
+    public async Task A_taken_port_fails_the_start()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() =>
+            MessengerNode.StartAsync(cluster.Options("b") with { Port = a.Port }));
+        Assert.Equal("Port", error.Option);
+    }
+
+    [Fact]
+    public async Task Sends_after_stop_fail_and_stop_is_idempotent()
+    {
+        var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        await a.DisposeAsync();
+        await a.DisposeAsync();
+        a.Dispose();
+        Assert.Equal(NodeState.Stopped, a.State);
+        await Assert.ThrowsAsync<NodeStoppedException>(async () => await a.BroadcastAsync("late"));
+        await Assert.ThrowsAsync<NodeStoppedException>(async () => await a.ReadAsync());
+    }
+
+    [Fact]
+    public async Task Oversized_messages_and_bad_topics_are_refused_at_send()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { MaxMessageSize = 100 });
+        var error = await Assert.ThrowsAsync<MessageTooLargeException>(async () => await a.BroadcastAsync(new byte[101]));
+        Assert.Equal(("MessageTooLarge", 101, 100), (error.ErrorId, error.Size, error.Limit));
+        await Assert.ThrowsAsync<InvalidTopicException>(async () => await a.BroadcastAsync("x", topic: ""));
+        await Assert.ThrowsAsync<InvalidTopicException>(async () => await a.BroadcastAsync("x", topic: new string('t', 256)));
+        await Assert.ThrowsAsync<PeerNotFoundException>(async () => await a.SendAsync("nobody", "x"));
+    }
+
+    [Fact]
+    public async Task Twenty_start_stop_cycles_leak_no_threads_or_sockets()
+    {
+        var cluster = new TestCluster();
+        // Warm up NetMQ's shared I/O threads and the thread pool once, then count.
+        await using (var warm = await MessengerNode.StartAsync(cluster.Options("warm"))) { }
+        var threadsBefore = Process.GetCurrentProcess().Threads.Count;
+        var handlesBefore = OpenFileDescriptors();
+        var slowest = TimeSpan.Zero;
+        for (var i = 0; i < 20; i++)
+        {
+            var a = await MessengerNode.StartAsync(cluster.Options("a"));
+            var b = await MessengerNode.StartAsync(cluster.Options("b"));
+            await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+            await a.SendAsync("b", "x");
+            await TestCluster.ReadAsync(b, 1);
+            var sw = Stopwatch.StartNew();
+            await a.DisposeAsync();
+            slowest = sw.Elapsed > slowest ? sw.Elapsed : slowest;
+            await b.DisposeAsync();
+        }
+        // Other tests run in parallel in this process, so allow some slack; a leak of one thread or a few sockets
+        // per cycle would show as 20+ and 100+.
+        Assert.InRange(Process.GetCurrentProcess().Threads.Count, 0, threadsBefore + 15);
+        if (handlesBefore >= 0) Assert.InRange(OpenFileDescriptors(), 0, handlesBefore + 60);
+        Assert.True(slowest < TimeSpan.FromSeconds(3), $"slowest stop took {slowest}");
+    }
+
+    private static int OpenFileDescriptors() =>
+        Directory.Exists("/proc/self/fd") ? Directory.GetFiles("/proc/self/fd").Length : -1;
+}

@@ -1,0 +1,123 @@
+using Messenger.Tests.Support;
+
+namespace Messenger.Tests.Hosting;
+
+public sealed class MembershipTests
+{
+    [Fact]
+    public async Task Nodes_with_seeds_only_learn_the_whole_membership_from_one_seed()
+    {
+        await using var cluster = new TestCluster();
+        static MessengerNodeOptions NoBeacon(MessengerNodeOptions o) => o with { BeaconEnabled = false };
+        var a = await cluster.StartAsync("a", NoBeacon);
+        var b = await cluster.StartAsync("b", o => NoBeacon(o) with { Seeds = [a.Endpoint] });
+        var c = await cluster.StartAsync("c", o => NoBeacon(o) with { Seeds = [a.Endpoint] });
+        await Task.WhenAll(
+            a.WaitForPeersAsync(["b", "c"], TestCluster.Timeout),
+            b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout),
+            c.WaitForPeersAsync(["a", "b"], TestCluster.Timeout));
+        await b.SendAsync("c", "via membership");
+        Assert.Equal("via membership", (await TestCluster.ReadAsync(c, 1))[0].GetText());
+    }
+
+    [Fact]
+    public async Task ConnectAsync_joins_through_an_endpoint()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        var peer = await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
+        Assert.Equal(("a", PeerState.Connected), (peer.Name, peer.State));
+        // a may greet b (after b's seed HELLO) before b hears a's WELCOME: either way b found a through the endpoint.
+        Assert.Contains(peer.DiscoveredBy, new[] { "seed", "hello" });
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+    }
+
+    [Fact]
+    public async Task A_node_of_another_cluster_is_refused_and_ignored()
+    {
+        await using var mine = new TestCluster();
+        await using var theirs = new TestCluster();
+        var x = await theirs.StartAsync("x");
+        var a = await mine.StartAsync("a");
+        var b = await mine.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        var error = await Assert.ThrowsAsync<MessengerException>(() => a.ConnectAsync(x.Endpoint, TestCluster.Timeout));
+        Assert.Equal("HandshakeRefused", error.ErrorId);
+        Assert.Contains("cluster", error.Message);
+        Assert.DoesNotContain(a.GetPeers(), p => p.Name == "x");
+        Assert.Empty(x.GetPeers());
+        Assert.True(x.Statistics.HandshakesRefused >= 1);
+    }
+
+    [Fact]
+    public async Task A_second_node_with_a_taken_name_is_refused()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        var impostor = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        var error = await Assert.ThrowsAsync<MessengerException>(() => impostor.ConnectAsync(a.Endpoint, TestCluster.Timeout));
+        Assert.Equal("HandshakeRefused", error.ErrorId);
+        Assert.Contains("taken", error.Message);
+        Assert.Empty(a.GetPeers());
+    }
+
+    [Fact]
+    public async Task A_stopped_node_is_seen_to_leave()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        using var probe = new EventProbe(a);
+        await b.DisposeAsync();
+        var left = await probe.WaitAsync("left", "b");
+        Assert.Equal("left", left.Reason);
+        Assert.Equal(PeerState.Gone, left.Peer.State);
+        Assert.Null(a.GetPeer("b"));
+        await Assert.ThrowsAsync<PeerNotFoundException>(async () => await a.SendAsync("b", "anyone?"));
+    }
+
+    [Fact]
+    public async Task A_vanished_node_is_reported_unreachable_then_gone()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { PeerGoneAfter = TimeSpan.FromSeconds(2) });
+        var b = await cluster.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        using var probe = new EventProbe(a);
+        await b.AbandonForTestsAsync();
+        var unreachable = await probe.WaitAsync("unreachable", "b");
+        Assert.Equal(PeerState.Unreachable, unreachable.Peer.State);
+        var gone = await probe.WaitAsync("left", "b");
+        Assert.Contains("unreachable", gone.Reason);
+    }
+
+    [Fact]
+    public async Task A_node_that_comes_back_under_its_name_replaces_its_old_self()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        using var probe = new EventProbe(a);
+        await b.AbandonForTestsAsync();
+        await probe.WaitAsync("unreachable", "b");
+        var b2 = await cluster.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        Assert.Equal(b2.Id, a.GetPeer("b")!.Id);
+        await a.SendAsync("b", "welcome back");
+        Assert.Equal("welcome back", (await TestCluster.ReadAsync(b2, 1))[0].GetText());
+    }
+
+    [Fact]
+    public async Task WaitForPeersAsync_names_who_is_missing()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var error = await Assert.ThrowsAsync<PeerWaitTimeoutException>(() => a.WaitForPeersAsync(["ghost"], TimeSpan.FromMilliseconds(300)));
+        Assert.Equal(["ghost"], error.Missing);
+        Assert.Equal("PeerWaitTimeout", error.ErrorId);
+        await Assert.ThrowsAsync<PeerWaitTimeoutException>(() => a.WaitForPeerCountAsync(1, TimeSpan.FromMilliseconds(300)));
+        await a.WaitForPeerCountAsync(0, TimeSpan.FromMilliseconds(300));
+    }
+}

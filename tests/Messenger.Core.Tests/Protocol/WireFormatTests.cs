@@ -1,0 +1,118 @@
+using Messenger.Protocol;
+using Messenger.Transport;
+
+namespace Messenger.Tests.Protocol;
+
+public sealed class WireFormatTests
+{
+    [Fact]
+    public void Control_frames_round_trip()
+    {
+        var id = NodeId.NewRandom();
+        var hello = new HelloFrame("cluster-1", id, "node.a_1", "127.0.0.1", 5000, 5001);
+        Assert.Equal(hello, ControlFrames.ReadHello(ControlFrames.Hello(hello)));
+        var welcome = new WelcomeFrame(id, "b", 1, 65535);
+        Assert.Equal(welcome, ControlFrames.ReadWelcome(ControlFrames.Welcome(welcome)));
+        var refuse = new RefuseFrame(RefuseCode.NameInUse, "taken");
+        Assert.Equal(refuse, ControlFrames.ReadRefuse(ControlFrames.Refuse(refuse)));
+        var probe = new PubProbeFrame(id, NodeId.NewRandom(), 99);
+        Assert.Equal(probe, ControlFrames.ReadPubProbe(ControlFrames.PubProbe(probe)));
+        var peers = new List<PeerRecord> { new(id, "x", "host.example", 1, 2), new(NodeId.NewRandom(), "y", "10.0.0.1", 3, 4) };
+        Assert.Equal(peers, ControlFrames.ReadPeers(ControlFrames.Peers(peers)));
+        Assert.Equal(123456789L, ControlFrames.ReadTimestamped(ControlFrames.Timestamped(FrameType.Ping, 123456789)));
+        Assert.Equal(77UL, ControlFrames.ReadSubProbe(ControlFrames.SubProbe(77)));
+        Assert.Equal(id, new NodeId(Convert.FromHexString(id.ToString())));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("has space")]
+    [InlineData("ünïcode")]
+    [InlineData("a/b")]
+    public void Invalid_names_are_rejected_on_receipt(string name)
+    {
+        var frame = ControlFrames.Hello(new HelloFrame("c", NodeId.NewRandom(), "placeholder", "127.0.0.1", 1, 2));
+        var bytes = System.Text.Encoding.UTF8.GetBytes(name);
+        // Rebuild with the bad name in place of "placeholder".
+        var at = Wire.HeaderSize + 2 + Wire.NodeIdSize;
+        var rebuilt = frame[..at].Concat(new[] { (byte)bytes.Length }).Concat(bytes).Concat(frame[(at + 1 + "placeholder".Length)..]).ToArray();
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadHello(rebuilt));
+    }
+
+    [Fact]
+    public void Outbound_batches_decode_to_what_was_queued()
+    {
+        var queue = new OutboundQueue(FrameType.Broadcast, NodeId.NewRandom(), 1 << 30);
+        var topic = OutboundQueue.EncodeTopic("t");
+        for (var i = 0; i < 5000; i++) queue.TryAppend(BitConverter.GetBytes(i), MessageContentType.Binary, i % 2 == 0 ? topic : null, i, out _);
+        var segments = new List<OutboundSegment>();
+        queue.TakeAll(segments);
+        Assert.True(segments.Count >= 1);
+        var records = new List<BatchRecord>();
+        foreach (var s in segments)
+        {
+            var frame = s.Buffer[..s.Length];
+            Assert.Equal(s.Count, BatchReader.Validate(frame, FrameType.Broadcast, 1024));
+            BatchReader.Read(frame, FrameType.Broadcast, records);
+            queue.Release(s);
+        }
+        Assert.Equal(5000, records.Count);
+        for (var i = 0; i < 5000; i++)
+        {
+            Assert.Equal(i + 1, records[i].Sequence);
+            Assert.Equal(i, BitConverter.ToInt32(records[i].Body.Span));
+            Assert.Equal(i % 2 == 0 ? "t" : null, records[i].Topic);
+        }
+        Assert.Equal(0, queue.PendingBytes);
+    }
+
+    [Fact]
+    public void Mutated_frames_raise_only_protocol_errors()
+    {
+        var random = new Random(1234);
+        var queue = new OutboundQueue(FrameType.Data, NodeId.NewRandom(), 1 << 30);
+        for (var i = 0; i < 20; i++) queue.TryAppend(new byte[random.Next(0, 100)], MessageContentType.Text, OutboundQueue.EncodeTopic("topic"), 0, out _);
+        var segments = new List<OutboundSegment>();
+        queue.TakeAll(segments);
+        var seeds = new List<byte[]>
+        {
+            segments[0].Buffer[..segments[0].Length],
+            ControlFrames.Hello(new HelloFrame("c", NodeId.NewRandom(), "n", "127.0.0.1", 1, 2)),
+            ControlFrames.Peers([new PeerRecord(NodeId.NewRandom(), "p", "localhost", 1, 2)]),
+            ControlFrames.Welcome(new WelcomeFrame(NodeId.NewRandom(), "w", 1, 2)),
+        };
+        for (var round = 0; round < 20_000; round++)
+        {
+            var frame = (byte[])seeds[round % seeds.Count].Clone();
+            var mutations = random.Next(1, 4);
+            for (var m = 0; m < mutations; m++)
+            {
+                switch (random.Next(3))
+                {
+                    case 0: frame[random.Next(frame.Length)] = (byte)random.Next(256); break;
+                    case 1: frame = frame[..random.Next(frame.Length)]; break;
+                    default: frame = [.. frame, (byte)random.Next(256)]; break;
+                }
+                if (frame.Length == 0) break;
+            }
+            try
+            {
+                var type = Wire.ReadHeader(frame);
+                switch (type)
+                {
+                    case FrameType.Data or FrameType.Broadcast:
+                        BatchReader.Validate(frame, type, 1 << 20);
+                        BatchReader.Read(frame, type, []);
+                        break;
+                    case FrameType.Hello: ControlFrames.ReadHello(frame); break;
+                    case FrameType.Peers: ControlFrames.ReadPeers(frame); break;
+                    case FrameType.Welcome: ControlFrames.ReadWelcome(frame); break;
+                }
+            }
+            catch (ProtocolException)
+            {
+                // expected for most mutations
+            }
+        }
+    }
+}

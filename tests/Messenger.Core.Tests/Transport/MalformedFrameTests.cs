@@ -1,0 +1,125 @@
+using System.Buffers.Binary;
+using Messenger.Protocol;
+using Messenger.Tests.Support;
+using NetMQ;
+using NetMQ.Sockets;
+
+namespace Messenger.Tests.Transport;
+
+/// <summary>A raw NetMQ DEALER sends what no Messenger node would; the node drops and counts it and keeps working.</summary>
+public sealed class MalformedFrameTests
+{
+    private static readonly TimeSpan Wait = TestCluster.Timeout;
+
+    [Fact]
+    public async Task Garbage_before_hello_is_dropped_counted_and_answered_with_reset()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], Wait);
+
+        using var raw = new DealerSocket();
+        raw.Options.Linger = TimeSpan.Zero;
+        raw.Connect(b.Endpoint);
+        var random = new Random(7);
+        List<byte[]> frames =
+        [
+            [],
+            [0x4D],
+            [0x4D, 0x01],
+            [0x00, 0x01, 0x04],             // bad magic
+            [0x4D, 0x09, 0x04],             // unknown version
+            [0x4D, 0x01, 0xEE],             // unknown type
+            [0x4D, 0x01, (byte)FrameType.Hello, 0xFF], // truncated HELLO
+        ];
+        for (var i = 0; i < 50; i++)
+        {
+            var f = new byte[random.Next(1, 300)];
+            random.NextBytes(f);
+            frames.Add(f);
+        }
+        foreach (var f in frames) raw.SendFrame(f);
+        raw.SendMoreFrame([0x4D, 0x01, 0x05]).SendFrame([1, 2, 3]); // multipart
+
+        // A DATA frame from a connection that never said HELLO is answered with RESET: ordering on the connection
+        // means every frame above was handled once the answer arrives.
+        raw.SendFrame(ControlFrames.Timestamped(FrameType.Ping, 1));
+        Assert.True(raw.TryReceiveFrameBytes(Wait, out var answer), "the node answers RESET");
+        Assert.Equal(FrameType.Reset, Wire.ReadHeader(answer!));
+
+        Assert.True(b.Statistics.FramesRejected >= frames.Count + 1, $"rejected {b.Statistics.FramesRejected}");
+        Assert.False(b.TryRead(out _));
+        await a.SendAsync("b", "still fine");
+        Assert.Equal("still fine", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+        Assert.Equal(PeerState.Connected, a.GetPeer("b")!.State);
+    }
+
+    [Fact]
+    public async Task Broken_batches_from_a_handshaken_connection_deliver_nothing()
+    {
+        await using var cluster = new TestCluster();
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, MaxMessageSize = 1024 });
+
+        using var raw = new DealerSocket();
+        raw.Options.Linger = TimeSpan.Zero;
+        raw.Connect(b.Endpoint);
+        var id = NodeId.NewRandom();
+        raw.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, id, "raw", "127.0.0.1", 1, 2)));
+        Assert.True(raw.TryReceiveFrameBytes(Wait, out var welcome));
+        Assert.Equal(FrameType.Welcome, Wire.ReadHeader(welcome!));
+
+        var good = Batch(1, "ok"u8.ToArray());
+        List<byte[]> broken =
+        [
+            good[..^1],                                   // truncated body
+            [.. good, 0x00],                              // trailing byte
+            Batch(1, new byte[2048]),                     // over MaxMessageSize
+            WithCount(good, 0),                           // empty batch
+            WithCount(good, 1000),                        // claims more than it holds
+            WithByte(good, 7, 0x80),                      // unknown flag
+            WithByte(good, 8, 0x09),                      // unknown content type
+            Batch(0, "zero"u8.ToArray()),                 // sequence 0
+        ];
+        foreach (var f in broken) raw.SendFrame(f);
+        raw.SendFrame(good);
+        raw.SendFrame(good); // the same sequence again: a duplicate
+        raw.SendFrame(ControlFrames.Timestamped(FrameType.Ping, 42));
+        // The answers come in order on this connection: PEERS (after WELCOME), then PONG.
+        byte[]? answer;
+        do Assert.True(raw.TryReceiveFrameBytes(Wait, out answer));
+        while (Wire.ReadHeader(answer!) != FrameType.Pong);
+
+        var m = Assert.Single(await TestCluster.ReadAsync(b, 1));
+        Assert.Equal("ok", m.GetText());
+        Assert.False(b.TryRead(out _), "nothing from a broken batch, and no duplicate, is delivered");
+        Assert.True(b.Statistics.FramesRejected >= broken.Count + 1);
+    }
+
+    private static byte[] Batch(long sequence, byte[] body)
+    {
+        var frame = new byte[Wire.HeaderSize + 4 + Wire.RecordFixedSize + body.Length];
+        Wire.WriteHeader(frame, FrameType.Data);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(3), 1);
+        frame[7] = 0;
+        frame[8] = (byte)MessageContentType.Text;
+        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(9), sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(17), 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(25), (uint)body.Length);
+        body.CopyTo(frame, 29);
+        return frame;
+    }
+
+    private static byte[] WithCount(byte[] frame, uint count)
+    {
+        var copy = (byte[])frame.Clone();
+        BinaryPrimitives.WriteUInt32LittleEndian(copy.AsSpan(3), count);
+        return copy;
+    }
+
+    private static byte[] WithByte(byte[] frame, int index, byte value)
+    {
+        var copy = (byte[])frame.Clone();
+        copy[index] = value;
+        return copy;
+    }
+}
