@@ -75,6 +75,42 @@ public sealed record MessengerNodeOptions
     /// <summary>How long a stopping node waits for its peers to acknowledge its leave message.</summary>
     public TimeSpan LeaveTimeout { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>The node's identity key pair. Null: read from <see cref="KeyPath"/>, created there on first start.</summary>
+    public MessengerKeyPair? KeyPair { get; init; }
+
+    /// <summary>The identity key file. Null: $MESSENGER_HOME/keys/&lt;cluster&gt;/&lt;name&gt;.key, where
+    /// MESSENGER_HOME defaults to ~/.messenger. Created with mode 0600.</summary>
+    public string? KeyPath { get; init; }
+
+    /// <summary>The cluster key every member holds. Null: read from <see cref="ClusterKeyPath"/>, unless
+    /// <see cref="AllowedKeys"/> alone decides membership.</summary>
+    public ClusterKey? ClusterKey { get; init; }
+
+    /// <summary>The cluster key file. Null: $MESSENGER_HOME/cluster.key (~/.messenger/cluster.key), created with
+    /// mode 0600 on first use, so that one user's nodes on one machine form a secure cluster with no setup.</summary>
+    public string? ClusterKeyPath { get; init; }
+
+    /// <summary>Public keys (base64) of the nodes allowed to join; empty admits every holder of the cluster key.
+    /// With a list and no cluster key or key path set, the list alone decides membership.</summary>
+    public IReadOnlyList<string> AllowedKeys { get; init; } = [];
+
+    /// <summary>Plaintext and unauthenticated links, for debugging only: logged loudly at start. Such a node
+    /// speaks wire protocol 1 and cannot talk to secure nodes.</summary>
+    public bool Insecure { get; init; }
+
+    /// <summary>How many peers the node links to at most; discoveries beyond are dropped and counted.</summary>
+    public int MaxPeers { get; init; } = 1024;
+
+    /// <summary>How many handshakes may be half-way at once; the oldest is dropped to make room.</summary>
+    public int MaxPendingHandshakes { get; init; } = 256;
+
+    /// <summary>How long a half-way handshake is kept.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How many new handshakes per second the node answers; the rest are dropped and counted, so a flood
+    /// of strangers cannot starve the members' traffic.</summary>
+    public int MaxHandshakesPerSecond { get; init; } = 500;
+
     /// <summary>Where the node logs; nothing is logged by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 

@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Information, "Beacon of {Node} announces on {Interfaces} port {Port}")]
     public static partial void BeaconStarted(ILogger logger, string node, string interfaces, int port);
 
+    [LoggerMessage(1003, LogLevel.Warning, "Node {Node} runs INSECURE: links are plaintext and peers are not authenticated. Use this for debugging only.")]
+    public static partial void InsecureMode(ILogger logger, string node);
+
     [LoggerMessage(1100, LogLevel.Information, "Peer {Peer} ({PeerId}) {State}: {Reason}")]
     public static partial void PeerStateChanged(ILogger logger, string peer, string peerId, PeerState state, string reason);
 
@@ -25,6 +28,9 @@ internal static partial class Log
 
     [LoggerMessage(1201, LogLevel.Error, "Peer {Peer} refused this node: {Code} {Reason}")]
     public static partial void RefusedByPeer(ILogger logger, string peer, string code, string reason);
+
+    [LoggerMessage(1202, LogLevel.Warning, "Handshake with {Peer} failed: {Reason}")]
+    public static partial void HandshakeFailed(ILogger logger, string peer, string reason);
 
     [LoggerMessage(1300, LogLevel.Debug, "Dropped a frame from {Source}: {Reason}")]
     public static partial void FrameRejected(ILogger logger, string source, string reason);

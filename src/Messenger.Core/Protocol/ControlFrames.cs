@@ -6,7 +6,11 @@ namespace Messenger.Protocol;
 internal sealed record HelloFrame(string Cluster, NodeId Id, string Name, string Host, int Port, int PublishPort);
 
 /// <summary>WELCOME: the answer to an accepted HELLO.</summary>
-internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort);
+internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort, byte[]? BroadcastKey = null);
+
+/// <summary>The payloads of handshake messages 2 (responder: name and ports) and 3 (initiator: also its host and
+/// broadcast key). Both travel encrypted inside the Noise messages.</summary>
+internal sealed record HandshakePayload(string Name, string Host, int Port, int PublishPort, byte[]? BroadcastKey);
 
 /// <summary>REFUSE: the answer to a refused HELLO.</summary>
 internal sealed record RefuseFrame(RefuseCode Code, string Reason);
@@ -53,13 +57,14 @@ internal static class ControlFrames
 
     public static byte[] Welcome(WelcomeFrame w)
     {
-        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4];
+        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4 + (w.BroadcastKey?.Length ?? 0)];
         Wire.WriteHeader(frame, FrameType.Welcome);
         w.Id.WriteTo(frame.AsSpan(Wire.HeaderSize));
         var p = Wire.HeaderSize + Wire.NodeIdSize;
         p += Wire.WriteStr8(frame.AsSpan(p), w.Name);
         Wire.WriteU16(frame.AsSpan(p), w.Port);
         Wire.WriteU16(frame.AsSpan(p + 2), w.PublishPort);
+        w.BroadcastKey?.CopyTo(frame, p + 4);
         return frame;
     }
 
@@ -70,16 +75,17 @@ internal static class ControlFrames
         var name = r.ReadName("name");
         var port = r.ReadU16("port");
         var pubPort = r.ReadU16("publish port");
+        byte[]? key = r.Remaining == 32 ? r.ReadBytes(32, "broadcast key").ToArray() : null;
         r.ExpectEnd("WELCOME");
         if (port == 0 || pubPort == 0) throw new ProtocolException("port 0");
-        return new WelcomeFrame(id, name, port, pubPort);
+        return new WelcomeFrame(id, name, port, pubPort, key);
     }
 
-    public static byte[] Refuse(RefuseFrame f)
+    public static byte[] Refuse(RefuseFrame f, byte version = Wire.Version)
     {
         var reason = f.Reason.Length > 200 ? f.Reason[..200] : f.Reason;
         var frame = new byte[Wire.HeaderSize + 1 + Wire.Str8Size(reason)];
-        Wire.WriteHeader(frame, FrameType.Refuse);
+        Wire.WriteHeader(frame, FrameType.Refuse, version);
         frame[Wire.HeaderSize] = (byte)f.Code;
         Wire.WriteStr8(frame.AsSpan(Wire.HeaderSize + 1), reason);
         return frame;
@@ -87,6 +93,7 @@ internal static class ControlFrames
 
     public static RefuseFrame ReadRefuse(ReadOnlySpan<byte> frame)
     {
+        if (!Wire.IsRefuse(frame)) throw new ProtocolException("not a REFUSE frame");
         var r = new FrameReader(frame);
         var code = (RefuseCode)r.ReadByte("code");
         var reason = r.ReadStr8("reason");
@@ -112,11 +119,69 @@ internal static class ControlFrames
     }
 
     /// <summary>Frames with no body: LEAVE and LEAVE_ACK on unicast, SUB_READY, RESET.</summary>
-    public static byte[] Empty(FrameType type)
+    public static byte[] Empty(FrameType type, byte version = Wire.Version)
     {
         var frame = new byte[Wire.HeaderSize];
-        Wire.WriteHeader(frame, type);
+        Wire.WriteHeader(frame, type, version);
         return frame;
+    }
+
+    /// <summary>Protocol 2 HELLO: the cluster name in the clear (so a wrong cluster is refused at once), then the
+    /// first Noise message.</summary>
+    public static byte[] SecureHello(string cluster, ReadOnlySpan<byte> noiseMessage)
+    {
+        var frame = new byte[Wire.HeaderSize + Wire.Str8Size(cluster) + noiseMessage.Length];
+        Wire.WriteHeader(frame, FrameType.Hello, Wire.SecureVersion);
+        var p = Wire.HeaderSize + Wire.WriteStr8(frame.AsSpan(Wire.HeaderSize), cluster);
+        noiseMessage.CopyTo(frame.AsSpan(p));
+        return frame;
+    }
+
+    public static (string Cluster, byte[] NoiseMessage) ReadSecureHello(ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        var cluster = r.ReadName("cluster");
+        if (r.Remaining is 0 or > 1024) throw new ProtocolException("HELLO without a Noise message, or with an oversized one");
+        return (cluster, r.ReadBytes(r.Remaining, "noise message").ToArray());
+    }
+
+    /// <summary>HANDSHAKE: one Noise message (2 or 3) of the protocol 2 handshake.</summary>
+    public static byte[] Handshake(ReadOnlySpan<byte> noiseMessage)
+    {
+        var frame = new byte[Wire.HeaderSize + noiseMessage.Length];
+        Wire.WriteHeader(frame, FrameType.Handshake, Wire.SecureVersion);
+        noiseMessage.CopyTo(frame.AsSpan(Wire.HeaderSize));
+        return frame;
+    }
+
+    public static byte[] ReadHandshake(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length <= Wire.HeaderSize || frame.Length > 2048) throw new ProtocolException("HANDSHAKE of a wrong size");
+        return frame[Wire.HeaderSize..].ToArray();
+    }
+
+    public static byte[] Payload(HandshakePayload p)
+    {
+        var frame = new byte[Wire.Str8Size(p.Name) + Wire.Str8Size(p.Host) + 4 + (p.BroadcastKey?.Length ?? 0)];
+        var pos = Wire.WriteStr8(frame, p.Name);
+        pos += Wire.WriteStr8(frame.AsSpan(pos), p.Host);
+        Wire.WriteU16(frame.AsSpan(pos), p.Port);
+        Wire.WriteU16(frame.AsSpan(pos + 2), p.PublishPort);
+        p.BroadcastKey?.CopyTo(frame, pos + 4);
+        return frame;
+    }
+
+    public static HandshakePayload ReadPayload(ReadOnlySpan<byte> payload, bool withKey)
+    {
+        var r = new FrameReader(payload, 0);
+        var name = r.ReadName("name");
+        var host = r.ReadStr8("host");
+        var port = r.ReadU16("port");
+        var pubPort = r.ReadU16("publish port");
+        var key = withKey ? r.ReadBytes(32, "broadcast key").ToArray() : null;
+        r.ExpectEnd("handshake payload");
+        ValidateAddress(host, port, pubPort);
+        return new HandshakePayload(name, host, port, pubPort, key);
     }
 
     public static void ReadEmpty(ReadOnlySpan<byte> frame)

@@ -17,4 +17,9 @@ internal enum FrameType : byte
     Peers = 0x0C,
     Broadcast = 0x0D,
     Reset = 0x0E,
+
+    // Protocol 2 envelopes: the handshake, and sealed frames whose plaintext is one of the frames above.
+    Handshake = 0x0F,
+    Sealed = 0x10,
+    SealedBroadcast = 0x11,
 }

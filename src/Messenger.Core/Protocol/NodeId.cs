@@ -18,6 +18,14 @@ internal readonly record struct NodeId(ulong High, ulong Low)
         return new NodeId(bytes);
     }
 
+    /// <summary>A node's id: the first 16 bytes of the SHA-256 of its public key.</summary>
+    public static NodeId FromPublicKey(ReadOnlySpan<byte> publicKey)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(publicKey, hash);
+        return new NodeId(hash);
+    }
+
     public void WriteTo(Span<byte> destination)
     {
         BinaryPrimitives.WriteUInt64BigEndian(destination, High);

@@ -9,4 +9,8 @@ internal enum RefuseCode : byte
     Malformed = 4,
     TooManyPeers = 5,
     SelfConnection = 6,
+    ClusterKeyMismatch = 7,
+    NotAllowed = 8,
+    IdentityMismatch = 9,
+    Busy = 10,
 }

@@ -4,7 +4,8 @@ using NetMQ;
 
 namespace Messenger.Transport;
 
-// Frames arriving on the ROUTER (from peers' DEALERs), on our DEALERs (answers) and on the SUB (broadcasts).
+// Frames arriving on the ROUTER (from peers' DEALERs), on our DEALERs (answers) and on each peer's SUB (broadcasts).
+// Envelopes are opened first (NodeRuntime.Handshake.cs); the inner frames are acted on here.
 internal sealed partial class NodeRuntime
 {
     private void OnRouterReady()
@@ -26,33 +27,99 @@ internal sealed partial class NodeRuntime
             _framesReceived++;
             _bytesReceived += frame.Length;
             Telemetry.BytesReceived.Add(frame.Length, _nodeTag);
-            _routes.TryGetValue(identity, out var link);
+            _routes.TryGetValue(identity, out var route);
             try
             {
-                OnRouterFrame(identity, frame, link);
+                if (Secure) OnSecureRouterFrame(identity, frame, route);
+                else OnPlainRouterFrame(identity, frame, route);
             }
             catch (ProtocolException e)
             {
-                Reject(link?.Name ?? "unknown connection", e.Message);
+                Reject(route?.Link.Name ?? "unknown connection", e.Message);
             }
         }
     }
 
-    private void OnRouterFrame(byte[] identity, byte[] frame, PeerLink? link)
+    private void OnSecureRouterFrame(byte[] identity, byte[] frame, RouterSession? route)
     {
+        if (Wire.PeekVersion(frame) == Wire.Version && frame.Length > 2 && frame[2] == (byte)FrameType.Hello)
+        {
+            Refuse(identity, RefuseCode.UnsupportedVersion, "this node requires encrypted links (protocol 2); the peer speaks plaintext protocol 1", "insecure node", Wire.Version);
+            return;
+        }
+        switch (Wire.ReadEnvelope(frame))
+        {
+            case FrameType.Hello:
+                OnSecureHello(identity, frame);
+                return;
+            case FrameType.Handshake:
+                OnMessage3(identity, frame);
+                return;
+            case FrameType.Sealed:
+                if (route is null)
+                {
+                    AskToStartOver(identity, "sealed frame from a connection with no session");
+                    return;
+                }
+                byte[] inner;
+                try
+                {
+                    inner = route.Opener!.Open(frame, Wire.HeaderSize);
+                }
+                catch (ProtocolException)
+                {
+                    // A frame that fails authentication ends that session; the peer must handshake again.
+                    DropRoute(route);
+                    AskToStartOver(identity, "sealed frame failed authentication; session closed");
+                    return;
+                }
+                OnRouterInner(route, inner);
+                return;
+            default:
+                throw new ProtocolException($"{(FrameType)frame[2]} is not sent to a ROUTER");
+        }
+    }
+
+    private void OnPlainRouterFrame(byte[] identity, byte[] frame, RouterSession? route)
+    {
+        if (Wire.PeekVersion(frame) == Wire.SecureVersion && frame.Length > 2 && frame[2] == (byte)FrameType.Hello)
+        {
+            Refuse(identity, RefuseCode.UnsupportedVersion, "this node runs INSECURE (plaintext protocol 1) and cannot join an encrypted node", "secure node", Wire.SecureVersion);
+            return;
+        }
         var type = Wire.ReadHeader(frame);
         if (type == FrameType.Hello)
         {
-            OnHello(identity, ControlFrames.ReadHello(frame));
+            OnPlainHello(identity, ControlFrames.ReadHello(frame));
             return;
         }
-        if (link is null)
+        if (route is null)
         {
-            // A connection that has not said HELLO, or whose peer this node has since forgotten: ask it to start over.
-            Reject("unknown connection", $"{type} before HELLO");
-            _router.SendMoreFrame(identity).SendFrame(ControlFrames.Empty(FrameType.Reset));
+            AskToStartOver(identity, $"{type} before HELLO");
             return;
         }
+        OnRouterInner(route, frame);
+    }
+
+    /// <summary>A connection that has not finished a handshake, or whose peer this node has since forgotten, is
+    /// told RESET so that it starts over.</summary>
+    private void AskToStartOver(byte[] identity, string reason)
+    {
+        Reject("unknown connection", reason);
+        _router.SendMoreFrame(identity).SendFrame(ControlFrames.Empty(FrameType.Reset, Secure ? Wire.SecureVersion : Wire.Version));
+    }
+
+    private void DropRoute(RouterSession route)
+    {
+        _routes.Remove(route.RoutingId);
+        route.Link.Routes.Remove(route);
+        route.Dispose();
+    }
+
+    private void OnRouterInner(RouterSession route, byte[] frame)
+    {
+        var link = route.Link;
+        var type = Wire.ReadHeader(frame);
         Touch(link);
         switch (type)
         {
@@ -61,11 +128,12 @@ internal sealed partial class NodeRuntime
                 break;
             case FrameType.Ping:
                 var stamp = ControlFrames.ReadTimestamped(frame);
-                _router.SendMoreFrame(identity).SendFrame(ControlFrames.Timestamped(FrameType.Pong, stamp));
+                Reply(route, ControlFrames.Timestamped(FrameType.Pong, stamp));
                 break;
             case FrameType.SubProbe:
                 var token = ControlFrames.ReadSubProbe(frame);
-                _publisher.SendFrame(ControlFrames.PubProbe(new PubProbeFrame(Id, link.Id, token)));
+                var probe = ControlFrames.PubProbe(new PubProbeFrame(Id, link.Id, token));
+                Publish(probe, probe.Length);
                 break;
             case FrameType.SubReady:
                 ControlFrames.ReadEmpty(frame);
@@ -80,7 +148,7 @@ internal sealed partial class NodeRuntime
                 break;
             case FrameType.Leave:
                 ControlFrames.ReadEmpty(frame);
-                _router.SendMoreFrame(identity).SendFrame(ControlFrames.Empty(FrameType.LeaveAck));
+                Reply(route, ControlFrames.Empty(FrameType.LeaveAck));
                 RemoveLink(link, "left", raiseEvent: true);
                 break;
             default:
@@ -88,63 +156,36 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    private void OnHello(byte[] identity, HelloFrame hello)
-    {
-        string? refusal = null;
-        var code = RefuseCode.Malformed;
-        if (hello.Cluster != _options.Cluster) (code, refusal) = (RefuseCode.WrongCluster, $"this node is in cluster '{_options.Cluster}', not '{hello.Cluster}'");
-        else if (hello.Id == Id) (code, refusal) = (RefuseCode.SelfConnection, "a node cannot join itself");
-        else if (hello.Name == Name) (code, refusal) = (RefuseCode.NameInUse, $"the name '{Name}' is taken by this node");
-        else if (_byName.TryGetValue(hello.Name, out var holder) && holder.Id != hello.Id && holder.State is PeerState.Connected)
-            (code, refusal) = (RefuseCode.NameInUse, $"the name '{hello.Name}' is taken by node {holder.Id}");
-
-        if (refusal is not null)
-        {
-            _handshakesRefused++;
-            Telemetry.HandshakesRefused.Add(1, _nodeTag, new("reason", code.ToString()));
-            if (code != RefuseCode.SelfConnection) Log.HelloRefused(_logger, hello.Name, hello.Id.ToString(), refusal);
-            _router.SendMoreFrame(identity).SendFrame(ControlFrames.Refuse(new RefuseFrame(code, refusal)));
-            return;
-        }
-
-        var link = _peers.TryGetValue(hello.Id, out var known)
-            ? known
-            : Discover(hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), "hello");
-        if (link is null) return;
-        if (!_routes.ContainsKey(identity))
-        {
-            _routes[identity] = link;
-            link.Routes.Add(identity);
-        }
-        Touch(link);
-        _router.SendMoreFrame(identity).SendFrame(ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort)));
-        _router.SendMoreFrame(identity).SendFrame(PeersFrame(except: link));
-    }
-
     private void OnDealerReady(PeerLink link)
     {
-        var dealer = link.Dealer;
-        for (var i = 0; dealer is not null && i < MaxFramesPerWakeup && dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
+        for (var i = 0; i < MaxFramesPerWakeup && link.Session is { } session && session.Dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
         {
             if (more)
             {
-                dealer.SkipMultipartMessage();
+                session.Dealer.SkipMultipartMessage();
                 Reject(link.Name, "multipart message");
                 continue;
             }
             try
             {
-                OnDealerFrame(link, frame);
+                var inner = OpenDealerFrame(session, frame, link.Name, refused => OnLinkRefused(link, refused));
+                if (inner is not null) OnDealerInner(link, inner);
             }
             catch (ProtocolException e)
             {
                 Reject(link.Name, e.Message);
             }
-            dealer = link.Dealer; // the frame may have removed the link
         }
     }
 
-    private void OnDealerFrame(PeerLink link, byte[] frame)
+    private void OnLinkRefused(PeerLink link, RefuseFrame refuse)
+    {
+        Log.RefusedByPeer(_logger, link.Name, refuse.Code.ToString(), refuse.Reason);
+        if (refuse.Code != RefuseCode.SelfConnection) _refusedUntil[link.Id] = Environment.TickCount64 + 5000;
+        RemoveLink(link, $"refused: {refuse.Reason}", raiseEvent: true);
+    }
+
+    private void OnDealerInner(PeerLink link, byte[] frame)
     {
         var type = Wire.ReadHeader(frame);
         switch (type)
@@ -152,7 +193,9 @@ internal sealed partial class NodeRuntime
             case FrameType.Welcome:
                 var welcome = ControlFrames.ReadWelcome(frame);
                 if (welcome.Id != link.Id) throw new ProtocolException($"WELCOME from node {welcome.Id}, expected {link.Id}");
+                if (Secure != (welcome.BroadcastKey is not null)) throw new ProtocolException("WELCOME without the broadcast key of protocol 2");
                 Touch(link);
+                if (welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey);
                 if (!link.Welcomed)
                 {
                     link.Welcomed = true;
@@ -160,12 +203,6 @@ internal sealed partial class NodeRuntime
                     FlushLink(link);
                     SendProbeIfDue(link, Environment.TickCount64);
                 }
-                break;
-            case FrameType.Refuse:
-                var refuse = ControlFrames.ReadRefuse(frame);
-                Log.RefusedByPeer(_logger, link.Name, refuse.Code.ToString(), refuse.Reason);
-                if (refuse.Code != RefuseCode.SelfConnection) _refusedUntil[link.Id] = Environment.TickCount64 + 5000;
-                RemoveLink(link, $"refused: {refuse.Reason}", raiseEvent: true);
                 break;
             case FrameType.Pong:
                 var sent = ControlFrames.ReadTimestamped(frame);
@@ -185,21 +222,21 @@ internal sealed partial class NodeRuntime
             case FrameType.Reset:
                 ControlFrames.ReadEmpty(frame);
                 link.Welcomed = false;
-                SendHello(link);
+                StartHandshake(link.Session!);
                 break;
             default:
                 throw new ProtocolException($"{type} is not an answer on a unicast link");
         }
     }
 
-    private void OnSubscriberReady()
+    private void OnSubscriberReady(PeerLink link)
     {
-        for (var i = 0; i < MaxFramesPerWakeup && _subscriber.TryReceiveFrameBytes(out var frame, out var more); i++)
+        for (var i = 0; i < MaxFramesPerWakeup && link.Subscriber is { } subscriber && subscriber.TryReceiveFrameBytes(out var frame, out var more); i++)
         {
             if (more)
             {
-                _subscriber.SkipMultipartMessage();
-                Reject("broadcast", "multipart message");
+                subscriber.SkipMultipartMessage();
+                Reject(link.Name, "multipart broadcast");
                 continue;
             }
             _framesReceived++;
@@ -207,38 +244,44 @@ internal sealed partial class NodeRuntime
             Telemetry.BytesReceived.Add(frame.Length, _nodeTag);
             try
             {
-                OnSubscriberFrame(frame);
+                OnSubscriberInner(link, Secure ? OpenBroadcast(link, frame) : frame);
             }
             catch (ProtocolException e)
             {
-                Reject("broadcast", e.Message);
+                Reject(link.Name, e.Message);
             }
         }
     }
 
-    private void OnSubscriberFrame(byte[] frame)
+    private byte[] OpenBroadcast(PeerLink link, byte[] frame)
+    {
+        if (Wire.ReadEnvelope(frame) != FrameType.SealedBroadcast) throw new ProtocolException("a broadcast socket carries only SEALED_BROADCAST");
+        if (BatchReader.ReadSender(frame) != link.Id) throw new ProtocolException("broadcast names another sender than the node at that endpoint");
+        var opener = link.BroadcastOpener ?? throw new ProtocolException("broadcast before the sender's key arrived");
+        return opener.Open(frame, Wire.HeaderSize + Wire.NodeIdSize);
+    }
+
+    private void OnSubscriberInner(PeerLink link, byte[] frame)
     {
         var type = Wire.ReadHeader(frame);
         switch (type)
         {
             case FrameType.Broadcast:
-                var sender = BatchReader.ReadSender(frame);
-                if (!_peers.TryGetValue(sender, out var link) || !link.HearsTheirBroadcast)
-                    throw new ProtocolException($"broadcast from node {sender}, which is not a linked peer");
+                if (BatchReader.ReadSender(frame) != link.Id) throw new ProtocolException("broadcast names another sender than the node at that endpoint");
+                if (!link.HearsTheirBroadcast) throw new ProtocolException("broadcast before the subscription was proven");
                 Touch(link);
                 DeliverBatch(link, frame, FrameType.Broadcast);
                 break;
             case FrameType.PubProbe:
                 var probe = ControlFrames.ReadPubProbe(frame);
                 if (probe.Target != Id) return; // a probe for another subscriber of that publisher
-                if (!_peers.TryGetValue(probe.Sender, out var prober) || probe.Token != prober.ProbeToken)
-                    throw new ProtocolException("PUB_PROBE with an unknown sender or token");
-                Touch(prober);
-                if (!prober.HearsTheirBroadcast)
+                if (probe.Sender != link.Id || probe.Token != link.ProbeToken) throw new ProtocolException("PUB_PROBE with an unknown sender or token");
+                Touch(link);
+                if (!link.HearsTheirBroadcast)
                 {
-                    prober.HearsTheirBroadcast = true;
-                    prober.Dealer?.TrySendFrame(ControlFrames.Empty(FrameType.SubReady));
-                    Evaluate(prober, "handshake complete");
+                    link.HearsTheirBroadcast = true;
+                    SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
+                    Evaluate(link, "handshake complete");
                 }
                 break;
             default:
@@ -254,10 +297,10 @@ internal sealed partial class NodeRuntime
         var now = DateTimeOffset.UtcNow;
         var kind = type == FrameType.Data ? MessageKind.Unicast : MessageKind.Broadcast;
         var id = link.Id.ToString();
+        ref var last = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];
         var delivered = 0;
         foreach (var r in _records)
         {
-            ref var last = ref kind == MessageKind.Unicast ? ref LastUnicast(link) : ref LastBroadcast(link);
             if (r.Sequence <= last)
             {
                 Reject(link.Name, $"duplicate sequence {r.Sequence}");
@@ -282,9 +325,6 @@ internal sealed partial class NodeRuntime
         _messagesReceived += delivered;
         Telemetry.MessagesReceived.Add(delivered, _nodeTag);
     }
-
-    private static ref long LastUnicast(PeerLink link) => ref link.SequenceState[0];
-    private static ref long LastBroadcast(PeerLink link) => ref link.SequenceState[1];
 
     private void OnReceiveDropped(MessengerMessage message)
     {

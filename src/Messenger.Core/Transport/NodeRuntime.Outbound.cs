@@ -71,14 +71,15 @@ internal sealed partial class NodeRuntime
     /// mark and goes on at its SendReady.</summary>
     private void FlushLink(PeerLink link)
     {
-        var dealer = link.Dealer;
-        if (dealer is null || !link.Welcomed || link.Blocked) return;
+        var session = link.Session;
+        if (session is null || !link.Welcomed || link.Blocked) return;
+        var dealer = session.Dealer;
         _segments.Clear();
         link.Outbound.TakeAll(_segments);
         for (var i = 0; i < _segments.Count; i++)
         {
             var segment = _segments[i];
-            if (!dealer.TrySendFrame(TimeSpan.Zero, segment.Buffer, segment.Length))
+            if (!SendOnSession(session, segment.Buffer, segment.Length))
             {
                 link.Outbound.PutBack(_segments, i);
                 // Wait for room: SendReady is subscribed only now, since a writable socket would raise it on every poll.
@@ -93,7 +94,7 @@ internal sealed partial class NodeRuntime
 
     private void OnDealerSendReady(PeerLink link)
     {
-        if (link.Dealer is not null) link.Dealer.SendReady -= link.SendReadyHandler;
+        if (link.Session is not null) link.Session.Dealer.SendReady -= link.SendReadyHandler;
         if (!link.Blocked) return;
         link.Blocked = false;
         FlushLink(link);
@@ -106,7 +107,7 @@ internal sealed partial class NodeRuntime
         foreach (var segment in _segments)
         {
             // PUB never blocks: a subscriber past its high-water mark loses the frame (documented in PROTOCOL.md).
-            _publisher.SendFrame(segment.Buffer, segment.Length);
+            Publish(segment.Buffer, segment.Length);
             CountSent(segment);
             _broadcast.Release(segment);
         }

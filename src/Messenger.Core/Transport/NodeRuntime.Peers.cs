@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Messenger.Discovery;
 using Messenger.Internal;
 using Messenger.Protocol;
+using Messenger.Security;
 using NetMQ;
 using NetMQ.Sockets;
 
@@ -14,6 +15,8 @@ internal sealed partial class NodeRuntime
     private void OnBeacon(BeaconAnnouncement heard, IPAddress from)
     {
         if (heard.Cluster != _options.Cluster || _stopRequested != 0) return;
+        // A secure node links only to nodes that announce a key, an insecure one only to nodes that do not.
+        if ((heard.PublicKey is null) != _options.Insecure) return;
         Discover(heard.Id, heard.Name, new PeerAddress(from.ToString(), heard.Port, heard.PublishPort), "beacon");
     }
 
@@ -21,7 +24,12 @@ internal sealed partial class NodeRuntime
     private PeerLink? Discover(NodeId id, string name, PeerAddress address, string how)
     {
         if (id == Id || _stopRequested != 0) return null;
-        if (_peers.TryGetValue(id, out var known)) return known;
+        if (_peers.TryGetValue(id, out var known))
+        {
+            // A node that restarted with its key on other ports is the same node at a new address.
+            if (known.Address != address && known.State != PeerState.Connected && how is "beacon" or "hello") Readdress(known, address);
+            return known;
+        }
         if (_refusedUntil.TryGetValue(id, out var until) && Environment.TickCount64 < until) return null;
         if (name == Name) return null;
         if (_byName.TryGetValue(name, out var holder) && holder.Id != id)
@@ -30,44 +38,84 @@ internal sealed partial class NodeRuntime
             if (holder.State is PeerState.Connected or PeerState.Joining) return null;
             RemoveLink(holder, "replaced by a new node of the same name", raiseEvent: true);
         }
+        if (_peers.Count >= _options.MaxPeers)
+        {
+            Reject(name, $"peer limit of {_options.MaxPeers} reached");
+            return null;
+        }
 
         var link = new PeerLink(id, name, address, how, new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes), Environment.TickCount64);
         link.Outbound.Owner = link;
         link.ProbeToken = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
-        var dealer = new DealerSocket();
-        dealer.Options.Linger = TimeSpan.Zero;
-        dealer.Options.SendHighWatermark = 1000;
-        dealer.ReceiveReady += (_, _) => Guard("unicast link", () => OnDealerReady(link));
         link.SendReadyHandler = (_, _) => Guard("unicast link", () => OnDealerSendReady(link));
-        try
-        {
-            dealer.Connect(address.Endpoint);
-            _subscriber.Connect(address.PublishEndpoint);
-        }
-        catch (Exception e) when (e is NetMQException or ArgumentException)
-        {
-            dealer.Dispose();
-            Log.FrameRejected(_logger, address.Endpoint, $"cannot connect: {e.Message}");
-            return null;
-        }
-        link.Dealer = dealer;
-        link.SubscriberConnected = true;
-        _poller.Add(dealer);
+        if (!ConnectSockets(link)) return null;
         _peers[id] = link;
         _byName[name] = link;
         Log.PeerFound(_logger, name, id.ToString(), address.Endpoint, how);
-        SendHello(link);
+        StartHandshake(link.Session!);
         PublishSnapshot();
         return link;
     }
 
-    private void SendHello(PeerLink link)
+    private bool ConnectSockets(PeerLink link)
     {
-        link.LastHelloSent = Environment.TickCount64;
-        link.Dealer?.TrySendFrame(HelloFrame());
+        var dealer = new DealerSocket();
+        var subscriber = new SubscriberSocket();
+        dealer.Options.Linger = TimeSpan.Zero;
+        dealer.Options.SendHighWatermark = 1000;
+        dealer.Options.MaxMsgSize = _maxFrame;
+        subscriber.Options.Linger = TimeSpan.Zero;
+        subscriber.Options.ReceiveHighWatermark = 10_000;
+        subscriber.Options.MaxMsgSize = _maxFrame;
+        try
+        {
+            dealer.Connect(link.Address.Endpoint);
+            subscriber.Connect(link.Address.PublishEndpoint);
+        }
+        catch (Exception e) when (e is NetMQException or ArgumentException)
+        {
+            dealer.Dispose();
+            subscriber.Dispose();
+            Log.FrameRejected(_logger, link.Address.Endpoint, $"cannot connect: {e.Message}");
+            return false;
+        }
+        subscriber.SubscribeToAnyTopic();
+        dealer.ReceiveReady += (_, _) => Guard("unicast link", () => OnDealerReady(link));
+        subscriber.ReceiveReady += (_, _) => Guard("broadcast receive", () => OnSubscriberReady(link));
+        link.Session = new DealerSession(dealer, link.Id);
+        link.Subscriber = subscriber;
+        _poller.Add(dealer);
+        _poller.Add(subscriber);
+        return true;
     }
 
-    private byte[] HelloFrame() => ControlFrames.Hello(new HelloFrame(_options.Cluster, Id, Name, AdvertisedHost, Port, PublishPort));
+    private void CloseSockets(PeerLink link)
+    {
+        if (link.Session is not null)
+        {
+            if (link.Blocked) link.Session.Dealer.SendReady -= link.SendReadyHandler;
+            if (_poller.IsRunning) _poller.Remove(link.Session.Dealer);
+            link.Session.Dispose();
+            link.Session = null;
+        }
+        if (link.Subscriber is not null)
+        {
+            if (_poller.IsRunning) _poller.Remove(link.Subscriber);
+            link.Subscriber.Dispose();
+            link.Subscriber = null;
+        }
+        link.Blocked = false;
+    }
+
+    private void Readdress(PeerLink link, PeerAddress address)
+    {
+        CloseSockets(link);
+        link.Address = address;
+        link.Welcomed = false;
+        link.HearsTheirBroadcast = false;
+        link.TheyHearOurBroadcast = false;
+        if (ConnectSockets(link)) StartHandshake(link.Session!);
+    }
 
     private void AddSeed(string endpoint)
     {
@@ -75,13 +123,13 @@ internal sealed partial class NodeRuntime
         var (host, _) = ParseEndpoint(endpoint, "Seeds");
         var dealer = new DealerSocket();
         dealer.Options.Linger = TimeSpan.Zero;
-        var seed = new SeedLink(endpoint, host, dealer);
+        dealer.Options.MaxMsgSize = _maxFrame;
+        var seed = new SeedLink(endpoint, host, new DealerSession(dealer, expectedId: null));
         dealer.ReceiveReady += (_, _) => Guard("seed link", () => OnSeedReady(seed));
         dealer.Connect(endpoint);
         _poller.Add(dealer);
         _seeds[endpoint] = seed;
-        seed.LastHelloSent = Environment.TickCount64;
-        dealer.TrySendFrame(HelloFrame());
+        StartHandshake(seed.Session);
     }
 
     /// <summary>Adds a seed at run time and completes with the name of the node that answers there.</summary>
@@ -91,48 +139,63 @@ internal sealed partial class NodeRuntime
         return InvokeAsync(() =>
         {
             AddSeed(endpoint);
-            return _seeds.TryGetValue(endpoint, out var seed) ? seed.Answered.Task : Task.FromException<string>(new NodeStoppedException(Name));
+            if (!_seeds.TryGetValue(endpoint, out var seed)) return Task.FromException<string>(new NodeStoppedException(Name));
+            if (seed.AnsweredBy is not null && !_byName.ContainsKey(seed.AnsweredBy)) StartHandshake(seed.Session);
+            return seed.Answered.Task;
         }).Unwrap();
     }
 
     private void OnSeedReady(SeedLink seed)
     {
-        for (var i = 0; i < MaxFramesPerWakeup && seed.Dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
+        var dealer = seed.Session.Dealer;
+        for (var i = 0; i < MaxFramesPerWakeup && dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
         {
             if (more)
             {
-                seed.Dealer.SkipMultipartMessage();
-                Reject(seed.Endpoint, "multipart frame");
+                dealer.SkipMultipartMessage();
+                Reject(seed.Endpoint, "multipart message");
                 continue;
             }
             try
             {
-                switch (Wire.ReadHeader(frame))
-                {
-                    case FrameType.Welcome:
-                        var welcome = ControlFrames.ReadWelcome(frame);
-                        seed.AnsweredBy = welcome.Name;
-                        Discover(welcome.Id, welcome.Name, new PeerAddress(seed.Host, welcome.Port, welcome.PublishPort), "seed");
-                        seed.Answered.TrySetResult(welcome.Name);
-                        break;
-                    case FrameType.Peers:
-                        MergePeers(ControlFrames.ReadPeers(frame));
-                        break;
-                    case FrameType.Refuse:
-                        var refuse = ControlFrames.ReadRefuse(frame);
-                        Log.RefusedByPeer(_logger, seed.Endpoint, refuse.Code.ToString(), refuse.Reason);
-                        if (refuse.Code != RefuseCode.SelfConnection)
-                            seed.Answered.TrySetException(new MessengerException("HandshakeRefused", $"{seed.Endpoint} refused this node: {refuse.Reason}"));
-                        break;
-                    default:
-                        break; // a seed link only says HELLO; other answers are harmless
-                }
+                var inner = OpenDealerFrame(seed.Session, frame, seed.Endpoint, refused => OnSeedRefused(seed, refused));
+                if (inner is not null) OnSeedInner(seed, inner);
             }
             catch (ProtocolException e)
             {
                 Reject(seed.Endpoint, e.Message);
             }
         }
+    }
+
+    private void OnSeedInner(SeedLink seed, byte[] inner)
+    {
+        switch (Wire.ReadHeader(inner))
+        {
+            case FrameType.Welcome:
+                var welcome = ControlFrames.ReadWelcome(inner);
+                seed.AnsweredBy = welcome.Name;
+                var link = Discover(welcome.Id, welcome.Name, new PeerAddress(seed.Host, welcome.Port, welcome.PublishPort), "seed");
+                if (link is not null && welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey);
+                seed.Answered.TrySetResult(welcome.Name);
+                break;
+            case FrameType.Peers:
+                MergePeers(ControlFrames.ReadPeers(inner));
+                break;
+            case FrameType.Reset:
+                seed.Session.Reset();
+                break;
+            default:
+                break; // a seed link only says HELLO; other answers are harmless
+        }
+    }
+
+    private void OnSeedRefused(SeedLink seed, RefuseFrame refuse)
+    {
+        Log.RefusedByPeer(_logger, seed.Endpoint, refuse.Code.ToString(), refuse.Reason);
+        seed.Session.Reset();
+        if (refuse.Code != RefuseCode.SelfConnection)
+            seed.Answered.TrySetException(new MessengerException("HandshakeRefused", $"{seed.Endpoint} refused this node: {refuse.Reason}"));
     }
 
     private void MergePeers(List<PeerRecord> peers)
@@ -150,9 +213,19 @@ internal sealed partial class NodeRuntime
         return ControlFrames.Peers(list);
     }
 
+    private void SetBroadcastKey(PeerLink link, byte[] key)
+    {
+        if (link.BroadcastKey is not null && link.BroadcastKey.AsSpan().SequenceEqual(key)) return;
+        link.BroadcastOpener?.Dispose();
+        link.BroadcastKey = key;
+        link.BroadcastOpener = FrameOpener.FromKey(key);
+        link.SequenceState[1] = 0; // a new key is a new incarnation of the peer: its broadcasts count from 1 again
+    }
+
     private void Touch(PeerLink link)
     {
         link.LastSeen = Environment.TickCount64;
+        link.LastSeenWall = DateTimeOffset.UtcNow;
         if (link.State == PeerState.Unreachable) Evaluate(link, "reachable again");
     }
 
@@ -193,25 +266,15 @@ internal sealed partial class NodeRuntime
         if (previous == PeerState.Connected) Telemetry.PeersConnected.Add(-1, _nodeTag);
         _peers.Remove(link.Id);
         _byName.TryRemove(new KeyValuePair<string, PeerLink>(link.Name, link));
-        foreach (var route in link.Routes) _routes.Remove(route);
-        if (link.Dealer is not null)
+        foreach (var route in link.Routes)
         {
-            _poller.Remove(link.Dealer);
-            link.Dealer.Dispose();
-            link.Dealer = null;
+            _routes.Remove(route.RoutingId);
+            route.Dispose();
         }
-        if (link.SubscriberConnected)
-        {
-            try
-            {
-                _subscriber.Disconnect(link.Address.PublishEndpoint);
-            }
-            catch (EndpointNotFoundException)
-            {
-                // never connected at the socket level: nothing to undo
-            }
-            link.SubscriberConnected = false;
-        }
+        link.Routes.Clear();
+        CloseSockets(link);
+        link.BroadcastOpener?.Dispose();
+        link.BroadcastOpener = null;
         var dropped = link.Outbound.Close();
         if (dropped > 0)
         {
@@ -246,6 +309,4 @@ internal sealed partial class NodeRuntime
     {
         get { lock (_peersChangedGate) return _peersChanged.Task; }
     }
-
-    public bool TryGetLink(string name, out PeerLink link) => _byName.TryGetValue(name, out link!);
 }

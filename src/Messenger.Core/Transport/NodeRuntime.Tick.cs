@@ -21,12 +21,13 @@ internal sealed partial class NodeRuntime
         var gossip = now - _lastGossip >= GossipMilliseconds;
         byte[]? ping = null;
 
+        ExpirePendingHandshakes(now);
         foreach (var link in _peers.Values.ToList())
         {
-            if (link.Dealer is null) continue;
+            if (link.Session is null) continue;
             if (!link.Welcomed)
             {
-                if (now - link.LastHelloSent >= HelloRetryMilliseconds) SendHello(link);
+                if (now - link.Session.LastHelloSent >= HelloRetryMilliseconds) StartHandshake(link.Session);
             }
             else
             {
@@ -35,9 +36,9 @@ internal sealed partial class NodeRuntime
                 {
                     ping ??= ControlFrames.Timestamped(FrameType.Ping, Protocol.Wire.UnixMicros(DateTimeOffset.UtcNow));
                     link.LastPingSent = now;
-                    link.Dealer.TrySendFrame(ping);
+                    SendOnLink(link, ping);
                 }
-                if (gossip && link.State == PeerState.Connected) link.Dealer.TrySendFrame(PeersFrame(except: link));
+                if (gossip && link.State == PeerState.Connected) SendOnLink(link, PeersFrame(except: link));
             }
 
             switch (link.State)
@@ -59,11 +60,8 @@ internal sealed partial class NodeRuntime
             _lastGossip = now;
             foreach (var seed in _seeds.Values)
             {
-                if (now - seed.LastHelloSent >= 2 * GossipMilliseconds)
-                {
-                    seed.LastHelloSent = now;
-                    seed.Dealer.TrySendFrame(HelloFrame());
-                }
+                var found = seed.AnsweredBy is not null && _byName.ContainsKey(seed.AnsweredBy);
+                if (!found && now - seed.Session.LastHelloSent >= 2 * GossipMilliseconds) StartHandshake(seed.Session);
             }
             foreach (var (id, until) in _refusedUntil.ToList())
             {
@@ -75,8 +73,8 @@ internal sealed partial class NodeRuntime
 
     private void SendProbeIfDue(PeerLink link, long now)
     {
-        if (link.HearsTheirBroadcast || link.Dealer is null || now - link.LastProbeSent < ProbeRetryMilliseconds) return;
+        if (link.HearsTheirBroadcast || link.Session is null || now - link.LastProbeSent < ProbeRetryMilliseconds) return;
         link.LastProbeSent = now;
-        link.Dealer.TrySendFrame(ControlFrames.SubProbe(link.ProbeToken));
+        SendOnLink(link, ControlFrames.SubProbe(link.ProbeToken));
     }
 }

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Messenger.Discovery;
 using Messenger.Internal;
 using Messenger.Protocol;
+using Messenger.Security;
 using Microsoft.Extensions.Logging;
 using NetMQ;
 using NetMQ.Sockets;
@@ -11,8 +12,8 @@ namespace Messenger.Transport;
 
 /// <summary>
 /// The engine of one node: a NetMQPoller thread that alone touches the node's sockets (ROUTER for inbound
-/// unicast, PUB for broadcast, one SUB connected to every peer's PUB, a DEALER per peer and per seed), the
-/// peer table, heartbeats and discovery. Other threads hand it work through <see cref="NetMQQueue{T}"/>s.
+/// unicast, PUB for broadcast, and per peer a DEALER to its ROUTER and a SUB to its PUB; a DEALER per seed), the
+/// peer table, the handshakes, heartbeats and discovery. Other threads hand it work through <see cref="NetMQQueue{T}"/>s.
 /// Every handler catches what it throws: a failure is logged and counted, never fatal to the process.
 /// </summary>
 internal sealed partial class NodeRuntime : IDisposable
@@ -29,7 +30,8 @@ internal sealed partial class NodeRuntime : IDisposable
     private readonly NetMQPoller _poller;
     private readonly RouterSocket _router;
     private readonly PublisherSocket _publisher;
-    private readonly SubscriberSocket _subscriber;
+    private readonly SecurityContext _security;
+    private readonly long _maxFrame;
     private readonly NetMQQueue<Action> _commands;
     private readonly NetMQQueue<OutboundQueue> _doorbell;
     private readonly NetMQTimer _timer;
@@ -38,7 +40,8 @@ internal sealed partial class NodeRuntime : IDisposable
     private readonly Channel<Action> _events;
     private readonly Task _eventPump;
     private readonly Dictionary<NodeId, PeerLink> _peers = [];
-    private readonly Dictionary<byte[], PeerLink> _routes = new(ByteArrayComparer.Instance);
+    private readonly Dictionary<byte[], RouterSession> _routes = new(ByteArrayComparer.Instance);
+    private readonly Dictionary<byte[], PendingHandshake> _pending = new(ByteArrayComparer.Instance);
     private readonly Dictionary<string, SeedLink> _seeds = [];
     private readonly Dictionary<NodeId, long> _refusedUntil = [];
     private readonly List<OutboundSegment> _segments = [];
@@ -74,8 +77,10 @@ internal sealed partial class NodeRuntime : IDisposable
         _options = options;
         _logger = options.LoggerFactory.CreateLogger("Messenger.Node");
         _nodeTag = new("node", options.Name);
-        Id = NodeId.NewRandom();
+        _security = SecurityContext.Create(options);
+        Id = _security.Id;
         Name = options.Name;
+        if (options.Insecure) Log.InsecureMode(_logger, options.Name);
 
         var beaconInterfaces = options.BeaconEnabled ? BeaconInterfaceResolver.Resolve(options.BeaconInterface) : null;
         AdvertisedHost = options.AdvertisedHost
@@ -85,18 +90,14 @@ internal sealed partial class NodeRuntime : IDisposable
 
         _router = new RouterSocket();
         _publisher = new PublisherSocket();
-        _subscriber = new SubscriberSocket();
-        foreach (var s in new NetMQSocket[] { _router, _publisher, _subscriber })
-        {
-            s.Options.Linger = TimeSpan.Zero;
-        }
-        // A peer that sends a frame larger than the largest valid batch is disconnected by NetMQ before we read it.
-        var maxFrame = Math.Max(OutboundQueue.SegmentSize, options.MaxMessageSize + Wire.RecordFixedSize + Wire.MaxTopicBytes + 1) + 64;
-        _router.Options.MaxMsgSize = maxFrame;
-        _subscriber.Options.MaxMsgSize = maxFrame;
+        _router.Options.Linger = TimeSpan.Zero;
+        _publisher.Options.Linger = TimeSpan.Zero;
+        // A peer that sends a frame larger than the largest valid (sealed) batch is disconnected by NetMQ before
+        // we read it.
+        _maxFrame = Math.Max(OutboundQueue.SegmentSize, options.MaxMessageSize + Wire.RecordFixedSize + Wire.MaxTopicBytes + 1) + 128;
+        _router.Options.MaxMsgSize = _maxFrame;
         _router.Options.ReceiveHighWatermark = 10_000;
         _publisher.Options.SendHighWatermark = 10_000;
-        _subscriber.Options.ReceiveHighWatermark = 10_000;
         try
         {
             Port = Bind(_router, options.BindAddress, options.Port, "Port");
@@ -106,21 +107,19 @@ internal sealed partial class NodeRuntime : IDisposable
         {
             _router.Dispose();
             _publisher.Dispose();
-            _subscriber.Dispose();
+            _security.Dispose();
             throw;
         }
-        _subscriber.SubscribeToAnyTopic();
 
         _broadcast = new OutboundQueue(FrameType.Broadcast, Id, options.SendQueueLimitBytes);
         _commands = new NetMQQueue<Action>();
         _doorbell = new NetMQQueue<OutboundQueue>();
         _timer = new NetMQTimer(TimeSpan.FromMilliseconds(TickMilliseconds));
         _router.ReceiveReady += (_, _) => Guard("unicast receive", OnRouterReady);
-        _subscriber.ReceiveReady += (_, _) => Guard("broadcast receive", OnSubscriberReady);
         _commands.ReceiveReady += (_, _) => Guard("command", OnCommands);
         _doorbell.ReceiveReady += (_, _) => Guard("send", OnDoorbell);
         _timer.Elapsed += (_, _) => Guard("timer", OnTick);
-        _poller = new NetMQPoller { _router, _subscriber, _commands, _doorbell, _timer };
+        _poller = new NetMQPoller { _router, _commands, _doorbell, _timer };
 
         _received = Channel.CreateBounded<MessengerMessage>(
             new BoundedChannelOptions(options.ReceiveQueueCapacity)
@@ -142,7 +141,7 @@ internal sealed partial class NodeRuntime : IDisposable
                     beaconInterfaces,
                     options.BeaconPort,
                     options.BeaconInterval,
-                    new BeaconAnnouncement(options.Cluster, Id, Name, Port, PublishPort),
+                    new BeaconAnnouncement(options.Cluster, Id, Name, Port, PublishPort, options.Insecure ? null : _security.KeyPair.PublicKeyBytes),
                     (heard, from) => _commands.Enqueue(() => OnBeacon(heard, from)),
                     (part, e) => Log.PartFailed(_logger, part, e));
                 Log.BeaconStarted(_logger, Name, string.Join(", ", beaconInterfaces.Select(i => $"{i.Name} ({i.Broadcast})")), options.BeaconPort);
@@ -160,6 +159,8 @@ internal sealed partial class NodeRuntime : IDisposable
     public int Port { get; }
     public int PublishPort { get; }
     public string AdvertisedHost { get; }
+    public string PublicKey => _security.KeyPair.PublicKey;
+    public string Membership => _security.Membership;
     public string Endpoint => $"tcp://{AdvertisedHost}:{Port}";
     public string PublishEndpoint => $"tcp://{AdvertisedHost}:{PublishPort}";
     public ChannelReader<MessengerMessage> Received => _received.Reader;
@@ -246,10 +247,10 @@ internal sealed partial class NodeRuntime : IDisposable
         _leaveDeadline = now + (long)_options.LeaveTimeout.TotalMilliseconds;
         foreach (var link in _peers.Values)
         {
-            if (link.Dealer is not null && link.Welcomed && link.State is PeerState.Connected or PeerState.Joining)
+            if (link.Session is not null && link.Welcomed && link.State is PeerState.Connected or PeerState.Joining)
             {
                 FlushLink(link);
-                if (link.Dealer.TrySendFrame(ControlFrames.Empty(FrameType.Leave))) _leaveAcksPending++;
+                if (SendOnLink(link, ControlFrames.Empty(FrameType.Leave))) _leaveAcksPending++;
             }
         }
         FlushBroadcast();
@@ -268,17 +269,14 @@ internal sealed partial class NodeRuntime : IDisposable
     private void DisposeSockets()
     {
         _poller.Dispose();
-        foreach (var link in _peers.Values)
-        {
-            link.Dealer?.Dispose();
-            link.Dealer = null;
-            link.Outbound.Close();
-        }
-        foreach (var seed in _seeds.Values) seed.Dealer.Dispose();
+        foreach (var link in _peers.Values) CloseSockets(link);
+        foreach (var seed in _seeds.Values) seed.Session.Dispose();
         _seeds.Clear();
+        foreach (var pending in _pending.Values) pending.Dispose();
+        _pending.Clear();
         _router.Dispose();
         _publisher.Dispose();
-        _subscriber.Dispose();
+        _security.Dispose();
         _commands.Dispose();
         _doorbell.Dispose();
     }
@@ -364,6 +362,11 @@ internal sealed partial class NodeRuntime : IDisposable
         if (o.MaxMessageSize is < 1 or > 256 * 1024 * 1024) throw new MessengerConfigurationException("MaxMessageSize", "must be between 1 byte and 256 MiB.");
         if (o.ReceiveQueueCapacity < 1) throw new MessengerConfigurationException("ReceiveQueueCapacity", "must be at least 1.");
         if (o.SendQueueLimitBytes < 64 * 1024) throw new MessengerConfigurationException("SendQueueLimitBytes", "must be at least 64 KiB.");
+        if (o.MaxPeers < 1) throw new MessengerConfigurationException("MaxPeers", "must be at least 1.");
+        if (o.MaxPendingHandshakes < 1) throw new MessengerConfigurationException("MaxPendingHandshakes", "must be at least 1.");
+        if (o.MaxHandshakesPerSecond < 1) throw new MessengerConfigurationException("MaxHandshakesPerSecond", "must be at least 1.");
+        CheckPositive(o.HandshakeTimeout, "HandshakeTimeout");
+        foreach (var key in o.AllowedKeys) SecurityContext.NormalizePublicKey(key);
         foreach (var seed in o.Seeds) ParseEndpoint(seed, "Seeds");
 
         static void CheckPort(int port, string name)

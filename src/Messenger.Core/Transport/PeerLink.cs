@@ -1,4 +1,5 @@
 using Messenger.Protocol;
+using Messenger.Security;
 using NetMQ.Sockets;
 
 namespace Messenger.Transport;
@@ -23,14 +24,22 @@ internal sealed class PeerLink
 
     public NodeId Id { get; }
     public string Name { get; }
-    public PeerAddress Address { get; }
+    public PeerAddress Address { get; set; }
     public string DiscoveredBy { get; }
     public OutboundQueue Outbound { get; }
     public long CreatedAt { get; }
 
-    public DealerSocket? Dealer { get; set; }
-    public bool SubscriberConnected { get; set; }
-    public List<byte[]> Routes { get; } = [];
+    /// <summary>Our DEALER to its ROUTER, with the session on it.</summary>
+    public DealerSession? Session { get; set; }
+
+    /// <summary>Our SUB connected to its PUB alone, so every frame on it comes from this peer's endpoint.</summary>
+    public SubscriberSocket? Subscriber { get; set; }
+
+    /// <summary>Its broadcast key (secure mode), given inside its authenticated session.</summary>
+    public byte[]? BroadcastKey { get; set; }
+    public FrameOpener? BroadcastOpener { get; set; }
+
+    public List<RouterSession> Routes { get; } = [];
 
     /// <summary>Our HELLO was answered with WELCOME: unicast from us to it works.</summary>
     public bool Welcomed { get; set; }
@@ -47,7 +56,6 @@ internal sealed class PeerLink
     public long LastSeen { get; set; }
     public DateTimeOffset LastSeenWall { get; set; }
     public TimeSpan? RoundTrip { get; set; }
-    public long LastHelloSent { get; set; } = long.MinValue / 2;
     public long LastProbeSent { get; set; } = long.MinValue / 2;
     public long LastPingSent { get; set; } = long.MinValue / 2;
     public ulong ProbeToken { get; set; }

@@ -1,22 +1,20 @@
-using NetMQ.Sockets;
-
 namespace Messenger.Transport;
 
-/// <summary>A configured seed endpoint: a DEALER that says HELLO to whatever node listens there, to learn its
-/// identity and its membership list. It stays for the node's lifetime, so a seed that restarts is found again.</summary>
+/// <summary>A configured seed endpoint: a DEALER that says HELLO to whatever node of the cluster listens there, to
+/// learn its identity and its membership list. It stays for the node's lifetime and greets again whenever the node
+/// it found is no longer in the peer table, so a seed that restarts is found again.</summary>
 internal sealed class SeedLink
 {
-    public SeedLink(string endpoint, string host, DealerSocket dealer)
+    public SeedLink(string endpoint, string host, DealerSession session)
     {
         Endpoint = endpoint;
         Host = host;
-        Dealer = dealer;
+        Session = session;
     }
 
     public string Endpoint { get; }
     public string Host { get; }
-    public DealerSocket Dealer { get; }
-    public long LastHelloSent { get; set; } = long.MinValue / 2;
+    public DealerSession Session { get; }
     public string? AnsweredBy { get; set; }
     public TaskCompletionSource<string> Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

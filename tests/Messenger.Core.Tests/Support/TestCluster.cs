@@ -12,13 +12,19 @@ public sealed class TestCluster : IAsyncDisposable
 
     public string Name { get; }
 
-    /// <summary>Options for a node of this cluster; the beacon announces on loopback only.</summary>
+    /// <summary>The cluster's secret; each test cluster has its own.</summary>
+    public ClusterKey Key { get; } = ClusterKey.Generate();
+
+    /// <summary>Options for a node of this cluster: its own new key pair, the cluster's key, the beacon on
+    /// loopback only. Nothing is read from or written to the user's ~/.messenger.</summary>
     public MessengerNodeOptions Options(string name) => MessengerNodeOptions.Default with
     {
         Name = name,
         Cluster = Name,
         BindAddress = "127.0.0.1",
         BeaconInterface = "lo",
+        KeyPair = MessengerKeyPair.Generate(),
+        ClusterKey = Key,
     };
 
     public async Task<MessengerNode> StartAsync(string name, Func<MessengerNodeOptions, MessengerNodeOptions>? configure = null)

@@ -6,7 +6,9 @@ using NetMQ.Sockets;
 
 namespace Messenger.Tests.Transport;
 
-/// <summary>A raw NetMQ DEALER sends what no Messenger node would; the node drops and counts it and keeps working.</summary>
+/// <summary>A raw NetMQ DEALER sends what no Messenger node would; the node drops and counts it and keeps working.
+/// These speak plaintext protocol 1 to an insecure node, to reach the frame decoders behind the envelope; the
+/// security tests do the same against secure nodes.</summary>
 public sealed class MalformedFrameTests
 {
     private static readonly TimeSpan Wait = TestCluster.Timeout;
@@ -15,7 +17,8 @@ public sealed class MalformedFrameTests
     public async Task Garbage_before_hello_is_dropped_counted_and_answered_with_reset()
     {
         await using var cluster = new TestCluster();
-        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        static MessengerNodeOptions Insecure(MessengerNodeOptions o) => o with { Insecure = true };
+        var (a, b) = (await cluster.StartAsync("a", Insecure), await cluster.StartAsync("b", Insecure));
         await a.WaitForPeersAsync(["b"], Wait);
 
         using var raw = new DealerSocket();
@@ -58,7 +61,7 @@ public sealed class MalformedFrameTests
     public async Task Broken_batches_from_a_handshaken_connection_deliver_nothing()
     {
         await using var cluster = new TestCluster();
-        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, MaxMessageSize = 1024 });
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, MaxMessageSize = 1024, Insecure = true });
 
         using var raw = new DealerSocket();
         raw.Options.Linger = TimeSpan.Zero;

@@ -42,6 +42,11 @@ internal sealed class NoiseCipherState : IDisposable
     /// <summary>The AEAD cipher function.</summary>
     public NoiseCipher Cipher { get; }
 
+    /// <summary>The largest ciphertext (tag included) this state seals or opens: 65535 bytes as the
+    /// specification says for Noise messages. Messenger's own transport framing, which carries batches of up to
+    /// the maximum message size, raises it for the cipher states it takes from a finished handshake.</summary>
+    public int MaxMessageLength { get; set; } = NoiseConstants.MaxMessageLength;
+
     /// <summary>True when a key is set (spec: HasKey()).</summary>
     public bool HasKey => _hasKey;
 
@@ -108,9 +113,9 @@ internal sealed class NoiseCipherState : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         int length = GetCiphertextLength(plaintext.Length);
-        if (length > NoiseConstants.MaxMessageLength)
+        if (length > MaxMessageLength)
         {
-            throw new NoiseException($"A Noise message is limited to {NoiseConstants.MaxMessageLength} bytes; this one would be {length}.");
+            throw new NoiseException($"A Noise message is limited to {MaxMessageLength} bytes; this one would be {length}.");
         }
 
         if (ciphertext.Length < length)
@@ -151,9 +156,9 @@ internal sealed class NoiseCipherState : IDisposable
     public int DecryptWithAd(ReadOnlySpan<byte> ad, ReadOnlySpan<byte> ciphertext, Span<byte> plaintext)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (ciphertext.Length > NoiseConstants.MaxMessageLength)
+        if (ciphertext.Length > MaxMessageLength)
         {
-            throw new NoiseException($"A Noise message is limited to {NoiseConstants.MaxMessageLength} bytes; got {ciphertext.Length}.");
+            throw new NoiseException($"A Noise message is limited to {MaxMessageLength} bytes; got {ciphertext.Length}.");
         }
 
         int length = GetPlaintextLength(ciphertext.Length);
@@ -178,9 +183,9 @@ internal sealed class NoiseCipherState : IDisposable
     public byte[] DecryptWithAd(ReadOnlySpan<byte> ad, ReadOnlySpan<byte> ciphertext)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (ciphertext.Length > NoiseConstants.MaxMessageLength)
+        if (ciphertext.Length > MaxMessageLength)
         {
-            throw new NoiseException($"A Noise message is limited to {NoiseConstants.MaxMessageLength} bytes; got {ciphertext.Length}.");
+            throw new NoiseException($"A Noise message is limited to {MaxMessageLength} bytes; got {ciphertext.Length}.");
         }
 
         byte[] result = new byte[GetPlaintextLength(ciphertext.Length)];

@@ -1,0 +1,66 @@
+using System.Text;
+
+namespace Messenger.Security;
+
+/// <summary>Secrets on disk: one base64 line, in a file only its owner may read (mode 0600 on Unix, in a
+/// folder of mode 0700 when this creates it).</summary>
+internal static class KeyFile
+{
+    /// <summary>The folder of Messenger's default key files: $MESSENGER_HOME, else ~/.messenger.</summary>
+    public static string Home =>
+        Environment.GetEnvironmentVariable("MESSENGER_HOME") is { Length: > 0 } home
+            ? home
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".messenger");
+
+    public static byte[] Read(string path, int length, string option)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path, Encoding.ASCII).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new MessengerConfigurationException(option, $"cannot read the key file '{path}': {e.Message}", e);
+        }
+        byte[] bytes;
+        try
+        {
+            bytes = Convert.FromBase64String(text);
+        }
+        catch (FormatException e)
+        {
+            throw new MessengerConfigurationException(option, $"the key file '{path}' does not hold a base64 key.", e);
+        }
+        if (bytes.Length != length) throw new MessengerConfigurationException(option, $"the key file '{path}' holds {bytes.Length} bytes, not {length}.");
+        return bytes;
+    }
+
+    /// <summary>Writes a new key file; fails if the file exists (returns false) so that two processes creating
+    /// the same default file at once end up with one key.</summary>
+    public static bool TryCreate(string path, ReadOnlySpan<byte> secret, string option)
+    {
+        try
+        {
+            var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            if (!Directory.Exists(folder))
+            {
+                if (OperatingSystem.IsWindows()) Directory.CreateDirectory(folder);
+                else Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using var stream = new FileStream(path, options);
+            stream.Write(Encoding.ASCII.GetBytes(Convert.ToBase64String(secret) + "\n"));
+            return true;
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new MessengerConfigurationException(option, $"cannot write the key file '{path}': {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,312 @@
+using Messenger.Internal;
+using Messenger.Protocol;
+using Messenger.Security;
+using Messenger.Security.Noise;
+using NetMQ;
+
+namespace Messenger.Transport;
+
+// The handshake of each unicast connection and the sealing of what follows it (docs/PROTOCOL.md, "Protocol 2").
+// Initiator: our DEALER (HELLO with Noise message 1, then message 3). Responder: our ROUTER (message 2, then WELCOME).
+internal sealed partial class NodeRuntime
+{
+    private byte[] _sealBuffer = new byte[OutboundQueue.SegmentSize + 64];
+    private double _handshakeTokens;
+    private long _handshakeTokensAt;
+
+    private bool Secure => !_options.Insecure;
+
+    /// <summary>Sends HELLO on a connection: a fresh handshake in protocol 2, the plain greeting in protocol 1.</summary>
+    private void StartHandshake(DealerSession session)
+    {
+        session.LastHelloSent = Environment.TickCount64;
+        if (!Secure)
+        {
+            session.Establish(null);
+            session.Dealer.TrySendFrame(ControlFrames.Hello(new HelloFrame(_options.Cluster, Id, Name, AdvertisedHost, Port, PublishPort)));
+            return;
+        }
+        session.Reset();
+        session.Handshake = _security.NewInitiator();
+        session.Dealer.TrySendFrame(ControlFrames.SecureHello(_options.Cluster, session.Handshake.WriteMessage([])));
+    }
+
+    /// <summary>
+    /// Handles what arrives on one of our DEALERs below the application: REFUSE, RESET, the handshake's message 2
+    /// (answered with message 3) and the opening of sealed frames. Returns the inner frame to act on, or null when
+    /// the frame was consumed here.
+    /// </summary>
+    private byte[]? OpenDealerFrame(DealerSession session, byte[] frame, string who, Action<RefuseFrame> refused)
+    {
+        if (Wire.IsRefuse(frame))
+        {
+            refused(ControlFrames.ReadRefuse(frame));
+            return null;
+        }
+        if (!Secure) return frame;
+
+        switch (Wire.ReadEnvelope(frame))
+        {
+            case FrameType.Sealed:
+                if (session.Opener is null) throw new ProtocolException("sealed frame before the handshake finished");
+                return session.Opener.Open(frame, Wire.HeaderSize);
+            case FrameType.Reset:
+                ControlFrames.ReadEmpty(frame);
+                StartHandshake(session);
+                return null;
+            case FrameType.Handshake:
+                AnswerMessage2(session, ControlFrames.ReadHandshake(frame), who);
+                return null;
+            default:
+                throw new ProtocolException($"{(FrameType)frame[2]} is not sent to a DEALER");
+        }
+    }
+
+    private void AnswerMessage2(DealerSession session, byte[] message, string who)
+    {
+        var handshake = session.Handshake ?? throw new ProtocolException("handshake message with no handshake under way");
+        string? failure = null;
+        try
+        {
+            var payload = ControlFrames.ReadPayload(handshake.ReadMessage(message), withKey: false);
+            var remote = handshake.RemoteStaticPublicKey;
+            var id = NodeId.FromPublicKey(remote);
+            if (session.ExpectedId is { } expected && expected != id) failure = $"it proved to be node {id}, not {expected}";
+            else if (!_security.IsAllowed(remote)) failure = $"its key {Convert.ToBase64String(remote)} is not on the allowlist";
+            else if (id == Id) failure = "it is this node";
+            if (failure is null)
+            {
+                var reply = handshake.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, _security.BroadcastKey)));
+                session.Dealer.TrySendFrame(ControlFrames.Handshake(reply));
+                session.Establish(handshake.ToTransport());
+                return;
+            }
+        }
+        catch (NoiseException e)
+        {
+            failure = e.Message;
+        }
+        catch (ProtocolException e)
+        {
+            failure = e.Message;
+        }
+        session.Reset();
+        CountRefused("handshake-failed");
+        Log.HandshakeFailed(_logger, who, failure);
+        if (session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link))
+        {
+            _refusedUntil[bad] = Environment.TickCount64 + 5000;
+            RemoveLink(link, $"handshake failed: {failure}", raiseEvent: true);
+        }
+    }
+
+    /// <summary>Protocol 2 HELLO on our ROUTER: a stranger starts a handshake. Bounded in number, age and rate.</summary>
+    private void OnSecureHello(byte[] identity, byte[] frame)
+    {
+        var (cluster, message) = ControlFrames.ReadSecureHello(frame);
+        if (cluster != _options.Cluster)
+        {
+            Refuse(identity, RefuseCode.WrongCluster, $"this node is in cluster '{_options.Cluster}', not '{cluster}'", "unknown", Wire.SecureVersion);
+            return;
+        }
+        if (!TakeHandshakeToken())
+        {
+            CountRefused("rate-limited");
+            return;
+        }
+        if (_pending.Count >= _options.MaxPendingHandshakes && !_pending.ContainsKey(identity))
+        {
+            var oldest = _pending.Values.MinBy(p => p.StartedAt)!;
+            _pending.Remove(oldest.RoutingId);
+            oldest.Dispose();
+            CountRefused("pending-limit");
+        }
+        var responder = _security.NewResponder();
+        try
+        {
+            responder.ReadMessage(message);
+            var reply = responder.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, null)));
+            if (_pending.Remove(identity, out var previous)) previous.Dispose();
+            _pending[identity] = new PendingHandshake(identity, responder, Environment.TickCount64);
+            _router.SendMoreFrame(identity).SendFrame(ControlFrames.Handshake(reply));
+        }
+        catch (NoiseException e)
+        {
+            responder.Dispose();
+            throw new ProtocolException($"handshake message 1: {e.Message}");
+        }
+    }
+
+    /// <summary>Handshake message 3 on our ROUTER: the initiator proves its key and the cluster key.</summary>
+    private void OnMessage3(byte[] identity, byte[] frame)
+    {
+        if (!_pending.Remove(identity, out var pending)) throw new ProtocolException("handshake message 3 without a HELLO");
+        using (pending)
+        {
+            HandshakePayload payload;
+            try
+            {
+                payload = ControlFrames.ReadPayload(pending.State.ReadMessage(ControlFrames.ReadHandshake(frame)), withKey: true);
+            }
+            catch (NoiseException)
+            {
+                Refuse(identity, RefuseCode.ClusterKeyMismatch, "handshake failed: the cluster key does not match this node's (or the handshake was tampered with)", "unknown", Wire.SecureVersion);
+                return;
+            }
+            var remote = pending.State.RemoteStaticPublicKey;
+            var id = NodeId.FromPublicKey(remote);
+            if (!_security.IsAllowed(remote))
+            {
+                Refuse(identity, RefuseCode.NotAllowed, $"the key {Convert.ToBase64String(remote)} of '{payload.Name}' is not on this node's allowlist", payload.Name, Wire.SecureVersion);
+                return;
+            }
+            var transport = pending.State.ToTransport();
+            var sealer = new FrameSealer(transport.SendCipher);
+            var opener = new FrameOpener(transport.ReceiveCipher);
+            if (!AcceptSession(identity, id, payload.Name, new PeerAddress(payload.Host, payload.Port, payload.PublishPort), sealer, opener, payload.BroadcastKey))
+            {
+                sealer.Dispose();
+                opener.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Protocol 1 HELLO on our ROUTER (insecure mode): the identity is claimed, not proven.</summary>
+    private void OnPlainHello(byte[] identity, HelloFrame hello)
+    {
+        if (hello.Cluster != _options.Cluster)
+        {
+            Refuse(identity, RefuseCode.WrongCluster, $"this node is in cluster '{_options.Cluster}', not '{hello.Cluster}'", hello.Name, Wire.Version);
+            return;
+        }
+        AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), null, null, null);
+    }
+
+    /// <summary>Binds an inbound connection to the node it proved to be (after the checks every protocol makes), and
+    /// answers WELCOME and PEERS on it. Returns false when the node was refused.</summary>
+    private bool AcceptSession(byte[] identity, NodeId id, string name, PeerAddress address, FrameSealer? sealer, FrameOpener? opener, byte[]? broadcastKey)
+    {
+        var version = Secure ? Wire.SecureVersion : Wire.Version;
+        string? refusal = null;
+        var code = RefuseCode.Malformed;
+        if (id == Id) (code, refusal) = (RefuseCode.SelfConnection, "a node cannot join itself");
+        else if (name == Name) (code, refusal) = (RefuseCode.NameInUse, $"the name '{Name}' is taken by this node");
+        else if (_byName.TryGetValue(name, out var holder) && holder.Id != id && holder.State is PeerState.Connected)
+            (code, refusal) = (RefuseCode.NameInUse, $"the name '{name}' is taken by node {holder.Id}");
+        if (refusal is not null)
+        {
+            Refuse(identity, code, refusal, name, version);
+            return false;
+        }
+
+        var link = _peers.TryGetValue(id, out var known) ? known : Discover(id, name, address, "hello");
+        if (link is null)
+        {
+            Refuse(identity, RefuseCode.TooManyPeers, "this node takes no more peers", name, version);
+            return false;
+        }
+        if (link.Name != name)
+        {
+            Refuse(identity, RefuseCode.IdentityMismatch, $"node {id} is known here as '{link.Name}'", name, version);
+            return false;
+        }
+        if (_routes.Remove(identity, out var old))
+        {
+            old.Link.Routes.Remove(old);
+            old.Dispose();
+        }
+        var route = new RouterSession(identity, link, sealer, opener);
+        _routes[identity] = route;
+        link.Routes.Add(route);
+        link.SequenceState[0] = 0; // a new session: the sender's unicast stream is checked afresh
+        if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey);
+        Touch(link);
+        Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null)));
+        Reply(route, PeersFrame(except: link));
+        return true;
+    }
+
+    private void Refuse(byte[] identity, RefuseCode code, string reason, string who, byte version)
+    {
+        CountRefused(code.ToString());
+        if (code != RefuseCode.SelfConnection) Log.HelloRefused(_logger, who, Convert.ToHexStringLower(identity), reason);
+        _router.SendMoreFrame(identity).SendFrame(ControlFrames.Refuse(new RefuseFrame(code, reason), version));
+    }
+
+    private void CountRefused(string reason)
+    {
+        _handshakesRefused++;
+        Telemetry.HandshakesRefused.Add(1, _nodeTag, new("reason", reason));
+    }
+
+    private bool TakeHandshakeToken()
+    {
+        var now = Environment.TickCount64;
+        var rate = _options.MaxHandshakesPerSecond;
+        _handshakeTokens = Math.Min(rate, _handshakeTokens + (now - _handshakeTokensAt) * rate / 1000.0);
+        _handshakeTokensAt = now;
+        if (_handshakeTokens < 1) return false;
+        _handshakeTokens--;
+        return true;
+    }
+
+    /// <summary>Sends an inner frame to the peer on our DEALER, sealed in protocol 2. False when the session is not
+    /// established yet (nothing but the handshake goes out before) or the socket is full.</summary>
+    private bool SendOnLink(PeerLink link, byte[] inner) => link.Session is { } s && SendOnSession(s, inner, inner.Length);
+
+    private bool SendOnSession(DealerSession session, byte[] inner, int length)
+    {
+        if (!session.Established) return false;
+        if (session.Sealer is null) return session.Dealer.TrySendFrame(TimeSpan.Zero, inner, length);
+        var sealedLength = Seal(session.Sealer, SealedPrefix, inner.AsSpan(0, length));
+        return session.Dealer.TrySendFrame(TimeSpan.Zero, _sealBuffer, sealedLength);
+    }
+
+    /// <summary>Answers on an inbound connection, sealed with its session in protocol 2.</summary>
+    private void Reply(RouterSession route, byte[] inner)
+    {
+        _router.SendMoreFrame(route.RoutingId);
+        if (route.Sealer is null)
+        {
+            _router.SendFrame(inner);
+            return;
+        }
+        var sealedLength = Seal(route.Sealer, SealedPrefix, inner);
+        _router.SendFrame(_sealBuffer, sealedLength);
+    }
+
+    /// <summary>Publishes an inner frame on our PUB, sealed with our broadcast key in protocol 2.</summary>
+    private void Publish(byte[] inner, int length)
+    {
+        if (!Secure)
+        {
+            _publisher.SendFrame(inner, length);
+            return;
+        }
+        Span<byte> prefix = stackalloc byte[Wire.HeaderSize + Wire.NodeIdSize];
+        Wire.WriteHeader(prefix, FrameType.SealedBroadcast, Wire.SecureVersion);
+        Id.WriteTo(prefix[Wire.HeaderSize..]);
+        var sealedLength = Seal(_security.BroadcastSealer, prefix, inner.AsSpan(0, length));
+        _publisher.SendFrame(_sealBuffer, sealedLength);
+    }
+
+    private static ReadOnlySpan<byte> SealedPrefix => [Wire.Magic, Wire.SecureVersion, (byte)FrameType.Sealed];
+
+    private int Seal(FrameSealer sealer, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> inner)
+    {
+        var needed = FrameSealer.SealedLength(prefix.Length, inner.Length);
+        if (_sealBuffer.Length < needed) _sealBuffer = new byte[Math.Max(needed, _sealBuffer.Length * 2)];
+        return sealer.Seal(prefix, inner, _sealBuffer);
+    }
+
+    private void ExpirePendingHandshakes(long now)
+    {
+        var timeout = (long)_options.HandshakeTimeout.TotalMilliseconds;
+        foreach (var pending in _pending.Values.Where(p => now - p.StartedAt > timeout).ToList())
+        {
+            _pending.Remove(pending.RoutingId);
+            pending.Dispose();
+            CountRefused("timed-out");
+        }
+    }
+}
