@@ -1,0 +1,86 @@
+using System.Management.Automation;
+using Messenger.PowerShell.Internal;
+
+namespace Messenger.PowerShell.Commands;
+
+/// <summary>
+/// What the Messenger cmdlets share: a cancellation token that Ctrl+C (StopProcessing) cancels, blocking waits
+/// that turn that cancellation into a clean pipeline stop, and the resolution of -Node.
+/// </summary>
+public abstract class MessengerCmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Cancelled when the pipeline is stopped (Ctrl+C).</summary>
+    protected CancellationToken StopToken => _stopping.Token;
+
+    /// <inheritdoc/>
+    protected override void StopProcessing() => _stopping.Cancel();
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _stopping.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Blocks the pipeline thread until <paramref name="task"/> ends. The task must not need this thread
+    /// (the engine's tasks never capture a context). Ctrl+C ends the wait with a pipeline stop.</summary>
+    protected void Await(Task task)
+    {
+        try
+        {
+            task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
+    /// <inheritdoc cref="Await(Task)"/>
+    protected T Await<T>(Task<T> task)
+    {
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
+    /// <summary>
+    /// The node a -Node argument names: a node object, a node name, or nothing for the session's only node.
+    /// Terminates the command with NodeNotFound, NodeNotSpecified or InvalidNodeArgument when it cannot.
+    /// </summary>
+    protected MessengerNodeInfo ResolveNode(object? node)
+    {
+        if (node is PSObject pso) node = pso.BaseObject;
+        switch (node)
+        {
+            case MessengerNodeInfo info:
+                return info;
+            case null:
+                var all = NodeRegistry.All;
+                if (all.Length == 1) return all[0];
+                ThrowTerminatingError(all.Length == 0 ? ErrorFactory.NoNodes() : ErrorFactory.NodeNotSpecifiedError(all));
+                return null!;
+            case string name:
+                if (NodeRegistry.TryGet(name, out var found)) return found;
+                ThrowTerminatingError(ErrorFactory.NodeNotFoundByName(name));
+                return null!;
+            case MessengerPeerInfo peer:
+                // A peer row names the node that sees it: Get-MessengerPeer -Node a | Wait-MessengerPeer ...
+                return ResolveNode(peer.Node);
+            default:
+                ThrowTerminatingError(ErrorFactory.InvalidNode(node));
+                return null!;
+        }
+    }
+
+    /// <summary>A timeout in seconds as a TimeSpan: negative means no limit.</summary>
+    protected static TimeSpan Seconds(double seconds) =>
+        seconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(Math.Min(seconds, int.MaxValue / 1000.0));
+}

@@ -1,0 +1,143 @@
+using System.Management.Automation;
+using Messenger.PowerShell.Internal;
+
+namespace Messenger.PowerShell.Commands;
+
+/// <summary>
+/// Start-MessengerNode: starts a node in this session and outputs it. Several nodes may run in one session,
+/// each under its own name and ports. Names come by value or by property name from the pipeline.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "MessengerNode", SupportsShouldProcess = true)]
+[OutputType(typeof(MessengerNodeInfo))]
+public sealed class StartMessengerNodeCommand : MessengerCmdlet
+{
+    /// <summary>The node's name, unique in its cluster: 1-64 letters, digits, '.', '_' or '-'. Default: host name and process id.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    /// <summary>The cluster: nodes only talk to nodes of the same cluster. Default: messenger.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Cluster { get; set; }
+
+    /// <summary>TCP port of the unicast socket; 0 (the default) lets the system pick one.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(0, 65535)]
+    public int Port { get; set; }
+
+    /// <summary>TCP port of the broadcast socket; 0 (the default) lets the system pick one.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(0, 65535)]
+    public int PublishPort { get; set; }
+
+    /// <summary>The IPv4 address the sockets bind to, or * for every interface (the default).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? BindAddress { get; set; }
+
+    /// <summary>The host other nodes are told to connect to when they learn of this one from seeds or membership.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? AdvertisedHost { get; set; }
+
+    /// <summary>Endpoints (tcp://host:port) of nodes to join through, with or without the beacon.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNull]
+    public string[]? Seed { get; set; }
+
+    /// <summary>Turns the UDP beacon off: the node then finds peers only through -Seed and Connect-MessengerPeer.</summary>
+    [Parameter]
+    public SwitchParameter NoBeacon { get; set; }
+
+    /// <summary>The interface the beacon announces on: a name such as eth0 or lo, or one of this host's IPv4 addresses.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? BeaconInterface { get; set; }
+
+    /// <summary>The beacon's UDP port; every node of a cluster on one network uses the same. Default 5670.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(1, 65535)]
+    public int BeaconPort { get; set; }
+
+    /// <summary>How often the node sends each peer a heartbeat: a TimeSpan or a number of seconds. Default 0.25 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan HeartbeatInterval { get; set; }
+
+    /// <summary>A peer silent this long is reported unreachable: a TimeSpan or seconds. Default 1.5 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan PeerTimeout { get; set; }
+
+    /// <summary>An unreachable peer silent this long is reported gone (PeerLeft): a TimeSpan or seconds. Default 10 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan PeerGoneAfter { get; set; }
+
+    /// <summary>The largest message body sent or accepted, in bytes. Default 1 MiB.</summary>
+    [Parameter]
+    [ValidateRange(1, 256 * 1024 * 1024)]
+    public int MaxMessageSize { get; set; }
+
+    /// <summary>How many received messages wait for Receive-MessengerMessage at most. Default 1,048,576.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int ReceiveQueueCapacity { get; set; }
+
+    /// <inheritdoc/>
+    protected override void ProcessRecord()
+    {
+        var options = BuildOptions();
+        if (NodeRegistry.Contains(options.Name))
+        {
+            WriteError(ErrorFactory.NodeNameInUseError(options.Name));
+            return;
+        }
+        if (!ShouldProcess($"{options.Name} (cluster {options.Cluster})", "Start Messenger node")) return;
+
+        MessengerNode node;
+        try
+        {
+            node = Await(MessengerNode.StartAsync(options, StopToken));
+        }
+        catch (MessengerException e)
+        {
+            WriteError(ErrorFactory.FromException(e, options.Name));
+            return;
+        }
+
+        var info = new MessengerNodeInfo(node);
+        if (!NodeRegistry.TryAdd(info))
+        {
+            // Another runspace of this process took the name meanwhile.
+            Await(node.StopAsync());
+            WriteError(ErrorFactory.NodeNameInUseError(options.Name));
+            return;
+        }
+        WriteVerbose($"Node {info.Name} listens on {info.Endpoint} (broadcast {info.PublishEndpoint}), cluster {info.Cluster}.");
+        WriteObject(info);
+    }
+
+    private MessengerNodeOptions BuildOptions()
+    {
+        var bound = MyInvocation.BoundParameters;
+        var o = MessengerNodeOptions.Default;
+        if (Name is not null) o = o with { Name = Name };
+        if (Cluster is not null) o = o with { Cluster = Cluster };
+        if (bound.ContainsKey(nameof(Port))) o = o with { Port = Port };
+        if (bound.ContainsKey(nameof(PublishPort))) o = o with { PublishPort = PublishPort };
+        if (BindAddress is not null) o = o with { BindAddress = BindAddress };
+        if (AdvertisedHost is not null) o = o with { AdvertisedHost = AdvertisedHost };
+        if (Seed is not null) o = o with { Seeds = Seed };
+        if (NoBeacon) o = o with { BeaconEnabled = false };
+        if (BeaconInterface is not null) o = o with { BeaconInterface = BeaconInterface };
+        if (bound.ContainsKey(nameof(BeaconPort))) o = o with { BeaconPort = BeaconPort };
+        if (bound.ContainsKey(nameof(HeartbeatInterval))) o = o with { HeartbeatInterval = HeartbeatInterval };
+        if (bound.ContainsKey(nameof(PeerTimeout))) o = o with { PeerTimeout = PeerTimeout };
+        if (bound.ContainsKey(nameof(PeerGoneAfter))) o = o with { PeerGoneAfter = PeerGoneAfter };
+        if (bound.ContainsKey(nameof(MaxMessageSize))) o = o with { MaxMessageSize = MaxMessageSize };
+        if (bound.ContainsKey(nameof(ReceiveQueueCapacity))) o = o with { ReceiveQueueCapacity = ReceiveQueueCapacity };
+        return o;
+    }
+}

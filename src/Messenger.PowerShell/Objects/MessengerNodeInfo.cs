@@ -1,0 +1,229 @@
+namespace Messenger.PowerShell;
+
+/// <summary>
+/// A node started in this PowerShell session, as Start-MessengerNode and Get-MessengerNode output it. The object
+/// is live: its properties read the node's current state each time. Its events (PeerJoined, PeerUnreachable,
+/// PeerLeft, MessageDropped, MessageReceived) are what Register-MessengerEvent subscribes to.
+/// </summary>
+public sealed class MessengerNodeInfo
+{
+    private readonly MessengerNode _node;
+    private readonly object _gate = new();
+
+    // Messages taken off the node's receive queue that a filtered Receive-MessengerMessage did not want: later
+    // receives see them first, in arrival order. Bounded like the node's own receive queue (oldest dropped).
+    private readonly LinkedList<MessengerMessage> _stash = new();
+    private int _stashCount;
+    private long _stashDropped;
+
+    private EventHandler<MessengerMessageEventArgs>? _messageReceived;
+    private CancellationTokenSource? _pumpStop;
+    private Task _pump = Task.CompletedTask;
+
+    internal MessengerNodeInfo(MessengerNode node)
+    {
+        _node = node;
+        Name = node.Name;
+        _node.PeerJoined += (_, e) => PeerJoined?.Invoke(this, new MessengerPeerEventArgs(Name, e));
+        _node.PeerUnreachable += (_, e) => PeerUnreachable?.Invoke(this, new MessengerPeerEventArgs(Name, e));
+        _node.PeerLeft += (_, e) => PeerLeft?.Invoke(this, new MessengerPeerEventArgs(Name, e));
+        _node.MessageDropped += (_, e) => MessageDropped?.Invoke(this, new MessengerMessageDroppedEventArgs(Name, e));
+    }
+
+    /// <summary>The node's name, unique in its cluster (case-sensitive).</summary>
+    public string Name { get; }
+
+    /// <summary>The node's id: 32 lowercase hex digits.</summary>
+    public string Id => _node.Id;
+
+    /// <summary>The cluster the node belongs to.</summary>
+    public string Cluster => _node.Cluster;
+
+    /// <summary>Running, Stopping, Stopped or Faulted.</summary>
+    public NodeState State => _node.State;
+
+    /// <summary>The unicast endpoint (tcp://host:port) that peers connect to; give it to others as a seed.</summary>
+    public string Endpoint => _node.Endpoint;
+
+    /// <summary>The broadcast endpoint (tcp://host:port).</summary>
+    public string PublishEndpoint => _node.PublishEndpoint;
+
+    /// <summary>How many peers are connected.</summary>
+    public int PeerCount => _node.ConnectedPeerCount;
+
+    /// <summary>How many peers are in the peer table, in any state.</summary>
+    public int KnownPeerCount => _node.GetPeers().Count;
+
+    /// <summary>How many received messages wait for Receive-MessengerMessage.</summary>
+    public int PendingMessageCount => _node.PendingReceiveCount + Volatile.Read(ref _stashCount);
+
+    /// <summary>When the node started.</summary>
+    public DateTimeOffset StartedAt => _node.StartedAt;
+
+    /// <summary>How long the node has been running.</summary>
+    public TimeSpan Uptime => _node.Uptime;
+
+    /// <summary>Whether the node announces itself and listens with the UDP beacon.</summary>
+    public bool BeaconEnabled => _node.Options.BeaconEnabled;
+
+    /// <summary>The node's counters: messages and frames sent, received and dropped.</summary>
+    public MessengerStatistics Statistics => _node.Statistics;
+
+    /// <summary>A peer became connected (both directions work), or reachable again.</summary>
+    public event EventHandler<MessengerPeerEventArgs>? PeerJoined;
+
+    /// <summary>Nothing arrived from a peer for longer than the peer timeout.</summary>
+    public event EventHandler<MessengerPeerEventArgs>? PeerUnreachable;
+
+    /// <summary>A peer left politely, or stayed unreachable too long.</summary>
+    public event EventHandler<MessengerPeerEventArgs>? PeerLeft;
+
+    /// <summary>A message was dropped (receive queue full, peer gone before it could be sent).</summary>
+    public event EventHandler<MessengerMessageDroppedEventArgs>? MessageDropped;
+
+    /// <summary>A message arrived. While anything subscribes to this event, received messages are delivered
+    /// through it and no longer wait for Receive-MessengerMessage.</summary>
+    public event EventHandler<MessengerMessageEventArgs>? MessageReceived
+    {
+        add
+        {
+            lock (_gate)
+            {
+                var first = _messageReceived is null;
+                _messageReceived += value;
+                if (first && _messageReceived is not null) StartPump();
+            }
+        }
+        remove
+        {
+            lock (_gate)
+            {
+                _messageReceived -= value;
+                if (_messageReceived is null) _pumpStop?.Cancel();
+            }
+        }
+    }
+
+    /// <summary>The engine's node, for use from C# or for what the cmdlets do not cover.</summary>
+    public MessengerNode GetEngineNode() => _node;
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+
+    internal MessengerNode Node => _node;
+
+    internal bool HasStash => Volatile.Read(ref _stashCount) > 0;
+
+    /// <summary>How many stashed messages were dropped because the stash was full; reset by the call.</summary>
+    internal long TakeStashDropped() => Interlocked.Exchange(ref _stashDropped, 0);
+
+    /// <summary>Takes up to <paramref name="max"/> stashed messages that <paramref name="match"/> accepts, oldest first.</summary>
+    internal List<MessengerMessage> TakeStashed(Func<MessengerMessage, bool>? match, int max)
+    {
+        var taken = new List<MessengerMessage>();
+        lock (_stash)
+        {
+            var item = _stash.First;
+            while (item is not null && taken.Count < max)
+            {
+                var next = item.Next;
+                if (match is null || match(item.Value))
+                {
+                    taken.Add(item.Value);
+                    _stash.Remove(item);
+                }
+                item = next;
+            }
+            Volatile.Write(ref _stashCount, _stash.Count);
+        }
+        return taken;
+    }
+
+    /// <summary>Keeps a message that a filtered receive did not want, for later receives.</summary>
+    internal void Stash(MessengerMessage message)
+    {
+        lock (_stash)
+        {
+            _stash.AddLast(message);
+            if (_stash.Count > _node.Options.ReceiveQueueCapacity)
+            {
+                _stash.RemoveFirst();
+                _stashDropped++;
+            }
+            Volatile.Write(ref _stashCount, _stash.Count);
+        }
+    }
+
+    /// <summary>Stops the node and waits for it; idempotent.</summary>
+    internal async Task StopAsync()
+    {
+        await _node.StopAsync().ConfigureAwait(false);
+        CancellationTokenSource? stop;
+        lock (_gate) stop = _pumpStop;
+        stop?.Cancel();
+        await _pump.ConfigureAwait(false);
+    }
+
+    // Delivers received messages to MessageReceived subscribers: the stash first, then the receive queue.
+    private void StartPump()
+    {
+        var previous = _pump;
+        var stop = new CancellationTokenSource();
+        _pumpStop = stop;
+        _pump = Task.Run(async () =>
+        {
+            await previous.ConfigureAwait(false);
+            await PumpAsync(stop.Token).ConfigureAwait(false);
+        });
+    }
+
+    private async Task PumpAsync(CancellationToken token)
+    {
+        try
+        {
+            foreach (var stashed in TakeStashed(null, int.MaxValue)) Deliver(stashed);
+            while (!token.IsCancellationRequested)
+            {
+                while (!token.IsCancellationRequested && _node.TryRead(out var ready)) Deliver(ready);
+                if (token.IsCancellationRequested) break;
+                MessengerMessage next;
+                try
+                {
+                    next = await _node.ReadAsync(token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                catch (NodeStoppedException)
+                {
+                    break;
+                }
+                Deliver(next);
+            }
+        }
+        catch (Exception)
+        {
+            // A failing subscriber must not end the process: this runs on a thread the module created.
+        }
+    }
+
+    private void Deliver(MessengerMessage message)
+    {
+        var handler = _messageReceived;
+        if (handler is null)
+        {
+            // Unsubscribed meanwhile: keep it for Receive-MessengerMessage.
+            Stash(message);
+            return;
+        }
+        try
+        {
+            handler(this, new MessengerMessageEventArgs(Name, new MessengerReceivedMessage(message)));
+        }
+        catch (Exception)
+        {
+            // The PowerShell event manager queues the event; a handler that throws loses only its own call.
+        }
+    }
+}
