@@ -30,12 +30,19 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     public static Task<MessengerNode> StartAsync(MessengerNodeOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        cancellationToken.ThrowIfCancellationRequested();
-        var runtime = new NodeRuntime(options);
-        var node = new MessengerNode(options, runtime);
-        runtime.Start();
-        node._state = (int)NodeState.Running;
-        return Task.FromResult(node);
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<MessengerNode>(cancellationToken);
+        try
+        {
+            var runtime = new NodeRuntime(options);
+            var node = new MessengerNode(options, runtime);
+            runtime.Start();
+            node._state = (int)NodeState.Running;
+            return Task.FromResult(node);
+        }
+        catch (MessengerException e)
+        {
+            return Task.FromException<MessengerNode>(e);
+        }
     }
 
     /// <summary>The options the node was started with.</summary>
@@ -46,6 +53,13 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
 
     /// <summary>The node's id: 32 lowercase hex digits.</summary>
     public string Id => _runtime.Id.ToString();
+
+    /// <summary>The node's public key (base64): what other nodes list to allow it.</summary>
+    public string PublicKey => _runtime.PublicKey;
+
+    /// <summary>How this node admits members, in words (a cluster key's fingerprint, an allowlist's size, or
+    /// "INSECURE"); never the key itself.</summary>
+    public string Membership => _runtime.Membership;
 
     /// <summary>The cluster the node belongs to.</summary>
     public string Cluster => Options.Cluster;
