@@ -10,7 +10,8 @@
       Demo     three nodes in three child pwsh processes find each other, exchange messages, one leaves
       Package  the module's .nupkg under artifacts/package, through a local PSResourceGet repository
       Stress   floods, fuzzing and long fault runs at full size
-    Test, Demo and Bench keep all their traffic on loopback: they set MESSENGER_BEACON_INTERFACE=lo.
+    Test, Demo and Bench keep all their traffic on loopback (MESSENGER_BEACON_INTERFACE=lo), and their key files
+    under artifacts/messenger-home (MESSENGER_HOME).
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 #>
@@ -30,6 +31,8 @@ $moduleOut = Join-Path $root 'out/Messenger'
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
 $env:DOTNET_NOLOGO = '1'
 if (-not $env:MESSENGER_BEACON_INTERFACE) { $env:MESSENGER_BEACON_INTERFACE = 'lo' }
+# Key files of nodes started by tests, the demo and benchmarks go here, never into the user's ~/.messenger.
+if (-not $env:MESSENGER_HOME) { $env:MESSENGER_HOME = Join-Path $artifacts 'messenger-home' }
 
 function Invoke-Dotnet {
     & dotnet @args
