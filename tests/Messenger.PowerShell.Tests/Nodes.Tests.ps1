@@ -1,0 +1,286 @@
+#Requires -Version 7.4
+# Start-MessengerNode, Stop-MessengerNode, Get-MessengerNode: life cycle, the session's registry, -Node
+# resolution, errors by id, pipeline input, -WhatIf, JSON and tab completion.
+
+BeforeAll {
+    $modulePath = if ($env:MESSENGER_MODULE_PATH) { $env:MESSENGER_MODULE_PATH } else { Join-Path $PSScriptRoot '../../out/Messenger' }
+    Import-Module (Join-Path $modulePath 'Messenger.psd1')
+    Get-MessengerNode | Stop-MessengerNode
+
+    $script:OldHome = $env:MESSENGER_HOME
+    $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-pester-$([guid]::NewGuid().ToString('n'))"
+    $script:Cluster = "pester-nodes-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+
+    function New-TestNode {
+        [CmdletBinding()]
+        param([string] $Name, [hashtable] $Extra = @{})
+        Start-MessengerNode -Name $Name -Cluster $script:Cluster -BindAddress 127.0.0.1 -BeaconInterface lo @Extra
+    }
+
+    function Get-Completion([string] $Line) {
+        (TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches.CompletionText
+    }
+}
+
+AfterAll {
+    Get-MessengerNode | Stop-MessengerNode
+    if (Test-Path $env:MESSENGER_HOME) { Remove-Item $env:MESSENGER_HOME -Recurse -Force }
+    $env:MESSENGER_HOME = $script:OldHome
+}
+
+Describe 'Start-MessengerNode' {
+    AfterEach { Get-MessengerNode | Stop-MessengerNode }
+
+    It 'starts a node and outputs it with its name, id, endpoint, state and peer count' {
+        $node = New-TestNode -Name 'n1'
+        $node | Should -BeOfType ([Messenger.PowerShell.MessengerNodeInfo])
+        $node.Name | Should -Be 'n1'
+        $node.Id | Should -Match '^[0-9a-f]{32}$'
+        $node.Cluster | Should -Be $script:Cluster
+        $node.State | Should -Be 'Running'
+        $node.Endpoint | Should -Match '^tcp://127\.0\.0\.1:\d+$'
+        $node.PublishEndpoint | Should -Match '^tcp://127\.0\.0\.1:\d+$'
+        $node.PeerCount | Should -Be 0
+        $node.Uptime | Should -BeOfType ([timespan])
+        $node.Statistics.MessagesSent | Should -Be 0
+    }
+
+    It 'names the node after the host and process when -Name is left out' {
+        $node = Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -BeaconInterface lo
+        $node.Name | Should -Match "-$PID$"
+    }
+
+    It 'starts several nodes from names on the pipeline' {
+        $nodes = 'p1', 'p2', 'p3' | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -BeaconInterface lo
+        $nodes.Name | Should -Be 'p1', 'p2', 'p3'
+        (Get-MessengerNode).Name | Should -Be 'p1', 'p2', 'p3'
+    }
+
+    It 'takes its settings by property name from the pipeline' {
+        $node = [pscustomobject]@{ Name = 'fromcsv'; Cluster = $script:Cluster; BindAddress = '127.0.0.1'; BeaconInterface = 'lo' } | Start-MessengerNode
+        $node.Name | Should -Be 'fromcsv'
+        $node.Cluster | Should -Be $script:Cluster
+    }
+
+    It 'maps -HeartbeatInterval, -PeerTimeout and -PeerGoneAfter given as seconds or TimeSpans' {
+        $node = New-TestNode -Name 'timing' -Extra @{ HeartbeatInterval = 0.1; PeerTimeout = [timespan]::FromSeconds(2); PeerGoneAfter = '5' }
+        $options = $node.GetEngineNode().Options
+        $options.HeartbeatInterval | Should -Be ([timespan]::FromMilliseconds(100))
+        $options.PeerTimeout | Should -Be ([timespan]::FromSeconds(2))
+        $options.PeerGoneAfter | Should -Be ([timespan]::FromSeconds(5))
+    }
+
+    It 'maps -Port, -NoBeacon, -Seed, -AdvertisedHost and -ReceiveQueueCapacity' {
+        $first = New-TestNode -Name 'seedling' -Extra @{ NoBeacon = $true }
+        $port = $first.GetEngineNode().Port
+        Stop-MessengerNode -Node $first
+        $node = New-TestNode -Name 'mapped' -Extra @{ Port = $port; NoBeacon = $true; Seed = 'tcp://127.0.0.1:1'; AdvertisedHost = 'localhost'; ReceiveQueueCapacity = 10 }
+        $node.GetEngineNode().Port | Should -Be $port
+        $node.BeaconEnabled | Should -BeFalse
+        $options = $node.GetEngineNode().Options
+        $options.Seeds | Should -Be 'tcp://127.0.0.1:1'
+        $options.ReceiveQueueCapacity | Should -Be 10
+        $node.Endpoint | Should -Be "tcp://localhost:$port"
+    }
+
+    It 'fails with NodeNameInUse when the name is taken in this session' {
+        $null = New-TestNode -Name 'dup'
+        { New-TestNode -Name 'dup' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'NodeNameInUse,Messenger.PowerShell.Commands.StartMessengerNodeCommand'
+        (Get-MessengerNode).Count | Should -Be 1
+    }
+
+    It 'reports NodeNameInUse for one name of a pipeline and starts the others' {
+        $null = New-TestNode -Name 'taken'
+        $started = 'free1', 'taken', 'free2' | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -BeaconInterface lo -ErrorVariable err -ErrorAction SilentlyContinue
+        $started.Name | Should -Be 'free1', 'free2'
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -Be 'NodeNameInUse,Messenger.PowerShell.Commands.StartMessengerNodeCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'ResourceExists'
+        $err[0].TargetObject | Should -Be 'taken'
+    }
+
+    It 'fails with InvalidConfiguration for <Case>' -ForEach @(
+        @{ Case = 'a name with spaces'; Extra = @{ Name = 'bad name' } }
+        @{ Case = 'a bind address that is no address'; Extra = @{ Name = 'badbind'; BindAddress = 'not-an-ip' } }
+        @{ Case = 'a peer timeout shorter than the heartbeat'; Extra = @{ Name = 'badtiming'; HeartbeatInterval = 2; PeerTimeout = 1 } }
+        @{ Case = 'an unknown beacon interface'; Extra = @{ Name = 'badif'; BeaconInterface = 'no-such-interface0' } }
+    ) {
+        $arguments = @{ Cluster = $script:Cluster; BindAddress = '127.0.0.1'; BeaconInterface = 'lo' } + @{}
+        foreach ($key in $Extra.Keys) { $arguments[$key] = $Extra[$key] }
+        { Start-MessengerNode @arguments -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidConfiguration,Messenger.PowerShell.Commands.StartMessengerNodeCommand'
+        Get-MessengerNode | Should -BeNullOrEmpty
+    }
+
+    It 'fails with InvalidConfiguration when the port is in use' {
+        $first = New-TestNode -Name 'holder'
+        $port = $first.GetEngineNode().Port
+        $null = Start-MessengerNode -Name 'clash' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon -Port $port -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'InvalidConfiguration,Messenger.PowerShell.Commands.StartMessengerNodeCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+    }
+
+    It 'starts nothing with -WhatIf' {
+        New-TestNode -Name 'whatif' -Extra @{ WhatIf = $true } | Should -BeNullOrEmpty
+        Get-MessengerNode | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Get-MessengerNode' {
+    BeforeAll {
+        $script:nodes = 'g-alpha', 'g-beta', 'other' | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -BeaconInterface lo -NoBeacon
+    }
+    AfterAll { Get-MessengerNode | Stop-MessengerNode }
+
+    It 'lists the nodes of the session ordered by name' {
+        (Get-MessengerNode).Name | Should -Be 'g-alpha', 'g-beta', 'other'
+    }
+
+    It 'filters by name with wildcards' {
+        (Get-MessengerNode -Name 'g-*').Name | Should -Be 'g-alpha', 'g-beta'
+        (Get-MessengerNode 'OTHER').Name | Should -Be 'other'
+        Get-MessengerNode -Name 'zz*' | Should -BeNullOrEmpty
+    }
+
+    It 'takes names from the pipeline' {
+        ('g-beta', 'other' | Get-MessengerNode).Name | Should -Be 'g-beta', 'other'
+    }
+
+    It 'returns the same live object that Start-MessengerNode output' {
+        $node = Get-MessengerNode -Name 'g-alpha'
+        [object]::ReferenceEquals($node, $script:nodes[0]) | Should -BeTrue
+    }
+
+    It 'writes NodeNotFound for a name that no node has' {
+        $found = Get-MessengerNode -Name 'ghost' -ErrorVariable err -ErrorAction SilentlyContinue
+        $found | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'NodeNotFound,Messenger.PowerShell.Commands.GetMessengerNodeCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'converts to JSON with its properties and no depth warning' {
+        $json = Get-MessengerNode -Name 'g-alpha' | ConvertTo-Json -WarningVariable warnings
+        $warnings | Should -BeNullOrEmpty
+        $back = $json | ConvertFrom-Json
+        $back.Name | Should -Be 'g-alpha'
+        $back.Endpoint | Should -Be $script:nodes[0].Endpoint
+        $back.Cluster | Should -Be $script:Cluster
+        $back.PSObject.Properties.Name | Should -Contain 'PeerCount'
+        $back.PSObject.Properties.Name | Should -Contain 'Uptime'
+        $back.Statistics.MessagesSent | Should -Be 0
+    }
+
+    It 'completes node names on Tab' {
+        Get-Completion 'Get-MessengerNode -Name g-' | Should -Be 'g-alpha', 'g-beta'
+        Get-Completion 'Get-MessengerPeer -Node ot' | Should -Be 'other'
+        Get-Completion 'Stop-MessengerNode -Node ' | Should -Be 'g-alpha', 'g-beta', 'other'
+        Get-Completion "Receive-MessengerMessage -Node 'g-a" | Should -Be "'g-alpha'"
+    }
+
+    It 'shows a table view' {
+        $text = Get-MessengerNode | Format-Table | Out-String -Width 200
+        $text | Should -Match 'Name\s+State\s+Endpoint\s+Peers'
+        $text | Should -Match 'g-alpha\s+Running\s+tcp://127\.0\.0\.1:\d+'
+    }
+}
+
+Describe 'Choosing the node: -Node and the default node' {
+    AfterEach { Get-MessengerNode | Stop-MessengerNode }
+
+    It 'fails with NodeNotFound when no node runs' {
+        { Get-MessengerPeer } | Should -Throw -ErrorId 'NodeNotFound,Messenger.PowerShell.Commands.GetMessengerPeerCommand'
+        { Receive-MessengerMessage } | Should -Throw -ErrorId 'NodeNotFound,Messenger.PowerShell.Commands.ReceiveMessengerMessageCommand'
+        { Stop-MessengerNode } | Should -Throw -ErrorId 'NodeNotFound,Messenger.PowerShell.Commands.StopMessengerNodeCommand'
+    }
+
+    It 'uses the only node when -Node is left out' {
+        $node = New-TestNode -Name 'solo' -Extra @{ NoBeacon = $true }
+        Get-MessengerPeer | Should -BeNullOrEmpty
+        Receive-MessengerMessage | Should -BeNullOrEmpty
+        Stop-MessengerNode -PassThru | Should -Be $node
+        $node.State | Should -Be 'Stopped'
+    }
+
+    It 'fails with NodeNotSpecified when several nodes run and none is named' {
+        $null = 'm1', 'm2' | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        $thrown = { Get-MessengerPeer } | Should -Throw -ErrorId 'NodeNotSpecified,Messenger.PowerShell.Commands.GetMessengerPeerCommand' -PassThru
+        $thrown.Exception.Message | Should -Match 'm1, m2'
+        $thrown.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        { Send-MessengerBroadcast -Message 'x' } | Should -Throw -ErrorId 'NodeNotSpecified,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand'
+        { Register-MessengerEvent -EventName PeerJoined } | Should -Throw -ErrorId 'NodeNotSpecified,Messenger.PowerShell.Commands.RegisterMessengerEventCommand'
+    }
+
+    It 'takes -Node as a name or as a node object, also from the pipeline' {
+        $m1, $m2 = 'm1', 'm2' | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        Get-MessengerPeer -Node 'm1' | Should -BeNullOrEmpty
+        Get-MessengerPeer -Node $m2 | Should -BeNullOrEmpty
+        $m1 | Get-MessengerPeer | Should -BeNullOrEmpty
+        $m2 | Receive-MessengerMessage | Should -BeNullOrEmpty
+    }
+
+    It 'fails with NodeNotFound for a name no node has' {
+        $null = New-TestNode -Name 'present' -Extra @{ NoBeacon = $true }
+        { Get-MessengerPeer -Node 'absent' } | Should -Throw -ErrorId 'NodeNotFound,Messenger.PowerShell.Commands.GetMessengerPeerCommand'
+        { Wait-MessengerPeer -Node 'absent' -Count 1 } | Should -Throw -ErrorId 'NodeNotFound,Messenger.PowerShell.Commands.WaitMessengerPeerCommand'
+    }
+
+    It 'fails with InvalidNodeArgument for something that is not a node' {
+        $null = New-TestNode -Name 'present' -Extra @{ NoBeacon = $true }
+        { Get-MessengerPeer -Node 42 } | Should -Throw -ErrorId 'InvalidNodeArgument,Messenger.PowerShell.Commands.GetMessengerPeerCommand'
+    }
+
+    It 'fails with NodeStopped on a stopped node object' {
+        $node = New-TestNode -Name 'gone' -Extra @{ NoBeacon = $true }
+        Stop-MessengerNode -Node $node
+        { Send-MessengerBroadcast -Node $node -Message 'x' } | Should -Throw -ErrorId 'NodeStopped,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand'
+    }
+}
+
+Describe 'Stop-MessengerNode' {
+    BeforeEach {
+        Get-MessengerNode | Stop-MessengerNode
+        $script:nodes = 's-one', 's-two', 'keep' | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+    }
+    AfterAll { Get-MessengerNode | Stop-MessengerNode }
+
+    It 'stops nodes from the pipeline and forgets them' {
+        $stopped = Get-MessengerNode -Name 's-*' | Stop-MessengerNode -PassThru
+        $stopped.Name | Should -Be 's-one', 's-two'
+        $stopped.State | Should -Be 'Stopped', 'Stopped'
+        (Get-MessengerNode).Name | Should -Be 'keep'
+    }
+
+    It 'stops nodes by -Name with wildcards' {
+        Stop-MessengerNode -Name 's-*'
+        (Get-MessengerNode).Name | Should -Be 'keep'
+    }
+
+    It 'stops nodes named by -Node' {
+        Stop-MessengerNode -Node 's-one', $script:nodes[1]
+        (Get-MessengerNode).Name | Should -Be 'keep'
+    }
+
+    It 'stops every node with -All' {
+        Stop-MessengerNode -All
+        Get-MessengerNode | Should -BeNullOrEmpty
+        $script:nodes.State | Should -Be 'Stopped', 'Stopped', 'Stopped'
+    }
+
+    It 'stops nothing with -WhatIf' {
+        Stop-MessengerNode -All -WhatIf
+        (Get-MessengerNode).Count | Should -Be 3
+        $script:nodes.State | Should -Be 'Running', 'Running', 'Running'
+    }
+
+    It 'writes NodeNotFound for a name no node has and stops the others' {
+        Stop-MessengerNode -Node 's-one', 'ghost', 's-two' -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'NodeNotFound,Messenger.PowerShell.Commands.StopMessengerNodeCommand'
+        (Get-MessengerNode).Name | Should -Be 'keep'
+    }
+
+    It 'lets a stopped name be started again' {
+        Stop-MessengerNode -Node 's-one'
+        (New-TestNode -Name 's-one' -Extra @{ NoBeacon = $true }).State | Should -Be 'Running'
+    }
+}
