@@ -13,19 +13,20 @@ public sealed class PeerNameCompleter : IArgumentCompleter
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
     {
         var prefix = CompletionText.Unquote(wordToComplete);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var peers = new SortedDictionary<string, CompletionResult>(StringComparer.Ordinal);
         foreach (var node in NodesOf(fakeBoundParameters))
         {
             foreach (var peer in node.Node.GetPeers())
             {
-                if (!peer.Name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) || !seen.Add(peer.Name)) continue;
-                yield return new CompletionResult(
+                if (!peer.Name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) || peers.ContainsKey(peer.Name)) continue;
+                peers[peer.Name] = new CompletionResult(
                     CompletionText.Quote(peer.Name, wordToComplete),
                     peer.Name,
                     CompletionResultType.ParameterValue,
                     $"{peer.Name} ({peer.State}) {peer.Endpoint}, seen by {node.Name}");
             }
         }
+        return peers.Values;
     }
 
     private static IEnumerable<MessengerNodeInfo> NodesOf(IDictionary? bound)
