@@ -1,0 +1,179 @@
+#Requires -Version 7.4
+# Several nodes: three in this session meet and broadcast; nodes in child pwsh processes talk to this session's
+# node across processes, and when one is killed the others see it become unreachable and leave.
+
+BeforeAll {
+    $modulePath = if ($env:MESSENGER_MODULE_PATH) { $env:MESSENGER_MODULE_PATH } else { Join-Path $PSScriptRoot '../../out/Messenger' }
+    $script:ModulePath = (Resolve-Path $modulePath).Path
+    Import-Module (Join-Path $script:ModulePath 'Messenger.psd1')
+    Get-MessengerNode | Stop-MessengerNode
+
+    $script:OldHome = $env:MESSENGER_HOME
+    # Child processes inherit MESSENGER_HOME, so they share this session's cluster key.
+    $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-pester-$([guid]::NewGuid().ToString('n'))"
+    $script:Cluster = "pester-multi-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+    $script:Children = [System.Collections.Generic.List[System.Diagnostics.Process]]::new()
+
+    # pwsh itself: under 'dotnet pwsh' this process is dotnet, so take the pwsh next to $PSHOME's assemblies.
+    function Get-PwshCommand {
+        $path = (Get-Process -Id $PID).Path
+        if ([IO.Path]::GetFileNameWithoutExtension($path) -ne 'dotnet') { return , @($path) }
+        $apphost = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
+        if (Test-Path $apphost) { return , @($apphost) }
+        return , @($path, (Join-Path $PSHOME 'pwsh.dll'))
+    }
+
+    # A child node: prints READY, answers text with "echo:<text> from <name>", a {op='peers'} object with its
+    # peer table, and exits when this process is gone (or after two minutes at most).
+    $script:ChildScript = Join-Path $TestDrive 'ChildNode.ps1'
+    Set-Content -Path $script:ChildScript -Value @'
+param([string] $ModulePath, [string] $Name, [string] $Cluster, [int] $ParentPid)
+$ErrorActionPreference = 'Stop'
+Import-Module (Join-Path $ModulePath 'Messenger.psd1')
+$node = Start-MessengerNode -Name $Name -Cluster $Cluster -BindAddress 127.0.0.1 -BeaconInterface lo -PeerTimeout 1 -PeerGoneAfter 2
+[Console]::Out.WriteLine("READY $($node.Endpoint)")
+$deadline = [DateTime]::UtcNow.AddMinutes(2)
+while ([DateTime]::UtcNow -lt $deadline -and (Get-Process -Id $ParentPid -ErrorAction SilentlyContinue)) {
+    $m = Receive-MessengerMessage -Count 1 -Timeout 0.5 -ErrorAction SilentlyContinue
+    if (-not $m) { continue }
+    if ($m.Body -is [string]) {
+        Send-MessengerMessage -To $m.From -Message "echo:$($m.Body) from $Name"
+    }
+    elseif ($m.Body.op -eq 'peers') {
+        $peers = @(Get-MessengerPeer | ForEach-Object { @{ Name = $_.Name; State = "$($_.State)" } })
+        Send-MessengerMessage -To $m.From -Message @{ op = 'peers'; from = $Name; peers = $peers }
+    }
+}
+'@
+
+    function Start-ChildNode([string] $Name) {
+        $pwsh = Get-PwshCommand
+        $info = [System.Diagnostics.ProcessStartInfo]::new($pwsh[0])
+        foreach ($arg in @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $script:ChildScript,
+                '-ModulePath', $script:ModulePath, '-Name', $Name, '-Cluster', $script:Cluster, '-ParentPid', $PID)) {
+            $info.ArgumentList.Add($arg)
+        }
+        $info.RedirectStandardOutput = $true
+        $info.RedirectStandardError = $true
+        $info.UseShellExecute = $false
+        $process = [System.Diagnostics.Process]::Start($info)
+        $script:Children.Add($process)
+        $process
+    }
+
+    # Waits for the child's READY line; bounded, no sleeps.
+    function Wait-ChildReady([System.Diagnostics.Process] $Process, [double] $TimeoutSeconds = 30) {
+        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+        while ($true) {
+            $left = $deadline - [DateTime]::UtcNow
+            if ($left -le [TimeSpan]::Zero) { throw "child $($Process.Id) did not start in $TimeoutSeconds s" }
+            $read = $Process.StandardOutput.ReadLineAsync()
+            if (-not $read.Wait($left)) { throw "child $($Process.Id) did not start in $TimeoutSeconds s" }
+            $line = $read.Result
+            if ($null -eq $line) { throw "child $($Process.Id) exited: $($Process.StandardError.ReadToEnd())" }
+            if ($line -like 'READY *') { return $line.Substring(6) }
+        }
+    }
+}
+
+AfterAll {
+    foreach ($child in $script:Children) {
+        if (-not $child.HasExited) { $child.Kill($true) }
+        $child.Dispose()
+    }
+    Get-EventSubscriber | Where-Object SourceIdentifier -like 'multi.*' | Unregister-Event
+    Get-Event | Where-Object SourceIdentifier -like 'multi.*' | Remove-Event
+    Get-MessengerNode | Stop-MessengerNode
+    if (Test-Path $env:MESSENGER_HOME) { Remove-Item $env:MESSENGER_HOME -Recurse -Force }
+    $env:MESSENGER_HOME = $script:OldHome
+}
+
+Describe 'Three nodes in one session' {
+    BeforeAll {
+        $script:trio = 'one', 'two', 'three' | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -BeaconInterface lo
+    }
+    AfterAll { Stop-MessengerNode -Name 'one', 'two', 'three' -ErrorAction Ignore }
+
+    It 'find each other by beacon' {
+        foreach ($node in $script:trio) {
+            $others = $script:trio.Name | Where-Object { $_ -ne $node.Name }
+            (Wait-MessengerPeer -Node $node -Name $others -Timeout 20 -PassThru).Name | Should -Be ($others | Sort-Object)
+        }
+        $script:trio.PeerCount | Should -Be 2, 2, 2
+    }
+
+    It 'deliver a broadcast from each node to both others' {
+        foreach ($node in $script:trio) { Send-MessengerBroadcast -Node $node -Message "hello from $($node.Name)" -Topic 'multi' }
+        foreach ($node in $script:trio) {
+            $received = Receive-MessengerMessage -Node $node -Topic 'multi' -Count 2 -Timeout 10
+            $expected = $script:trio.Name | Where-Object { $_ -ne $node.Name } | ForEach-Object { "hello from $_" }
+            ($received.Body | Sort-Object) | Should -Be ($expected | Sort-Object)
+            $received.Kind | Should -Be 'Broadcast', 'Broadcast'
+        }
+    }
+
+    It 'deliver unicast messages around the ring' {
+        Send-MessengerMessage -Node one -To two -Message 'one->two'
+        Send-MessengerMessage -Node two -To three -Message 'two->three'
+        Send-MessengerMessage -Node three -To one -Message 'three->one'
+        (Receive-MessengerMessage -Node two -Count 1 -Timeout 10).Body | Should -Be 'one->two'
+        (Receive-MessengerMessage -Node three -Count 1 -Timeout 10).Body | Should -Be 'two->three'
+        (Receive-MessengerMessage -Node one -Count 1 -Timeout 10).Body | Should -Be 'three->one'
+    }
+
+    It 'see a stopped node leave' {
+        Register-MessengerEvent -Node one -EventName PeerLeft -SourceIdentifier 'multi.left'
+        Stop-MessengerNode -Node three
+        $left = Wait-Event -SourceIdentifier 'multi.left' -Timeout 10
+        $left.SourceEventArgs.Peer.Name | Should -Be 'three'
+        (Get-MessengerPeer -Node one).Name | Should -Be 'two'
+        (Get-MessengerPeer -Node two).Name | Should -Be 'one'
+    }
+}
+
+Describe 'Nodes in child processes' {
+    BeforeAll {
+        $script:hub = Start-MessengerNode -Name 'hub' -Cluster $script:Cluster -BindAddress 127.0.0.1 -BeaconInterface lo -PeerTimeout 1 -PeerGoneAfter 2
+        Register-MessengerEvent -Node hub -EventName PeerUnreachable -SourceIdentifier 'multi.unreachable'
+        Register-MessengerEvent -Node hub -EventName PeerLeft -SourceIdentifier 'multi.childleft'
+        $script:c1 = Start-ChildNode 'child1'
+        $script:c2 = Start-ChildNode 'child2'
+        $null = Wait-ChildReady $script:c1
+        $null = Wait-ChildReady $script:c2
+    }
+    AfterAll { Stop-MessengerNode -Node hub }
+
+    It 'connect to this session''s node' {
+        (Wait-MessengerPeer -Node hub -Name child1, child2 -Timeout 30 -PassThru).State | Should -Be 'Connected', 'Connected'
+    }
+
+    It 'receive a broadcast and answer it with unicast messages' {
+        # Each child must also see the other before the next test asks for its peer table.
+        Send-MessengerBroadcast -Node hub -Message 'ping'
+        $echoes = Receive-MessengerMessage -Node hub -Count 2 -Timeout 20
+        ($echoes.Body | Sort-Object) | Should -Be 'echo:ping from child1', 'echo:ping from child2'
+        $echoes.Kind | Should -Be 'Unicast', 'Unicast'
+    }
+
+    It 'see a killed child become unreachable and leave, here and in the other child' {
+        Send-MessengerMessage -Node hub -To child2 -Message @{ op = 'peers' }
+        $before = Receive-MessengerMessage -Node hub -From child2 -Count 1 -Timeout 20
+        $before.Body.peers.Name | Should -Contain 'child1'
+
+        $script:c1.Kill($true)
+        $unreachable = Wait-Event -SourceIdentifier 'multi.unreachable' -Timeout 20
+        $unreachable.SourceEventArgs.Peer.Name | Should -Be 'child1'
+        $unreachable.SourceEventArgs.Peer.State | Should -Be 'Unreachable'
+        $left = Wait-Event -SourceIdentifier 'multi.childleft' -Timeout 20
+        $left.SourceEventArgs.Peer.Name | Should -Be 'child1'
+        (Get-MessengerPeer -Node hub).Name | Should -Be 'child2'
+
+        # child2 has the same timeouts; ask until its table no longer lists child1 (bounded by Receive's timeout).
+        $deadline = [DateTime]::UtcNow.AddSeconds(20)
+        do {
+            Send-MessengerMessage -Node hub -To child2 -Message @{ op = 'peers' }
+            $after = Receive-MessengerMessage -Node hub -From child2 -Count 1 -Timeout 10
+        } while ($after.Body.peers.Name -contains 'child1' -and [DateTime]::UtcNow -lt $deadline)
+        $after.Body.peers.Name | Should -Be 'hub'
+    }
+}
