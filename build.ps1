@@ -39,7 +39,19 @@ function Invoke-Dotnet {
     if ($LASTEXITCODE -ne 0) { throw "dotnet $($args -join ' ') failed with exit code $LASTEXITCODE" }
 }
 
-function Get-PwshPath { (Get-Process -Id $PID).Path }
+# The command that starts a child pwsh like this one. Under `dotnet pwsh` (the local tool) this process is the
+# dotnet host, so the child is `dotnet <PSHOME>/pwsh.dll`.
+function Get-PwshCommand {
+    $path = (Get-Process -Id $PID).Path
+    if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return @($path, (Join-Path $PSHOME 'pwsh.dll')) }
+    @($path)
+}
+
+function Invoke-Pwsh {
+    $command = @(Get-PwshCommand)
+    $rest = @($command | Select-Object -Skip 1) + $args
+    & $command[0] @rest
+}
 
 function Invoke-Build {
     Invoke-Dotnet build (Join-Path $root 'Messenger.sln') -c $Configuration --nologo -v quiet
@@ -112,7 +124,7 @@ Import-Module '$pester' -MinimumVersion 5.7.1
 @{ Passed = `$r.PassedCount; Failed = `$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount; Skipped = `$r.SkippedCount } | ConvertTo-Json | Set-Content '$pesterJson'
 exit ([int](`$r.Result -ne 'Passed'))
 "@
-        & (Get-PwshPath) -NoProfile -NonInteractive -Command $script
+        Invoke-Pwsh -NoProfile -NonInteractive -Command $script
         $pesterExit = $LASTEXITCODE
         if (Test-Path $pesterJson) {
             $p = Get-Content $pesterJson -Raw | ConvertFrom-Json
@@ -134,14 +146,14 @@ function Invoke-Bench {
     Invoke-Build
     $out = Join-Path $artifacts 'bench'
     New-Item -ItemType Directory -Path $out -Force | Out-Null
-    Invoke-Dotnet run --project $project -c Release --no-build -- --output (Join-Path $out 'latest.json') --module $moduleOut --pwsh (Get-PwshPath)
+    Invoke-Dotnet run --project $project -c Release --no-build -- --output (Join-Path $out 'latest.json') --module $moduleOut --pwsh ((Get-PwshCommand) -join ' ')
 }
 
 function Invoke-Demo {
     $demo = Join-Path $root 'tests/Demo/Invoke-MessengerDemo.ps1'
     if (-not (Test-Path $demo)) { throw 'Demo: the demo does not exist yet (it comes with the PowerShell module).' }
     Invoke-Build
-    & (Get-PwshPath) -NoProfile -NonInteractive -File $demo -ModulePath $moduleOut
+    Invoke-Pwsh -NoProfile -NonInteractive -File $demo -ModulePath $moduleOut
     if ($LASTEXITCODE -ne 0) { throw "Demo failed with exit code $LASTEXITCODE" }
 }
 
@@ -149,7 +161,7 @@ function Invoke-Package {
     $package = Join-Path $root 'tests/Tools/Publish-MessengerModule.ps1'
     if (-not (Test-Path $package)) { throw 'Package: packaging does not exist yet (it comes with the PowerShell module).' }
     Invoke-Build
-    & (Get-PwshPath) -NoProfile -NonInteractive -File $package -ModulePath $moduleOut -OutputPath (Join-Path $artifacts 'package')
+    Invoke-Pwsh -NoProfile -NonInteractive -File $package -ModulePath $moduleOut -OutputPath (Join-Path $artifacts 'package')
     if ($LASTEXITCODE -ne 0) { throw "Package failed with exit code $LASTEXITCODE" }
 }
 
