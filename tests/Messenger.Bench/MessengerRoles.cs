@@ -1,0 +1,196 @@
+using System.Diagnostics;
+
+namespace Messenger.Bench;
+
+/// <summary>
+/// The same jobs through Messenger's public API: each method is the whole life of one child process holding
+/// one node. Nodes bind 127.0.0.1, announce on the loopback beacon in a cluster of their own, and are also given
+/// a seed so that they meet at once.
+/// </summary>
+internal static class MessengerRoles
+{
+    public static MessengerNodeOptions NodeOptions(Args a) => MessengerNodeOptions.Default with
+    {
+        Name = a.Require("name"),
+        Cluster = a.Require("cluster"),
+        BindAddress = "127.0.0.1",
+        BeaconInterface = "lo",
+        BeaconEnabled = !a.Has("no-beacon"),
+        Seeds = a.Get("seed") is { } seed ? [seed] : [],
+        ReceiveQueueCapacity = a.Int("receive-capacity", MessengerNodeOptions.Default.ReceiveQueueCapacity),
+    };
+
+    /// <summary>A node that counts warm-up then measured messages of one kind as ReadAllAsync yields them, checks
+    /// that their sequence numbers have no gaps, and reports the measured window and the node's drop counter.</summary>
+    public static async Task<int> ReceiveAsync(Args a)
+    {
+        var size = a.Int("size", 64);
+        var warmup = a.Long("warmup", 1);
+        var total = warmup + a.Long("count", 1);
+        var kind = a.Get("kind") == "broadcast" ? MessageKind.Broadcast : MessageKind.Unicast;
+        await using var node = await MessengerNode.StartAsync(NodeOptions(a)).ConfigureAwait(false);
+        ParentLink.Say("ready", ("endpoint", node.Endpoint));
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ParentLink.Stopping);
+        timeout.CancelAfter(TimeSpan.FromSeconds(a.Long("timeout", 60)));
+        // A drop makes the run worthless (and its last message may never come): the first one ends it.
+        string? dropReason = null;
+        node.MessageDropped += (_, e) =>
+        {
+            Interlocked.CompareExchange(ref dropReason, $"{e.Reason} (peer {e.Peer})", null);
+            try
+            {
+                timeout.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        };
+        long n = 0, last = 0, lost = 0;
+        var start = default(Probe);
+        var startStats = node.Statistics;
+        try
+        {
+            await foreach (var m in node.ReadAllAsync(timeout.Token).ConfigureAwait(false))
+            {
+                if (m.Kind != kind) continue;
+                if (m.Body.Length != size)
+                {
+                    ParentLink.Fail($"a body of {m.Body.Length} bytes, expected {size}");
+                    return 1;
+                }
+                // One sender, started after this node: sequence numbers run 1, 2, 3 ... and a gap is a lost message.
+                if (m.Sequence != last + 1) lost += m.Sequence - last - 1;
+                last = m.Sequence;
+                n++;
+                if (n == warmup)
+                {
+                    start = Probe.Take();
+                    startStats = node.Statistics;
+                }
+                if (last >= total) break;
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            if (ParentLink.Stopping.IsCancellationRequested) return 1; // the orchestrator gave up on this run
+            var s = node.Statistics;
+            if (Volatile.Read(ref dropReason) is { } reason)
+            {
+                ParentLink.Fail($"node {node.Name} dropped messages: {reason}, after {n} of {total} messages (warm-up included) were read; Statistics.MessagesDropped={s.MessagesDropped}, ReceiveQueueCapacity={node.Options.ReceiveQueueCapacity}, {lost} lost in sequence gaps. A throughput that drops is not a throughput");
+                return 1;
+            }
+            ParentLink.Fail($"timed out with {n} of {total} messages (warm-up included) read; last sequence {last}, {lost} lost in gaps, node counted {s.MessagesReceived} received and {s.MessagesDropped} dropped, {node.PendingReceiveCount} waiting in its queue");
+            return 1;
+        }
+        var end = Probe.Take();
+        var stats = node.Statistics;
+        ParentLink.Say(
+            "done",
+            end.Since(start),
+            ("received", n - warmup),
+            ("lost", lost),
+            ("dropped", stats.MessagesDropped),
+            ("frames", stats.FramesReceived - startStats.FramesReceived),
+            ("rejected", stats.FramesRejected));
+        await ParentLink.WaitForStopAsync().ConfigureAwait(false);
+        return 0;
+    }
+
+    /// <summary>A node that waits for its peers, then on each "send N" sends (or broadcasts) N bodies as fast as
+    /// SendAsync/BroadcastAsync take them.</summary>
+    public static async Task<int> SendAsync(Args a)
+    {
+        var body = new byte[a.Int("size", 64)];
+        var to = a.Get("to");
+        var peers = a.Get("peers")?.Split(',', StringSplitOptions.RemoveEmptyEntries) ?? (to is null ? [] : [to]);
+        var begin = Stopwatch.GetTimestamp();
+        await using var node = await MessengerNode.StartAsync(NodeOptions(a)).ConfigureAwait(false);
+        ParentLink.Say("started", ("endpoint", node.Endpoint));
+        await node.WaitForPeersAsync(peers, TimeSpan.FromSeconds(a.Long("timeout", 60))).ConfigureAwait(false);
+        ParentLink.Say("ready", ("connect_ms", Math.Round(Stopwatch.GetElapsedTime(begin).TotalMilliseconds, 1)));
+        while (await ParentLink.NextCommandAsync().ConfigureAwait(false) is var command && command != "stop")
+        {
+            var count = NetMqRoles.ParseSend(command);
+            var before = node.Statistics;
+            var start = Probe.Take();
+            if (to is null)
+            {
+                for (long i = 0; i < count; i++) await node.BroadcastAsync(body).ConfigureAwait(false);
+            }
+            else
+            {
+                for (long i = 0; i < count; i++) await node.SendAsync(to, body).ConfigureAwait(false);
+            }
+            var end = Probe.Take();
+            var stats = node.Statistics;
+            ParentLink.Say("sent", end.Since(start), ("count", count), ("frames", stats.FramesSent - before.FramesSent), ("dropped", stats.MessagesDropped));
+        }
+        ParentLink.Say("final", ("dropped", node.Statistics.MessagesDropped));
+        return 0;
+    }
+
+    /// <summary>A node whose reader sends every unicast message straight back to its sender.</summary>
+    public static async Task<int> EchoAsync(Args a)
+    {
+        await using var node = await MessengerNode.StartAsync(NodeOptions(a)).ConfigureAwait(false);
+        ParentLink.Say("ready", ("endpoint", node.Endpoint));
+        try
+        {
+            await foreach (var m in node.ReadAllAsync(ParentLink.Stopping).ConfigureAwait(false))
+            {
+                if (m.Kind == MessageKind.Unicast) await node.SendAsync(m.From, m.Body).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (ParentLink.Stopping.IsCancellationRequested)
+        {
+        }
+        ParentLink.Say("final", ("dropped", node.Statistics.MessagesDropped));
+        return 0;
+    }
+
+    /// <summary>The client of <see cref="EchoAsync"/>: on "run", one message in flight at a time; the clock runs
+    /// from SendAsync to the echo coming out of ReadAsync.</summary>
+    public static async Task<int> RoundTripAsync(Args a)
+    {
+        var payload = new byte[a.Int("size", 64)];
+        var warmup = a.Int("warmup", 1000);
+        var count = a.Int("count", 10000);
+        var to = a.Require("to");
+        await using var node = await MessengerNode.StartAsync(NodeOptions(a)).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ParentLink.Stopping);
+        timeout.CancelAfter(TimeSpan.FromSeconds(a.Long("timeout", 60)));
+        await node.WaitForPeersAsync([to], TimeSpan.FromSeconds(a.Long("timeout", 60))).ConfigureAwait(false);
+        ParentLink.Say("ready");
+        if (await ParentLink.NextCommandAsync().ConfigureAwait(false) != "run") return 0;
+
+        var samples = new long[count];
+        var start = default(Probe);
+        try
+        {
+            for (var i = 0; i < warmup + count; i++)
+            {
+                if (i == warmup) start = Probe.Take();
+                var t0 = Stopwatch.GetTimestamp();
+                await node.SendAsync(to, payload, cancellationToken: timeout.Token).ConfigureAwait(false);
+                var echo = await node.ReadAsync(timeout.Token).ConfigureAwait(false);
+                var t1 = Stopwatch.GetTimestamp();
+                if (echo.Body.Length != payload.Length)
+                {
+                    ParentLink.Fail($"an echo of {echo.Body.Length} bytes, expected {payload.Length}");
+                    return 1;
+                }
+                if (i >= warmup) samples[i - warmup] = t1 - t0;
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            ParentLink.Fail("timed out waiting for an echo");
+            return 1;
+        }
+        var end = Probe.Take();
+        ParentLink.Say("done", [.. end.Since(start), .. Latency.Summarize(samples), ("dropped", node.Statistics.MessagesDropped)]);
+        await ParentLink.WaitForStopAsync().ConfigureAwait(false);
+        return 0;
+    }
+}

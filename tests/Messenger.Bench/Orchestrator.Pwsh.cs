@@ -1,0 +1,218 @@
+using System.Globalization;
+
+namespace Messenger.Bench;
+
+// The PowerShell rows (issue 4): the cmdlet path against a Messenger node in its own process.
+internal sealed partial class Orchestrator
+{
+    /// <summary>
+    /// pwsh side of messenger-pwsh-send: node a sends an array of strings through the Send-MessengerMessage pipeline
+    /// to node b (a Bench child). The clock starts just before the measured pipeline, in pwsh, and stops when b's
+    /// reader yields the last message.
+    /// </summary>
+    private const string SendScript = """
+        param([string]$Module, [string]$Cluster, [string]$Seed, [int]$Count, [int]$Warmup, [int]$Size, [int]$TimeoutSeconds, [switch]$NoBeacon)
+        $ErrorActionPreference = 'Stop'
+        function Say([string]$Line) { [Console]::Out.WriteLine($Line); [Console]::Out.Flush() }
+        try {
+            Import-Module (Join-Path $Module 'Messenger.psd1')
+            $start = @{ Name = 'a'; Cluster = $Cluster; BindAddress = '127.0.0.1'; BeaconInterface = 'lo' }
+            $parameters = (Get-Command Start-MessengerNode).Parameters
+            if ($parameters.ContainsKey('Seed')) { $start.Seed = @($Seed) }
+            if ($NoBeacon -and $parameters.ContainsKey('NoBeacon')) { $start.NoBeacon = $true }
+            $node = Start-MessengerNode @start
+            $wait = @{ Name = 'b' }
+            if ((Get-Command Wait-MessengerPeer).Parameters.ContainsKey('Timeout')) { $wait.Timeout = $TimeoutSeconds }
+            $null = Wait-MessengerPeer @wait
+            $body = 'x' * $Size
+            $warm = , $body * $Warmup
+            $items = , $body * $Count
+            $warm | Send-MessengerMessage -To b
+            $t0 = [System.Diagnostics.Stopwatch]::GetTimestamp()
+            $items | Send-MessengerMessage -To b
+            $t1 = [System.Diagnostics.Stopwatch]::GetTimestamp()
+            Say "@sent start=$t0 end=$t1 count=$Count"
+            $null = [Console]::In.ReadLine()
+            try { $node | Stop-MessengerNode -Confirm:$false } catch { }
+        }
+        catch {
+            Say ("@error " + ($_.Exception.Message -replace '\s+', ' ') + " (at " + ($_.InvocationInfo.PositionMessage -replace '\s+', ' ') + ")")
+            [Environment]::Exit(1)
+        }
+        [Environment]::Exit(0)
+        """;
+
+    /// <summary>
+    /// pwsh side of messenger-pwsh-receive: node b (in pwsh) takes what node a (a Bench child) sends with
+    /// Receive-MessengerMessage -Count. The clock starts when a begins the measured send and stops when the
+    /// cmdlet has returned all of them.
+    /// </summary>
+    private const string ReceiveScript = """
+        param([string]$Module, [string]$Cluster, [int]$Count, [int]$Warmup, [int]$TimeoutSeconds, [switch]$NoBeacon)
+        $ErrorActionPreference = 'Stop'
+        function Say([string]$Line) { [Console]::Out.WriteLine($Line); [Console]::Out.Flush() }
+        try {
+            Import-Module (Join-Path $Module 'Messenger.psd1')
+            $start = @{ Name = 'b'; Cluster = $Cluster; BindAddress = '127.0.0.1'; BeaconInterface = 'lo' }
+            if ($NoBeacon -and (Get-Command Start-MessengerNode).Parameters.ContainsKey('NoBeacon')) { $start.NoBeacon = $true }
+            $node = Start-MessengerNode @start
+            Say "@ready endpoint=$($node.Endpoint)"
+            $wait = @{ Name = 'a' }
+            if ((Get-Command Wait-MessengerPeer).Parameters.ContainsKey('Timeout')) { $wait.Timeout = $TimeoutSeconds }
+            $null = Wait-MessengerPeer @wait
+            $warm = Receive-MessengerMessage -Count $Warmup -Timeout $TimeoutSeconds
+            if (@($warm).Count -ne $Warmup) { throw "warm-up: received $(@($warm).Count) of $Warmup messages" }
+            Say "@warm"
+            $received = Receive-MessengerMessage -Count $Count -Timeout $TimeoutSeconds
+            $t1 = [System.Diagnostics.Stopwatch]::GetTimestamp()
+            $n = @($received).Count
+            $dropped = 'unknown'
+            if ($node.PSObject.Properties['Statistics']) { $dropped = $node.Statistics.MessagesDropped }
+            Say "@done end=$t1 received=$n dropped=$dropped"
+            $null = [Console]::In.ReadLine()
+            try { $node | Stop-MessengerNode -Confirm:$false } catch { }
+        }
+        catch {
+            Say ("@error " + ($_.Exception.Message -replace '\s+', ' ') + " (at " + ($_.InvocationInfo.PositionMessage -replace '\s+', ' ') + ")")
+            [Environment]::Exit(1)
+        }
+        [Environment]::Exit(0)
+        """;
+
+    private string? _scripts;
+    private (string FileName, string[] Prefix, string? WorkingDirectory) _pwsh;
+
+    private async Task RunPwshAsync()
+    {
+        if (!_settings.Selected("messenger-pwsh-send") && !_settings.Selected("messenger-pwsh-receive")) return;
+        var reason = _settings.SkipPwsh ? "--skip-pwsh was given"
+            : _settings.Module is null ? "no --module folder was given"
+            : !File.Exists(Path.Combine(_settings.Module, "Messenger.psd1")) ? $"the module folder {_settings.Module} has no Messenger.psd1 (the PowerShell module is not built yet)"
+            : _settings.Pwsh is null ? "no --pwsh was given"
+            : null;
+        if (reason is null)
+        {
+            try
+            {
+                _pwsh = ResolvePwsh(_settings.Pwsh!);
+            }
+            catch (BenchException e)
+            {
+                reason = e.Message;
+            }
+        }
+        if (reason is not null)
+        {
+            var message = $"messenger-pwsh-send and messenger-pwsh-receive: {reason}";
+            Console.WriteLine($"PowerShell rows skipped: {reason}");
+            _skipped.Add(message);
+            return;
+        }
+
+        _scripts = Directory.CreateTempSubdirectory("messenger-bench-").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(_scripts, "send.ps1"), SendScript).ConfigureAwait(false);
+            await File.WriteAllTextAsync(Path.Combine(_scripts, "receive.ps1"), ReceiveScript).ConfigureAwait(false);
+            var count = _settings.PwshCount;
+            var note = $"1 run, {count:N0} strings of {Small} B";
+            // One run each: a pwsh start and a million objects are not cheap, and the figure is stable enough.
+            await MeasureRepeatedAsync(
+                "PowerShell cmdlets against a node in another process, 64 B strings",
+                1,
+                new Measurement("messenger-pwsh-send", Small, null, ct => PwshSendAsync(count, ct), note),
+                new Measurement("messenger-pwsh-receive", Small, null, ct => PwshReceiveAsync(count, ct), note)).ConfigureAwait(false);
+        }
+        finally
+        {
+            Directory.Delete(_scripts, recursive: true);
+        }
+    }
+
+    private async Task<Run> PwshSendAsync(long count, CancellationToken ct)
+    {
+        var warmup = Settings.Warmup(count);
+        var cluster = NewCluster();
+        await using var g = new ChildGroup(_settings);
+        var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(Small, warmup, count), "--kind", "unicast"]);
+        var ready = await receiver.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var pwsh = g.Add(StartPwsh("pwsh node a (Send-MessengerMessage)", "send.ps1",
+            ["-Cluster", cluster, "-Seed", ready["endpoint"], "-Count", Str(count), "-Warmup", Str(warmup), "-Size", Str(Small)]));
+        var sent = await pwsh.ExpectAsync("sent", ct).ConfigureAwait(false);
+        var done = await receiver.ExpectAsync("done", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["msgs_per_s"] = count / Probe.Seconds(done.Long("end") - sent.Long("start"));
+        run.Dropped = done.Long("dropped");
+        run.Lost = done.Long("lost");
+        run.Notes.Add($"the pipeline itself took {Probe.Seconds(sent.Long("end") - sent.Long("start")):0.00} s ({count / Probe.Seconds(sent.Long("end") - sent.Long("start")):N0} strings/s); the figure runs to the last message read on node b");
+        run.Costs.Add(Cost.From("node b (receiver)", done, count));
+        return run;
+    }
+
+    private async Task<Run> PwshReceiveAsync(long count, CancellationToken ct)
+    {
+        var warmup = Settings.Warmup(count);
+        var cluster = NewCluster();
+        await using var g = new ChildGroup(_settings);
+        var pwsh = g.Add(StartPwsh("pwsh node b (Receive-MessengerMessage)", "receive.ps1",
+            ["-Cluster", cluster, "-Count", Str(count), "-Warmup", Str(warmup)]));
+        var ready = await pwsh.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var sender = g.Self("node a (sender)", "messenger-send", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", "--size", Str(Small), "--timeout", Str(TimeoutSeconds)]);
+        await sender.ExpectAsync("ready", ct).ConfigureAwait(false);
+        sender.Send($"send {warmup}");
+        await pwsh.ExpectAsync("warm", ct).ConfigureAwait(false);
+        await sender.ExpectAsync("sent", ct).ConfigureAwait(false);
+        sender.Send($"send {count}");
+        var sent = await sender.ExpectAsync("sent", ct).ConfigureAwait(false);
+        var done = await pwsh.ExpectAsync("done", ct).ConfigureAwait(false);
+        var received = done.Long("received");
+        if (received != count) throw new BenchException($"Receive-MessengerMessage -Count {count} returned {received} messages");
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["msgs_per_s"] = count / Probe.Seconds(done.Long("end") - sent.Long("start"));
+        run.Dropped = sent.Long("dropped") + (long.TryParse(done["dropped"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) ? d : 0);
+        if (done["dropped"] == "unknown") run.Notes.Add("the pwsh node object has no Statistics property, so its drop counter could not be read; the count was checked instead");
+        run.Costs.Add(Cost.From("node a (sender)", sent, count));
+        return run;
+    }
+
+    private Child StartPwsh(string label, string script, string[] args)
+    {
+        var all = new List<string>(_pwsh.Prefix) { "-NoProfile", "-NonInteractive", "-File", Path.Combine(_scripts!, script), "-Module", _settings.Module!, "-TimeoutSeconds", Str(TimeoutSeconds) };
+        all.AddRange(args);
+        if (_settings.NoBeacon) all.Add("-NoBeacon");
+        return Child.Start(label, _settings.Verbose, _pwsh.FileName, all, _pwsh.WorkingDirectory);
+    }
+
+    /// <summary>
+    /// --pwsh may name a pwsh executable, a pwsh.dll, or dotnet itself: under `dotnet pwsh` (the local tool that
+    /// build.ps1 runs in) the process path PowerShell reports is dotnet's. Then the child is `dotnet pwsh`, run
+    /// where the tool manifest is.
+    /// </summary>
+    private static (string, string[], string?) ResolvePwsh(string path)
+    {
+        var name = Path.GetFileNameWithoutExtension(path);
+        if (path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!File.Exists(path)) throw new BenchException($"--pwsh {path} does not exist");
+            return ("dotnet", [path], null);
+        }
+        if (string.Equals(name, "dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            var manifest = FindUp(Directory.GetCurrentDirectory(), Path.Combine(".config", "dotnet-tools.json"))
+                ?? FindUp(AppContext.BaseDirectory, Path.Combine(".config", "dotnet-tools.json"))
+                ?? throw new BenchException($"--pwsh is {path} (dotnet), but no .config/dotnet-tools.json above {Directory.GetCurrentDirectory()} provides the local pwsh tool");
+            return (path, ["pwsh"], manifest);
+        }
+        if (!File.Exists(path)) throw new BenchException($"--pwsh {path} does not exist");
+        return (path, [], null);
+    }
+
+    private static string? FindUp(string from, string relative)
+    {
+        for (var dir = new DirectoryInfo(from); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, relative))) return dir.FullName;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,403 @@
+using System.Diagnostics;
+using System.Globalization;
+using NetMQ;
+
+namespace Messenger.Bench;
+
+/// <summary>
+/// Runs every measurement (each run in fresh child processes), takes the median of the runs, relates each
+/// figure to its raw NetMQ plaintext twin, and reports. Coordination is by status lines only: nothing sleeps.
+/// </summary>
+internal sealed partial class Orchestrator
+{
+    public const int Subscribers = 4;
+    private const int Small = 64;
+    private const int Large = 1024;
+
+    private readonly Settings _settings;
+    private readonly List<Row> _rows = [];
+    private readonly List<(string Measurement, Run Run)> _costs = [];
+    private readonly List<string> _failures = [];
+    private readonly List<string> _skipped = [];
+    private readonly List<double> _otherLoad = [];
+    private int _clusters;
+
+    private Orchestrator(Settings settings) => _settings = settings;
+
+    public static async Task<int> RunAsync(Args args)
+    {
+        Settings settings;
+        try
+        {
+            settings = Settings.From(args);
+        }
+        catch (BenchException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+
+        var machine = Machine.Describe(settings);
+        Console.WriteLine(Report.Header(machine, settings));
+        Console.WriteLine();
+        var clock = Stopwatch.StartNew();
+        var orchestrator = new Orchestrator(settings);
+        await orchestrator.RunAllAsync().ConfigureAwait(false);
+        return orchestrator.Finish(machine, clock.Elapsed);
+    }
+
+    private async Task RunAllAsync()
+    {
+        var s = _settings;
+        long uni64 = s.Count(2_000_000), uni1k = s.Count(500_000);
+        long curve64 = s.Count(500_000), curve1k = s.Count(200_000);
+        long pub64 = s.Count(500_000), pub1k = s.Count(200_000);
+        var rtt = (int)s.Count(20_000);
+
+        // Twins run in turn within each repetition (raw, then Messenger, then raw again ...), so that a change in
+        // the machine's load during the benchmark falls on both sides of a ratio alike.
+        await MeasureGroupAsync(
+            "DEALER->ROUTER and Messenger unicast, 64 B",
+            new("netmq-dealer-router", Small, null, ct => NetMqThroughputAsync(Small, uni64, curve: false, ct)),
+            new("netmq-dealer-router-curve", Small, null, ct => NetMqThroughputAsync(Small, curve64, curve: true, ct)),
+            new("messenger-unicast", Small, null, ct => MessengerUnicastAsync(Small, uni64, ct))).ConfigureAwait(false);
+        await MeasureGroupAsync(
+            "DEALER->ROUTER and Messenger unicast, 1 KiB",
+            new("netmq-dealer-router", Large, null, ct => NetMqThroughputAsync(Large, uni1k, curve: false, ct)),
+            new("netmq-dealer-router-curve", Large, null, ct => NetMqThroughputAsync(Large, curve1k, curve: true, ct)),
+            new("messenger-unicast", Large, null, ct => MessengerUnicastAsync(Large, uni1k, ct))).ConfigureAwait(false);
+        await MeasureGroupAsync(
+            "Round trip, one message in flight, 64 B",
+            new("netmq-dealer-router", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: false, ct)),
+            new("netmq-dealer-router-curve", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: true, ct)),
+            new("messenger-unicast", Small, "rtt", ct => MessengerRoundTripAsync(Small, rtt, ct))).ConfigureAwait(false);
+        await MeasureGroupAsync(
+            $"PUB->{Subscribers} SUB and Messenger broadcast to {Subscribers} nodes, 64 B",
+            new("netmq-pub-sub", Small, null, ct => NetMqPubSubAsync(Small, pub64, ct)),
+            new("messenger-broadcast", Small, null, ct => MessengerBroadcastAsync(Small, pub64, ct))).ConfigureAwait(false);
+        await MeasureGroupAsync(
+            $"PUB->{Subscribers} SUB and Messenger broadcast to {Subscribers} nodes, 1 KiB",
+            new("netmq-pub-sub", Large, null, ct => NetMqPubSubAsync(Large, pub1k, ct)),
+            new("messenger-broadcast", Large, null, ct => MessengerBroadcastAsync(Large, pub1k, ct))).ConfigureAwait(false);
+
+        await RunPwshAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>One figure to measure: each run starts fresh child processes.</summary>
+    private sealed record Measurement(string Name, int Payload, string? Kind, Func<CancellationToken, Task<Run>> Once, string? Note = null)
+    {
+        public string Label => $"{Name} {Payload} B{(Kind is null ? "" : " " + Kind)}";
+
+        public List<Run> Runs { get; } = [];
+
+        public bool Failed { get; set; }
+
+        public bool DroppedInFailedRun { get; set; }
+    }
+
+    private Task MeasureGroupAsync(string title, params Measurement[] group) => MeasureRepeatedAsync(title, _settings.Repeat, group);
+
+    /// <summary>Runs each measurement of the group <paramref name="repeats"/> times, in turn, each run bounded by the
+    /// timeout, and keeps the median of every figure. A failed run is reported and ends that measurement; the
+    /// others go on.</summary>
+    private async Task MeasureRepeatedAsync(string title, int repeats, params Measurement[] group)
+    {
+        var selected = group.Where(m => _settings.Selected(m.Name)).ToList();
+        if (selected.Count == 0) return;
+        Console.WriteLine(title);
+        for (var i = 0; i < repeats; i++)
+        {
+            foreach (var m in selected.Where(m => !m.Failed))
+            {
+                Console.Write($"  [{i + 1}/{repeats}] {m.Label,-38}");
+                using var timeout = new CancellationTokenSource(_settings.Timeout);
+                try
+                {
+                    var run = await m.Once(timeout.Token).ConfigureAwait(false);
+                    m.Runs.Add(run);
+                    var sides = run.Side.Select(v => $"{v.Key} {v.Value.ToString("0", CultureInfo.InvariantCulture)}").ToList();
+                    if (run.OtherLoad is { } other)
+                    {
+                        sides.Add($"other processes {other.ToString("0", CultureInfo.InvariantCulture)}% of the machine");
+                        _otherLoad.Add(other);
+                    }
+                    var side = sides.Count == 0 ? "" : "  (" + string.Join(", ", sides) + ")";
+                    Console.WriteLine(" " + string.Join("  ", run.Values.Select(v => Report.FormatValue(v.Key, v.Value))) + side);
+                    foreach (var n in run.Notes) Console.WriteLine($"      {n}");
+                }
+                catch (Exception e)
+                {
+                    m.Failed = true;
+                    Console.WriteLine(" FAILED");
+                    Console.WriteLine($"    {e.Message}");
+                    _failures.Add($"{m.Label}, run {i + 1}: {FirstLine(e.Message)}");
+                    if (e.Message.Contains("dropped messages", StringComparison.Ordinal)) m.DroppedInFailedRun = true;
+                }
+            }
+        }
+        foreach (var m in selected) Aggregate(m);
+    }
+
+    private void Aggregate(Measurement m)
+    {
+        var runs = m.Runs;
+        if (runs.Count == 0) return;
+        var dropped = runs.Sum(r => r.Dropped);
+        var lost = runs.Sum(r => r.Lost);
+        var isMessenger = m.Name.StartsWith("messenger", StringComparison.Ordinal);
+        if (dropped > 0 || lost > 0)
+        {
+            var message = $"{m.Label}: {dropped} messages dropped (node Statistics.MessagesDropped) and {lost} lost (gaps in sequence numbers) over {runs.Count} run(s); a throughput that drops is not a throughput";
+            Console.WriteLine($"  FAILED: {message}");
+            _failures.Add(message);
+        }
+
+        foreach (var metric in runs[0].Values.Keys)
+        {
+            var values = runs.Select(r => r.Values[metric]).ToList();
+            _rows.Add(new Row
+            {
+                Name = m.Name,
+                Payload = m.Payload,
+                Metric = metric,
+                Value = Median(values),
+                Runs = values,
+                Dropped = isMessenger ? runs.Sum(r => Math.Max(r.Dropped, r.Lost)) : null,
+                Note = m.Note,
+            });
+        }
+        // The run whose first figure is the median one stands for the measurement in the cost table.
+        var first = runs[0].Values.Keys.First();
+        var median = Median(runs.Select(r => r.Values[first]).ToList());
+        _costs.Add((m.Label, runs.OrderBy(r => Math.Abs(r.Values[first] - median)).First()));
+    }
+
+    private int Finish(Machine machine, TimeSpan elapsed)
+    {
+        Report.ResolveBaselines(_rows);
+        Console.WriteLine();
+        Console.WriteLine(Report.Table(_rows, machine, _settings));
+        if (_otherLoad.Count > 0)
+        {
+            machine = machine with { OtherLoadMean = _otherLoad.Average(), OtherLoadMax = _otherLoad.Max() };
+            Console.WriteLine($"Other processes used {machine.OtherLoadMean:0}% of the machine on average during the runs (at most {machine.OtherLoadMax:0}% in one run); figures from a busy machine are low and noisy.");
+            Console.WriteLine();
+        }
+        Console.WriteLine(Report.CostTable(_costs));
+        foreach (var s in _skipped) Console.WriteLine($"Skipped: {s}");
+        try
+        {
+            Report.Write(_settings.Output, _rows, machine);
+            Console.WriteLine($"Wrote {_settings.Output} and {Path.Combine(Path.GetDirectoryName(_settings.Output)!, "machine.json")} ({elapsed.TotalSeconds:0} s in all)");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _failures.Add($"cannot write {_settings.Output}: {e.Message}");
+        }
+        if (_failures.Count == 0) return 0;
+        Console.WriteLine();
+        Console.WriteLine($"BENCHMARK FAILED ({_failures.Count}):");
+        foreach (var f in _failures) Console.WriteLine($"  - {f}");
+        return 1;
+    }
+
+    // ---- raw NetMQ ----
+
+    private async Task<Run> NetMqThroughputAsync(int size, long count, bool curve, CancellationToken ct)
+    {
+        var warmup = Settings.Warmup(count);
+        var (secret, server) = CurveKeys(curve);
+        await using var g = new ChildGroup(_settings);
+        var receiver = g.Self("receiver", "netmq-recv", [.. Common(size, warmup, count), .. Opt("--curve-secret", secret)]);
+        var ready = await receiver.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var sender = g.Self("sender", "netmq-send", ["--endpoint", ready["endpoint"], "--size", Str(size), .. Opt("--curve-server", server)]);
+        await sender.ExpectAsync("ready", ct).ConfigureAwait(false);
+        sender.Send($"send {warmup + count}");
+        var done = await receiver.ExpectAsync("done", ct).ConfigureAwait(false);
+        var sent = await sender.ExpectAsync("sent", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["msgs_per_s"] = count / Seconds(done);
+        run.Costs.Add(Cost.From("sender", sent, warmup + count));
+        run.Costs.Add(Cost.From("receiver", done, count));
+        return run;
+    }
+
+    private async Task<Run> NetMqRoundTripAsync(int size, int count, bool curve, CancellationToken ct)
+    {
+        var (secret, server) = CurveKeys(curve);
+        await using var g = new ChildGroup(_settings);
+        var echo = g.Self("echo", "netmq-echo", [.. Opt("--curve-secret", secret)]);
+        var ready = await echo.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var client = g.Self("client", "netmq-rtt", ["--endpoint", ready["endpoint"], .. Common(size, Math.Max(5000, count / 4), count), .. Opt("--curve-server", server)]);
+        await client.ExpectAsync("ready", ct).ConfigureAwait(false);
+        client.Send("run");
+        var done = await client.ExpectAsync("done", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["rtt_p50_us"] = done.Double("p50_us");
+        run.Values["rtt_p99_us"] = done.Double("p99_us");
+        run.Costs.Add(Cost.From("client", done, count));
+        return run;
+    }
+
+    private async Task<Run> NetMqPubSubAsync(int size, long count, CancellationToken ct)
+    {
+        var warmup = Settings.Warmup(count);
+        await using var g = new ChildGroup(_settings);
+        var publisher = g.Self("publisher", "netmq-pub", ["--size", Str(size), "--subscribers", Str(Subscribers), "--timeout", Str(TimeoutSeconds)]);
+        var ready = await publisher.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var subscribers = Enumerable.Range(1, Subscribers)
+            .Select(i => g.Self($"subscriber {i}", "netmq-sub", ["--endpoint", ready["endpoint"], .. Common(size, warmup, count)]))
+            .ToList();
+        foreach (var s in subscribers) await s.ExpectAsync("ready", ct).ConfigureAwait(false);
+        await publisher.ExpectAsync("subscribed", ct).ConfigureAwait(false);
+        publisher.Send($"send {warmup + count}");
+        var done = new List<Fields>();
+        foreach (var s in subscribers) done.Add(await s.ExpectAsync("done", ct).ConfigureAwait(false));
+        var sent = await publisher.ExpectAsync("sent", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["deliveries_per_s"] = Subscribers * count / Span(done);
+        run.Costs.Add(Cost.From("publisher", sent, warmup + count));
+        run.Costs.Add(Cost.From("subscriber 1", done[0], count));
+        return run;
+    }
+
+    // ---- Messenger ----
+
+    private async Task<Run> MessengerUnicastAsync(int size, long count, CancellationToken ct)
+    {
+        var warmup = Settings.Warmup(count);
+        var cluster = NewCluster();
+        await using var g = new ChildGroup(_settings);
+        var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(size, warmup, count), "--kind", "unicast"]);
+        var ready = await receiver.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var sender = g.Self("node a (sender)", "messenger-send", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
+        var met = await sender.ExpectAsync("ready", ct).ConfigureAwait(false);
+        sender.Send($"send {warmup + count}");
+        var done = await receiver.ExpectAsync("done", ct).ConfigureAwait(false);
+        var sent = await sender.ExpectAsync("sent", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["msgs_per_s"] = count / Seconds(done);
+        run.Dropped = done.Long("dropped") + sent.Long("dropped");
+        run.Lost = done.Long("lost");
+        run.Side["connect_ms"] = met.Double("connect_ms");
+        run.Costs.Add(Cost.From("node a (sender)", sent, warmup + count));
+        run.Costs.Add(Cost.From("node b (receiver)", done, count));
+        return run;
+    }
+
+    private async Task<Run> MessengerRoundTripAsync(int size, int count, CancellationToken ct)
+    {
+        var cluster = NewCluster();
+        await using var g = new ChildGroup(_settings);
+        var echo = g.Self("node b (echo)", "messenger-echo", [.. Node("b", cluster, null)]);
+        var ready = await echo.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var client = g.Self("node a (client)", "messenger-rtt", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", .. Common(size, Math.Max(5000, count / 4), count)]);
+        await client.ExpectAsync("ready", ct).ConfigureAwait(false);
+        client.Send("run");
+        var done = await client.ExpectAsync("done", ct).ConfigureAwait(false);
+        echo.Send("stop");
+        var final = await echo.ExpectAsync("final", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["rtt_p50_us"] = done.Double("p50_us");
+        run.Values["rtt_p99_us"] = done.Double("p99_us");
+        run.Dropped = done.Long("dropped") + final.Long("dropped");
+        run.Costs.Add(Cost.From("node a (client)", done, count));
+        return run;
+    }
+
+    private async Task<Run> MessengerBroadcastAsync(int size, long count, CancellationToken ct)
+    {
+        var warmup = Settings.Warmup(count);
+        var cluster = NewCluster();
+        var names = Enumerable.Range(1, Subscribers).Select(i => $"r{i}").ToList();
+        await using var g = new ChildGroup(_settings);
+        var publisher = g.Self("node p (broadcaster)", "messenger-send", [.. Node("p", cluster, null), "--peers", string.Join(',', names), "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
+        var started = await publisher.ExpectAsync("started", ct).ConfigureAwait(false);
+        var receivers = names
+            .Select(n => g.Self($"node {n} (receiver)", "messenger-recv", [.. Node(n, cluster, started["endpoint"]), .. Common(size, warmup, count), "--kind", "broadcast"]))
+            .ToList();
+        foreach (var r in receivers) await r.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var met = await publisher.ExpectAsync("ready", ct).ConfigureAwait(false);
+        publisher.Send($"send {warmup + count}");
+        var done = new List<Fields>();
+        foreach (var r in receivers) done.Add(await r.ExpectAsync("done", ct).ConfigureAwait(false));
+        var sent = await publisher.ExpectAsync("sent", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["deliveries_per_s"] = Subscribers * count / Span(done);
+        run.Dropped = done.Sum(d => d.Long("dropped")) + sent.Long("dropped");
+        run.Lost = done.Sum(d => d.Long("lost"));
+        run.Side["connect_ms"] = met.Double("connect_ms");
+        run.Costs.Add(Cost.From("node p (broadcaster)", sent, warmup + count));
+        run.Costs.Add(Cost.From("node r1 (receiver)", done[0], count));
+        return run;
+    }
+
+    // ---- helpers ----
+
+    private long TimeoutSeconds => (long)_settings.Timeout.TotalSeconds;
+
+    private string[] Common(int size, long warmup, long count) =>
+        ["--size", Str(size), "--warmup", Str(warmup), "--count", Str(count), "--timeout", Str(TimeoutSeconds)];
+
+    private string[] Node(string name, string cluster, string? seed) =>
+        ["--name", name, "--cluster", cluster, .. Opt("--seed", seed), .. (_settings.NoBeacon ? new[] { "--no-beacon" } : []),
+            .. Opt("--receive-capacity", _settings.ReceiveCapacity?.ToString(CultureInfo.InvariantCulture))];
+
+    private static string[] Opt(string key, string? value) => value is null ? [] : [key, value];
+
+    private static (string? Secret, string? Public) CurveKeys(bool curve)
+    {
+        if (!curve) return (null, null);
+        var server = new NetMQCertificate();
+        return (Convert.ToHexString(server.SecretKey!), Convert.ToHexString(server.PublicKey));
+    }
+
+    /// <summary>A cluster name no other run (or other session on this host) uses, so beacons never mix.</summary>
+    private string NewCluster() => $"bench-{Environment.ProcessId}-{++_clusters}";
+
+    private static string Str(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static double Seconds(Fields f) => Probe.Seconds(f.Long("end") - f.Long("start"));
+
+    /// <summary>From the first receiver's start to the last one's end: the monotonic clock is shared by processes.</summary>
+    private static double Span(List<Fields> done) => Probe.Seconds(done.Max(d => d.Long("end")) - done.Min(d => d.Long("start")));
+
+    public static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        var mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
+    private static string FirstLine(string text)
+    {
+        var nl = text.IndexOfAny(['\r', '\n']);
+        return nl < 0 ? text : text[..nl];
+    }
+}
+
+/// <summary>The children of one run: all stopped together (in parallel) when the run ends, however it ends.</summary>
+internal sealed class ChildGroup(Settings settings) : IAsyncDisposable
+{
+    private readonly List<Child> _children = [];
+    private readonly MachineLoad _load = MachineLoad.Start();
+
+    /// <summary>Percent of the machine other processes used since the group began (call while the children live).</summary>
+    public double? OtherLoadPercent() => _load.OtherPercent(_children.Sum(c => MachineLoad.ProcessJiffies(c.Id)));
+
+    public Child Self(string label, string role, string[] args)
+    {
+        var child = Child.StartSelf(label, settings.Verbose, settings.ChildEnvironment, ["--role", role, .. args]);
+        _children.Add(child);
+        return child;
+    }
+
+    public Child Add(Child child)
+    {
+        _children.Add(child);
+        return child;
+    }
+
+    public async ValueTask DisposeAsync() =>
+        await Task.WhenAll(_children.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
+}
