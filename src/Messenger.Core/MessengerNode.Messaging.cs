@@ -24,7 +24,32 @@ public sealed partial class MessengerNode
     {
         ArgumentNullException.ThrowIfNull(to);
         ThrowIfStopped();
-        return _runtime.SendAsync(to, body, contentType, topic, cancellationToken);
+        var queued = _runtime.SendAsync(to, body, contentType, topic, cancellationToken);
+        return queued.IsCompletedSuccessfully ? default : new ValueTask(queued.AsTask());
+    }
+
+    /// <summary>Sends a body of bytes to one peer; with <paramref name="requireAck"/>, completes only once the
+    /// peer's node has accepted the message, or fails with ErrorId "AckTimeout" after
+    /// <see cref="MessengerNodeOptions.AckTimeout"/> or "NotAcknowledged" when the peer goes away first: then the
+    /// message may or may not have arrived. Acknowledged messages survive reconnections: what a peer did not
+    /// acknowledge is sent again on its next session, and duplicates are dropped by sequence number.</summary>
+    public async Task SendAsync(string to, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, bool requireAck, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(to);
+        ThrowIfStopped();
+        if (!requireAck)
+        {
+            await SendAsync(to, body, contentType, topic, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        await _runtime.SendAcknowledgedAsync(to, body, contentType, topic, Options.AckTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends text to one peer; with <paramref name="requireAck"/>, as the bytes overload.</summary>
+    public Task SendAsync(string to, string text, string? topic, bool requireAck, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return SendAsync(to, Encoding.UTF8.GetBytes(text), MessageContentType.Text, topic, requireAck, cancellationToken);
     }
 
     /// <summary>Sends a value serialized as JSON to one peer.</summary>
@@ -42,7 +67,8 @@ public sealed partial class MessengerNode
     public ValueTask BroadcastAsync(ReadOnlyMemory<byte> body, MessageContentType contentType = MessageContentType.Binary, string? topic = null, CancellationToken cancellationToken = default)
     {
         ThrowIfStopped();
-        return _runtime.BroadcastAsync(body, contentType, topic, cancellationToken);
+        var queued = _runtime.BroadcastAsync(body, contentType, topic, cancellationToken);
+        return queued.IsCompletedSuccessfully ? default : new ValueTask(queued.AsTask());
     }
 
     /// <summary>Sends a value serialized as JSON to every connected peer.</summary>

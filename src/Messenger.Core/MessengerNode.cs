@@ -124,6 +124,9 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
         if (previous != NodeState.Faulted) Volatile.Write(ref _state, (int)NodeState.Stopped);
     }
 
+    /// <summary>Test-only fault injection.</summary>
+    internal Supervision.FaultInjection Faults => _runtime.Faults;
+
     /// <summary>Test-only: the node vanishes as a killed process would, without telling its peers.</summary>
     internal async Task AbandonForTestsAsync()
     {

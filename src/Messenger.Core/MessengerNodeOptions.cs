@@ -72,6 +72,9 @@ public sealed record MessengerNodeOptions
     /// <summary>How many bytes of messages may wait to be sent to one peer; a send beyond that waits for room.</summary>
     public long SendQueueLimitBytes { get; init; } = 64L * 1024 * 1024;
 
+    /// <summary>How long an acknowledged send waits for the peer's acknowledgement.</summary>
+    public TimeSpan AckTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How long a stopping node waits for its peers to acknowledge its leave message.</summary>
     public TimeSpan LeaveTimeout { get; init; } = TimeSpan.FromMilliseconds(250);
 
@@ -109,7 +112,7 @@ public sealed record MessengerNodeOptions
 
     /// <summary>How many new handshakes per second the node answers; the rest are dropped and counted, so a flood
     /// of strangers cannot starve the members' traffic.</summary>
-    public int MaxHandshakesPerSecond { get; init; } = 500;
+    public int MaxHandshakesPerSecond { get; init; } = 100;
 
     /// <summary>Where the node logs; nothing is logged by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;

@@ -189,6 +189,15 @@ internal static class ControlFrames
         if (frame.Length != Wire.HeaderSize) throw new ProtocolException($"{frame.Length - Wire.HeaderSize} unexpected bytes after an empty frame");
     }
 
+    /// <summary>ACK: the receiver of DATA on this connection has every unicast message up to this sequence.</summary>
+    public static byte[] Ack(long sequence) => Timestamped(FrameType.Ack, sequence);
+
+    public static long ReadAck(ReadOnlySpan<byte> frame)
+    {
+        var value = ReadTimestamped(frame);
+        return value > 0 ? value : throw new ProtocolException("ACK of a sequence below 1");
+    }
+
     public static byte[] SubProbe(ulong token)
     {
         var frame = new byte[Wire.HeaderSize + 8];

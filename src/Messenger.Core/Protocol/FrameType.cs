@@ -17,6 +17,7 @@ internal enum FrameType : byte
     Peers = 0x0C,
     Broadcast = 0x0D,
     Reset = 0x0E,
+    Ack = 0x12,
 
     // Protocol 2 envelopes: the handshake, and sealed frames whose plaintext is one of the frames above.
     Handshake = 0x0F,

@@ -51,9 +51,10 @@ internal sealed partial class NodeRuntime
                 if (session.Opener is null) throw new ProtocolException("sealed frame before the handshake finished");
                 return session.Opener.Open(frame, Wire.HeaderSize);
             case FrameType.Reset:
+                // The owner decides: a peer link forgets it was welcomed (and sends its unacknowledged frames again
+                // after the new handshake), a seed link just greets again.
                 ControlFrames.ReadEmpty(frame);
-                StartHandshake(session);
-                return null;
+                return ControlFrames.Empty(FrameType.Reset);
             case FrameType.Handshake:
                 AnswerMessage2(session, ControlFrames.ReadHandshake(frame), who);
                 return null;
@@ -66,6 +67,7 @@ internal sealed partial class NodeRuntime
     {
         var handshake = session.Handshake ?? throw new ProtocolException("handshake message with no handshake under way");
         string? failure = null;
+        var fatal = false; // the node proved to be someone else, or not allowed: not worth another try
         try
         {
             var payload = ControlFrames.ReadPayload(handshake.ReadMessage(message), withKey: false);
@@ -74,6 +76,7 @@ internal sealed partial class NodeRuntime
             if (session.ExpectedId is { } expected && expected != id) failure = $"it proved to be node {id}, not {expected}";
             else if (!_security.IsAllowed(remote)) failure = $"its key {Convert.ToBase64String(remote)} is not on the allowlist";
             else if (id == Id) failure = "it is this node";
+            fatal = failure is not null;
             if (failure is null)
             {
                 var reply = handshake.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, _security.BroadcastKey)));
@@ -93,7 +96,8 @@ internal sealed partial class NodeRuntime
         session.Reset();
         CountRefused("handshake-failed");
         Log.HandshakeFailed(_logger, who, failure);
-        if (session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link))
+        // A message 2 that does not decrypt may answer an earlier HELLO of ours: the HELLO timer tries again.
+        if (fatal && session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link))
         {
             _refusedUntil[bad] = Environment.TickCount64 + 5000;
             RemoveLink(link, $"handshake failed: {failure}", raiseEvent: true);
@@ -218,7 +222,7 @@ internal sealed partial class NodeRuntime
         var route = new RouterSession(identity, link, sealer, opener);
         _routes[identity] = route;
         link.Routes.Add(route);
-        link.SequenceState[0] = 0; // a new session: the sender's unicast stream is checked afresh
+        if (!Secure) link.SequenceState[0] = 0; // protocol 1 cannot tell a restarted peer from a reconnected one
         if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey);
         Touch(link);
         Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null)));

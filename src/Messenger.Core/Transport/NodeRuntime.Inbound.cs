@@ -27,6 +27,10 @@ internal sealed partial class NodeRuntime
             _framesReceived++;
             _bytesReceived += frame.Length;
             Telemetry.BytesReceived.Add(frame.Length, _nodeTag);
+            if (Faults.TakeForgetSessions())
+            {
+                foreach (var r in _routes.Values.ToList()) DropRoute(r);
+            }
             _routes.TryGetValue(identity, out var route);
             try
             {
@@ -125,6 +129,7 @@ internal sealed partial class NodeRuntime
         {
             case FrameType.Data:
                 DeliverBatch(link, frame, FrameType.Data);
+                if (route.Sealer is not null) Reply(route, ControlFrames.Ack(link.SequenceState[0]));
                 break;
             case FrameType.Ping:
                 var stamp = ControlFrames.ReadTimestamped(frame);
@@ -200,9 +205,13 @@ internal sealed partial class NodeRuntime
                 {
                     link.Welcomed = true;
                     link.LastProbeSent = long.MinValue / 2;
+                    link.Outbound.RequeueUnacknowledged();
                     FlushLink(link);
                     SendProbeIfDue(link, Environment.TickCount64);
                 }
+                break;
+            case FrameType.Ack:
+                link.Outbound.Acknowledge(ControlFrames.ReadAck(frame));
                 break;
             case FrameType.Pong:
                 var sent = ControlFrames.ReadTimestamped(frame);
@@ -222,7 +231,8 @@ internal sealed partial class NodeRuntime
             case FrameType.Reset:
                 ControlFrames.ReadEmpty(frame);
                 link.Welcomed = false;
-                StartHandshake(link.Session!);
+                // Every frame that met the forgotten session is answered RESET; one new handshake answers them all.
+                if (link.Session is { Handshake: null } session) StartHandshake(session);
                 break;
             default:
                 throw new ProtocolException($"{type} is not an answer on a unicast link");

@@ -9,27 +9,46 @@ internal sealed partial class NodeRuntime
 {
     private readonly OutboundQueue _broadcast;
 
-    public ValueTask SendAsync(string to, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken)
+    /// <summary>Queues a unicast message; the result is its sequence number.</summary>
+    public ValueTask<long> SendAsync(string to, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken)
     {
         if (!_byName.TryGetValue(to, out var link)) throw new PeerNotFoundException(to);
         return EnqueueAsync(link.Outbound, body, contentType, topic, cancellationToken);
     }
 
-    public ValueTask BroadcastAsync(ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken) =>
+    /// <summary>Queues a unicast message and completes once the peer's node has acknowledged it.</summary>
+    public async Task SendAcknowledgedAsync(string to, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (!_byName.TryGetValue(to, out var link)) throw new PeerNotFoundException(to);
+        if (!link.Outbound.RetainsUntilAcknowledged)
+            throw new MessengerException("AckUnsupported", "acknowledged sends need encrypted links; this node runs insecure.");
+        var sequence = await EnqueueAsync(link.Outbound, body, contentType, topic, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await link.Outbound.WaitForAcknowledgementAsync(sequence).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new MessengerException("AckTimeout", $"'{to}' did not acknowledge message #{sequence} within {timeout.TotalSeconds:0.###} s; it may or may not have been received.");
+        }
+    }
+
+    public ValueTask<long> BroadcastAsync(ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken) =>
         EnqueueAsync(_broadcast, body, contentType, topic, cancellationToken);
 
-    private ValueTask EnqueueAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken)
+    private ValueTask<long> EnqueueAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken)
     {
         if (_stopRequested != 0) throw new NodeStoppedException(Name);
         if (body.Length > _options.MaxMessageSize) throw new MessageTooLargeException(body.Length, _options.MaxMessageSize);
         cancellationToken.ThrowIfCancellationRequested();
         var topicBytes = OutboundQueue.EncodeTopic(topic);
-        return TryEnqueue(queue, body.Span, contentType, topicBytes)
-            ? default
+        var sequence = TryEnqueue(queue, body.Span, contentType, topicBytes);
+        return sequence > 0
+            ? new ValueTask<long>(sequence)
             : EnqueueSlowAsync(queue, body, contentType, topicBytes, cancellationToken);
     }
 
-    private bool TryEnqueue(OutboundQueue queue, ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topic)
+    private long TryEnqueue(OutboundQueue queue, ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topic)
     {
         long sequence;
         bool doorbell;
@@ -41,20 +60,21 @@ internal sealed partial class NodeRuntime
         {
             throw queue == _broadcast ? new NodeStoppedException(Name) : new PeerNotFoundException(((PeerLink)queue.Owner!).Name);
         }
-        if (sequence == 0) return false;
+        if (sequence == 0) return 0;
         Interlocked.Increment(ref _messagesSent);
         Telemetry.MessagesSent.Add(1, _nodeTag);
         if (doorbell) _doorbell.Enqueue(queue);
-        return true;
+        return sequence;
     }
 
-    private async ValueTask EnqueueSlowAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, byte[]? topic, CancellationToken cancellationToken)
+    private async ValueTask<long> EnqueueSlowAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, byte[]? topic, CancellationToken cancellationToken)
     {
         while (true)
         {
             await queue.WaitForRoomAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             if (_stopRequested != 0) throw new NodeStoppedException(Name);
-            if (TryEnqueue(queue, body.Span, contentType, topic)) return;
+            var sequence = TryEnqueue(queue, body.Span, contentType, topic);
+            if (sequence > 0) return sequence;
         }
     }
 
@@ -72,7 +92,7 @@ internal sealed partial class NodeRuntime
     private void FlushLink(PeerLink link)
     {
         var session = link.Session;
-        if (session is null || !link.Welcomed || link.Blocked) return;
+        if (session is null || !session.Established || !link.Welcomed || link.Blocked) return;
         var dealer = session.Dealer;
         _segments.Clear();
         link.Outbound.TakeAll(_segments);
@@ -88,7 +108,7 @@ internal sealed partial class NodeRuntime
                 return;
             }
             CountSent(segment);
-            link.Outbound.Release(segment);
+            link.Outbound.Sent(segment);
         }
     }
 

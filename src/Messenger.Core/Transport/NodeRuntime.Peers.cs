@@ -44,7 +44,8 @@ internal sealed partial class NodeRuntime
             return null;
         }
 
-        var link = new PeerLink(id, name, address, how, new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes), Environment.TickCount64);
+        var outbound = new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes, retainUntilAcknowledged: Secure);
+        var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64);
         link.Outbound.Owner = link;
         link.ProbeToken = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         link.SendReadyHandler = (_, _) => Guard("unicast link", () => OnDealerSendReady(link));
@@ -183,7 +184,7 @@ internal sealed partial class NodeRuntime
                 MergePeers(ControlFrames.ReadPeers(inner));
                 break;
             case FrameType.Reset:
-                seed.Session.Reset();
+                if (seed.Session.Handshake is null) StartHandshake(seed.Session);
                 break;
             default:
                 break; // a seed link only says HELLO; other answers are harmless
@@ -219,7 +220,10 @@ internal sealed partial class NodeRuntime
         link.BroadcastOpener?.Dispose();
         link.BroadcastKey = key;
         link.BroadcastOpener = FrameOpener.FromKey(key);
-        link.SequenceState[1] = 0; // a new key is a new incarnation of the peer: its broadcasts count from 1 again
+        // A new key is a new incarnation of the peer (it draws one at each start): its streams count from 1 again.
+        // Within one incarnation the counts go on across reconnections, so a frame sent again is dropped as a duplicate.
+        link.SequenceState[0] = 0;
+        link.SequenceState[1] = 0;
     }
 
     private void Touch(PeerLink link)
@@ -275,7 +279,7 @@ internal sealed partial class NodeRuntime
         CloseSockets(link);
         link.BroadcastOpener?.Dispose();
         link.BroadcastOpener = null;
-        var dropped = link.Outbound.Close();
+        var dropped = link.Outbound.Close(new MessengerException("NotAcknowledged", $"'{link.Name}' went away ({reason}) before acknowledging the message; it may or may not have been received."));
         if (dropped > 0)
         {
             CountDropped(dropped, "peer gone");

@@ -155,6 +155,9 @@ internal sealed partial class NodeRuntime : IDisposable
     }
 
     public NodeId Id { get; }
+
+    /// <summary>Test-only faults (see <see cref="Supervision.FaultInjection"/>).</summary>
+    internal Supervision.FaultInjection Faults { get; } = new();
     public string Name { get; }
     public int Port { get; }
     public int PublishPort { get; }
@@ -366,6 +369,7 @@ internal sealed partial class NodeRuntime : IDisposable
         if (o.MaxPendingHandshakes < 1) throw new MessengerConfigurationException("MaxPendingHandshakes", "must be at least 1.");
         if (o.MaxHandshakesPerSecond < 1) throw new MessengerConfigurationException("MaxHandshakesPerSecond", "must be at least 1.");
         CheckPositive(o.HandshakeTimeout, "HandshakeTimeout");
+        CheckPositive(o.AckTimeout, "AckTimeout");
         foreach (var key in o.AllowedKeys) SecurityContext.NormalizePublicKey(key);
         foreach (var seed in o.Seeds) ParseEndpoint(seed, "Seeds");
 

@@ -20,6 +20,10 @@ internal sealed class OutboundQueue
     private readonly int _prefixSize;
     private readonly long _limitBytes;
     private readonly List<OutboundSegment> _sealed = [];
+    private readonly List<OutboundSegment> _unacked = [];
+    private readonly List<(long Sequence, TaskCompletionSource Done)> _ackWaiters = [];
+    private long _acknowledged;
+    private Exception? _closedBecause;
     private byte[]? _current;
     private int _currentLength;
     private int _currentCount;
@@ -29,13 +33,18 @@ internal sealed class OutboundQueue
     private bool _closed;
     private TaskCompletionSource? _roomWaiter;
 
-    public OutboundQueue(FrameType type, NodeId sender, long limitBytes)
+    public OutboundQueue(FrameType type, NodeId sender, long limitBytes, bool retainUntilAcknowledged = false)
     {
         _type = type;
         _sender = sender;
         _limitBytes = limitBytes;
         _prefixSize = BatchReader.CountOffset(type) + 4;
+        RetainsUntilAcknowledged = retainUntilAcknowledged;
     }
+
+    /// <summary>Frames stay queued, and count against the limit, until the peer acknowledges them; after a new
+    /// session they are sent again (the receiver drops what it had by sequence number).</summary>
+    public bool RetainsUntilAcknowledged { get; }
 
     /// <summary>Set by the poller's owner: the object handed to the doorbell when work arrives.</summary>
     public object? Owner { get; set; }
@@ -121,6 +130,68 @@ internal sealed class OutboundQueue
         }
     }
 
+    /// <summary>Poller thread: a frame is on the wire. It is kept until acknowledged, or released at once.</summary>
+    public void Sent(OutboundSegment segment)
+    {
+        if (!RetainsUntilAcknowledged)
+        {
+            Release(segment);
+            return;
+        }
+        lock (_gate) _unacked.Add(segment);
+    }
+
+    /// <summary>Poller thread: the peer has every message up to <paramref name="sequence"/>; frees their frames and
+    /// completes the senders waiting for that.</summary>
+    public void Acknowledge(long sequence)
+    {
+        List<OutboundSegment>? done = null;
+        List<TaskCompletionSource>? waiters = null;
+        lock (_gate)
+        {
+            if (sequence <= _acknowledged) return;
+            _acknowledged = Math.Min(sequence, _sequence);
+            while (_unacked.Count > 0 && _unacked[0].LastSequence <= _acknowledged)
+            {
+                (done ??= []).Add(_unacked[0]);
+                _unacked.RemoveAt(0);
+            }
+            for (var i = _ackWaiters.Count - 1; i >= 0; i--)
+            {
+                if (_ackWaiters[i].Sequence > _acknowledged) continue;
+                (waiters ??= []).Add(_ackWaiters[i].Done);
+                _ackWaiters.RemoveAt(i);
+            }
+        }
+        if (done is not null) foreach (var s in done) Release(s);
+        if (waiters is not null) foreach (var w in waiters) w.TrySetResult();
+    }
+
+    /// <summary>Poller thread, at a new session: what was sent and not acknowledged goes out again, first.</summary>
+    public int RequeueUnacknowledged()
+    {
+        lock (_gate)
+        {
+            var n = _unacked.Count;
+            _sealed.InsertRange(0, _unacked);
+            _unacked.Clear();
+            return n;
+        }
+    }
+
+    /// <summary>Completes when the peer has acknowledged <paramref name="sequence"/>; fails when the queue closes.</summary>
+    public Task WaitForAcknowledgementAsync(long sequence)
+    {
+        lock (_gate)
+        {
+            if (sequence <= _acknowledged) return Task.CompletedTask;
+            if (_closed) return Task.FromException(_closedBecause ?? new InvalidOperationException("queue closed"));
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _ackWaiters.Add((sequence, done));
+            return done.Task;
+        }
+    }
+
     /// <summary>Poller thread: a frame is on the wire (or dropped); its room is free again.</summary>
     public void Release(OutboundSegment segment)
     {
@@ -148,26 +219,33 @@ internal sealed class OutboundQueue
         }
     }
 
-    /// <summary>Drops everything queued and refuses further messages; returns how many messages were dropped.</summary>
-    public int Close()
+    /// <summary>Drops everything queued (and not acknowledged) and refuses further messages; senders waiting for
+    /// an acknowledgement fail with <paramref name="reason"/>. Returns how many messages were dropped.</summary>
+    public int Close(Exception? reason = null)
     {
         TaskCompletionSource? waiter;
+        List<TaskCompletionSource> ackWaiters;
         var dropped = 0;
         lock (_gate)
         {
             _closed = true;
+            _closedBecause = reason;
             SealCurrent();
-            foreach (var s in _sealed)
+            foreach (var s in _sealed.Concat(_unacked))
             {
                 dropped += s.Count;
                 ArrayPool<byte>.Shared.Return(s.Buffer);
             }
             _sealed.Clear();
+            _unacked.Clear();
             _pendingBytes = 0;
             waiter = _roomWaiter;
             _roomWaiter = null;
+            ackWaiters = _ackWaiters.Select(w => w.Done).ToList();
+            _ackWaiters.Clear();
         }
         waiter?.TrySetResult();
+        foreach (var w in ackWaiters) w.TrySetException(reason ?? new InvalidOperationException("queue closed"));
         return dropped;
     }
 
@@ -189,7 +267,7 @@ internal sealed class OutboundQueue
         Wire.WriteHeader(span, _type);
         if (_type == FrameType.Broadcast) _sender.WriteTo(span[Wire.HeaderSize..]);
         BinaryPrimitives.WriteUInt32LittleEndian(span[(_prefixSize - 4)..], (uint)_currentCount);
-        _sealed.Add(new OutboundSegment(_current, _currentLength, _currentCount));
+        _sealed.Add(new OutboundSegment(_current, _currentLength, _currentCount, _sequence));
         _current = null;
     }
 
