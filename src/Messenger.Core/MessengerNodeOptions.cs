@@ -53,8 +53,9 @@ public sealed record MessengerNodeOptions
     /// <summary>How often the node sends each peer a heartbeat.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>A peer from which nothing arrived for this long is reported unreachable.</summary>
-    public TimeSpan PeerTimeout { get; init; } = TimeSpan.FromMilliseconds(1500);
+    /// <summary>A peer from which nothing arrived for this long is reported unreachable. A peer whose process dies
+    /// is reported sooner: its connection closes, and one <see cref="HeartbeatInterval"/> later it is unreachable.</summary>
+    public TimeSpan PeerTimeout { get; init; } = TimeSpan.FromSeconds(4);
 
     /// <summary>An unreachable peer that stays silent this long is reported gone and removed from the peer table.</summary>
     public TimeSpan PeerGoneAfter { get; init; } = TimeSpan.FromSeconds(10);

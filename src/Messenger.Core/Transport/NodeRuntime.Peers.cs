@@ -5,6 +5,7 @@ using Messenger.Internal;
 using Messenger.Protocol;
 using Messenger.Security;
 using NetMQ;
+using NetMQ.Monitoring;
 using NetMQ.Sockets;
 
 namespace Messenger.Transport;
@@ -81,6 +82,11 @@ internal sealed partial class NodeRuntime
             return false;
         }
         subscriber.SubscribeToAnyTopic();
+        var monitor = new NetMQMonitor(dealer, $"inproc://messenger-monitor-{Guid.NewGuid():N}", SocketEvents.Connected | SocketEvents.Disconnected);
+        monitor.Disconnected += (_, _) => Guard("link monitor", () => link.DisconnectedAt = Environment.TickCount64);
+        monitor.Connected += (_, _) => Guard("link monitor", () => link.DisconnectedAt = 0);
+        monitor.AttachToPoller(_poller);
+        link.Monitor = monitor;
         dealer.ReceiveReady += (_, _) => Guard("unicast link", () => OnDealerReady(link));
         subscriber.ReceiveReady += (_, _) => Guard("broadcast receive", () => OnSubscriberReady(link));
         link.Session = new DealerSession(dealer, link.Id);
@@ -92,6 +98,13 @@ internal sealed partial class NodeRuntime
 
     private void CloseSockets(PeerLink link)
     {
+        if (link.Monitor is not null)
+        {
+            if (_poller.IsRunning) link.Monitor.DetachFromPoller();
+            link.Monitor.Dispose();
+            link.Monitor = null;
+            link.DisconnectedAt = 0;
+        }
         if (link.Session is not null)
         {
             if (link.Blocked) link.Session.Dealer.SendReady -= link.SendReadyHandler;
@@ -238,7 +251,7 @@ internal sealed partial class NodeRuntime
     {
         if (link.State == PeerState.Gone) return;
         var now = Environment.TickCount64;
-        var alive = now - link.LastSeen <= (long)_options.PeerTimeout.TotalMilliseconds;
+        var alive = IsAlive(link, now);
         var target = link.LinksUp || link.EverConnected
             ? (alive ? (link.LinksUp ? PeerState.Connected : link.State) : PeerState.Unreachable)
             : PeerState.Joining;
@@ -259,6 +272,14 @@ internal sealed partial class NodeRuntime
         var args = new PeerEventArgs(link.ToInfo(), previous, reason);
         if (target == PeerState.Connected) Raise(() => PeerJoined?.Invoke(this, args));
         else if (target == PeerState.Unreachable) Raise(() => PeerUnreachable?.Invoke(this, args));
+    }
+
+    /// <summary>Heard from within the peer timeout, and its connection not lost: a peer whose process died closes
+    /// the connection, and one heartbeat interval later (time for a reconnection) it counts as unreachable.</summary>
+    private bool IsAlive(PeerLink link, long now)
+    {
+        if (now - link.LastSeen > (long)_options.PeerTimeout.TotalMilliseconds) return false;
+        return !(link.DisconnectedAt != 0 && link.DisconnectedAt >= link.LastSeen && now - link.DisconnectedAt >= (long)_options.HeartbeatInterval.TotalMilliseconds);
     }
 
     /// <summary>Takes a peer out of the table: closes its sockets and drops what was queued for it.</summary>

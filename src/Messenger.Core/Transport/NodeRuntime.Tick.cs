@@ -43,8 +43,8 @@ internal sealed partial class NodeRuntime
 
             switch (link.State)
             {
-                case PeerState.Connected when now - link.LastSeen > timeout:
-                    Evaluate(link, $"nothing heard for {now - link.LastSeen} ms");
+                case PeerState.Connected when !IsAlive(link, now):
+                    Evaluate(link, now - link.LastSeen > timeout ? $"nothing heard for {now - link.LastSeen} ms" : "connection lost");
                     break;
                 case PeerState.Unreachable when now - link.UnreachableSince > goneAfter:
                     RemoveLink(link, $"unreachable for more than {goneAfter / 1000.0:0.#} s", raiseEvent: true);

@@ -271,6 +271,11 @@ internal sealed partial class NodeRuntime : IDisposable
 
     private void DisposeSockets()
     {
+        foreach (var link in _peers.Values)
+        {
+            link.Monitor?.Dispose();
+            link.Monitor = null;
+        }
         _poller.Dispose();
         foreach (var link in _peers.Values) CloseSockets(link);
         foreach (var seed in _seeds.Values) seed.Session.Dispose();

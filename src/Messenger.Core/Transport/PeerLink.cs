@@ -32,6 +32,13 @@ internal sealed class PeerLink
     /// <summary>Our DEALER to its ROUTER, with the session on it.</summary>
     public DealerSession? Session { get; set; }
 
+    /// <summary>Watches our DEALER's connection: a peer whose process dies closes it, which tells us long before
+    /// its silence would.</summary>
+    public NetMQ.Monitoring.NetMQMonitor? Monitor { get; set; }
+
+    /// <summary>When our DEALER's connection dropped and has not come back (0: it is up).</summary>
+    public long DisconnectedAt { get; set; }
+
     /// <summary>Our SUB connected to its PUB alone, so every frame on it comes from this peer's endpoint.</summary>
     public SubscriberSocket? Subscriber { get; set; }
 

@@ -88,6 +88,8 @@ public sealed class MembershipTests
         await b.AbandonForTestsAsync();
         var unreachable = await probe.WaitAsync("unreachable", "b");
         Assert.Equal(PeerState.Unreachable, unreachable.Peer.State);
+        // Its connection closed: detected by connection loss, not by the (4 s) silence timeout.
+        Assert.Equal("connection lost", unreachable.Reason);
         var gone = await probe.WaitAsync("left", "b");
         Assert.Contains("unreachable", gone.Reason);
     }
