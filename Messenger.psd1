@@ -24,6 +24,8 @@
         'Send-MessengerBroadcast'
         'Receive-MessengerMessage'
         'Register-MessengerEvent'
+        'New-MessengerClusterKey'
+        'New-MessengerKeyPair'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

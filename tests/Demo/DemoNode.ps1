@@ -89,6 +89,8 @@ while ([DateTime]::UtcNow -lt $deadline) {
         }
     }
     catch {
-        Send-Reply @{ event = 'error'; step = $command.op; error = "$_"; errorId = $_.FullyQualifiedErrorId }
+        # What the node knew when it failed, to tell a discovery problem from a messaging one.
+        $peers = @(Get-MessengerPeer -ErrorAction SilentlyContinue | ForEach-Object { "$($_.Name) $($_.State) ($($_.DiscoveredBy))" })
+        Send-Reply @{ event = 'error'; step = $command.op; error = "$_"; errorId = $_.FullyQualifiedErrorId; peers = $peers; statistics = $node.Statistics }
     }
 }

@@ -56,13 +56,12 @@ function Format-Body($Body) {
     ($Body | ConvertTo-Json -Compress -Depth 4)
 }
 
-# pwsh itself: under 'dotnet pwsh' this process is dotnet, so take the pwsh next to $PSHOME's assemblies.
+# The command that starts a child pwsh like this one. Under 'dotnet pwsh' (the local tool) this process is
+# the dotnet host, so the child is 'dotnet <PSHOME>/pwsh.dll'.
 function Get-PwshCommand {
     $path = (Get-Process -Id $PID).Path
-    if ([IO.Path]::GetFileNameWithoutExtension($path) -ne 'dotnet') { return , @($path) }
-    $apphost = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
-    if (Test-Path $apphost) { return , @($apphost) }
-    return , @($path, (Join-Path $PSHOME 'pwsh.dll'))
+    if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return , @($path, (Join-Path $PSHOME 'pwsh.dll')) }
+    , @($path)
 }
 
 function Start-DemoNode([string] $Name) {
@@ -96,7 +95,12 @@ function Read-DemoReply($Child) {
         if ($null -eq $line) { throw "$($Child.Name) exited early (code $($Child.Process.ExitCode)): $(($Child.Log -join "`n") + $Child.Errors.Result)" }
         if ($line.StartsWith('@@ ')) {
             $reply = $line.Substring(3) | ConvertFrom-Json
-            if ($reply.event -eq 'error') { Write-Step $Child.Name "error in $($reply.step): $($reply.error)" 'Red' }
+            if ($reply.event -eq 'error') {
+                Write-Step $Child.Name "error in $($reply.step): $($reply.error)" 'Red'
+                if ($reply.PSObject.Properties['peers']) {
+                    Write-Step $Child.Name "  its peers: $(if ($reply.peers) { $reply.peers -join ', ' } else { 'none' }); counters: $($reply.statistics | ConvertTo-Json -Compress)" 'Red'
+                }
+            }
             return $reply
         }
         $Child.Log.Add($line)

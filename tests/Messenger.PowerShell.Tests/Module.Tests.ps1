@@ -3,8 +3,9 @@
 
 BeforeDiscovery {
     $script:ExpectedCmdlets = @(
-        'Connect-MessengerPeer', 'Get-MessengerNode', 'Get-MessengerPeer', 'Receive-MessengerMessage', 'Register-MessengerEvent',
-        'Send-MessengerBroadcast', 'Send-MessengerMessage', 'Start-MessengerNode', 'Stop-MessengerNode', 'Wait-MessengerPeer'
+        'Connect-MessengerPeer', 'Get-MessengerNode', 'Get-MessengerPeer', 'New-MessengerClusterKey', 'New-MessengerKeyPair',
+        'Receive-MessengerMessage', 'Register-MessengerEvent', 'Send-MessengerBroadcast', 'Send-MessengerMessage', 'Start-MessengerNode',
+        'Stop-MessengerNode', 'Wait-MessengerPeer'
     )
 }
 
@@ -13,8 +14,9 @@ BeforeAll {
     $script:ManifestPath = Join-Path $modulePath 'Messenger.psd1'
     $script:Module = Import-Module $script:ManifestPath -PassThru
     $script:ExpectedCmdlets = @(
-        'Connect-MessengerPeer', 'Get-MessengerNode', 'Get-MessengerPeer', 'Receive-MessengerMessage', 'Register-MessengerEvent',
-        'Send-MessengerBroadcast', 'Send-MessengerMessage', 'Start-MessengerNode', 'Stop-MessengerNode', 'Wait-MessengerPeer'
+        'Connect-MessengerPeer', 'Get-MessengerNode', 'Get-MessengerPeer', 'New-MessengerClusterKey', 'New-MessengerKeyPair',
+        'Receive-MessengerMessage', 'Register-MessengerEvent', 'Send-MessengerBroadcast', 'Send-MessengerMessage', 'Start-MessengerNode',
+        'Stop-MessengerNode', 'Wait-MessengerPeer'
     )
 }
 

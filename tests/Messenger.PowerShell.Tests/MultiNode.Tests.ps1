@@ -14,13 +14,12 @@ BeforeAll {
     $script:Cluster = "pester-multi-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
     $script:Children = [System.Collections.Generic.List[System.Diagnostics.Process]]::new()
 
-    # pwsh itself: under 'dotnet pwsh' this process is dotnet, so take the pwsh next to $PSHOME's assemblies.
+    # The command that starts a child pwsh like this one. Under 'dotnet pwsh' (the local tool) this process is
+    # the dotnet host, so the child is 'dotnet <PSHOME>/pwsh.dll'.
     function Get-PwshCommand {
         $path = (Get-Process -Id $PID).Path
-        if ([IO.Path]::GetFileNameWithoutExtension($path) -ne 'dotnet') { return , @($path) }
-        $apphost = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
-        if (Test-Path $apphost) { return , @($apphost) }
-        return , @($path, (Join-Path $PSHOME 'pwsh.dll'))
+        if ([IO.Path]::GetFileNameWithoutExtension($path) -eq 'dotnet') { return , @($path, (Join-Path $PSHOME 'pwsh.dll')) }
+        , @($path)
     }
 
     # A child node: prints READY, answers text with "echo:<text> from <name>", a {op='peers'} object with its

@@ -45,10 +45,12 @@ try {
     New-Item -ItemType Directory -Path $scratch -Force | Out-Null
     Save-PSResource -Name Messenger -Version $version -Repository $repository -Path $scratch -TrustRepository
     $saved = Join-Path $scratch "Messenger/$version"
-    $pwsh = (Get-Process -Id $PID).Path
-    if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { $pwsh = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh') }
+    # A child pwsh like this one: under 'dotnet pwsh' (the local tool) this process is the dotnet host.
+    $pwsh = @((Get-Process -Id $PID).Path)
+    if ([IO.Path]::GetFileNameWithoutExtension($pwsh[0]) -eq 'dotnet') { $pwsh += Join-Path $PSHOME 'pwsh.dll' }
     $check = "Import-Module '$saved/Messenger.psd1' -ErrorAction Stop; (Get-Command -Module Messenger).Count; (Get-Help Start-MessengerNode).Synopsis"
-    $output = & $pwsh -NoProfile -NonInteractive -Command $check
+    $rest = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $check)
+    $output = & $pwsh[0] @rest
     if ($LASTEXITCODE -ne 0 -or [int]$output[0] -ne $manifest.CmdletsToExport.Count) {
         throw "The saved package does not import cleanly: $($output -join ' / ')"
     }

@@ -31,6 +31,11 @@
             PeerGoneAfter = 'An unreachable peer that stays silent this long is reported gone (event PeerLeft) and removed from the peer table: a TimeSpan or a number of seconds. Default: 10 seconds.'
             MaxMessageSize = 'The largest message body, in bytes, that the node sends or accepts. Default: 1 MiB.'
             ReceiveQueueCapacity = 'How many received messages wait for Receive-MessengerMessage at most. When the queue is full, new messages are dropped and the MessageDropped event is raised. Default: 1048576.'
+            ClusterKey = 'The cluster key that every member holds: a key object from New-MessengerClusterKey, or its base64 text (for example from a CI secret). Nodes with different keys refuse each other''s handshakes. Default: the key in -ClusterKeyPath, else the one in $env:MESSENGER_HOME/cluster.key (~/.messenger/cluster.key), created on first use.'
+            ClusterKeyPath = 'A file holding the cluster key, as New-MessengerClusterKey -Path writes it. Created (mode 0600) with a new key when it does not exist.'
+            AllowedKey = 'Public keys (base64) of the nodes allowed to join; key pairs (New-MessengerKeyPair) and node objects are taken for their public keys. With -ClusterKey or -ClusterKeyPath, a node must hold the cluster key and be on the list; without them, the list alone decides membership. Default: every holder of the cluster key is admitted.'
+            KeyPath = 'The node''s identity key file, as New-MessengerKeyPair -Path writes it; created (mode 0600) when it does not exist. The node''s id and public key derive from it. Default: $env:MESSENGER_HOME/keys/<cluster>/<name>.key.'
+            KeyPair = 'The node''s identity key pair, from New-MessengerKeyPair, instead of a key file.'
         }
         Inputs = @(
             @{ Type = 'System.String'; Description = 'Node names.' }
@@ -42,6 +47,10 @@
             @{ Title = 'Start three nodes on loopback for a test'; Code = '$nodes = ''a'', ''b'', ''c'' | Start-MessengerNode -Cluster "test-$PID" -BindAddress 127.0.0.1 -BeaconInterface lo'; Remarks = 'Starts three nodes in this session. They find each other by beacon on the loopback interface, in a cluster of their own.' }
             @{ Title = 'Join through a seed without the beacon'; Code = 'Start-MessengerNode -Name worker7 -NoBeacon -Seed tcp://10.0.0.5:7000 -Port 7000'; Remarks = 'Starts a node on a fixed port that joins the cluster through a known node, where UDP broadcast does not reach.' }
             @{ Title = 'Shorter timeouts for a test that kills nodes'; Code = 'Start-MessengerNode -Name watcher -PeerTimeout 1 -PeerGoneAfter 3'; Remarks = 'A peer that goes silent is reported unreachable after 1 second and gone after 3 more.' }
+            @{ Title = 'A cluster key from a CI secret'; Code = 'Start-MessengerNode -Name ci-runner -ClusterKey $env:MESSENGER_CLUSTER_KEY'; Remarks = 'Joins the nodes that hold the same key; the secret was made once with New-MessengerClusterKey -AsPlainText.' }
+            @{ Title = 'Admit only known nodes'; Code = '$a = New-MessengerKeyPair; $b = New-MessengerKeyPair
+Start-MessengerNode -Name a -KeyPair $a -AllowedKey $b
+Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node admits only the other''s public key; no cluster key is involved.' }
         )
         Notes = @('The node object''s GetEngineNode() method returns the engine''s MessengerNode, for what the cmdlets do not cover.')
     }
@@ -254,6 +263,46 @@ $e = Wait-Event -SourceIdentifier left -Timeout 30
 "$($e.SourceEventArgs.Peer.Name) left: $($e.SourceEventArgs.Reason)"'; Remarks = 'Waits up to 30 seconds for a peer of the session''s only node to leave.' }
             @{ Title = 'Log joins with an action'; Code = 'Register-MessengerEvent -Node web1 -EventName PeerJoined -Action { Write-Host "joined: $($EventArgs.Peer.Name)" }'; Remarks = 'Prints a line each time a peer joins web1.' }
             @{ Title = 'Handle messages as they arrive'; Code = 'Register-MessengerEvent -EventName MessageReceived -Action { $EventArgs.Message | Export-Csv ./messages.csv -Append }'; Remarks = 'Appends each received message to a CSV file; messages no longer wait for Receive-MessengerMessage.' }
+        )
+    }
+
+    'New-MessengerClusterKey' = @{
+        Synopsis = 'Creates a cluster key.'
+        Description = @(
+            'New-MessengerClusterKey creates a random 32-byte cluster key: the secret that every member of a cluster holds and proves in each handshake (it never travels on the wire). It outputs the key object, which shows only the key''s fingerprint; its ToBase64() method, or -AsPlainText, gives the text to copy to other machines or to a CI secret. Treat that text as a password.'
+            'With -Path it also saves the key to a new file readable by its owner alone (mode 0600), which Start-MessengerNode -ClusterKeyPath reads. An existing file is never overwritten: that is an InvalidConfiguration error.'
+        )
+        Parameters = @{
+            Path = 'A file to save the key to. It must not exist.'
+            AsPlainText = 'Outputs the key as base64 text instead of a key object.'
+        }
+        Inputs = @(@{ Type = 'None'; Description = 'This cmdlet takes no pipeline input.' })
+        Outputs = @(
+            @{ Type = 'Messenger.ClusterKey'; Description = 'The key (its Fingerprint shows; the key itself does not).' }
+            @{ Type = 'System.String'; Description = 'With -AsPlainText, the key as base64 text.' }
+        )
+        Examples = @(
+            @{ Title = 'A key file for a cluster'; Code = 'New-MessengerClusterKey -Path ./cluster.key
+Start-MessengerNode -Name web1 -ClusterKeyPath ./cluster.key'; Remarks = 'Copy cluster.key to every machine of the cluster, by a secure channel.' }
+            @{ Title = 'A key for a CI secret'; Code = 'New-MessengerClusterKey -AsPlainText'; Remarks = 'Prints the key as base64, to store as a secret and pass to Start-MessengerNode -ClusterKey.' }
+        )
+    }
+
+    'New-MessengerKeyPair' = @{
+        Synopsis = 'Creates a node identity key pair.'
+        Description = @(
+            'New-MessengerKeyPair creates a Curve25519 key pair, a node''s long-term identity. Its PublicKey is what other nodes list in Start-MessengerNode -AllowedKey to admit the node, and NodeId is the id the node will have: the id derives from the key, so a name is bound to a key.'
+            'With -Path it also saves the private key to a new file readable by its owner alone (mode 0600), which Start-MessengerNode -KeyPath reads. An existing file is never overwritten: that is an InvalidConfiguration error. Without -KeyPath or -KeyPair, a node uses a key file of its own under $env:MESSENGER_HOME.'
+        )
+        Parameters = @{
+            Path = 'A file to save the private key to. It must not exist.'
+        }
+        Inputs = @(@{ Type = 'None'; Description = 'This cmdlet takes no pipeline input.' })
+        Outputs = @(@{ Type = 'Messenger.MessengerKeyPair'; Description = 'The key pair: PublicKey and NodeId (the private key does not show).' })
+        Examples = @(
+            @{ Title = 'An identity for a node'; Code = '$key = New-MessengerKeyPair -Path ./web1.key
+Start-MessengerNode -Name web1 -KeyPath ./web1.key
+$key.PublicKey'; Remarks = 'The node web1 has the identity saved in web1.key; give its public key to the nodes that should admit it.' }
         )
     }
 }

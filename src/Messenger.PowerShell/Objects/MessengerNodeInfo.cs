@@ -39,6 +39,12 @@ public sealed class MessengerNodeInfo
     /// <summary>The cluster the node belongs to.</summary>
     public string Cluster => _node.Cluster;
 
+    /// <summary>The node's public key (base64): what other nodes list in -AllowedKey to admit it.</summary>
+    public string PublicKey => _node.PublicKey;
+
+    /// <summary>How the node admits members, in words (cluster key fingerprint, allowlist size); never a key.</summary>
+    public string Membership => _node.Membership;
+
     /// <summary>Running, Stopping, Stopped or Faulted.</summary>
     public NodeState State => _node.State;
 

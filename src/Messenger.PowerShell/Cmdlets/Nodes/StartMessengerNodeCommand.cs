@@ -85,10 +85,48 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
     [ValidateRange(1, int.MaxValue)]
     public int ReceiveQueueCapacity { get; set; }
 
+    /// <summary>The cluster key every member holds: a key object (New-MessengerClusterKey) or its base64 text.
+    /// Default: the key in -ClusterKeyPath, else in $env:MESSENGER_HOME/cluster.key (created on first use).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNull]
+    public object? ClusterKey { get; set; }
+
+    /// <summary>A file holding the cluster key (New-MessengerClusterKey -Path), created when missing.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? ClusterKeyPath { get; set; }
+
+    /// <summary>Public keys (base64, or key pairs and nodes) of the nodes allowed to join. Without -ClusterKey or
+    /// -ClusterKeyPath, the list alone decides membership.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [PublicKeyTransformation]
+    [ValidateNotNull]
+    public string[]? AllowedKey { get; set; }
+
+    /// <summary>The node's identity key file (New-MessengerKeyPair -Path), created when missing. Default:
+    /// $env:MESSENGER_HOME/keys/&lt;cluster&gt;/&lt;name&gt;.key.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? KeyPath { get; set; }
+
+    /// <summary>The node's identity key pair (New-MessengerKeyPair), instead of a key file.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public MessengerKeyPair? KeyPair { get; set; }
+
     /// <inheritdoc/>
     protected override void ProcessRecord()
     {
-        var options = BuildOptions();
+        MessengerNodeOptions options;
+        try
+        {
+            options = BuildOptions();
+        }
+        catch (MessengerException e)
+        {
+            WriteError(ErrorFactory.FromException(e, Name));
+            return;
+        }
         if (NodeRegistry.Contains(options.Name))
         {
             WriteError(ErrorFactory.NodeNameInUseError(options.Name));
@@ -138,6 +176,23 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
         if (bound.ContainsKey(nameof(PeerGoneAfter))) o = o with { PeerGoneAfter = PeerGoneAfter };
         if (bound.ContainsKey(nameof(MaxMessageSize))) o = o with { MaxMessageSize = MaxMessageSize };
         if (bound.ContainsKey(nameof(ReceiveQueueCapacity))) o = o with { ReceiveQueueCapacity = ReceiveQueueCapacity };
+        if (ClusterKey is not null) o = o with { ClusterKey = ToClusterKey(ClusterKey) };
+        if (ClusterKeyPath is not null) o = o with { ClusterKeyPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(ClusterKeyPath) };
+        if (AllowedKey is not null) o = o with { AllowedKeys = AllowedKey };
+        if (KeyPath is not null) o = o with { KeyPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(KeyPath) };
+        if (KeyPair is not null) o = o with { KeyPair = KeyPair };
         return o;
+    }
+
+    private static ClusterKey ToClusterKey(object value)
+    {
+        if (value is PSObject pso) value = pso.BaseObject;
+        return value switch
+        {
+            ClusterKey key => key,
+            string text => Messenger.ClusterKey.FromBase64(text),
+            System.Security.SecureString secure => Messenger.ClusterKey.FromBase64(new System.Net.NetworkCredential(string.Empty, secure).Password),
+            _ => throw new MessengerConfigurationException("ClusterKey", $"takes a key from New-MessengerClusterKey or its base64 text, not a {value.GetType().Name}."),
+        };
     }
 }
