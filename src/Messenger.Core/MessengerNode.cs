@@ -77,7 +77,13 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     public int PublishPort => _runtime.PublishPort;
 
     /// <summary>Where the node is in its life cycle.</summary>
-    public NodeState State => (NodeState)Volatile.Read(ref _state);
+    public NodeState State => _runtime.IsFaulted ? NodeState.Faulted : (NodeState)Volatile.Read(ref _state);
+
+    /// <summary>How many times the supervisor restarted a failed part of this node.</summary>
+    public long Restarts => _runtime.Statistics.Restarts;
+
+    /// <summary>The last failure of a part of this node, in words; null when none failed.</summary>
+    public string? LastError => _runtime.LastError;
 
     /// <summary>When the node started.</summary>
     public DateTimeOffset StartedAt { get; }
@@ -115,6 +121,24 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
         add => _runtime.MessageDropped += value;
         remove => _runtime.MessageDropped -= value;
     }
+
+    /// <summary>The supervisor restarted a part of the node that failed (a socket, a peer's link, the beacon).</summary>
+    public event EventHandler<ActorRestartedEventArgs>? ActorRestarted
+    {
+        add => _runtime.ActorRestarted += value;
+        remove => _runtime.ActorRestarted -= value;
+    }
+
+    /// <summary>Failures came faster than <see cref="MessengerNodeOptions.MaxRestarts"/> within
+    /// <see cref="MessengerNodeOptions.RestartPeriod"/>, or the node loop hung: the node is Faulted and stops.</summary>
+    public event EventHandler<NodeFaultedEventArgs>? Faulted
+    {
+        add => _runtime.Faulted += value;
+        remove => _runtime.Faulted -= value;
+    }
+
+    /// <summary>Test-only: the node's loop hangs for a while, as a stuck handler would.</summary>
+    internal void InjectHangForTests(TimeSpan duration) => _runtime.InjectHang(duration);
 
     /// <summary>Tells the peers this node leaves, closes every socket and joins every thread. Idempotent.</summary>
     public async Task StopAsync()

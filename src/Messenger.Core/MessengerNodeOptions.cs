@@ -73,6 +73,16 @@ public sealed record MessengerNodeOptions
     /// <summary>How many bytes of messages may wait to be sent to one peer; a send beyond that waits for room.</summary>
     public long SendQueueLimitBytes { get; init; } = 64L * 1024 * 1024;
 
+    /// <summary>The supervisor restarts a failed part at most this many times within <see cref="RestartPeriod"/>;
+    /// one more failure stops the node as Faulted.</summary>
+    public int MaxRestarts { get; init; } = 5;
+
+    /// <summary>The window of <see cref="MaxRestarts"/>.</summary>
+    public TimeSpan RestartPeriod { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A node loop that answers no health probe for this long is hung: the node escalates to Faulted.</summary>
+    public TimeSpan HangTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long an acknowledged send waits for the peer's acknowledgement.</summary>
     public TimeSpan AckTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

@@ -28,6 +28,9 @@ public sealed record MessengerStatistics
     /// <summary>Frames dropped because they were malformed, of an unknown version, oversized, or from an unknown connection.</summary>
     public long FramesRejected { get; init; }
 
+    /// <summary>Restarts of failed parts by the supervisor.</summary>
+    public long Restarts { get; init; }
+
     /// <summary>Handshakes refused (wrong cluster, name in use, ...).</summary>
     public long HandshakesRefused { get; init; }
 }

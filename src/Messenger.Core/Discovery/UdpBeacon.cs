@@ -19,6 +19,7 @@ internal sealed class UdpBeacon : IDisposable
     private readonly NodeId _self;
     private readonly Action<BeaconAnnouncement, IPAddress> _heard;
     private readonly Action<string, Exception?> _failed;
+    private readonly Action? _faultCheck;
     private readonly Thread _thread;
     private volatile bool _stopping;
 
@@ -28,8 +29,10 @@ internal sealed class UdpBeacon : IDisposable
         TimeSpan interval,
         BeaconAnnouncement self,
         Action<BeaconAnnouncement, IPAddress> heard,
-        Action<string, Exception?> failed)
+        Action<string, Exception?> failed,
+        Action? faultCheck = null)
     {
+        _faultCheck = faultCheck;
         _interfaces = interfaces;
         _port = port;
         _interval = interval;
@@ -54,6 +57,7 @@ internal sealed class UdpBeacon : IDisposable
 
     public long Heard { get; private set; }
     public long Rejected { get; private set; }
+    public long SendErrors { get; private set; }
 
     public void Start() => _thread.Start();
 
@@ -66,6 +70,7 @@ internal sealed class UdpBeacon : IDisposable
         {
             try
             {
+                _faultCheck?.Invoke();
                 var now = Environment.TickCount64;
                 if (now >= nextSend)
                 {
@@ -97,9 +102,9 @@ internal sealed class UdpBeacon : IDisposable
             }
             catch (Exception e)
             {
+                // Reported to the supervisor, which replaces this beacon; this thread then ends.
                 _failed("beacon", e);
-                if (_stopping) return;
-                Thread.Sleep(_interval); // back off after an unexpected failure, so a persistent one does not spin
+                return;
             }
         }
     }
@@ -112,9 +117,11 @@ internal sealed class UdpBeacon : IDisposable
             {
                 _socket.SendTo(_announcement, new IPEndPoint(i.Broadcast, _port));
             }
-            catch (SocketException e)
+            catch (SocketException)
             {
-                _failed($"beacon send on {i.Name}", e);
+                // An interface that is down or has lost its address: the next announcement tries again. Not a
+                // failure of the beacon, so a cut cable does not use up the supervisor's restarts.
+                SendErrors++;
             }
         }
     }

@@ -41,6 +41,12 @@ internal static partial class Log
     [LoggerMessage(1400, LogLevel.Error, "{Part} failed")]
     public static partial void PartFailed(ILogger logger, string part, Exception? exception);
 
+    [LoggerMessage(1500, LogLevel.Warning, "Restarted {Actor} of node {Node} (restart {Restarts}): {Cause}")]
+    public static partial void ActorRestarted(ILogger logger, string actor, string node, long restarts, string cause);
+
+    [LoggerMessage(1501, LogLevel.Critical, "Node {Node} is faulted and stops: {Actor}: {Cause}")]
+    public static partial void NodeFaulted(ILogger logger, string node, string actor, string cause);
+
     [LoggerMessage(1401, LogLevel.Error, "An event handler of node {Node} threw")]
     public static partial void HandlerFailed(ILogger logger, string node, Exception exception);
 }

@@ -16,5 +16,6 @@ internal static class Telemetry
     public static readonly Counter<long> BytesReceived = s_meter.CreateCounter<long>("messenger.bytes.received", "By", "Bytes of frames received");
     public static readonly Counter<long> FramesRejected = s_meter.CreateCounter<long>("messenger.frames.rejected", "{frame}", "Frames dropped as malformed or unexpected (reason tag)");
     public static readonly Counter<long> HandshakesRefused = s_meter.CreateCounter<long>("messenger.handshakes.refused", "{handshake}", "Handshakes refused (reason tag)");
+    public static readonly Counter<long> Restarts = s_meter.CreateCounter<long>("messenger.actor.restarts", "{restart}", "Restarts of failed parts by the supervisor (actor tag)");
     public static readonly UpDownCounter<long> PeersConnected = s_meter.CreateUpDownCounter<long>("messenger.peers.connected", "{peer}", "Peers connected");
 }

@@ -1,9 +1,12 @@
+using System.Collections.Concurrent;
+
 namespace Messenger.Supervision;
 
-/// <summary>Test-only faults a node can be told to suffer (internal: not part of the public API). The node's
-/// poller thread reads and clears them.</summary>
+/// <summary>Test-only faults a node can be told to suffer (internal: not part of the public API). Actors are
+/// named as in the supervisor: "unicast", "broadcast", "beacon", "node", "link:&lt;peer&gt;".</summary>
 internal sealed class FaultInjection
 {
+    private readonly ConcurrentDictionary<string, int> _throws = new(StringComparer.Ordinal);
     private int _forgetSessions;
 
     /// <summary>At its next frame, the node forgets every inbound session, as if its unicast socket had been
@@ -11,4 +14,14 @@ internal sealed class FaultInjection
     public void ForgetSessions() => Interlocked.Exchange(ref _forgetSessions, 1);
 
     public bool TakeForgetSessions() => Interlocked.Exchange(ref _forgetSessions, 0) == 1;
+
+    /// <summary>The actor's next piece of work throws.</summary>
+    public void Throw(string actor) => _throws.AddOrUpdate(actor, 1, (_, n) => n + 1);
+
+    /// <summary>Throws if a fault was injected into <paramref name="actor"/>.</summary>
+    public void Check(string actor)
+    {
+        if (_throws.IsEmpty) return;
+        if (_throws.TryGetValue(actor, out var n) && n > 0 && _throws.TryUpdate(actor, n - 1, n)) throw new InjectedFaultException(actor);
+    }
 }

@@ -82,8 +82,8 @@ internal sealed partial class NodeRuntime
     {
         while (_doorbell.TryDequeue(out var queue, TimeSpan.Zero))
         {
-            if (queue == _broadcast) FlushBroadcast();
-            else if (queue.Owner is PeerLink link && link.State != PeerState.Gone) FlushLink(link);
+            if (queue == _broadcast) Guard("broadcast", FlushBroadcast, RestartPublisher);
+            else if (queue.Owner is PeerLink link && link.State != PeerState.Gone) Guard(LinkActor(link), () => FlushLink(link), () => RestartLink(link));
         }
     }
 
@@ -124,12 +124,26 @@ internal sealed partial class NodeRuntime
     {
         _segments.Clear();
         _broadcast.TakeAll(_segments);
-        foreach (var segment in _segments)
+        var published = 0;
+        try
         {
-            // PUB never blocks: a subscriber past its high-water mark loses the frame (documented in PROTOCOL.md).
-            Publish(segment.Buffer, segment.Length);
-            CountSent(segment);
-            _broadcast.Release(segment);
+            foreach (var segment in _segments)
+            {
+                // PUB never blocks: a subscriber past its high-water mark loses the frame (documented in PROTOCOL.md).
+                Publish(segment.Buffer, segment.Length);
+                CountSent(segment);
+                _broadcast.Release(segment);
+                published++;
+            }
+        }
+        finally
+        {
+            // Broadcasts are not acknowledged: what a failed publisher did not send is dropped, and counted.
+            for (var i = published; i < _segments.Count; i++)
+            {
+                CountDropped(_segments[i].Count, "broadcast socket failed");
+                _broadcast.Release(_segments[i]);
+            }
         }
     }
 

@@ -49,7 +49,7 @@ internal sealed partial class NodeRuntime
         var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64);
         link.Outbound.Owner = link;
         link.ProbeToken = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
-        link.SendReadyHandler = (_, _) => Guard("unicast link", () => OnDealerSendReady(link));
+        link.SendReadyHandler = (_, _) => Guard(LinkActor(link), () => OnDealerSendReady(link), () => RestartLink(link));
         if (!ConnectSockets(link)) return null;
         _peers[id] = link;
         _byName[name] = link;
@@ -83,12 +83,12 @@ internal sealed partial class NodeRuntime
         }
         subscriber.SubscribeToAnyTopic();
         var monitor = new NetMQMonitor(dealer, $"inproc://messenger-monitor-{Guid.NewGuid():N}", SocketEvents.Connected | SocketEvents.Disconnected);
-        monitor.Disconnected += (_, _) => Guard("link monitor", () => link.DisconnectedAt = Environment.TickCount64);
-        monitor.Connected += (_, _) => Guard("link monitor", () => link.DisconnectedAt = 0);
+        monitor.Disconnected += (_, _) => link.DisconnectedAt = Environment.TickCount64;
+        monitor.Connected += (_, _) => link.DisconnectedAt = 0;
         monitor.AttachToPoller(_poller);
         link.Monitor = monitor;
-        dealer.ReceiveReady += (_, _) => Guard("unicast link", () => OnDealerReady(link));
-        subscriber.ReceiveReady += (_, _) => Guard("broadcast receive", () => OnSubscriberReady(link));
+        dealer.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnDealerReady(link), () => RestartLink(link));
+        subscriber.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnSubscriberReady(link), () => RestartLink(link));
         link.Session = new DealerSession(dealer, link.Id);
         link.Subscriber = subscriber;
         _poller.Add(dealer);
@@ -139,7 +139,7 @@ internal sealed partial class NodeRuntime
         dealer.Options.Linger = TimeSpan.Zero;
         dealer.Options.MaxMsgSize = _maxFrame;
         var seed = new SeedLink(endpoint, host, new DealerSession(dealer, expectedId: null));
-        dealer.ReceiveReady += (_, _) => Guard("seed link", () => OnSeedReady(seed));
+        dealer.ReceiveReady += (_, _) => Guard("seed:" + endpoint, () => OnSeedReady(seed), () => StartHandshake(seed.Session));
         dealer.Connect(endpoint);
         _poller.Add(dealer);
         _seeds[endpoint] = seed;

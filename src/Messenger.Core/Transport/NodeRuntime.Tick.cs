@@ -9,6 +9,7 @@ internal sealed partial class NodeRuntime
     private void OnTick()
     {
         var now = Environment.TickCount64;
+        Volatile.Write(ref _lastTick, now);
         if (_stopRequested != 0)
         {
             FinishLeaveIfDone();

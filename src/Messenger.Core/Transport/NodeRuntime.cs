@@ -28,14 +28,16 @@ internal sealed partial class NodeRuntime : IDisposable
     private readonly ILogger _logger;
     private readonly KeyValuePair<string, object?> _nodeTag;
     private readonly NetMQPoller _poller;
-    private readonly RouterSocket _router;
-    private readonly PublisherSocket _publisher;
+    private RouterSocket _router;
+    private PublisherSocket _publisher;
+    private readonly Supervision.Supervisor _supervisor;
+    private readonly IReadOnlyList<BeaconInterface>? _beaconInterfaces;
     private readonly SecurityContext _security;
     private readonly long _maxFrame;
     private readonly NetMQQueue<Action> _commands;
     private readonly NetMQQueue<OutboundQueue> _doorbell;
     private readonly NetMQTimer _timer;
-    private readonly UdpBeacon? _beacon;
+    private UdpBeacon? _beacon;
     private readonly Channel<MessengerMessage> _received;
     private readonly Channel<Action> _events;
     private readonly Task _eventPump;
@@ -82,22 +84,17 @@ internal sealed partial class NodeRuntime : IDisposable
         Name = options.Name;
         if (options.Insecure) Log.InsecureMode(_logger, options.Name);
 
+        _supervisor = new Supervision.Supervisor(options.MaxRestarts, options.RestartPeriod);
         var beaconInterfaces = options.BeaconEnabled ? BeaconInterfaceResolver.Resolve(options.BeaconInterface) : null;
+        _beaconInterfaces = beaconInterfaces;
         AdvertisedHost = options.AdvertisedHost
             ?? (options.BindAddress != "*" ? options.BindAddress : null)
             ?? beaconInterfaces?[0].Address.ToString()
             ?? FirstAddress();
 
-        _router = new RouterSocket();
-        _publisher = new PublisherSocket();
-        _router.Options.Linger = TimeSpan.Zero;
-        _publisher.Options.Linger = TimeSpan.Zero;
-        // A peer that sends a frame larger than the largest valid (sealed) batch is disconnected by NetMQ before
-        // we read it.
         _maxFrame = Math.Max(OutboundQueue.SegmentSize, options.MaxMessageSize + Wire.RecordFixedSize + Wire.MaxTopicBytes + 1) + 128;
-        _router.Options.MaxMsgSize = _maxFrame;
-        _router.Options.ReceiveHighWatermark = 10_000;
-        _publisher.Options.SendHighWatermark = 10_000;
+        _router = NewRouter();
+        _publisher = NewPublisher();
         try
         {
             Port = Bind(_router, options.BindAddress, options.Port, "Port");
@@ -115,11 +112,10 @@ internal sealed partial class NodeRuntime : IDisposable
         _commands = new NetMQQueue<Action>();
         _doorbell = new NetMQQueue<OutboundQueue>();
         _timer = new NetMQTimer(TimeSpan.FromMilliseconds(TickMilliseconds));
-        _router.ReceiveReady += (_, _) => Guard("unicast receive", OnRouterReady);
-        _commands.ReceiveReady += (_, _) => Guard("command", OnCommands);
-        _doorbell.ReceiveReady += (_, _) => Guard("send", OnDoorbell);
-        _timer.Elapsed += (_, _) => Guard("timer", OnTick);
-        _poller = new NetMQPoller { _router, _commands, _doorbell, _timer };
+        _commands.ReceiveReady += (_, _) => Guard("node", OnCommands);
+        _doorbell.ReceiveReady += (_, _) => Guard("node", OnDoorbell);
+        _timer.Elapsed += (_, _) => Guard("node", OnTick);
+        _poller = new NetMQPoller { _router, _publisher, _commands, _doorbell, _timer };
 
         _received = Channel.CreateBounded<MessengerMessage>(
             new BoundedChannelOptions(options.ReceiveQueueCapacity)
@@ -137,13 +133,7 @@ internal sealed partial class NodeRuntime : IDisposable
         {
             try
             {
-                _beacon = new UdpBeacon(
-                    beaconInterfaces,
-                    options.BeaconPort,
-                    options.BeaconInterval,
-                    new BeaconAnnouncement(options.Cluster, Id, Name, Port, PublishPort, options.Insecure ? null : _security.KeyPair.PublicKeyBytes),
-                    (heard, from) => _commands.Enqueue(() => OnBeacon(heard, from)),
-                    (part, e) => Log.PartFailed(_logger, part, e));
+                _beacon = NewBeacon();
                 Log.BeaconStarted(_logger, Name, string.Join(", ", beaconInterfaces.Select(i => $"{i.Name} ({i.Broadcast})")), options.BeaconPort);
             }
             catch
@@ -179,6 +169,7 @@ internal sealed partial class NodeRuntime : IDisposable
     {
         _poller.RunAsync($"messenger-{Name}", isBackgroundThread: true);
         _beacon?.Start();
+        StartWatchdog();
         foreach (var seed in _options.Seeds) _commands.Enqueue(() => AddSeed(seed));
         Log.NodeStarted(_logger, Name, Endpoint, PublishEndpoint, _options.Cluster);
     }
@@ -194,6 +185,7 @@ internal sealed partial class NodeRuntime : IDisposable
         BytesReceived = Volatile.Read(ref _bytesReceived),
         FramesRejected = Volatile.Read(ref _framesRejected),
         HandshakesRefused = Volatile.Read(ref _handshakesRefused),
+        Restarts = _supervisor.TotalRestarts,
     };
 
     /// <summary>Runs <paramref name="action"/> on the poller thread and returns its result.</summary>
@@ -231,6 +223,7 @@ internal sealed partial class NodeRuntime : IDisposable
     private async Task StopCoreAsync(bool leave)
     {
         Interlocked.Exchange(ref _stopRequested, 1);
+        if (_watchdog is not null) await _watchdog.DisposeAsync().ConfigureAwait(false);
         _beacon?.Dispose();
         if (leave && _poller.IsRunning) _commands.Enqueue(BeginLeave);
         else _stopped.TrySetResult();
@@ -296,19 +289,7 @@ internal sealed partial class NodeRuntime : IDisposable
 
     private void OnCommands()
     {
-        while (_commands.TryDequeue(out var command, TimeSpan.Zero)) Guard("command", command);
-    }
-
-    private void Guard(string part, Action action)
-    {
-        try
-        {
-            action();
-        }
-        catch (Exception e)
-        {
-            Log.PartFailed(_logger, part, e);
-        }
+        while (_commands.TryDequeue(out var command, TimeSpan.Zero)) Guard("node", command);
     }
 
     private async Task PumpEventsAsync()
@@ -375,6 +356,9 @@ internal sealed partial class NodeRuntime : IDisposable
         if (o.MaxHandshakesPerSecond < 1) throw new MessengerConfigurationException("MaxHandshakesPerSecond", "must be at least 1.");
         CheckPositive(o.HandshakeTimeout, "HandshakeTimeout");
         CheckPositive(o.AckTimeout, "AckTimeout");
+        CheckPositive(o.RestartPeriod, "RestartPeriod");
+        CheckPositive(o.HangTimeout, "HangTimeout");
+        if (o.MaxRestarts < 0) throw new MessengerConfigurationException("MaxRestarts", "must not be negative.");
         foreach (var key in o.AllowedKeys) SecurityContext.NormalizePublicKey(key);
         foreach (var seed in o.Seeds) ParseEndpoint(seed, "Seeds");
 

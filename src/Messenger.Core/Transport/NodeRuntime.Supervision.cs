@@ -1,0 +1,175 @@
+using Messenger.Discovery;
+using Messenger.Internal;
+using Messenger.Supervision;
+using NetMQ;
+using NetMQ.Sockets;
+
+namespace Messenger.Transport;
+
+// Let it crash: every handler runs under Guard, which reports a failure to the supervisor and restarts the actor
+// that failed (one_for_one), or escalates to Faulted past the restart limit. A watchdog probes the node loop.
+internal sealed partial class NodeRuntime
+{
+    private int _faulted;
+    private long _lastTick = Environment.TickCount64;
+    private Timer? _watchdog;
+
+    public event EventHandler<ActorRestartedEventArgs>? ActorRestarted;
+    public event EventHandler<NodeFaultedEventArgs>? Faulted;
+
+    public bool IsFaulted => Volatile.Read(ref _faulted) == 1;
+    public string? LastError => _supervisor.LastError;
+
+    private static string LinkActor(PeerLink link) => "link:" + link.Name;
+
+    /// <summary>Runs a piece of an actor's work; a failure goes to the supervisor, never up the poller's stack.</summary>
+    private void Guard(string actor, Action action, Action? restart = null)
+    {
+        try
+        {
+            Faults.Check(actor);
+            action();
+        }
+        catch (Exception e)
+        {
+            OnActorFailed(actor, e, restart);
+        }
+    }
+
+    private void OnActorFailed(string actor, Exception e, Action? restart)
+    {
+        Log.PartFailed(_logger, actor, e);
+        if (IsFaulted || _stopRequested != 0) return;
+        if (!_supervisor.AllowRestart(actor, e, Environment.TickCount64))
+        {
+            Escalate(actor, $"{e.GetType().Name}: {e.Message} (more than {_options.MaxRestarts} restarts within {_options.RestartPeriod.TotalSeconds:0.#} s)");
+            return;
+        }
+        try
+        {
+            restart?.Invoke();
+        }
+        catch (Exception again)
+        {
+            Escalate(actor, $"restart failed: {again.GetType().Name}: {again.Message}");
+            return;
+        }
+        var cause = $"{e.GetType().Name}: {e.Message}";
+        var restarts = _supervisor.TotalRestarts;
+        Telemetry.Restarts.Add(1, _nodeTag, new("actor", actor.StartsWith("link:", StringComparison.Ordinal) ? "link" : actor));
+        Log.ActorRestarted(_logger, actor, Name, restarts, cause);
+        var args = new ActorRestartedEventArgs(actor, cause, restarts);
+        Raise(() => ActorRestarted?.Invoke(this, args));
+    }
+
+    /// <summary>The failure is beyond repair: report it and stop cleanly. Safe from any thread, once.</summary>
+    private void Escalate(string actor, string cause)
+    {
+        if (Interlocked.Exchange(ref _faulted, 1) == 1) return;
+        Log.NodeFaulted(_logger, Name, actor, cause);
+        var args = new NodeFaultedEventArgs(actor, cause);
+        Raise(() => Faulted?.Invoke(this, args));
+        _ = Task.Run(StopAsync);
+    }
+
+    private void StartWatchdog()
+    {
+        var timeout = (long)_options.HangTimeout.TotalMilliseconds;
+        _watchdog = new Timer(_ =>
+        {
+            var silent = Environment.TickCount64 - Volatile.Read(ref _lastTick);
+            if (_stopRequested == 0 && silent > timeout) Escalate("node", $"the node loop answered no health probe for {silent / 1000.0:0.#} s");
+        }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>Test-only: the node loop hangs for <paramref name="duration"/>.</summary>
+    internal void InjectHang(TimeSpan duration) => _commands.Enqueue(() => Thread.Sleep(duration));
+
+    private void RestartLink(PeerLink link)
+    {
+        if (link.State == PeerState.Gone) return;
+        Readdress(link, link.Address);
+    }
+
+    private void RestartRouter()
+    {
+        _poller.Remove(_router);
+        _router.Dispose();
+        foreach (var route in _routes.Values.ToList()) DropRoute(route);
+        foreach (var pending in _pending.Values) pending.Dispose();
+        _pending.Clear();
+        _router = NewRouter();
+        BindAgain(_router, Port, "Port");
+        _poller.Add(_router);
+    }
+
+    private void RestartPublisher()
+    {
+        _poller.Remove(_publisher);
+        _publisher.Dispose();
+        _publisher = NewPublisher();
+        BindAgain(_publisher, PublishPort, "PublishPort");
+        _poller.Add(_publisher);
+    }
+
+    private void RestartBeacon()
+    {
+        _beacon?.Dispose();
+        _beacon = NewBeacon();
+        _beacon?.Start();
+    }
+
+    private RouterSocket NewRouter()
+    {
+        var router = new RouterSocket();
+        router.Options.Linger = TimeSpan.Zero;
+        // A peer that sends a frame larger than the largest valid (sealed) batch is disconnected by NetMQ before
+        // we read it.
+        router.Options.MaxMsgSize = _maxFrame;
+        router.Options.ReceiveHighWatermark = 10_000;
+        router.ReceiveReady += (_, _) => Guard("unicast", OnRouterReady, RestartRouter);
+        return router;
+    }
+
+    private PublisherSocket NewPublisher()
+    {
+        var publisher = new PublisherSocket();
+        publisher.Options.Linger = TimeSpan.Zero;
+        publisher.Options.SendHighWatermark = 10_000;
+        return publisher;
+    }
+
+    private UdpBeacon? NewBeacon() => _beaconInterfaces is null
+        ? null
+        : new UdpBeacon(
+            _beaconInterfaces,
+            _options.BeaconPort,
+            _options.BeaconInterval,
+            new BeaconAnnouncement(_options.Cluster, Id, Name, Port, PublishPort, _options.Insecure ? null : _security.KeyPair.PublicKeyBytes),
+            (heard, from) => _commands.Enqueue(() => OnBeacon(heard, from)),
+            (part, e) => _commands.Enqueue(() => OnActorFailed("beacon", e ?? new InvalidOperationException(part), RestartBeacon)),
+            () => Faults.Check("beacon"));
+
+    /// <summary>Binds a new socket to the port of the one it replaces. The old listener closes on NetMQ's I/O thread,
+    /// so the port may take a moment to come free.</summary>
+    private void BindAgain(NetMQSocket socket, int port, string option)
+    {
+        var address = _options.BindAddress;
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                socket.Bind($"tcp://{address}:{port}");
+                return;
+            }
+            catch (NetMQException) when (attempt < 50)
+            {
+                Thread.Sleep(20); // bounded: 1 s at most, on a restart path only
+            }
+            catch (NetMQException e)
+            {
+                throw new MessengerConfigurationException(option, $"cannot bind tcp://{address}:{port} again: {e.Message}", e);
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using Messenger.Tests.Support;
+
+namespace Messenger.Tests.Hosting;
+
+public sealed class SupervisionTests
+{
+    [Theory]
+    [InlineData("unicast")]
+    [InlineData("broadcast")]
+    [InlineData("link:a")]
+    [InlineData("node")]
+    public async Task A_failed_actor_is_restarted_and_the_node_keeps_serving(string actor)
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var restarted = new TaskCompletionSource<ActorRestartedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.ActorRestarted += (_, e) => restarted.TrySetResult(e);
+
+        b.Faults.Throw(actor);
+        // Traffic in both directions makes every actor of b work: its ROUTER, its link to a, its PUB, its loop.
+        await a.SendAsync("b", "to b", topic: null, requireAck: true);
+        await b.BroadcastAsync("from b");
+        await b.SendAsync("a", "from b, unicast");
+        var e = await restarted.Task.WaitAsync(TestCluster.Timeout);
+        Assert.Equal(actor, e.Actor);
+        Assert.Contains("fault injected", e.Cause);
+        Assert.Equal(1, b.Restarts);
+        Assert.Contains(actor, b.LastError);
+        Assert.Equal(NodeState.Running, b.State);
+
+        // After the restart, acknowledged traffic flows both ways.
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
+        await a.SendAsync("b", "after", topic: null, requireAck: true);
+        await b.SendAsync("a", "after, from b", topic: null, requireAck: true);
+        Assert.Contains("after", (await TestCluster.ReadAsync(b, 2)).Select(m => m.GetText()));
+    }
+
+    [Fact]
+    public async Task Failures_faster_than_the_restart_limit_escalate_to_faulted()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { MaxRestarts = 3, RestartPeriod = TimeSpan.FromSeconds(30) });
+        var faulted = new TaskCompletionSource<NodeFaultedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var restarts = new ConcurrentQueue<string>();
+        a.Faulted += (_, e) => faulted.TrySetResult(e);
+        a.ActorRestarted += (_, e) => restarts.Enqueue(e.Actor);
+        for (var i = 0; i < 4; i++) a.Faults.Throw("node");
+        var e = await faulted.Task.WaitAsync(TestCluster.Timeout); // the node loop's own timer trips the faults
+        Assert.Equal("node", e.Actor);
+        Assert.Contains("more than 3 restarts", e.Cause);
+        Assert.Equal(3, restarts.Count);
+        Assert.Equal(NodeState.Faulted, a.State);
+        await Assert.ThrowsAsync<NodeStoppedException>(async () => await a.BroadcastAsync("late"));
+    }
+
+    [Fact]
+    public async Task A_hung_node_loop_escalates_to_faulted()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { HangTimeout = TimeSpan.FromSeconds(1) });
+        var faulted = new TaskCompletionSource<NodeFaultedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Faulted += (_, e) => faulted.TrySetResult(e);
+        a.InjectHangForTests(TimeSpan.FromSeconds(3));
+        var e = await faulted.Task.WaitAsync(TestCluster.Timeout);
+        Assert.Contains("health probe", e.Cause);
+        Assert.Equal(NodeState.Faulted, a.State);
+    }
+
+    [Fact]
+    public async Task A_failed_beacon_is_replaced_and_discovery_goes_on()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var restarted = new TaskCompletionSource<ActorRestartedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.ActorRestarted += (_, e) => restarted.TrySetResult(e);
+        a.Faults.Throw("beacon");
+        Assert.Equal("beacon", (await restarted.Task.WaitAsync(TestCluster.Timeout)).Actor);
+        var b = await cluster.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+    }
+}
