@@ -206,7 +206,10 @@ internal sealed partial class NodeRuntime
         var link = _peers.TryGetValue(id, out var known) ? known : Discover(id, name, address, "hello");
         if (link is null)
         {
-            Refuse(identity, RefuseCode.TooManyPeers, "this node takes no more peers", name, version);
+            var (why, text) = _peers.Count >= _options.MaxPeers
+                ? (RefuseCode.TooManyPeers, $"this node has its maximum of {_options.MaxPeers} peers")
+                : (RefuseCode.Busy, "this node refused or failed a handshake with this peer moments ago; try again later");
+            Refuse(identity, why, text, name, version);
             return false;
         }
         if (link.Name != name)

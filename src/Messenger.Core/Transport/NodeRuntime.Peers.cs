@@ -227,16 +227,31 @@ internal sealed partial class NodeRuntime
         return ControlFrames.Peers(list);
     }
 
+    /// <summary>Takes the peer's broadcast key. A key other than the one it had means a new incarnation of the
+    /// peer (it draws one at each start): its streams count from 1 again, and every proof that the links work
+    /// (our session to it, its broadcasts reaching us, ours reaching it) belonged to the old process and is made
+    /// again. Within one incarnation the counts go on across reconnections, so a frame sent again is dropped as a
+    /// duplicate.</summary>
     private void SetBroadcastKey(PeerLink link, byte[] key)
     {
         if (link.BroadcastKey is not null && link.BroadcastKey.AsSpan().SequenceEqual(key)) return;
+        var restarted = link.BroadcastKey is not null;
         link.BroadcastOpener?.Dispose();
         link.BroadcastKey = key;
         link.BroadcastOpener = FrameOpener.FromKey(key);
-        // A new key is a new incarnation of the peer (it draws one at each start): its streams count from 1 again.
-        // Within one incarnation the counts go on across reconnections, so a frame sent again is dropped as a duplicate.
         link.SequenceState[0] = 0;
         link.SequenceState[1] = 0;
+        if (!restarted) return;
+        Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");
+        link.HearsTheirBroadcast = false;
+        link.TheyHearOurBroadcast = false;
+        link.LastProbeSent = long.MinValue / 2;
+        if (link.Session is { } session && link.Welcomed && session.Handshake is null)
+        {
+            // Our session belonged to the old process: greet the new one (ZeroMQ has reconnected the DEALER).
+            link.Welcomed = false;
+            StartHandshake(session);
+        }
     }
 
     private void Touch(PeerLink link)
