@@ -11,7 +11,8 @@ param(
     [Parameter(Mandatory)] [string] $ModulePath,
     [Parameter(Mandatory)] [string] $Name,
     [Parameter(Mandatory)] [string] $Cluster,
-    [int] $LifetimeSeconds = 90
+    [int] $LifetimeSeconds = 90,
+    [string] $LogPath
 )
 
 $ErrorActionPreference = 'Stop'
@@ -26,7 +27,8 @@ function Get-Left { [math]::Max(0.1, ($deadline - [DateTime]::UtcNow).TotalSecon
 
 try {
     Import-Module (Join-Path $ModulePath 'Messenger.psd1')
-    $node = Start-MessengerNode -Name $Name -Cluster $Cluster -BindAddress 127.0.0.1 -BeaconInterface lo
+    $logging = if ($LogPath) { @{ LogPath = $LogPath; LogLevel = 'Debug' } } else { @{} }
+    $node = Start-MessengerNode -Name $Name -Cluster $Cluster -BindAddress 127.0.0.1 -BeaconInterface lo @logging
     Register-MessengerEvent -EventName PeerLeft -SourceIdentifier 'demo.left'
     Send-Reply @{ event = 'started'; name = $node.Name; id = $node.Id; endpoint = $node.Endpoint; pid = $PID }
 }

@@ -39,6 +39,8 @@ $oldHome = $env:MESSENGER_HOME
 # A cluster key of this run's own: the children inherit MESSENGER_HOME and create and share it.
 $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-demo-$([guid]::NewGuid().ToString('n'))"
 if (-not $env:MESSENGER_BEACON_INTERFACE) { $env:MESSENGER_BEACON_INTERFACE = 'lo' }
+# Each node logs there; the logs are shown when the demo fails.
+$logs = Join-Path $env:MESSENGER_HOME 'logs'
 
 function Write-Step([string] $Who, [string] $Text, [string] $Color = 'Gray') {
     Write-Host ('[{0,5:0.0}s] ' -f $started.Elapsed.TotalSeconds) -NoNewline -ForegroundColor DarkGray
@@ -68,7 +70,8 @@ function Start-DemoNode([string] $Name) {
     $pwsh = Get-PwshCommand
     $info = [System.Diagnostics.ProcessStartInfo]::new($pwsh[0])
     $arguments = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'DemoNode.ps1'),
-        '-ModulePath', $ModulePath, '-Name', $Name, '-Cluster', $cluster, '-LifetimeSeconds', ($TimeoutSeconds + 30))
+        '-ModulePath', $ModulePath, '-Name', $Name, '-Cluster', $cluster, '-LifetimeSeconds', ($TimeoutSeconds + 30),
+        '-LogPath', (Join-Path $logs "$Name.log"))
     foreach ($a in $arguments) { $info.ArgumentList.Add($a) }
     $info.RedirectStandardInput = $true
     $info.RedirectStandardOutput = $true
@@ -195,6 +198,13 @@ finally {
     foreach ($child in $children.Values) {
         if (-not $child.Process.HasExited) { $child.Process.Kill($true) }
         $child.Process.Dispose()
+    }
+    if (@($checks | Where-Object { -not $_.Ok }).Count -gt 0 -and (Test-Path $logs)) {
+        foreach ($log in Get-ChildItem $logs -Filter *.log) {
+            Write-Host ''
+            Write-Host "--- log of $($log.BaseName) (last 40 lines) ---" -ForegroundColor DarkYellow
+            Get-Content $log.FullName -Tail 40 | ForEach-Object { Write-Host $_ -ForegroundColor DarkGray }
+        }
     }
     if (Test-Path $env:MESSENGER_HOME) { Remove-Item $env:MESSENGER_HOME -Recurse -Force -ErrorAction SilentlyContinue }
     $env:MESSENGER_HOME = $oldHome

@@ -203,6 +203,17 @@ Describe 'Send-MessengerMessage and Receive-MessengerMessage' {
         $script:b.Statistics.MessagesReceived | Should -BeGreaterOrEqual 2000
     }
 
+    It 'delivers a message of a paused stream without waiting for the stream to go on' {
+        # The first message is handed to Send-MessengerMessage; the stream then pauses until bravo has it.
+        $arrived = [System.Collections.Generic.List[object]]::new()
+        1..2 | ForEach-Object {
+            "paused $_"
+            if ($_ -eq 1) { $arrived.Add((Receive-MessengerMessage -Node bravo -Count 1 -Timeout 5).Body) }
+        } | Send-MessengerMessage -Node alpha -To bravo
+        $arrived | Should -Be 'paused 1'
+        (Receive-MessengerMessage -Node bravo -Count 1 -Timeout 10).Body | Should -Be 'paused 2'
+    }
+
     It 'sends to several peers at once with -To' {
         Send-MessengerMessage -Node bravo -To alpha, alpha -Message 'twice'
         (Receive-MessengerMessage -Node alpha -Count 2 -Timeout 10).Body | Should -Be 'twice', 'twice'

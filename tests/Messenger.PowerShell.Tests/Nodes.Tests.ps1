@@ -71,9 +71,11 @@ Describe 'Start-MessengerNode' {
     }
 
     It 'maps -Port, -NoBeacon, -Seed, -AdvertisedHost and -ReceiveQueueCapacity' {
-        $first = New-TestNode -Name 'seedling' -Extra @{ NoBeacon = $true }
-        $port = $first.GetEngineNode().Port
-        Stop-MessengerNode -Node $first
+        # A port that is free now (the engine releases a stopped node's port asynchronously, so ask the system).
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $listener.Start()
+        $port = $listener.LocalEndpoint.Port
+        $listener.Stop()
         $node = New-TestNode -Name 'mapped' -Extra @{ Port = $port; NoBeacon = $true; Seed = 'tcp://127.0.0.1:1'; AdvertisedHost = 'localhost'; ReceiveQueueCapacity = 10 }
         $node.GetEngineNode().Port | Should -Be $port
         $node.BeaconEnabled | Should -BeFalse

@@ -20,8 +20,34 @@ public abstract class MessengerCmdlet : PSCmdlet, IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        _stopping.Dispose();
+        Dispose(true);
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases what the command holds; PowerShell calls Dispose when the pipeline ends or stops.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing) _stopping.Dispose();
+    }
+
+    /// <summary>Gives a message to the engine, waiting (cancellably) only when its send queue is full.</summary>
+    protected static void Complete(ValueTask pending, CancellationToken cancellation)
+    {
+        if (pending.IsCompletedSuccessfully) return;
+        pending.AsTask().WaitAsync(cancellation).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Terminates the command for a MessengerException, and turns Ctrl+C into a pipeline stop.</summary>
+    protected void ThrowForSendFailure(Exception e, object? target)
+    {
+        switch (e)
+        {
+            case OperationCanceledException when _stopping.IsCancellationRequested:
+                throw new PipelineStoppedException();
+            case MessengerException m:
+                ThrowTerminatingError(ErrorFactory.FromException(m, target));
+                break;
+        }
     }
 
     /// <summary>Blocks the pipeline thread until <paramref name="task"/> ends. The task must not need this thread

@@ -20,9 +20,12 @@ public sealed class MessengerNodeInfo
     private CancellationTokenSource? _pumpStop;
     private Task _pump = Task.CompletedTask;
 
-    internal MessengerNodeInfo(MessengerNode node)
+    private readonly IDisposable? _log;
+
+    internal MessengerNodeInfo(MessengerNode node, IDisposable? log = null)
     {
         _node = node;
+        _log = log;
         Name = node.Name;
         _node.PeerJoined += (_, e) => PeerJoined?.Invoke(this, new MessengerPeerEventArgs(Name, e));
         _node.PeerUnreachable += (_, e) => PeerUnreachable?.Invoke(this, new MessengerPeerEventArgs(Name, e));
@@ -168,6 +171,7 @@ public sealed class MessengerNodeInfo
         lock (_gate) stop = _pumpStop;
         stop?.Cancel();
         await _pump.ConfigureAwait(false);
+        _log?.Dispose();
     }
 
     // Delivers received messages to MessageReceived subscribers: the stash first, then the receive queue.

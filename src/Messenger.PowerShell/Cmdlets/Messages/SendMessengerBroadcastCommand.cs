@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Text;
 using Messenger.PowerShell.Completion;
 using Messenger.PowerShell.Internal;
 
@@ -6,7 +7,8 @@ namespace Messenger.PowerShell.Commands;
 
 /// <summary>
 /// Send-MessengerBroadcast: sends messages to every connected peer. Strings travel as text, byte arrays as they
-/// are, other objects as JSON. A peer reached by Wait-MessengerPeer before the send receives it.
+/// are, other objects as JSON. A peer reached by Wait-MessengerPeer before the send receives it. Pipeline input
+/// goes to the engine in bursts, as with Send-MessengerMessage.
 /// </summary>
 [Cmdlet(VerbsCommunications.Send, "MessengerBroadcast")]
 [OutputType(typeof(void))]
@@ -14,6 +16,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
 {
     private MessengerNode? _engine;
     private BodyEncoder? _encoder;
+    private SendCoalescer? _coalescer;
 
     /// <summary>The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -38,26 +41,57 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
     /// <inheritdoc/>
     protected override void BeginProcessing()
     {
-        _engine = ResolveNode(Node).Node;
+        var node = ResolveNode(Node);
+        _engine = node.Node;
+        if (_engine.State != NodeState.Running) ThrowTerminatingError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
+        if (Topic is not null && Encoding.UTF8.GetByteCount(Topic) > 255) ThrowTerminatingError(ErrorFactory.FromException(new InvalidTopicException(Topic), Topic));
         _encoder = new BodyEncoder(Depth);
+        var engine = _engine;
+        var topic = Topic;
+        _coalescer = new SendCoalescer(
+            (body, type, cancellation) => Complete(engine.BroadcastAsync(body, type, topic, cancellation), cancellation),
+            StopToken);
     }
 
     /// <inheritdoc/>
     protected override void ProcessRecord()
     {
         var body = _encoder!.Encode(Message, out var contentType);
+        var limit = _engine!.Options.MaxMessageSize;
+        if (body.Length > limit)
+        {
+            WriteError(ErrorFactory.FromException(new MessageTooLargeException(body.Length, limit), _engine.Name));
+            return;
+        }
         try
         {
-            var pending = _engine!.BroadcastAsync(body, contentType, Topic, StopToken);
-            if (!pending.IsCompletedSuccessfully) Await(pending.AsTask());
+            _coalescer!.Add(body.Span, contentType);
         }
-        catch (MessageTooLargeException e)
+        catch (Exception e) when (e is MessengerException or OperationCanceledException)
         {
-            WriteError(ErrorFactory.FromException(e, _engine!.Name));
+            ThrowForSendFailure(e, _engine.Name);
+            throw;
         }
-        catch (MessengerException e)
+    }
+
+    /// <inheritdoc/>
+    protected override void EndProcessing()
+    {
+        try
         {
-            ThrowTerminatingError(ErrorFactory.FromException(e, _engine!.Name));
+            _coalescer!.Flush();
         }
+        catch (Exception e) when (e is MessengerException or OperationCanceledException)
+        {
+            ThrowForSendFailure(e, _engine!.Name);
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _coalescer?.Dispose();
+        base.Dispose(disposing);
     }
 }

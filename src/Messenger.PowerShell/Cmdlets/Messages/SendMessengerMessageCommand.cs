@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Text;
 using Messenger.PowerShell.Completion;
 using Messenger.PowerShell.Internal;
 
@@ -7,7 +8,8 @@ namespace Messenger.PowerShell.Commands;
 /// <summary>
 /// Send-MessengerMessage: sends messages to one peer (or a few). Strings travel as text, byte arrays as they are,
 /// other objects as JSON. Messages from the pipeline are sent as a stream: the node and peers are resolved once,
-/// and each message costs little more than an enqueue.
+/// and messages go to the engine in bursts (see <see cref="SendCoalescer"/>), so that each costs little more
+/// than an enqueue; the last one leaves when the pipeline ends, none waits more than a millisecond.
 /// </summary>
 [Cmdlet(VerbsCommunications.Send, "MessengerMessage")]
 [OutputType(typeof(void))]
@@ -15,6 +17,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
 {
     private MessengerNode? _engine;
     private BodyEncoder? _encoder;
+    private SendCoalescer? _coalescer;
 
     /// <summary>The peers to send to (exact names).</summary>
     [Parameter(Mandatory = true, Position = 0)]
@@ -47,35 +50,64 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     {
         var node = ResolveNode(Node);
         _engine = node.Node;
-        _encoder = new BodyEncoder(Depth);
+        if (_engine.State != NodeState.Running) ThrowTerminatingError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
+        if (Topic is not null && Encoding.UTF8.GetByteCount(Topic) > 255) ThrowTerminatingError(ErrorFactory.FromException(new InvalidTopicException(Topic), Topic));
         foreach (var to in To)
         {
             if (_engine.GetPeer(to) is null) ThrowTerminatingError(ErrorFactory.PeerNotFound(node.Name, to));
         }
+        _encoder = new BodyEncoder(Depth);
+        var engine = _engine;
+        var targets = To;
+        var topic = Topic;
+        _coalescer = new SendCoalescer(
+            (body, type, cancellation) =>
+            {
+                foreach (var to in targets) Complete(engine.SendAsync(to, body, type, topic, cancellation), cancellation);
+            },
+            StopToken);
     }
 
     /// <inheritdoc/>
     protected override void ProcessRecord()
     {
         var body = _encoder!.Encode(Message, out var contentType);
-        var targets = To;
-        for (var i = 0; i < targets.Length; i++)
+        var limit = _engine!.Options.MaxMessageSize;
+        if (body.Length > limit)
         {
-            try
-            {
-                var pending = _engine!.SendAsync(targets[i], body, contentType, Topic, StopToken);
-                if (!pending.IsCompletedSuccessfully) Await(pending.AsTask());
-            }
-            catch (MessageTooLargeException e)
-            {
-                WriteError(ErrorFactory.FromException(e, targets[i]));
-                return;
-            }
-            catch (MessengerException e)
-            {
-                // PeerNotFound (the peer left), NodeStopped, InvalidTopic: no later message could go either.
-                ThrowTerminatingError(ErrorFactory.FromException(e, targets[i]));
-            }
+            WriteError(ErrorFactory.FromException(new MessageTooLargeException(body.Length, limit), string.Join(",", To)));
+            return;
         }
+        try
+        {
+            _coalescer!.Add(body.Span, contentType);
+        }
+        catch (Exception e) when (e is MessengerException or OperationCanceledException)
+        {
+            // PeerNotFound (the peer left), NodeStopped: no later message could go either.
+            ThrowForSendFailure(e, string.Join(",", To));
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void EndProcessing()
+    {
+        try
+        {
+            _coalescer!.Flush();
+        }
+        catch (Exception e) when (e is MessengerException or OperationCanceledException)
+        {
+            ThrowForSendFailure(e, string.Join(",", To));
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _coalescer?.Dispose();
+        base.Dispose(disposing);
     }
 }

@@ -114,6 +114,15 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
     [ValidateNotNull]
     public MessengerKeyPair? KeyPair { get; set; }
 
+    /// <summary>A file to append the node's log to (discovery, handshakes, peers coming and going, failures).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? LogPath { get; set; }
+
+    /// <summary>The least severe log entries written to -LogPath: Trace, Debug, Information (the default), Warning, Error or Critical.</summary>
+    [Parameter]
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
+
     /// <inheritdoc/>
     protected override void ProcessRecord()
     {
@@ -134,6 +143,22 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
         }
         if (!ShouldProcess($"{options.Name} (cluster {options.Cluster})", "Start Messenger node")) return;
 
+        FileLoggerFactory? log = null;
+        if (LogPath is not null)
+        {
+            var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(LogPath);
+            try
+            {
+                log = new FileLoggerFactory(path, LogLevel);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                WriteError(ErrorFactory.FromException(new MessengerConfigurationException("LogPath", $"cannot write the log file '{path}': {e.Message}", e), path));
+                return;
+            }
+            options = options with { LoggerFactory = log };
+        }
+
         MessengerNode node;
         try
         {
@@ -141,11 +166,17 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
         }
         catch (MessengerException e)
         {
+            log?.Dispose();
             WriteError(ErrorFactory.FromException(e, options.Name));
             return;
         }
+        catch
+        {
+            log?.Dispose();
+            throw;
+        }
 
-        var info = new MessengerNodeInfo(node);
+        var info = new MessengerNodeInfo(node, log);
         if (!NodeRegistry.TryAdd(info))
         {
             // Another runspace of this process took the name meanwhile.
