@@ -101,9 +101,10 @@ internal sealed class Child : IAsyncDisposable
         return new Child(label, start, verbose);
     }
 
-    public static Child Start(string label, bool verbose, string fileName, IEnumerable<string> args, string? workingDirectory)
+    public static Child Start(string label, bool verbose, IReadOnlyDictionary<string, string> environment, string fileName, IEnumerable<string> args, string? workingDirectory)
     {
         var start = new ProcessStartInfo { FileName = fileName };
+        foreach (var (key, value) in environment) start.Environment[key] = value;
         if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
         foreach (var a in args) start.ArgumentList.Add(a);
         return new Child(label, start, verbose);

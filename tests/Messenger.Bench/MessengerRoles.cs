@@ -18,6 +18,7 @@ internal static class MessengerRoles
         BeaconEnabled = !a.Has("no-beacon"),
         Seeds = a.Get("seed") is { } seed ? [seed] : [],
         ReceiveQueueCapacity = a.Int("receive-capacity", MessengerNodeOptions.Default.ReceiveQueueCapacity),
+        LoggerFactory = new StderrLoggerFactory(Enum.Parse<Microsoft.Extensions.Logging.LogLevel>(a.Get("log-level") ?? "Warning", ignoreCase: true)),
     };
 
     /// <summary>A node that counts warm-up then measured messages of one kind as ReadAllAsync yields them, checks
@@ -80,7 +81,8 @@ internal static class MessengerRoles
                 ParentLink.Fail($"node {node.Name} dropped messages: {reason}, after {n} of {total} messages (warm-up included) were read; Statistics.MessagesDropped={s.MessagesDropped}, ReceiveQueueCapacity={node.Options.ReceiveQueueCapacity}, {lost} lost in sequence gaps. A throughput that drops is not a throughput");
                 return 1;
             }
-            ParentLink.Fail($"timed out with {n} of {total} messages (warm-up included) read; last sequence {last}, {lost} lost in gaps, node counted {s.MessagesReceived} received and {s.MessagesDropped} dropped, {node.PendingReceiveCount} waiting in its queue");
+            var peers = string.Join(", ", node.GetPeers().Select(p => $"{p.Name} {p.State}"));
+            ParentLink.Fail($"timed out with {n} of {total} messages (warm-up included) read; last sequence {last}, {lost} lost in gaps; node counted {s.MessagesReceived} received, {s.MessagesDropped} dropped, {s.FramesReceived} frames received, {s.FramesRejected} frames rejected; {node.PendingReceiveCount} waiting in its queue; peers: {peers}");
             return 1;
         }
         var end = Probe.Take();

@@ -94,7 +94,7 @@ internal sealed partial class Orchestrator
         {
             try
             {
-                _pwsh = ResolvePwsh(_settings.Pwsh!);
+                _pwsh = ResolvePwsh(_settings.Pwsh!, _settings.Module!);
             }
             catch (BenchException e)
             {
@@ -131,9 +131,9 @@ internal sealed partial class Orchestrator
 
     private async Task<Run> PwshSendAsync(long count, CancellationToken ct)
     {
-        var warmup = Settings.Warmup(count);
+        var warmup = PwshWarmup(count);
         var cluster = NewCluster();
-        await using var g = new ChildGroup(_settings);
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
         var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(Small, warmup, count), "--kind", "unicast"]);
         var ready = await receiver.ExpectAsync("ready", ct).ConfigureAwait(false);
         var pwsh = g.Add(StartPwsh("pwsh node a (Send-MessengerMessage)", "send.ps1",
@@ -151,9 +151,9 @@ internal sealed partial class Orchestrator
 
     private async Task<Run> PwshReceiveAsync(long count, CancellationToken ct)
     {
-        var warmup = Settings.Warmup(count);
+        var warmup = PwshWarmup(count);
         var cluster = NewCluster();
-        await using var g = new ChildGroup(_settings);
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
         var pwsh = g.Add(StartPwsh("pwsh node b (Receive-MessengerMessage)", "receive.ps1",
             ["-Cluster", cluster, "-Count", Str(count), "-Warmup", Str(warmup)]));
         var ready = await pwsh.ExpectAsync("ready", ct).ConfigureAwait(false);
@@ -175,12 +175,15 @@ internal sealed partial class Orchestrator
         return run;
     }
 
+    /// <summary>The cmdlet path warms up in far fewer messages than the engine's; a pwsh pipeline is also slow.</summary>
+    private static long PwshWarmup(long count) => Math.Min(Settings.Warmup(count), 50_000);
+
     private Child StartPwsh(string label, string script, string[] args)
     {
         var all = new List<string>(_pwsh.Prefix) { "-NoProfile", "-NonInteractive", "-File", Path.Combine(_scripts!, script), "-Module", _settings.Module!, "-TimeoutSeconds", Str(TimeoutSeconds) };
         all.AddRange(args);
         if (_settings.NoBeacon) all.Add("-NoBeacon");
-        return Child.Start(label, _settings.Verbose, _pwsh.FileName, all, _pwsh.WorkingDirectory);
+        return Child.Start(label, _settings.Verbose, ChildEnvironment, _pwsh.FileName, all, _pwsh.WorkingDirectory);
     }
 
     /// <summary>
@@ -188,7 +191,7 @@ internal sealed partial class Orchestrator
     /// build.ps1 runs in) the process path PowerShell reports is dotnet's. Then the child is `dotnet pwsh`, run
     /// where the tool manifest is.
     /// </summary>
-    private static (string, string[], string?) ResolvePwsh(string path)
+    private static (string, string[], string?) ResolvePwsh(string path, string module)
     {
         var name = Path.GetFileNameWithoutExtension(path);
         if (path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
@@ -199,6 +202,7 @@ internal sealed partial class Orchestrator
         if (string.Equals(name, "dotnet", StringComparison.OrdinalIgnoreCase))
         {
             var manifest = FindUp(Directory.GetCurrentDirectory(), Path.Combine(".config", "dotnet-tools.json"))
+                ?? FindUp(module, Path.Combine(".config", "dotnet-tools.json"))
                 ?? FindUp(AppContext.BaseDirectory, Path.Combine(".config", "dotnet-tools.json"))
                 ?? throw new BenchException($"--pwsh is {path} (dotnet), but no .config/dotnet-tools.json above {Directory.GetCurrentDirectory()} provides the local pwsh tool");
             return (path, ["pwsh"], manifest);

@@ -22,7 +22,13 @@ internal sealed partial class Orchestrator
     private readonly List<double> _otherLoad = [];
     private int _clusters;
 
-    private Orchestrator(Settings settings) => _settings = settings;
+    private Orchestrator(Settings settings)
+    {
+        _settings = settings;
+        _home = Directory.CreateTempSubdirectory("messenger-bench-home-").FullName;
+        ClusterKey.Generate().Save(Path.Combine(_home, "cluster.key"));
+        ChildEnvironment = new Dictionary<string, string>(settings.ChildEnvironment, StringComparer.Ordinal) { ["MESSENGER_HOME"] = _home };
+    }
 
     public static async Task<int> RunAsync(Args args)
     {
@@ -42,9 +48,25 @@ internal sealed partial class Orchestrator
         Console.WriteLine();
         var clock = Stopwatch.StartNew();
         var orchestrator = new Orchestrator(settings);
-        await orchestrator.RunAllAsync().ConfigureAwait(false);
+        try
+        {
+            await orchestrator.RunAllAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            Directory.Delete(orchestrator._home, recursive: true);
+        }
         return orchestrator.Finish(machine, clock.Elapsed);
     }
+
+    /// <summary>
+    /// What every child gets in its environment: the --child-env pairs, and MESSENGER_HOME pointing at a folder of
+    /// this run, where one cluster key is written before any node starts. So the nodes share a key without racing
+    /// to create it, and their identity key files go there, not under the user's ~/.messenger.
+    /// </summary>
+    private IReadOnlyDictionary<string, string> ChildEnvironment { get; }
+
+    private readonly string _home;
 
     private async Task RunAllAsync()
     {
@@ -102,7 +124,7 @@ internal sealed partial class Orchestrator
     /// others go on.</summary>
     private async Task MeasureRepeatedAsync(string title, int repeats, params Measurement[] group)
     {
-        var selected = group.Where(m => _settings.Selected(m.Name)).ToList();
+        var selected = group.Where(m => _settings.Selected(m.Label)).ToList();
         if (selected.Count == 0) return;
         Console.WriteLine(title);
         for (var i = 0; i < repeats; i++)
@@ -207,7 +229,7 @@ internal sealed partial class Orchestrator
     {
         var warmup = Settings.Warmup(count);
         var (secret, server) = CurveKeys(curve);
-        await using var g = new ChildGroup(_settings);
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
         var receiver = g.Self("receiver", "netmq-recv", [.. Common(size, warmup, count), .. Opt("--curve-secret", secret)]);
         var ready = await receiver.ExpectAsync("ready", ct).ConfigureAwait(false);
         var sender = g.Self("sender", "netmq-send", ["--endpoint", ready["endpoint"], "--size", Str(size), .. Opt("--curve-server", server)]);
@@ -225,7 +247,7 @@ internal sealed partial class Orchestrator
     private async Task<Run> NetMqRoundTripAsync(int size, int count, bool curve, CancellationToken ct)
     {
         var (secret, server) = CurveKeys(curve);
-        await using var g = new ChildGroup(_settings);
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
         var echo = g.Self("echo", "netmq-echo", [.. Opt("--curve-secret", secret)]);
         var ready = await echo.ExpectAsync("ready", ct).ConfigureAwait(false);
         var client = g.Self("client", "netmq-rtt", ["--endpoint", ready["endpoint"], .. Common(size, Math.Max(5000, count / 4), count), .. Opt("--curve-server", server)]);
@@ -242,7 +264,7 @@ internal sealed partial class Orchestrator
     private async Task<Run> NetMqPubSubAsync(int size, long count, CancellationToken ct)
     {
         var warmup = Settings.Warmup(count);
-        await using var g = new ChildGroup(_settings);
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
         var publisher = g.Self("publisher", "netmq-pub", ["--size", Str(size), "--subscribers", Str(Subscribers), "--timeout", Str(TimeoutSeconds)]);
         var ready = await publisher.ExpectAsync("ready", ct).ConfigureAwait(false);
         var subscribers = Enumerable.Range(1, Subscribers)
@@ -267,7 +289,7 @@ internal sealed partial class Orchestrator
     {
         var warmup = Settings.Warmup(count);
         var cluster = NewCluster();
-        await using var g = new ChildGroup(_settings);
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
         var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(size, warmup, count), "--kind", "unicast"]);
         var ready = await receiver.ExpectAsync("ready", ct).ConfigureAwait(false);
         var sender = g.Self("node a (sender)", "messenger-send", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
@@ -288,7 +310,7 @@ internal sealed partial class Orchestrator
     private async Task<Run> MessengerRoundTripAsync(int size, int count, CancellationToken ct)
     {
         var cluster = NewCluster();
-        await using var g = new ChildGroup(_settings);
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
         var echo = g.Self("node b (echo)", "messenger-echo", [.. Node("b", cluster, null)]);
         var ready = await echo.ExpectAsync("ready", ct).ConfigureAwait(false);
         var client = g.Self("node a (client)", "messenger-rtt", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", .. Common(size, Math.Max(5000, count / 4), count)]);
@@ -310,7 +332,7 @@ internal sealed partial class Orchestrator
         var warmup = Settings.Warmup(count);
         var cluster = NewCluster();
         var names = Enumerable.Range(1, Subscribers).Select(i => $"r{i}").ToList();
-        await using var g = new ChildGroup(_settings);
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
         var publisher = g.Self("node p (broadcaster)", "messenger-send", [.. Node("p", cluster, null), "--peers", string.Join(',', names), "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
         var started = await publisher.ExpectAsync("started", ct).ConfigureAwait(false);
         var receivers = names
@@ -334,14 +356,16 @@ internal sealed partial class Orchestrator
 
     // ---- helpers ----
 
-    private long TimeoutSeconds => (long)_settings.Timeout.TotalSeconds;
+    /// <summary>The children's own limit: shorter than the run's, so that a child that gives up says why (what it
+    /// received, what its node counted) before the orchestrator gives up on it.</summary>
+    private long TimeoutSeconds => Math.Max(1, (long)(_settings.Timeout.TotalSeconds * 0.8));
 
     private string[] Common(int size, long warmup, long count) =>
         ["--size", Str(size), "--warmup", Str(warmup), "--count", Str(count), "--timeout", Str(TimeoutSeconds)];
 
     private string[] Node(string name, string cluster, string? seed) =>
         ["--name", name, "--cluster", cluster, .. Opt("--seed", seed), .. (_settings.NoBeacon ? new[] { "--no-beacon" } : []),
-            .. Opt("--receive-capacity", _settings.ReceiveCapacity?.ToString(CultureInfo.InvariantCulture))];
+            .. Opt("--receive-capacity", _settings.ReceiveCapacity?.ToString(CultureInfo.InvariantCulture)), .. Opt("--log-level", _settings.LogLevel)];
 
     private static string[] Opt(string key, string? value) => value is null ? [] : [key, value];
 
@@ -377,7 +401,7 @@ internal sealed partial class Orchestrator
 }
 
 /// <summary>The children of one run: all stopped together (in parallel) when the run ends, however it ends.</summary>
-internal sealed class ChildGroup(Settings settings) : IAsyncDisposable
+internal sealed class ChildGroup(Settings settings, IReadOnlyDictionary<string, string> environment) : IAsyncDisposable
 {
     private readonly List<Child> _children = [];
     private readonly MachineLoad _load = MachineLoad.Start();
@@ -387,7 +411,7 @@ internal sealed class ChildGroup(Settings settings) : IAsyncDisposable
 
     public Child Self(string label, string role, string[] args)
     {
-        var child = Child.StartSelf(label, settings.Verbose, settings.ChildEnvironment, ["--role", role, .. args]);
+        var child = Child.StartSelf(label, settings.Verbose, environment, ["--role", role, .. args]);
         _children.Add(child);
         return child;
     }

@@ -18,10 +18,11 @@ internal static class Program
           --scale <x>         multiply every message count by x (e.g. 0.5)
           --pwsh-count <n>    messages for the pwsh rows (default 1000000; --quick 200000)
           --timeout <s>       limit for one run of one measurement (default 90)
-          --only <a,b>        run only measurements whose name contains one of these words (e.g. netmq,unicast)
+          --only <a,b>        run only measurements whose label contains one of these (e.g. netmq,unicast or "unicast 64 B,rtt")
           --skip-pwsh         leave the pwsh rows out
           --no-beacon         Messenger nodes meet through seeds only
           --receive-capacity <n>  ReceiveQueueCapacity of the Messenger nodes (diagnosis: shows that drops fail the run)
+          --log-level <level> least level of the nodes' log lines kept on the children's stderr (default Warning)
           --child-env <K=V,..>  environment of the benchmark's own children (diagnosis, e.g. DOTNET_TieredCompilation=0)
           --verbose           echo every child's output on stderr
         Exit code: 0 when every measurement ran and no Messenger run dropped or lost a message, else 1.

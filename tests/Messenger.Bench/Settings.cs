@@ -6,7 +6,7 @@ namespace Messenger.Bench;
 internal sealed class Settings
 {
     private static readonly string[] Known =
-        ["output", "module", "pwsh", "repeat", "quick", "scale", "pwsh-count", "timeout", "only", "skip-pwsh", "no-beacon", "receive-capacity", "child-env", "verbose", "help", "h"];
+        ["output", "module", "pwsh", "repeat", "quick", "scale", "pwsh-count", "timeout", "only", "skip-pwsh", "no-beacon", "receive-capacity", "log-level", "child-env", "verbose", "help", "h"];
 
     public required string Output { get; init; }
     public string? Module { get; init; }
@@ -21,6 +21,9 @@ internal sealed class Settings
     public bool NoBeacon { get; init; }
     public bool Verbose { get; init; }
     public int? ReceiveCapacity { get; init; }
+
+    /// <summary>The least level of the nodes' log lines that reach a child's stderr (default Warning).</summary>
+    public string? LogLevel { get; init; }
 
     /// <summary>Environment variables for every benchmark child (diagnosis: e.g. DOTNET_TieredPGO=0, DOTNET_gcServer=1).</summary>
     public IReadOnlyDictionary<string, string> ChildEnvironment { get; init; } = new Dictionary<string, string>();
@@ -54,6 +57,8 @@ internal sealed class Settings
             Verbose = args.Has("verbose"),
             ReceiveCapacity = args.Get("receive-capacity") is null ? null : args.Int("receive-capacity", 0),
             ChildEnvironment = ParseEnvironment(args.Get("child-env")),
+            LogLevel = args.Get("log-level") is { } level && Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(level, true, out _) ? level
+                : args.Get("log-level") is null ? null : throw new BenchException($"--log-level {args.Get("log-level")} is not one of Trace, Debug, Information, Warning, Error, Critical"),
         };
     }
 
