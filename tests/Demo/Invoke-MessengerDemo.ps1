@@ -9,7 +9,8 @@
     it received its unicast messages and both other broadcasts. Then charlie stops, and alpha and bravo report
     that it left. Prints an account of what happened, and exits 0 only when every step checked out.
     Bounded in time: the children are killed at the end whatever happens. The children are driven through
-    their standard input and report on their standard output; there are no fixed sleeps.
+    their standard input and report on their standard output; there are no fixed sleeps. The run makes its own
+    cluster key (New-MessengerClusterKey) in a temporary MESSENGER_HOME that the children inherit.
 .PARAMETER ModulePath
     The folder of the built module (out/Messenger).
 .PARAMETER TimeoutSeconds
@@ -41,6 +42,9 @@ $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-demo-$([gu
 if (-not $env:MESSENGER_BEACON_INTERFACE) { $env:MESSENGER_BEACON_INTERFACE = 'lo' }
 # Each node logs there; the logs are shown when the demo fails.
 $logs = Join-Path $env:MESSENGER_HOME 'logs'
+# The run's cluster key, made before the nodes start so that they do not race to create it.
+Import-Module (Join-Path $ModulePath 'Messenger.psd1')
+$null = New-MessengerClusterKey -Path (Join-Path $env:MESSENGER_HOME 'cluster.key')
 
 function Write-Step([string] $Who, [string] $Text, [string] $Color = 'Gray') {
     Write-Host ('[{0,5:0.0}s] ' -f $started.Elapsed.TotalSeconds) -NoNewline -ForegroundColor DarkGray

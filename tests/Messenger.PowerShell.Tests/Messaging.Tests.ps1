@@ -368,7 +368,8 @@ Describe 'Register-MessengerEvent' {
         $left = Wait-Event -SourceIdentifier 'pester.left' -Timeout 20
         $left.SourceEventArgs.Peer.Name | Should -Be 'charlie'
         $left.SourceEventArgs.Reason | Should -Not -BeNullOrEmpty
-        (Get-MessengerPeer -Node alpha).Name | Should -Not -Contain 'charlie'
+        $table = Get-MessengerPeer -Node alpha
+        ($table | Where-Object State -eq 'Connected').Name | Should -Not -Contain 'charlie' -Because ($table | Format-Table Name, State, DiscoveredBy | Out-String)
     }
 
     It 'runs an -Action block and returns its job' {

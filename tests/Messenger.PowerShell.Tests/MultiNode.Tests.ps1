@@ -23,7 +23,7 @@ BeforeAll {
     }
 
     # A child node: prints READY, answers text with "echo:<text> from <name>", a {op='peers'} object with its
-    # peer table, and exits when this process is gone (or after two minutes at most).
+    # peer table, exits on {op='exit'}, and exits when this process is gone (or after two minutes at most).
     $script:ChildScript = Join-Path $TestDrive 'ChildNode.ps1'
     Set-Content -Path $script:ChildScript -Value @'
 param([string] $ModulePath, [string] $Name, [string] $Cluster, [int] $ParentPid)
@@ -37,6 +37,10 @@ while ([DateTime]::UtcNow -lt $deadline -and (Get-Process -Id $ParentPid -ErrorA
     if (-not $m) { continue }
     if ($m.Body -is [string]) {
         Send-MessengerMessage -To $m.From -Message "echo:$($m.Body) from $Name"
+    }
+    elseif ($m.Body.op -eq 'exit') {
+        # Leave without Stop-MessengerNode: the module stops the node as the process exits.
+        exit 0
     }
     elseif ($m.Body.op -eq 'peers') {
         $peers = @(Get-MessengerPeer | ForEach-Object { @{ Name = $_.Name; State = "$($_.State)" } })
@@ -58,6 +62,19 @@ while ([DateTime]::UtcNow -lt $deadline -and (Get-Process -Id $ParentPid -ErrorA
         $process = [System.Diagnostics.Process]::Start($info)
         $script:Children.Add($process)
         $process
+    }
+
+    # The next event of that subscription about that peer; others (a loaded machine may make a healthy peer
+    # briefly unreachable) are taken off the queue and passed over. Bounded, no sleeps.
+    function Wait-PeerEvent([string] $SourceIdentifier, [string] $Peer, [double] $TimeoutSeconds = 20) {
+        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+        while ([DateTime]::UtcNow -lt $deadline) {
+            $event = Wait-Event -SourceIdentifier $SourceIdentifier -Timeout ([math]::Max(1, [math]::Ceiling(($deadline - [DateTime]::UtcNow).TotalSeconds)))
+            if (-not $event) { break }
+            $event | Remove-Event
+            if ($event.SourceEventArgs.Peer.Name -eq $Peer) { return $event }
+        }
+        throw "no $SourceIdentifier event about $Peer within $TimeoutSeconds s"
     }
 
     # Waits for the child's READY line; bounded, no sleeps.
@@ -137,21 +154,31 @@ Describe 'Nodes in child processes' {
         Register-MessengerEvent -Node hub -EventName PeerLeft -SourceIdentifier 'multi.childleft'
         $script:c1 = Start-ChildNode 'child1'
         $script:c2 = Start-ChildNode 'child2'
+        $script:c3 = Start-ChildNode 'child3'
         $null = Wait-ChildReady $script:c1
         $null = Wait-ChildReady $script:c2
+        $null = Wait-ChildReady $script:c3
     }
     AfterAll { Stop-MessengerNode -Node hub }
 
     It 'connect to this session''s node' {
-        (Wait-MessengerPeer -Node hub -Name child1, child2 -Timeout 30 -PassThru).State | Should -Be 'Connected', 'Connected'
+        (Wait-MessengerPeer -Node hub -Name child1, child2, child3 -Timeout 30 -PassThru).State | Should -Be 'Connected', 'Connected', 'Connected'
     }
 
     It 'receive a broadcast and answer it with unicast messages' {
         # Each child must also see the other before the next test asks for its peer table.
         Send-MessengerBroadcast -Node hub -Message 'ping'
-        $echoes = Receive-MessengerMessage -Node hub -Count 2 -Timeout 20
-        ($echoes.Body | Sort-Object) | Should -Be 'echo:ping from child1', 'echo:ping from child2'
-        $echoes.Kind | Should -Be 'Unicast', 'Unicast'
+        $echoes = Receive-MessengerMessage -Node hub -Count 3 -Timeout 20
+        ($echoes.Body | Sort-Object) | Should -Be 'echo:ping from child1', 'echo:ping from child2', 'echo:ping from child3'
+        $echoes.Kind | Should -Be 'Unicast', 'Unicast', 'Unicast'
+    }
+
+    It 'see a child that exits without stopping its node leave at once' {
+        Send-MessengerMessage -Node hub -To child3 -Message @{ op = 'exit' }
+        $left = Wait-PeerEvent 'multi.childleft' 'child3'
+        $left.SourceEventArgs.Reason | Should -Be 'left' -Because 'the node said it leaves; it did not time out'
+        $script:c3.WaitForExit(10000) | Should -BeTrue
+        $script:c3.ExitCode | Should -Be 0
     }
 
     It 'see a killed child become unreachable and leave, here and in the other child' {
@@ -159,12 +186,12 @@ Describe 'Nodes in child processes' {
         $before = Receive-MessengerMessage -Node hub -From child2 -Count 1 -Timeout 20
         $before.Body.peers.Name | Should -Contain 'child1'
 
+        Get-Event -SourceIdentifier 'multi.unreachable' -ErrorAction Ignore | Remove-Event
         $script:c1.Kill($true)
-        $unreachable = Wait-Event -SourceIdentifier 'multi.unreachable' -Timeout 20
-        $unreachable.SourceEventArgs.Peer.Name | Should -Be 'child1'
+        $unreachable = Wait-PeerEvent 'multi.unreachable' 'child1'
         $unreachable.SourceEventArgs.Peer.State | Should -Be 'Unreachable'
-        $left = Wait-Event -SourceIdentifier 'multi.childleft' -Timeout 20
-        $left.SourceEventArgs.Peer.Name | Should -Be 'child1'
+        $left = Wait-PeerEvent 'multi.childleft' 'child1'
+        $left.SourceEventArgs.Reason | Should -Match 'unreachable'
         (Get-MessengerPeer -Node hub).Name | Should -Be 'child2'
 
         # child2 has the same timeouts; ask until its table no longer lists child1 (bounded by Receive's timeout).
@@ -174,5 +201,6 @@ Describe 'Nodes in child processes' {
             $after = Receive-MessengerMessage -Node hub -From child2 -Count 1 -Timeout 10
         } while ($after.Body.peers.Name -contains 'child1' -and [DateTime]::UtcNow -lt $deadline)
         $after.Body.peers.Name | Should -Be 'hub'
+        $after.Body.peers.Name | Should -Not -Contain 'child3'
     }
 }

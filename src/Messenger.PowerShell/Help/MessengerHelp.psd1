@@ -241,12 +241,12 @@ $m.Body'; Remarks = 'Waits up to 10 seconds for three messages and shows their b
     'Register-MessengerEvent' = @{
         Synopsis = 'Subscribes to a node''s peer and message events.'
         Description = @(
-            'Register-MessengerEvent subscribes to an event of a node, like Register-ObjectEvent: PeerJoined (a peer became connected), PeerUnreachable (nothing arrived from a peer for longer than its peer timeout), PeerLeft (a peer left, or stayed unreachable too long), MessageReceived (a message arrived) or MessageDropped (a message was dropped). Handle the events with -Action, or read them with Wait-Event and Get-Event; remove the subscription with Unregister-Event.'
-            'In $Event.SourceEventArgs, the peer events carry Node, Peer (a MessengerPeerInfo), PreviousState and Reason; MessageReceived carries Node and Message (as Receive-MessengerMessage outputs it); MessageDropped carries Node, Peer, Reason and Message. $Event.Sender is the node.'
+            'Register-MessengerEvent subscribes to an event of a node, like Register-ObjectEvent: PeerJoined (a peer became connected), PeerUnreachable (nothing arrived from a peer for longer than its peer timeout), PeerLeft (a peer left, or stayed unreachable too long), MessageReceived (a message arrived), MessageDropped (a message was dropped), ActorRestarted (the node''s supervisor restarted a failed part of it) or Faulted (the node failed beyond repair and stops). Handle the events with -Action, or read them with Wait-Event and Get-Event; remove the subscription with Unregister-Event.'
+            'In $Event.SourceEventArgs, the peer events carry Node, Peer (a MessengerPeerInfo), PreviousState and Reason; MessageReceived carries Node and Message (as Receive-MessengerMessage outputs it); MessageDropped carries Node, Peer, Reason and Message; ActorRestarted carries Node, Actor, Cause and Restarts; Faulted carries Node, Actor and Cause. $Event.Sender is the node.'
             'While a MessageReceived subscription exists, received messages go to it and no longer wait for Receive-MessengerMessage; after Unregister-Event they wait in the queue again.'
         )
         Parameters = @{
-            EventName = 'The event: PeerJoined, PeerUnreachable, PeerLeft, MessageReceived or MessageDropped.'
+            EventName = 'The event: PeerJoined, PeerUnreachable, PeerLeft, MessageReceived, MessageDropped, ActorRestarted or Faulted.'
             Node = 'The node whose event to subscribe to: a node object or name. Left out, the session''s only node.'
             SourceIdentifier = 'A name for the subscription, used by Wait-Event, Get-Event and Unregister-Event. Default: a GUID.'
             Action = 'Commands that handle the event. They run in the session''s event queue, with $Event, $EventArgs, $Sender and $EventSubscriber set. With -Action, the command outputs the PSEventJob that runs them.'

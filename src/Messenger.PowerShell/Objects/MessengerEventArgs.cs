@@ -63,3 +63,47 @@ public sealed class MessengerMessageDroppedEventArgs : EventArgs
     /// <summary>The dropped message where it had been decoded, else null.</summary>
     public MessengerReceivedMessage? Message { get; }
 }
+
+/// <summary>Data of the ActorRestarted event ($Event.SourceEventArgs).</summary>
+public sealed class MessengerActorRestartedEventArgs : EventArgs
+{
+    internal MessengerActorRestartedEventArgs(string node, ActorRestartedEventArgs e)
+    {
+        Node = node;
+        Actor = e.Actor;
+        Cause = e.Cause;
+        Restarts = e.Restarts;
+    }
+
+    /// <summary>The node of this session whose part was restarted.</summary>
+    public string Node { get; }
+
+    /// <summary>Which part: unicast, broadcast, beacon, node, or link:&lt;peer&gt;.</summary>
+    public string Actor { get; }
+
+    /// <summary>What failed, in words.</summary>
+    public string Cause { get; }
+
+    /// <summary>Restarts of the node so far.</summary>
+    public long Restarts { get; }
+}
+
+/// <summary>Data of the Faulted event ($Event.SourceEventArgs).</summary>
+public sealed class MessengerNodeFaultedEventArgs : EventArgs
+{
+    internal MessengerNodeFaultedEventArgs(string node, NodeFaultedEventArgs e)
+    {
+        Node = node;
+        Actor = e.Actor;
+        Cause = e.Cause;
+    }
+
+    /// <summary>The node of this session that faulted.</summary>
+    public string Node { get; }
+
+    /// <summary>The part whose failure escalated.</summary>
+    public string Actor { get; }
+
+    /// <summary>Why, in words.</summary>
+    public string Cause { get; }
+}

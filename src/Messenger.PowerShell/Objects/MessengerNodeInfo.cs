@@ -31,6 +31,8 @@ public sealed class MessengerNodeInfo
         _node.PeerUnreachable += (_, e) => PeerUnreachable?.Invoke(this, new MessengerPeerEventArgs(Name, e));
         _node.PeerLeft += (_, e) => PeerLeft?.Invoke(this, new MessengerPeerEventArgs(Name, e));
         _node.MessageDropped += (_, e) => MessageDropped?.Invoke(this, new MessengerMessageDroppedEventArgs(Name, e));
+        _node.ActorRestarted += (_, e) => ActorRestarted?.Invoke(this, new MessengerActorRestartedEventArgs(Name, e));
+        _node.Faulted += (_, e) => Faulted?.Invoke(this, new MessengerNodeFaultedEventArgs(Name, e));
     }
 
     /// <summary>The node's name, unique in its cluster (case-sensitive).</summary>
@@ -66,6 +68,12 @@ public sealed class MessengerNodeInfo
     /// <summary>How many received messages wait for Receive-MessengerMessage.</summary>
     public int PendingMessageCount => _node.PendingReceiveCount + Volatile.Read(ref _stashCount);
 
+    /// <summary>How many times the node's supervisor restarted a failed part of it.</summary>
+    public long Restarts => _node.Restarts;
+
+    /// <summary>The last failure of a part of the node, in words; null when none failed.</summary>
+    public string? LastError => _node.LastError;
+
     /// <summary>When the node started.</summary>
     public DateTimeOffset StartedAt => _node.StartedAt;
 
@@ -89,6 +97,12 @@ public sealed class MessengerNodeInfo
 
     /// <summary>A message was dropped (receive queue full, peer gone before it could be sent).</summary>
     public event EventHandler<MessengerMessageDroppedEventArgs>? MessageDropped;
+
+    /// <summary>The node's supervisor restarted a part of it that failed (a socket, a peer's link, the beacon).</summary>
+    public event EventHandler<MessengerActorRestartedEventArgs>? ActorRestarted;
+
+    /// <summary>The node failed beyond repair and stops (State becomes Faulted).</summary>
+    public event EventHandler<MessengerNodeFaultedEventArgs>? Faulted;
 
     /// <summary>A message arrived. While anything subscribes to this event, received messages are delivered
     /// through it and no longer wait for Receive-MessengerMessage.</summary>

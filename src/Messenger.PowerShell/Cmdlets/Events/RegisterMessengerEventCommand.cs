@@ -6,7 +6,7 @@ namespace Messenger.PowerShell.Commands;
 
 /// <summary>
 /// Register-MessengerEvent: subscribes to a node's events (PeerJoined, PeerUnreachable, PeerLeft,
-/// MessageReceived, MessageDropped) for -Action blocks, Wait-Event and Get-Event. $Event.SourceEventArgs holds
+/// MessageReceived, MessageDropped, ActorRestarted, Faulted) for -Action blocks, Wait-Event and Get-Event. $Event.SourceEventArgs holds
 /// the peer or the message. While a MessageReceived subscription exists, received messages go to it instead of
 /// waiting for Receive-MessengerMessage.
 /// </summary>
@@ -14,9 +14,9 @@ namespace Messenger.PowerShell.Commands;
 [OutputType(typeof(PSEventJob))]
 public sealed class RegisterMessengerEventCommand : ObjectEventRegistrationBase
 {
-    /// <summary>The event: PeerJoined, PeerUnreachable, PeerLeft, MessageReceived or MessageDropped.</summary>
+    /// <summary>The event: PeerJoined, PeerUnreachable, PeerLeft, MessageReceived, MessageDropped, ActorRestarted or Faulted.</summary>
     [Parameter(Mandatory = true, Position = 0)]
-    [ValidateSet("PeerJoined", "PeerUnreachable", "PeerLeft", "MessageReceived", "MessageDropped")]
+    [ValidateSet("PeerJoined", "PeerUnreachable", "PeerLeft", "MessageReceived", "MessageDropped", "ActorRestarted", "Faulted")]
     public string EventName { get; set; } = string.Empty;
 
     /// <summary>The node whose events to subscribe to: a node object or name. Default: the session's only node.</summary>
