@@ -81,6 +81,9 @@ internal sealed class Child : IAsyncDisposable
 
     public int Id => _process.Id;
 
+    /// <summary>Raised (on a reader thread) when the child reports @error, with the message and its last output.</summary>
+    public event Action<Child, string>? Failed;
+
     /// <summary>Starts this program again with a role.</summary>
     public static Child StartSelf(string label, bool verbose, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
@@ -200,6 +203,7 @@ internal sealed class Child : IAsyncDisposable
         {
             if (status && line.StartsWith('@'))
             {
+                if (line.StartsWith("@error", StringComparison.Ordinal)) Failed?.Invoke(this, $"{Label} failed: {line[Math.Min(line.Length, 7)..]}{Tail()}");
                 _status.Writer.TryWrite(line);
                 if (_verbose) Console.Error.WriteLine($"  [{Label}] {line}");
                 continue;

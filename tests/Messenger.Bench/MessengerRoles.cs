@@ -116,13 +116,24 @@ internal static class MessengerRoles
             var count = NetMqRoles.ParseSend(command);
             var before = node.Statistics;
             var start = Probe.Take();
-            if (to is null)
+            long i = 0;
+            try
             {
-                for (long i = 0; i < count; i++) await node.BroadcastAsync(body).ConfigureAwait(false);
+                if (to is null)
+                {
+                    for (; i < count; i++) await node.BroadcastAsync(body).ConfigureAwait(false);
+                }
+                else
+                {
+                    for (; i < count; i++) await node.SendAsync(to, body).ConfigureAwait(false);
+                }
             }
-            else
+            catch (MessengerException e)
             {
-                for (long i = 0; i < count; i++) await node.SendAsync(to, body).ConfigureAwait(false);
+                var s = node.Statistics;
+                ParentLink.Fail($"{e.GetType().Name} after {i} of {count} messages: {e.Message}; node {node.Name} is {node.State}; process peak RSS {Probe.PeakRssMb()} MB, "
+                    + $"{GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)} collections, {GC.GetTotalPauseDuration().TotalMilliseconds:0} ms paused in all; node sent {s.FramesSent} frames, dropped {s.MessagesDropped}");
+                return 1;
             }
             var end = Probe.Take();
             var stats = node.Statistics;

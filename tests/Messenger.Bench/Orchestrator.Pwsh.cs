@@ -31,7 +31,9 @@ internal sealed partial class Orchestrator
             $t0 = [System.Diagnostics.Stopwatch]::GetTimestamp()
             $items | Send-MessengerMessage -To b
             $t1 = [System.Diagnostics.Stopwatch]::GetTimestamp()
-            Say "@sent start=$t0 end=$t1 count=$Count"
+            $dropped = 'unknown'
+            if ($node.PSObject.Properties['Statistics']) { $dropped = $node.Statistics.MessagesDropped }
+            Say "@sent start=$t0 end=$t1 count=$Count dropped=$dropped"
             $null = [Console]::In.ReadLine()
             try { $node | Stop-MessengerNode -Confirm:$false } catch { }
         }
@@ -135,14 +137,14 @@ internal sealed partial class Orchestrator
         var cluster = NewCluster();
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(Small, warmup, count), "--kind", "unicast"]);
-        var ready = await receiver.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var ready = await g.ExpectAsync(receiver, "ready", ct).ConfigureAwait(false);
         var pwsh = g.Add(StartPwsh("pwsh node a (Send-MessengerMessage)", "send.ps1",
             ["-Cluster", cluster, "-Seed", ready["endpoint"], "-Count", Str(count), "-Warmup", Str(warmup), "-Size", Str(Small)]));
-        var sent = await pwsh.ExpectAsync("sent", ct).ConfigureAwait(false);
-        var done = await receiver.ExpectAsync("done", ct).ConfigureAwait(false);
+        var sent = await g.ExpectAsync(pwsh, "sent", ct).ConfigureAwait(false);
+        var done = await g.ExpectAsync(receiver, "done", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
         run.Values["msgs_per_s"] = count / Probe.Seconds(done.Long("end") - sent.Long("start"));
-        run.Dropped = done.Long("dropped");
+        run.Dropped = done.Long("dropped") + (long.TryParse(sent["dropped"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) ? d : 0);
         run.Lost = done.Long("lost");
         run.Notes.Add($"the pipeline itself took {Probe.Seconds(sent.Long("end") - sent.Long("start")):0.00} s ({count / Probe.Seconds(sent.Long("end") - sent.Long("start")):N0} strings/s); the figure runs to the last message read on node b");
         run.Costs.Add(Cost.From("node b (receiver)", done, count));
@@ -156,15 +158,15 @@ internal sealed partial class Orchestrator
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var pwsh = g.Add(StartPwsh("pwsh node b (Receive-MessengerMessage)", "receive.ps1",
             ["-Cluster", cluster, "-Count", Str(count), "-Warmup", Str(warmup)]));
-        var ready = await pwsh.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var ready = await g.ExpectAsync(pwsh, "ready", ct).ConfigureAwait(false);
         var sender = g.Self("node a (sender)", "messenger-send", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", "--size", Str(Small), "--timeout", Str(TimeoutSeconds)]);
-        await sender.ExpectAsync("ready", ct).ConfigureAwait(false);
+        await g.ExpectAsync(sender, "ready", ct).ConfigureAwait(false);
         sender.Send($"send {warmup}");
-        await pwsh.ExpectAsync("warm", ct).ConfigureAwait(false);
-        await sender.ExpectAsync("sent", ct).ConfigureAwait(false);
+        await g.ExpectAsync(pwsh, "warm", ct).ConfigureAwait(false);
+        await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
         sender.Send($"send {count}");
-        var sent = await sender.ExpectAsync("sent", ct).ConfigureAwait(false);
-        var done = await pwsh.ExpectAsync("done", ct).ConfigureAwait(false);
+        var sent = await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
+        var done = await g.ExpectAsync(pwsh, "done", ct).ConfigureAwait(false);
         var received = done.Long("received");
         if (received != count) throw new BenchException($"Receive-MessengerMessage -Count {count} returned {received} messages");
         var run = new Run { OtherLoad = g.OtherLoadPercent() };

@@ -231,12 +231,12 @@ internal sealed partial class Orchestrator
         var (secret, server) = CurveKeys(curve);
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var receiver = g.Self("receiver", "netmq-recv", [.. Common(size, warmup, count), .. Opt("--curve-secret", secret)]);
-        var ready = await receiver.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var ready = await g.ExpectAsync(receiver, "ready", ct).ConfigureAwait(false);
         var sender = g.Self("sender", "netmq-send", ["--endpoint", ready["endpoint"], "--size", Str(size), .. Opt("--curve-server", server)]);
-        await sender.ExpectAsync("ready", ct).ConfigureAwait(false);
+        await g.ExpectAsync(sender, "ready", ct).ConfigureAwait(false);
         sender.Send($"send {warmup + count}");
-        var done = await receiver.ExpectAsync("done", ct).ConfigureAwait(false);
-        var sent = await sender.ExpectAsync("sent", ct).ConfigureAwait(false);
+        var done = await g.ExpectAsync(receiver, "done", ct).ConfigureAwait(false);
+        var sent = await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
         run.Values["msgs_per_s"] = count / Seconds(done);
         run.Costs.Add(Cost.From("sender", sent, warmup + count));
@@ -249,11 +249,11 @@ internal sealed partial class Orchestrator
         var (secret, server) = CurveKeys(curve);
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var echo = g.Self("echo", "netmq-echo", [.. Opt("--curve-secret", secret)]);
-        var ready = await echo.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var ready = await g.ExpectAsync(echo, "ready", ct).ConfigureAwait(false);
         var client = g.Self("client", "netmq-rtt", ["--endpoint", ready["endpoint"], .. Common(size, Math.Max(5000, count / 4), count), .. Opt("--curve-server", server)]);
-        await client.ExpectAsync("ready", ct).ConfigureAwait(false);
+        await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
         client.Send("run");
-        var done = await client.ExpectAsync("done", ct).ConfigureAwait(false);
+        var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
         run.Values["rtt_p50_us"] = done.Double("p50_us");
         run.Values["rtt_p99_us"] = done.Double("p99_us");
@@ -266,16 +266,16 @@ internal sealed partial class Orchestrator
         var warmup = Settings.Warmup(count);
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var publisher = g.Self("publisher", "netmq-pub", ["--size", Str(size), "--subscribers", Str(Subscribers), "--timeout", Str(TimeoutSeconds)]);
-        var ready = await publisher.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var ready = await g.ExpectAsync(publisher, "ready", ct).ConfigureAwait(false);
         var subscribers = Enumerable.Range(1, Subscribers)
             .Select(i => g.Self($"subscriber {i}", "netmq-sub", ["--endpoint", ready["endpoint"], .. Common(size, warmup, count)]))
             .ToList();
-        foreach (var s in subscribers) await s.ExpectAsync("ready", ct).ConfigureAwait(false);
-        await publisher.ExpectAsync("subscribed", ct).ConfigureAwait(false);
+        foreach (var s in subscribers) await g.ExpectAsync(s, "ready", ct).ConfigureAwait(false);
+        await g.ExpectAsync(publisher, "subscribed", ct).ConfigureAwait(false);
         publisher.Send($"send {warmup + count}");
         var done = new List<Fields>();
-        foreach (var s in subscribers) done.Add(await s.ExpectAsync("done", ct).ConfigureAwait(false));
-        var sent = await publisher.ExpectAsync("sent", ct).ConfigureAwait(false);
+        foreach (var s in subscribers) done.Add(await g.ExpectAsync(s, "done", ct).ConfigureAwait(false));
+        var sent = await g.ExpectAsync(publisher, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
         run.Values["deliveries_per_s"] = Subscribers * count / Span(done);
         run.Costs.Add(Cost.From("publisher", sent, warmup + count));
@@ -291,12 +291,12 @@ internal sealed partial class Orchestrator
         var cluster = NewCluster();
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(size, warmup, count), "--kind", "unicast"]);
-        var ready = await receiver.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var ready = await g.ExpectAsync(receiver, "ready", ct).ConfigureAwait(false);
         var sender = g.Self("node a (sender)", "messenger-send", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
-        var met = await sender.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var met = await g.ExpectAsync(sender, "ready", ct).ConfigureAwait(false);
         sender.Send($"send {warmup + count}");
-        var done = await receiver.ExpectAsync("done", ct).ConfigureAwait(false);
-        var sent = await sender.ExpectAsync("sent", ct).ConfigureAwait(false);
+        var done = await g.ExpectAsync(receiver, "done", ct).ConfigureAwait(false);
+        var sent = await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
         run.Values["msgs_per_s"] = count / Seconds(done);
         run.Dropped = done.Long("dropped") + sent.Long("dropped");
@@ -312,13 +312,13 @@ internal sealed partial class Orchestrator
         var cluster = NewCluster();
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var echo = g.Self("node b (echo)", "messenger-echo", [.. Node("b", cluster, null)]);
-        var ready = await echo.ExpectAsync("ready", ct).ConfigureAwait(false);
+        var ready = await g.ExpectAsync(echo, "ready", ct).ConfigureAwait(false);
         var client = g.Self("node a (client)", "messenger-rtt", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", .. Common(size, Math.Max(5000, count / 4), count)]);
-        await client.ExpectAsync("ready", ct).ConfigureAwait(false);
+        await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
         client.Send("run");
-        var done = await client.ExpectAsync("done", ct).ConfigureAwait(false);
+        var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
         echo.Send("stop");
-        var final = await echo.ExpectAsync("final", ct).ConfigureAwait(false);
+        var final = await g.ExpectAsync(echo, "final", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
         run.Values["rtt_p50_us"] = done.Double("p50_us");
         run.Values["rtt_p99_us"] = done.Double("p99_us");
@@ -334,16 +334,16 @@ internal sealed partial class Orchestrator
         var names = Enumerable.Range(1, Subscribers).Select(i => $"r{i}").ToList();
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var publisher = g.Self("node p (broadcaster)", "messenger-send", [.. Node("p", cluster, null), "--peers", string.Join(',', names), "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
-        var started = await publisher.ExpectAsync("started", ct).ConfigureAwait(false);
+        var started = await g.ExpectAsync(publisher, "started", ct).ConfigureAwait(false);
         var receivers = names
             .Select(n => g.Self($"node {n} (receiver)", "messenger-recv", [.. Node(n, cluster, started["endpoint"]), .. Common(size, warmup, count), "--kind", "broadcast"]))
             .ToList();
-        foreach (var r in receivers) await r.ExpectAsync("ready", ct).ConfigureAwait(false);
-        var met = await publisher.ExpectAsync("ready", ct).ConfigureAwait(false);
+        foreach (var r in receivers) await g.ExpectAsync(r, "ready", ct).ConfigureAwait(false);
+        var met = await g.ExpectAsync(publisher, "ready", ct).ConfigureAwait(false);
         publisher.Send($"send {warmup + count}");
         var done = new List<Fields>();
-        foreach (var r in receivers) done.Add(await r.ExpectAsync("done", ct).ConfigureAwait(false));
-        var sent = await publisher.ExpectAsync("sent", ct).ConfigureAwait(false);
+        foreach (var r in receivers) done.Add(await g.ExpectAsync(r, "done", ct).ConfigureAwait(false));
+        var sent = await g.ExpectAsync(publisher, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
         run.Values["deliveries_per_s"] = Subscribers * count / Span(done);
         run.Dropped = done.Sum(d => d.Long("dropped")) + sent.Long("dropped");
@@ -409,19 +409,40 @@ internal sealed class ChildGroup(Settings settings, IReadOnlyDictionary<string, 
     /// <summary>Percent of the machine other processes used since the group began (call while the children live).</summary>
     public double? OtherLoadPercent() => _load.OtherPercent(_children.Sum(c => MachineLoad.ProcessJiffies(c.Id)));
 
-    public Child Self(string label, string role, string[] args)
-    {
-        var child = Child.StartSelf(label, settings.Verbose, environment, ["--role", role, .. args]);
-        _children.Add(child);
-        return child;
-    }
+    private readonly CancellationTokenSource _failed = new();
+    private string? _firstError;
+
+    public Child Self(string label, string role, string[] args) =>
+        Add(Child.StartSelf(label, settings.Verbose, environment, ["--role", role, .. args]));
 
     public Child Add(Child child)
     {
         _children.Add(child);
+        child.Failed += (_, message) =>
+        {
+            if (Interlocked.CompareExchange(ref _firstError, message, null) is null) _failed.Cancel();
+        };
         return child;
     }
 
-    public async ValueTask DisposeAsync() =>
+    /// <summary>Waits for a status line of one child; any child of the run that reports @error ends the wait with
+    /// that child's error (the one that explains the failure, not a receiver that waited in vain).</summary>
+    public async Task<Fields> ExpectAsync(Child child, string tag, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _failed.Token);
+        try
+        {
+            return await child.ExpectAsync(tag, linked.Token).ConfigureAwait(false);
+        }
+        catch (BenchException) when (Volatile.Read(ref _firstError) is { } first)
+        {
+            throw new BenchException(first);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
         await Task.WhenAll(_children.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
+        _failed.Dispose();
+    }
 }

@@ -87,7 +87,14 @@ internal readonly record struct Probe(long Ticks, TimeSpan Cpu, int Gen0, int Ge
         ("alloc_mb", Math.Round((Allocated - start.Allocated) / 1048576.0, 1)),
         ("pause_ms", Math.Round((Pause - start.Pause).TotalMilliseconds, 1)),
         ("threads", BusiestThreads(start)),
+        ("peak_rss_mb", PeakRssMb()),
     ];
+
+    public static long PeakRssMb()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.PeakWorkingSet64 / 1048576;
+    }
 
     public static double Seconds(long ticks) => ticks / (double)Stopwatch.Frequency;
 

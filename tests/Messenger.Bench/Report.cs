@@ -96,8 +96,8 @@ internal static class Report
     public static string CostTable(List<(string Measurement, Run Run)> costs)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("Where the CPU went (the median run of each measurement; the measured window only; 'msgs/frame' is Messenger's batching):");
-        sb.AppendLine($"  {"measurement",-36} {"process",-38} {"window",7} {"cpu/msg",9} {"cores",5} {"gc0/1/2",11} {"pause",8} {"alloc/msg",9} {"msgs/frame",10}");
+        sb.AppendLine("Where the CPU went (the median run of each measurement; the measured window only, except 'peak RSS'; 'msgs/frame' is Messenger's batching):");
+        sb.AppendLine($"  {"measurement",-36} {"process",-38} {"window",7} {"cpu/msg",9} {"cores",5} {"gc0/1/2",11} {"pause",8} {"alloc/msg",9} {"peak RSS",8} {"msgs/frame",10}");
         foreach (var (measurement, run) in costs)
         {
             foreach (var c in run.Costs)
@@ -105,7 +105,7 @@ internal static class Report
                 var perFrame = c.Frames is > 0 ? (c.Messages / (double)c.Frames.Value).ToString("0.0", Inv) : "";
                 sb.AppendLine(
                     $"  {measurement,-36} {c.Process,-38} {c.Seconds.ToString("0.00", Inv) + " s",7} {c.CpuMicrosPerMessage.ToString("0.00", Inv) + " us",9} {c.CoreShare.ToString("0.00", Inv),5} "
-                    + $"{$"{c.Gen0}/{c.Gen1}/{c.Gen2}",11} {c.PauseMs.ToString("0", Inv) + " ms",8} {c.AllocBytesPerMessage.ToString("0", Inv) + " B",9} {perFrame,10}");
+                    + $"{$"{c.Gen0}/{c.Gen1}/{c.Gen2}",11} {c.PauseMs.ToString("0", Inv) + " ms",8} {c.AllocBytesPerMessage.ToString("0", Inv) + " B",9} {c.PeakRssMb.ToString(Inv) + " MB",8} {perFrame,10}");
                 if (c.Threads != "-") sb.AppendLine($"  {"",36} {"  busiest threads (cpu ms): " + c.Threads.Replace(",", ", ", StringComparison.Ordinal)}");
             }
         }

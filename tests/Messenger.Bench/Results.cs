@@ -12,7 +12,8 @@ internal sealed record Cost(
     double PauseMs,
     double AllocMb,
     long? Frames,
-    string Threads)
+    string Threads,
+    long PeakRssMb)
 {
     public static Cost From(string process, Fields f, long messages) => new(
         process,
@@ -25,7 +26,8 @@ internal sealed record Cost(
         f.Double("pause_ms"),
         f.Double("alloc_mb"),
         f.Has("frames") ? f.Long("frames") : null,
-        f.Has("threads") ? f["threads"] : "-");
+        f.Has("threads") ? f["threads"] : "-",
+        f.Has("peak_rss_mb") ? f.Long("peak_rss_mb") : 0);
 
     public double CpuMicrosPerMessage => Messages == 0 ? 0 : CpuMs * 1000 / Messages;
 
