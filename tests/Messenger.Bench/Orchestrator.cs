@@ -112,9 +112,7 @@ internal sealed partial class Orchestrator
 
         public List<Run> Runs { get; } = [];
 
-        public bool Failed { get; set; }
-
-        public bool DroppedInFailedRun { get; set; }
+        public int Failures { get; set; }
     }
 
     private Task MeasureGroupAsync(string title, params Measurement[] group) => MeasureRepeatedAsync(title, _settings.Repeat, group);
@@ -129,7 +127,8 @@ internal sealed partial class Orchestrator
         Console.WriteLine(title);
         for (var i = 0; i < repeats; i++)
         {
-            foreach (var m in selected.Where(m => !m.Failed))
+            // A measurement that failed twice is given up; one failure may be chance, and its other runs still count.
+            foreach (var m in selected.Where(m => m.Failures < 2))
             {
                 Console.Write($"  [{i + 1}/{repeats}] {m.Label,-38}");
                 using var timeout = new CancellationTokenSource(_settings.Timeout);
@@ -149,11 +148,10 @@ internal sealed partial class Orchestrator
                 }
                 catch (Exception e)
                 {
-                    m.Failed = true;
+                    m.Failures++;
                     Console.WriteLine(" FAILED");
                     Console.WriteLine($"    {e.Message}");
                     _failures.Add($"{m.Label}, run {i + 1}: {FirstLine(e.Message)}");
-                    if (e.Message.Contains("dropped messages", StringComparison.Ordinal)) m.DroppedInFailedRun = true;
                 }
             }
         }
@@ -184,6 +182,7 @@ internal sealed partial class Orchestrator
                 Metric = metric,
                 Value = Median(values),
                 Runs = values,
+                RunsWanted = m.Runs.Count + m.Failures,
                 Dropped = isMessenger ? runs.Sum(r => Math.Max(r.Dropped, r.Lost)) : null,
                 Note = m.Note,
             });

@@ -60,7 +60,7 @@ internal static class Report
     {
         var sb = new StringBuilder();
         sb.AppendLine(Header(m, s));
-        var header = new[] { "name", "payload", "metric", "value", "baseline", "ratio", "target", "dropped" };
+        var header = new[] { "name", "payload", "metric", "value", "baseline", "ratio", "target", "runs", "dropped" };
         var lines = rows.Select(r => new[]
         {
             r.Name,
@@ -70,10 +70,11 @@ internal static class Report
             r.Baseline is { } b ? Number(r.Metric, b) : "-",
             r.Ratio is { } x ? x.ToString("0.00", Inv) + "x" : "-",
             r.Target is null ? "" : r.Target + (r.TargetMet is { } met ? (met ? " met" : " MISSED") : ""),
+            r.RunsWanted > r.Runs.Count ? $"{r.Runs.Count} of {r.RunsWanted}" : r.Runs.Count.ToString(Inv),
             r.Dropped is { } d ? d.ToString("N0", Inv) : "",
         }).ToList();
         var widths = header.Select((h, i) => Math.Max(h.Length, lines.Count == 0 ? 0 : lines.Max(l => l[i].Length))).ToArray();
-        var numeric = new[] { false, true, false, true, true, true, false, true };
+        var numeric = new[] { false, true, false, true, true, true, false, true, true };
         void Line(string[] cells)
         {
             for (var i = 0; i < cells.Length; i++)
@@ -88,7 +89,7 @@ internal static class Report
         foreach (var l in lines) Line(l);
         sb.AppendLine($"load average at the end: {Machine.LoadAverage()}");
         sb.AppendLine("ratio = value / baseline, the raw NetMQ plaintext twin (same payload and metric; PUB/SUB for broadcast; DEALER->ROUTER 64 B for the pwsh rows).");
-        sb.AppendLine("For rtt rows lower is better. dropped = node drop counter plus sequence gaps, over all runs (must be 0).");
+        sb.AppendLine("For rtt rows lower is better. runs = runs in the median ('2 of 3': one failed, see below). dropped = node drop counter or sequence gaps, over all runs (must be 0).");
         foreach (var note in rows.Where(r => r.Note is not null).Select(r => $"{r.Name}: {r.Note}").Distinct()) sb.AppendLine(note);
         return sb.ToString();
     }

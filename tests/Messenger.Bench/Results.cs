@@ -61,6 +61,9 @@ internal sealed class Row
     public required string Metric { get; init; }
     public required double Value { get; init; }
     public required IReadOnlyList<double> Runs { get; init; }
+
+    /// <summary>Runs attempted; more than <see cref="Runs"/> when some failed.</summary>
+    public int RunsWanted { get; init; }
     public long? Dropped { get; init; }
     public double? Baseline { get; set; }
     public double? Ratio { get; set; }
