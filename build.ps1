@@ -146,7 +146,10 @@ function Invoke-Bench {
     Invoke-Build
     $out = Join-Path $artifacts 'bench'
     New-Item -ItemType Directory -Path $out -Force | Out-Null
-    Invoke-Dotnet run --project $project -c Release --no-build -- --output (Join-Path $out 'latest.json') --module $moduleOut --pwsh ((Get-PwshCommand) -join ' ')
+    # The benchmark starts pwsh itself: give it the pwsh app host next to this PowerShell's assemblies.
+    $pwsh = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
+    if (-not (Test-Path $pwsh)) { $pwsh = (Get-PwshCommand)[0] }
+    Invoke-Dotnet run --project $project -c Release --no-build -- --output (Join-Path $out 'latest.json') --module $moduleOut --pwsh $pwsh
 }
 
 function Invoke-Demo {

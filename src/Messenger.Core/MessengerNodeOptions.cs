@@ -81,7 +81,7 @@ public sealed record MessengerNodeOptions
     public TimeSpan RestartPeriod { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>A node loop that answers no health probe for this long is hung: the node escalates to Faulted.</summary>
-    public TimeSpan HangTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan HangTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long an acknowledged send waits for the peer's acknowledgement.</summary>
     public TimeSpan AckTimeout { get; init; } = TimeSpan.FromSeconds(10);

@@ -37,7 +37,8 @@ internal static class KeyFile
     }
 
     /// <summary>Writes a new key file; fails if the file exists (returns false) so that two processes creating
-    /// the same default file at once end up with one key.</summary>
+    /// the same default file at once end up with one key. The key is written to a private temporary file first and
+    /// moved into place whole, so a reader never sees a half-written file.</summary>
     public static bool TryCreate(string path, ReadOnlySpan<byte> secret, string option)
     {
         try
@@ -48,11 +49,23 @@ internal static class KeyFile
                 if (OperatingSystem.IsWindows()) Directory.CreateDirectory(folder);
                 else Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             }
+            var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
             var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
             if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            using var stream = new FileStream(path, options);
-            stream.Write(Encoding.ASCII.GetBytes(Convert.ToBase64String(secret) + "\n"));
-            return true;
+            using (var stream = new FileStream(temporary, options))
+            {
+                stream.Write(Encoding.ASCII.GetBytes(Convert.ToBase64String(secret) + "\n"));
+            }
+            try
+            {
+                File.Move(temporary, path, overwrite: false);
+                return true;
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                File.Delete(temporary);
+                return false;
+            }
         }
         catch (IOException) when (File.Exists(path))
         {

@@ -75,10 +75,17 @@ internal sealed partial class NodeRuntime
     private void StartWatchdog()
     {
         var timeout = (long)_options.HangTimeout.TotalMilliseconds;
+        var lastCheck = Environment.TickCount64;
+        var misses = 0;
         _watchdog = new Timer(_ =>
         {
-            var silent = Environment.TickCount64 - Volatile.Read(ref _lastTick);
-            if (_stopRequested == 0 && silent > timeout) Escalate("node", $"the node loop answered no health probe for {silent / 1000.0:0.#} s");
+            var now = Environment.TickCount64;
+            var late = now - lastCheck > 2000; // the watchdog itself was starved: the machine is overloaded, not the loop hung
+            lastCheck = now;
+            var silent = now - Volatile.Read(ref _lastTick);
+            misses = !late && silent > timeout ? misses + 1 : 0;
+            // Two checks in a row, each on time, must find the loop silent: load alone does not fault a node.
+            if (_stopRequested == 0 && misses >= 2) Escalate("node", $"the node loop answered no health probe for {silent / 1000.0:0.#} s");
         }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 

@@ -63,7 +63,7 @@ public sealed class SupervisionTests
         var a = await cluster.StartAsync("a", o => o with { HangTimeout = TimeSpan.FromSeconds(1) });
         var faulted = new TaskCompletionSource<NodeFaultedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         a.Faulted += (_, e) => faulted.TrySetResult(e);
-        a.InjectHangForTests(TimeSpan.FromSeconds(3));
+        a.InjectHangForTests(TimeSpan.FromSeconds(6)); // longer than two watchdog checks past the timeout
         var e = await faulted.Task.WaitAsync(TestCluster.Timeout);
         Assert.Contains("health probe", e.Cause);
         Assert.Equal(NodeState.Faulted, a.State);
