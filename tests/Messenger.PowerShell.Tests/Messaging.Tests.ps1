@@ -124,6 +124,12 @@ Describe 'Send-MessengerMessage and Receive-MessengerMessage' {
         "$m" | Should -BeExactly 'hello bravo'
     }
 
+    It 'waits for the acknowledgement with -WaitForAck: the message is there when it returns' {
+        'one', 'two' | Send-MessengerMessage -Node alpha -To bravo -WaitForAck
+        (Get-MessengerNode -Name bravo).GetEngineNode().PendingReceiveCount | Should -Be 2
+        (Receive-MessengerMessage -Node bravo -Count 2 -Timeout 10).Body | Should -Be 'one', 'two'
+    }
+
     It 'sends an empty string and non-ASCII text as they are' {
         '', 'grüße, 世界 🚀' | Send-MessengerMessage -Node alpha -To bravo
         $m = Receive-MessengerMessage -Node bravo -Count 2 -Timeout 10

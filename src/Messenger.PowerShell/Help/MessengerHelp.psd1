@@ -182,6 +182,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
             Topic = 'A topic the receiver can filter on (Receive-MessengerMessage -Topic): 1 to 255 bytes of UTF-8.'
             Depth = 'How many levels of nested objects are written to JSON before deeper values are written as their strings. Default: 10.'
             Node = 'The node that sends: a node object or name. Left out, the session''s only node.'
+            WaitForAck = 'Each message returns only once the peer''s node has accepted it. A message not acknowledged within the node''s AckTimeout (AckTimeout), or before the peer went away (NotAcknowledged), is reported as an error that says it may or may not have arrived; the stream goes on. Slower: one round trip per message.'
         }
         Inputs = @(@{ Type = 'System.Object'; Description = 'Messages: strings, byte arrays, or objects.' })
         Outputs = @(@{ Type = 'None'; Description = 'Nothing.' })
@@ -190,6 +191,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
             @{ Title = 'Send an object'; Code = 'Send-MessengerMessage -To db1 -Message @{ Order = 42; Items = ''a'', ''b'' } -Topic orders'; Remarks = 'The hashtable travels as JSON; db1 receives a PSCustomObject with the properties Order and Items.' }
             @{ Title = 'Stream a file''s lines'; Code = 'Get-Content ./events.log | Send-MessengerMessage -To collector'; Remarks = 'Each line becomes one text message, sent in order.' }
             @{ Title = 'Send bytes'; Code = 'Send-MessengerMessage -To db1 -Message ([IO.File]::ReadAllBytes(''./blob.bin''))'; Remarks = 'The byte array arrives as it is.' }
+            @{ Title = 'Send and wait for the acknowledgement'; Code = 'Send-MessengerMessage -To db1 -Message ''commit 42'' -WaitForAck -ErrorAction Stop'; Remarks = 'Returns once db1''s node has the message; if db1 does not acknowledge it in time, the error AckTimeout stops the script.' }
         )
     }
 

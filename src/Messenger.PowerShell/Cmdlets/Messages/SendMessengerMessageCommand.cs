@@ -45,6 +45,11 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     [ArgumentCompleter(typeof(NodeNameCompleter))]
     public object? Node { get; set; }
 
+    /// <summary>Each message returns only once the peer's node has accepted it; a message it did not acknowledge
+    /// in time (AckTimeout) or before it went away (NotAcknowledged) is reported and the stream goes on.</summary>
+    [Parameter]
+    public SwitchParameter WaitForAck { get; set; }
+
     /// <inheritdoc/>
     protected override void BeginProcessing()
     {
@@ -78,6 +83,11 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             WriteError(ErrorFactory.FromException(new MessageTooLargeException(body.Length, limit), string.Join(",", To)));
             return;
         }
+        if (WaitForAck)
+        {
+            SendAcknowledged(body, contentType);
+            return;
+        }
         try
         {
             _coalescer!.Add(body.Span, contentType);
@@ -87,6 +97,26 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             // PeerNotFound (the peer left), NodeStopped: no later message could go either.
             ThrowForSendFailure(e, string.Join(",", To));
             throw;
+        }
+    }
+
+    private void SendAcknowledged(ReadOnlyMemory<byte> body, MessageContentType contentType)
+    {
+        foreach (var to in To)
+        {
+            try
+            {
+                _engine!.SendAsync(to, body, contentType, Topic, requireAck: true, StopToken).GetAwaiter().GetResult();
+            }
+            catch (MessengerException e) when (e.ErrorId is "AckTimeout" or "NotAcknowledged")
+            {
+                WriteError(ErrorFactory.FromException(e, to));
+            }
+            catch (Exception e) when (e is MessengerException or OperationCanceledException)
+            {
+                ThrowForSendFailure(e, to);
+                throw;
+            }
         }
     }
 
