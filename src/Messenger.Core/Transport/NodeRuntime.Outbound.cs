@@ -96,19 +96,28 @@ internal sealed partial class NodeRuntime
         var dealer = session.Dealer;
         _segments.Clear();
         link.Outbound.TakeAll(_segments);
-        for (var i = 0; i < _segments.Count; i++)
+        var sent = 0;
+        try
         {
-            var segment = _segments[i];
-            if (!SendOnSession(session, segment.Buffer, segment.Length))
+            for (; sent < _segments.Count; sent++)
             {
-                link.Outbound.PutBack(_segments, i);
-                // Wait for room: SendReady is subscribed only now, since a writable socket would raise it on every poll.
-                link.Blocked = true;
-                dealer.SendReady += link.SendReadyHandler;
-                return;
+                var segment = _segments[sent];
+                if (!SendOnSession(session, segment.Buffer, segment.Length))
+                {
+                    // Wait for room: SendReady is subscribed only now, since a writable socket would raise it on every poll.
+                    link.Blocked = true;
+                    dealer.SendReady += link.SendReadyHandler;
+                    return;
+                }
+                CountSent(segment);
+                link.Outbound.Sent(segment);
             }
-            CountSent(segment);
-            link.Outbound.Sent(segment);
+        }
+        finally
+        {
+            // Blocked, or failed part way (the supervisor restarts the link): what did not go out goes back to the
+            // front of the queue, in order, to be sent on the next session.
+            if (sent < _segments.Count) link.Outbound.PutBack(_segments, sent);
         }
     }
 
