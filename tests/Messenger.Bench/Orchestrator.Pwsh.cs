@@ -178,7 +178,7 @@ internal sealed partial class Orchestrator
     }
 
     /// <summary>The cmdlet path warms up in far fewer messages than the engine's; a pwsh pipeline is also slow.</summary>
-    private static long PwshWarmup(long count) => Math.Min(Settings.Warmup(count), 50_000);
+    private long PwshWarmup(long count) => Math.Min(_settings.Warmup(count), 50_000);
 
     private Child StartPwsh(string label, string script, string[] args)
     {

@@ -226,7 +226,7 @@ internal sealed partial class Orchestrator
 
     private async Task<Run> NetMqThroughputAsync(int size, long count, bool curve, CancellationToken ct)
     {
-        var warmup = Settings.Warmup(count);
+        var warmup = _settings.Warmup(count);
         var (secret, server) = CurveKeys(curve);
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var receiver = g.Self("receiver", "netmq-recv", [.. Common(size, warmup, count), .. Opt("--curve-secret", secret)]);
@@ -262,7 +262,7 @@ internal sealed partial class Orchestrator
 
     private async Task<Run> NetMqPubSubAsync(int size, long count, CancellationToken ct)
     {
-        var warmup = Settings.Warmup(count);
+        var warmup = _settings.Warmup(count);
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var publisher = g.Self("publisher", "netmq-pub", ["--size", Str(size), "--subscribers", Str(Subscribers), "--timeout", Str(TimeoutSeconds)]);
         var ready = await g.ExpectAsync(publisher, "ready", ct).ConfigureAwait(false);
@@ -286,7 +286,7 @@ internal sealed partial class Orchestrator
 
     private async Task<Run> MessengerUnicastAsync(int size, long count, CancellationToken ct)
     {
-        var warmup = Settings.Warmup(count);
+        var warmup = _settings.Warmup(count);
         var cluster = NewCluster();
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(size, warmup, count), "--kind", "unicast"]);
@@ -328,7 +328,7 @@ internal sealed partial class Orchestrator
 
     private async Task<Run> MessengerBroadcastAsync(int size, long count, CancellationToken ct)
     {
-        var warmup = Settings.Warmup(count);
+        var warmup = _settings.Warmup(count);
         var cluster = NewCluster();
         var names = Enumerable.Range(1, Subscribers).Select(i => $"r{i}").ToList();
         await using var g = new ChildGroup(_settings, ChildEnvironment);
