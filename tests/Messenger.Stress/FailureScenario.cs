@@ -278,10 +278,13 @@ internal sealed class FailureScenario(Report report, Settings settings)
         }
         var busy = CpuSample.Read().BusySince(cpu0);
         await burner.StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        await Task.Delay(2000).ConfigureAwait(false); // the last messages arrive
+        // Wait (bounded) until the last messages have arrived, checking whenever a node prints something.
+        int Received() => nodes.Select((n, i) => n.EventsSince(marks[i]).Count(e => e.Kind == "message" && e["text"]?.StartsWith("load ", StringComparison.Ordinal) == true)).Sum();
+        var lastDeadline = Clock.Now() + 10_000;
+        while (Received() < sent && Clock.Now() < lastDeadline) await Task.Delay(50).ConfigureAwait(false);
         var alarms = nodes.SelectMany((n, i) => n.EventsSince(marks[i]).Where(e => e.Kind is "unreachable" or "left")).ToList();
         foreach (var e in alarms) Console.WriteLine($"  false alarm: {e.Line}");
-        var received = nodes.Select((n, i) => n.EventsSince(marks[i]).Count(e => e.Kind == "message" && e["text"]?.StartsWith("load ", StringComparison.Ordinal) == true)).Sum();
+        var received = Received();
         report.Info(S, $"steady run under full CPU load ({Environment.ProcessorCount * 2} busy threads in another process)", seconds, "s");
         report.Info(S, "machine CPU busy during the load run", busy, "%");
         report.Exactly(S, "false unreachable/left events under full CPU load", alarms.Count, "events", 0);
