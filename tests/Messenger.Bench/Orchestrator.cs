@@ -201,7 +201,8 @@ internal sealed partial class Orchestrator
         if (_otherLoad.Count > 0)
         {
             machine = machine with { OtherLoadMean = _otherLoad.Average(), OtherLoadMax = _otherLoad.Max() };
-            Console.WriteLine($"Other processes used {machine.OtherLoadMean:0}% of the machine on average during the runs (at most {machine.OtherLoadMax:0}% in one run); figures from a busy machine are low and noisy.");
+            Console.WriteLine($"Other processes used {machine.OtherLoadMean:0}% of the machine on average during the runs (at most {machine.OtherLoadMax:0}% in one run)"
+                + (machine.OtherLoadMax > 10 ? "; figures from a busy machine are low and noisy (each run's share is on its progress line)." : "."));
             Console.WriteLine();
         }
         Console.WriteLine(Report.CostTable(_costs));
