@@ -18,58 +18,52 @@ internal static class BatchReader
     }
 
     /// <summary>Checks every record of the batch and returns how many there are.</summary>
-    public static int Validate(ReadOnlySpan<byte> frame, FrameType type, int maxMessageSize)
+    public static int Validate(byte[] frame, FrameType type, int maxMessageSize)
     {
-        var r = new FrameReader(frame, CountOffset(type));
-        var count = r.ReadU32("count");
-        if (count == 0) throw new ProtocolException("empty batch");
-        if (count > (uint)(r.Remaining / Wire.RecordFixedSize)) throw new ProtocolException($"batch claims {count} records, more than fit in the frame");
-        for (var i = 0u; i < count; i++)
-        {
-            var flags = r.ReadByte("flags");
-            if ((flags & ~FlagTopic) != 0) throw new ProtocolException($"unknown flags 0x{flags:x2}");
-            var contentType = r.ReadByte("content type");
-            if (contentType > (byte)MessageContentType.Json) throw new ProtocolException($"unknown content type {contentType}");
-            var sequence = r.ReadI64("sequence");
-            if (sequence <= 0) throw new ProtocolException("sequence not positive");
-            r.ReadI64("sent at");
-            if ((flags & FlagTopic) != 0)
-            {
-                var topic = r.ReadStr8("topic");
-                if (topic.Length == 0) throw new ProtocolException("empty topic");
-            }
-            var length = r.ReadU32("body length");
-            if (length > (uint)maxMessageSize) throw new ProtocolException($"body of {length} bytes is over the limit of {maxMessageSize}");
-            r.ReadBytes((int)length, "body");
-        }
-        r.ExpectEnd("batch");
-        return (int)count;
+        var records = new List<BatchRecord>();
+        Read(frame, type, maxMessageSize, records);
+        return records.Count;
     }
 
-    /// <summary>Reads the records of a batch that <see cref="Validate"/> accepted.</summary>
-    public static void Read(byte[] frame, FrameType type, List<BatchRecord> into)
+    /// <summary>Checks and decodes the records of a batch in one pass; the bodies point into
+    /// <paramref name="frame"/>. On a malformed record it throws <see cref="ProtocolException"/> with
+    /// <paramref name="into"/> partly filled: the caller delivers nothing from it.</summary>
+    public static void Read(byte[] frame, FrameType type, int maxMessageSize, List<BatchRecord> into)
     {
         var pos = CountOffset(type);
+        if (frame.Length - pos < 4) throw new ProtocolException("frame truncated in count");
         var count = BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(pos));
         pos += 4;
+        if (count == 0) throw new ProtocolException("empty batch");
+        if (count > (uint)((frame.Length - pos) / Wire.RecordFixedSize)) throw new ProtocolException($"batch claims {count} records, more than fit in the frame");
         for (var i = 0u; i < count; i++)
         {
+            if (frame.Length - pos < Wire.RecordFixedSize) throw new ProtocolException("frame truncated in record");
             var flags = frame[pos];
-            var contentType = (MessageContentType)frame[pos + 1];
+            if ((flags & ~FlagTopic) != 0) throw new ProtocolException($"unknown flags 0x{flags:x2}");
+            var contentType = frame[pos + 1];
+            if (contentType > (byte)MessageContentType.Json) throw new ProtocolException($"unknown content type {contentType}");
             var sequence = BinaryPrimitives.ReadInt64LittleEndian(frame.AsSpan(pos + 2));
+            if (sequence <= 0) throw new ProtocolException("sequence not positive");
             var sentAt = BinaryPrimitives.ReadInt64LittleEndian(frame.AsSpan(pos + 10));
             pos += 18;
             string? topic = null;
             if ((flags & FlagTopic) != 0)
             {
                 var n = frame[pos];
+                if (n == 0) throw new ProtocolException("empty topic");
+                // The fixed size counts the body length but not the topic: the topic and that length must fit.
+                if (frame.Length - pos < 1 + n + 4) throw new ProtocolException("frame truncated in topic");
                 topic = TopicCache.Get(frame.AsSpan(pos + 1, n));
                 pos += 1 + n;
             }
-            var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(pos));
+            var length = BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(pos));
             pos += 4;
-            into.Add(new BatchRecord(contentType, sequence, sentAt, topic, new ReadOnlyMemory<byte>(frame, pos, length)));
-            pos += length;
+            if (length > (uint)maxMessageSize) throw new ProtocolException($"body of {length} bytes is over the limit of {maxMessageSize}");
+            if (length > (uint)(frame.Length - pos)) throw new ProtocolException("frame truncated in body");
+            into.Add(new BatchRecord((MessageContentType)contentType, sequence, sentAt, topic, new ReadOnlyMemory<byte>(frame, pos, (int)length)));
+            pos += (int)length;
         }
+        if (pos != frame.Length) throw new ProtocolException($"{frame.Length - pos} unexpected bytes after batch");
     }
 }

@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Messenger.Protocol;
 
 /// <summary>Decodes topics without allocating a new string for the topic that was seen last on this thread:
@@ -12,7 +10,15 @@ internal static class TopicCache
     public static string Get(ReadOnlySpan<byte> utf8)
     {
         if (s_lastBytes is not null && utf8.SequenceEqual(s_lastBytes)) return s_lastTopic!;
-        var topic = Encoding.UTF8.GetString(utf8);
+        string topic;
+        try
+        {
+            topic = Wire.StrictUtf8.GetString(utf8);
+        }
+        catch (ArgumentException)
+        {
+            throw new ProtocolException("topic is not valid UTF-8");
+        }
         s_lastBytes = utf8.ToArray();
         s_lastTopic = topic;
         return topic;

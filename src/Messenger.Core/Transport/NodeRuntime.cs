@@ -38,7 +38,7 @@ internal sealed partial class NodeRuntime : IDisposable
     private readonly NetMQQueue<OutboundQueue> _doorbell;
     private readonly NetMQTimer _timer;
     private UdpBeacon? _beacon;
-    private readonly Channel<MessengerMessage> _received;
+    private readonly ReceiveQueue _received;
     private readonly Channel<Action> _events;
     private readonly Task _eventPump;
     private readonly Dictionary<NodeId, PeerLink> _peers = [];
@@ -48,6 +48,7 @@ internal sealed partial class NodeRuntime : IDisposable
     private readonly Dictionary<NodeId, long> _refusedUntil = [];
     private readonly List<OutboundSegment> _segments = [];
     private readonly List<BatchRecord> _records = [];
+    private readonly List<MessengerMessage> _deliveries = [];
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _lastGossip;
     private long _lastSnapshot;
@@ -117,15 +118,7 @@ internal sealed partial class NodeRuntime : IDisposable
         _timer.Elapsed += (_, _) => Guard("node", OnTick);
         _poller = new NetMQPoller { _router, _publisher, _commands, _doorbell, _timer };
 
-        _received = Channel.CreateBounded<MessengerMessage>(
-            new BoundedChannelOptions(options.ReceiveQueueCapacity)
-            {
-                FullMode = options.ReceiveFullMode == ReceiveFullMode.DropOldest ? BoundedChannelFullMode.DropOldest : BoundedChannelFullMode.DropWrite,
-                SingleWriter = true,
-                SingleReader = false,
-                AllowSynchronousContinuations = false,
-            },
-            OnReceiveDropped);
+        _received = new ReceiveQueue(options.ReceiveQueueCapacity, options.ReceiveFullMode, OnReceiveDropped);
         _events = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         _eventPump = Task.Run(PumpEventsAsync);
 
@@ -156,7 +149,7 @@ internal sealed partial class NodeRuntime : IDisposable
     public string Membership => _security.Membership;
     public string Endpoint => $"tcp://{AdvertisedHost}:{Port}";
     public string PublishEndpoint => $"tcp://{AdvertisedHost}:{PublishPort}";
-    public ChannelReader<MessengerMessage> Received => _received.Reader;
+    public ReceiveQueue Received => _received;
     public PeerInfo[] Snapshot => _snapshot;
     public Task Stopped => _stopped.Task;
 
@@ -231,7 +224,7 @@ internal sealed partial class NodeRuntime : IDisposable
         await _stopped.Task.WaitAsync(_options.LeaveTimeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (_poller.IsRunning) _poller.Stop();
         DisposeSockets();
-        _received.Writer.TryComplete();
+        _received.Complete();
         _events.Writer.TryComplete();
         await _eventPump.ConfigureAwait(false);
         Log.NodeStopped(_logger, Name);

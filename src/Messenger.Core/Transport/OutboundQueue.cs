@@ -14,6 +14,11 @@ internal sealed class OutboundQueue
 {
     public const int SegmentSize = 64 * 1024;
 
+    // Frames of the usual size are recycled here: released frames are taken again at once, so a few suffice.
+    // Renting them from the shared ArrayPool ran it dry (a secure link keeps frames until they are acknowledged),
+    // and every fresh 64 KiB array lived long enough to be promoted and collected in gen 1 or 2.
+    private const int MaxFreeSegments = 32;
+
     private readonly object _gate = new();
     private readonly FrameType _type;
     private readonly NodeId _sender;
@@ -21,6 +26,7 @@ internal sealed class OutboundQueue
     private readonly long _limitBytes;
     private readonly List<OutboundSegment> _sealed = [];
     private readonly List<OutboundSegment> _unacked = [];
+    private readonly Stack<byte[]> _free = new();
     private readonly List<(long Sequence, TaskCompletionSource Done)> _ackWaiters = [];
     private long _acknowledged;
     private Exception? _closedBecause;
@@ -74,7 +80,7 @@ internal sealed class OutboundQueue
             if (_current is null || _currentLength + recordSize > _current.Length)
             {
                 SealCurrent();
-                _current = ArrayPool<byte>.Shared.Rent(Math.Max(SegmentSize, _prefixSize + recordSize));
+                _current = RentSegment(_prefixSize + recordSize);
                 _currentLength = _prefixSize;
                 _currentCount = 0;
             }
@@ -195,10 +201,10 @@ internal sealed class OutboundQueue
     /// <summary>Poller thread: a frame is on the wire (or dropped); its room is free again.</summary>
     public void Release(OutboundSegment segment)
     {
-        ArrayPool<byte>.Shared.Return(segment.Buffer);
         TaskCompletionSource? waiter = null;
         lock (_gate)
         {
+            ReturnSegment(segment.Buffer);
             _pendingBytes -= segment.Length - _prefixSize;
             if (_roomWaiter is not null && _pendingBytes < _limitBytes / 2)
             {
@@ -234,7 +240,7 @@ internal sealed class OutboundQueue
             foreach (var s in _sealed.Concat(_unacked))
             {
                 dropped += s.Count;
-                ArrayPool<byte>.Shared.Return(s.Buffer);
+                ReturnSegment(s.Buffer);
             }
             _sealed.Clear();
             _unacked.Clear();
@@ -259,7 +265,7 @@ internal sealed class OutboundQueue
         if (_current is null) return;
         if (_currentCount == 0)
         {
-            ArrayPool<byte>.Shared.Return(_current);
+            ReturnSegment(_current);
             _current = null;
             return;
         }
@@ -269,6 +275,20 @@ internal sealed class OutboundQueue
         BinaryPrimitives.WriteUInt32LittleEndian(span[(_prefixSize - 4)..], (uint)_currentCount);
         _sealed.Add(new OutboundSegment(_current, _currentLength, _currentCount, _sequence));
         _current = null;
+    }
+
+    // Under _gate.
+    private byte[] RentSegment(int needed)
+    {
+        if (needed > SegmentSize) return ArrayPool<byte>.Shared.Rent(needed);
+        return _free.TryPop(out var buffer) ? buffer : new byte[SegmentSize];
+    }
+
+    // Under _gate. Oversized frames came from the shared pool (whose arrays are powers of two above SegmentSize).
+    private void ReturnSegment(byte[] buffer)
+    {
+        if (buffer.Length != SegmentSize) ArrayPool<byte>.Shared.Return(buffer);
+        else if (_free.Count < MaxFreeSegments) _free.Push(buffer);
     }
 
     public static byte[]? EncodeTopic(string? topic)

@@ -13,6 +13,7 @@ internal sealed class PeerLink
     public PeerLink(NodeId id, string name, PeerAddress address, string discoveredBy, OutboundQueue outbound, long now)
     {
         Id = id;
+        IdText = id.ToString();
         Name = name;
         Address = address;
         DiscoveredBy = discoveredBy;
@@ -23,6 +24,7 @@ internal sealed class PeerLink
     }
 
     public NodeId Id { get; }
+    public string IdText { get; }
     public string Name { get; }
     public PeerAddress Address { get; set; }
     public string DiscoveredBy { get; }

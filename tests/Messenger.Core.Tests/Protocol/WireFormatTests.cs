@@ -53,7 +53,7 @@ public sealed class WireFormatTests
         {
             var frame = s.Buffer[..s.Length];
             Assert.Equal(s.Count, BatchReader.Validate(frame, FrameType.Broadcast, 1024));
-            BatchReader.Read(frame, FrameType.Broadcast, records);
+            BatchReader.Read(frame, FrameType.Broadcast, 1024, records);
             queue.Release(s);
         }
         Assert.Equal(5000, records.Count);
@@ -102,7 +102,7 @@ public sealed class WireFormatTests
                 {
                     case FrameType.Data or FrameType.Broadcast:
                         BatchReader.Validate(frame, type, 1 << 20);
-                        BatchReader.Read(frame, type, []);
+                        BatchReader.Read(frame, type, 1 << 20, []);
                         break;
                     case FrameType.Hello: ControlFrames.ReadHello(frame); break;
                     case FrameType.Peers: ControlFrames.ReadPeers(frame); break;
