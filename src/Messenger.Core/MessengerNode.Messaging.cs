@@ -100,6 +100,20 @@ public sealed partial class MessengerNode
     /// <summary>Takes a received message if one is waiting.</summary>
     public bool TryRead([NotNullWhen(true)] out MessengerMessage? message) => _runtime.Received.TryRead(out message);
 
+    /// <summary>Takes up to <paramref name="maxCount"/> waiting messages at once, in arrival order, appending them to
+    /// <paramref name="into"/>; returns how many (0 when none wait). Cheaper per message than
+    /// <see cref="TryRead"/> for a reader that drains in bulk.</summary>
+    public int TryReadMany(List<MessengerMessage> into, int maxCount)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxCount);
+        return _runtime.Received.TryReadMany(into, maxCount);
+    }
+
+    /// <summary>Completes with true when a message waits to be read, or with false once the node has stopped and
+    /// every received message has been read.</summary>
+    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => _runtime.Received.WaitToReadAsync(cancellationToken);
+
     /// <summary>How many received messages wait to be read.</summary>
     public int PendingReceiveCount => _runtime.Received.Count;
 }
