@@ -64,7 +64,9 @@ internal sealed partial class NodeRuntime
         var dealer = new DealerSocket();
         var subscriber = new SubscriberSocket();
         dealer.Options.Linger = TimeSpan.Zero;
-        dealer.Options.SendHighWatermark = 1000;
+        // Frames are batches of up to 64 KiB: a short pipe is plenty, and keeps a fast sender's frames from piling up
+        // (and being promoted by the GC) in NetMQ's pipe instead of waiting in our own queue.
+        dealer.Options.SendHighWatermark = UnicastHighWatermark;
         dealer.Options.MaxMsgSize = _maxFrame;
         subscriber.Options.Linger = TimeSpan.Zero;
         subscriber.Options.ReceiveHighWatermark = 10_000;

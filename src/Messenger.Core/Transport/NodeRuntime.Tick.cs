@@ -23,6 +23,11 @@ internal sealed partial class NodeRuntime
         byte[]? ping = null;
 
         ExpirePendingHandshakes(now);
+        if (gossip)
+        {
+            _broadcast.TrimIfIdle();
+            foreach (var link in _peers.Values) link.Outbound.TrimIfIdle();
+        }
         foreach (var link in _peers.Values.ToList())
         {
             if (link.Session is null) continue;

@@ -19,6 +19,9 @@ namespace Messenger.Transport;
 internal sealed partial class NodeRuntime : IDisposable
 {
     private const int TickMilliseconds = 50;
+
+    /// <summary>High-water mark, in frames, of each unicast connection in either direction.</summary>
+    private const int UnicastHighWatermark = 128;
     private const int HelloRetryMilliseconds = 1000;
     private const int ProbeRetryMilliseconds = 100;
     private const int GossipMilliseconds = 1000;

@@ -14,10 +14,10 @@ internal sealed class OutboundQueue
 {
     public const int SegmentSize = 64 * 1024;
 
-    // Frames of the usual size are recycled here: released frames are taken again at once, so a few suffice.
+    // Frames of the usual size are recycled here, up to the queue's limit, and let go when the queue is idle.
     // Renting them from the shared ArrayPool ran it dry (a secure link keeps frames until they are acknowledged),
     // and every fresh 64 KiB array lived long enough to be promoted and collected in gen 1 or 2.
-    private const int MaxFreeSegments = 32;
+    private readonly int _maxFreeSegments;
 
     private readonly object _gate = new();
     private readonly FrameType _type;
@@ -44,6 +44,7 @@ internal sealed class OutboundQueue
         _type = type;
         _sender = sender;
         _limitBytes = limitBytes;
+        _maxFreeSegments = (int)Math.Min(int.MaxValue, limitBytes / SegmentSize + 1);
         _prefixSize = BatchReader.CountOffset(type) + 4;
         RetainsUntilAcknowledged = retainUntilAcknowledged;
     }
@@ -277,6 +278,16 @@ internal sealed class OutboundQueue
         _current = null;
     }
 
+    /// <summary>Lets go of the recycled frames when nothing is queued or waiting for an acknowledgement, so that an
+    /// idle link does not hold the memory of its last burst.</summary>
+    public void TrimIfIdle()
+    {
+        lock (_gate)
+        {
+            if (_pendingBytes == 0 && _current is null) _free.Clear();
+        }
+    }
+
     // Under _gate.
     private byte[] RentSegment(int needed)
     {
@@ -288,7 +299,7 @@ internal sealed class OutboundQueue
     private void ReturnSegment(byte[] buffer)
     {
         if (buffer.Length != SegmentSize) ArrayPool<byte>.Shared.Return(buffer);
-        else if (_free.Count < MaxFreeSegments) _free.Push(buffer);
+        else if (_free.Count < _maxFreeSegments) _free.Push(buffer);
     }
 
     public static byte[]? EncodeTopic(string? topic)
