@@ -1,5 +1,6 @@
 # The text of the cmdlet help. New-MessengerHelp.ps1 joins it with the cmdlets' own metadata (parameter
 # sets, types, positions, pipeline input) into ../en-US/Messenger.PowerShell.dll-Help.xml.
+# A cmdlet's optional Defaults table names the default shown for a parameter whose initial value is not it.
 @{
     Common = @{
         Node = 'The node of this session that does the work: a node object (from Start-MessengerNode or Get-MessengerNode) or a node name. Tab completes the names of this session''s nodes. Left out, the session''s only node is used; with no node running the command fails with NodeNotFound, with several running it fails with NodeNotSpecified.'
@@ -13,7 +14,9 @@
             'Start-MessengerNode starts a node: it binds its unicast and broadcast sockets, announces itself with a UDP beacon (unless -NoBeacon), joins through any -Seed endpoints, and outputs a MessengerNodeInfo object. The object is live: its State, PeerCount, Uptime and Statistics properties read the node''s current state.'
             'Several nodes may run in one session, each with its own name and ports: that is how a test script builds a small cluster. A name can be used by only one node of the session at a time (error NodeNameInUse). Nodes stop with Stop-MessengerNode, when the module is removed, or when the process exits (they tell their peers they leave).'
             'Nodes talk only to nodes of the same -Cluster. Links are encrypted and authenticated; every node of a cluster needs the same cluster key, which by default is read from (or created in) ~/.messenger/cluster.key, or $env:MESSENGER_HOME/cluster.key. See about_Messenger.'
-            'Options that the engine rejects end in an InvalidConfiguration error naming the option (a bad name, an address that is not an IP address, a port in use, a peer timeout not longer than the heartbeat interval, an unknown beacon interface).'
+            'Options that the engine rejects end in an InvalidConfiguration error naming the option (a bad name, an address that is not an IP address, a port in use, a peer timeout not longer than the heartbeat interval, a time of zero, a time longer than about 24.9 days, an unknown beacon interface, -Insecure with a cluster key or an allowlist). A number out of its range (such as -MaxPeers 0) fails parameter validation before the node starts (ParameterArgumentValidationError).'
+            'The limits (-MaxPeers, -MaxPendingHandshakes, -MaxHandshakesPerSecond, -HandshakeTimeout) keep a flood of strangers from starving the members; the supervisor settings (-MaxRestarts, -RestartPeriod, -HangTimeout) decide when a node that keeps failing gives up and becomes Faulted. The node object''s GetEngineNode().Options shows every setting in force.'
+            '-Insecure starts a node with plaintext, unauthenticated links, for debugging only: it writes a warning at every start, talks only to other insecure nodes, and refuses -ClusterKey, -ClusterKeyPath and -AllowedKey.'
         )
         Parameters = @{
             Name = 'The node''s name, unique in its cluster: 1 to 64 letters, digits, ''.'', ''_'' or ''-''. Names are case-sensitive. Default: the host name and the process id. Takes pipeline input, so a list of names starts several nodes.'
@@ -26,16 +29,29 @@
             NoBeacon = 'Turns the UDP beacon off. The node then finds peers only through -Seed, Connect-MessengerPeer, and nodes that connect to it.'
             BeaconInterface = 'The network interface the beacon announces on: an interface name such as eth0 or lo, or one of this host''s IPv4 addresses. Default: every broadcast-capable interface that is up, or $env:MESSENGER_BEACON_INTERFACE when set.'
             BeaconPort = 'The UDP port of the beacon. Every node of a cluster on one network must use the same port. Default: 5670.'
+            BeaconInterval = 'How often the beacon announces the node: a TimeSpan, or a number of seconds such as 1. Longer intervals mean less broadcast traffic and slower discovery. Default: 0.25 seconds.'
             HeartbeatInterval = 'How often the node sends each peer a heartbeat: a TimeSpan, or a number of seconds such as 0.25. Default: 0.25 seconds.'
-            PeerTimeout = 'A peer from which nothing arrived for this long is reported unreachable (event PeerUnreachable): a TimeSpan or a number of seconds. Must be longer than -HeartbeatInterval. Default: 1.5 seconds.'
+            PeerTimeout = 'A peer from which nothing arrived for this long is reported unreachable (event PeerUnreachable): a TimeSpan or a number of seconds. Must be longer than -HeartbeatInterval. A peer whose process dies is reported sooner: its connection closes, and one heartbeat interval later it is unreachable. Default: 4 seconds.'
             PeerGoneAfter = 'An unreachable peer that stays silent this long is reported gone (event PeerLeft) and removed from the peer table: a TimeSpan or a number of seconds. Default: 10 seconds.'
             MaxMessageSize = 'The largest message body, in bytes, that the node sends or accepts. Default: 1 MiB.'
-            ReceiveQueueCapacity = 'How many received messages wait for Receive-MessengerMessage at most. When the queue is full, new messages are dropped and the MessageDropped event is raised. Default: 1048576.'
+            ReceiveQueueCapacity = 'How many received messages wait for Receive-MessengerMessage at most. When the queue is full, a message is dropped (see -ReceiveFullMode) and the MessageDropped event is raised. Default: 1048576.'
+            ReceiveFullMode = 'What happens to a message that arrives while the receive queue is full: DropNewest drops the arriving message, DropOldest drops the oldest waiting one to make room. Every drop is counted in Statistics and raises MessageDropped. Default: DropNewest.'
+            SendQueueLimitBytes = 'How many bytes of messages may wait to be sent to one peer. A send beyond that waits for room (Ctrl+C stops the wait). At least 65536 (64 KiB). Default: 67108864 (64 MiB).'
+            AckTimeout = 'How long Send-MessengerMessage -WaitForAck waits for the peer to acknowledge a message before it fails with AckTimeout: a TimeSpan or a number of seconds. Default: 10 seconds.'
+            LeaveTimeout = 'How long a stopping node waits for its peers to acknowledge its leave message, so that they see it go at once: a TimeSpan or a number of seconds. Default: 0.25 seconds.'
+            MaxPeers = 'How many peers the node links to at most. Nodes discovered beyond that are dropped and counted. At least 1. Default: 1024.'
+            MaxPendingHandshakes = 'How many handshakes may be half-way at once; when more begin, the oldest is dropped. At least 1. Default: 256.'
+            MaxHandshakesPerSecond = 'How many new handshakes per second the node answers. The rest are dropped and counted, so that a flood of strangers cannot starve the members'' traffic. At least 1. Default: 100.'
+            HandshakeTimeout = 'How long a half-way handshake is kept before it is dropped: a TimeSpan or a number of seconds. Default: 5 seconds.'
+            MaxRestarts = 'How many times the node''s supervisor restarts a failed part of the node (a socket, a peer''s link, the beacon) within -RestartPeriod. One failure more stops the node as Faulted (event Faulted). 0 faults at the first failure. Default: 5.'
+            RestartPeriod = 'The window in which -MaxRestarts restarts are allowed: a TimeSpan or a number of seconds. Default: 10 seconds.'
+            HangTimeout = 'A node loop that answers no health probe for this long is taken for hung, and the node becomes Faulted: a TimeSpan or a number of seconds. Default: 10 seconds.'
             ClusterKey = 'The cluster key that every member holds: a key object from New-MessengerClusterKey, or its base64 text (for example from a CI secret). Nodes with different keys refuse each other''s handshakes. Default: the key in -ClusterKeyPath, else the one in $env:MESSENGER_HOME/cluster.key (~/.messenger/cluster.key), created on first use.'
             ClusterKeyPath = 'A file holding the cluster key, as New-MessengerClusterKey -Path writes it. Created (mode 0600) with a new key when it does not exist.'
             AllowedKey = 'Public keys (base64) of the nodes allowed to join; key pairs (New-MessengerKeyPair) and node objects are taken for their public keys. With -ClusterKey or -ClusterKeyPath, a node must hold the cluster key and be on the list; without them, the list alone decides membership. Default: every holder of the cluster key is admitted.'
             KeyPath = 'The node''s identity key file, as New-MessengerKeyPair -Path writes it; created (mode 0600) when it does not exist. The node''s id and public key derive from it. Default: $env:MESSENGER_HOME/keys/<cluster>/<name>.key.'
             KeyPair = 'The node''s identity key pair, from New-MessengerKeyPair, instead of a key file.'
+            Insecure = 'Starts the node with plaintext, unauthenticated links (wire protocol 1), for debugging only: anyone on the network can read its messages, forge them and join. The node writes a warning at every start, talks only to other insecure nodes, and cannot be combined with -ClusterKey, -ClusterKeyPath or -AllowedKey (InvalidConfiguration).'
             LogPath = 'A file to append the node''s log to: discovery, handshakes and refusals, peers joining and leaving, failures. Each line is written at once, so a killed process leaves its log behind. Default: no log.'
             LogLevel = 'The least severe entries written to -LogPath: Trace, Debug, Information, Warning, Error or Critical. Debug adds every discovery. Default: Information.'
         }
@@ -49,6 +65,9 @@
             @{ Title = 'Start three nodes on loopback for a test'; Code = '$nodes = ''a'', ''b'', ''c'' | Start-MessengerNode -Cluster "test-$PID" -BindAddress 127.0.0.1 -BeaconInterface lo'; Remarks = 'Starts three nodes in this session. They find each other by beacon on the loopback interface, in a cluster of their own.' }
             @{ Title = 'Join through a seed without the beacon'; Code = 'Start-MessengerNode -Name worker7 -NoBeacon -Seed tcp://10.0.0.5:7000 -Port 7000'; Remarks = 'Starts a node on a fixed port that joins the cluster through a known node, where UDP broadcast does not reach.' }
             @{ Title = 'Shorter timeouts for a test that kills nodes'; Code = 'Start-MessengerNode -Name watcher -PeerTimeout 1 -PeerGoneAfter 3'; Remarks = 'A peer that goes silent is reported unreachable after 1 second and gone after 3 more.' }
+            @{ Title = 'A small receive queue that keeps the latest messages'; Code = 'Start-MessengerNode -Name sensor-sink -ReceiveQueueCapacity 1000 -ReceiveFullMode DropOldest'; Remarks = 'At most 1000 messages wait for Receive-MessengerMessage; when more arrive, the oldest are dropped, counted and raised as MessageDropped.' }
+            @{ Title = 'Tighter limits and a stricter supervisor'; Code = 'Start-MessengerNode -Name edge1 -MaxPeers 16 -MaxHandshakesPerSecond 20 -HandshakeTimeout 2 -MaxRestarts 2 -RestartPeriod 60'; Remarks = 'Links to at most 16 peers, answers at most 20 new handshakes a second, and gives up (State Faulted) when a part of it fails a third time within a minute.' }
+            @{ Title = 'Plaintext links to debug the wire protocol'; Code = 'Start-MessengerNode -Name dbg1 -Insecure -BindAddress 127.0.0.1'; Remarks = 'Warns that links are plaintext and unauthenticated. Only other nodes started with -Insecure talk to it. Never use it on a network you do not control.' }
             @{ Title = 'Log discovery to a file while troubleshooting'; Code = 'Start-MessengerNode -Name web1 -LogPath ./web1.log -LogLevel Debug'; Remarks = 'Writes who was found, which handshakes completed or were refused and why, and who came and went.' }
             @{ Title = 'A cluster key from a CI secret'; Code = 'Start-MessengerNode -Name ci-runner -ClusterKey $env:MESSENGER_CLUSTER_KEY'; Remarks = 'Joins the nodes that hold the same key; the secret was made once with New-MessengerClusterKey -AsPlainText.' }
             @{ Title = 'Admit only known nodes'; Code = '$a = New-MessengerKeyPair; $b = New-MessengerKeyPair
@@ -257,6 +276,8 @@ $m.Body'; Remarks = 'Waits up to 10 seconds for three messages and shows their b
             Forward = 'Forwards the events to the session that started this one (remoting).'
             MaxTriggerCount = 'How many times the subscription fires before it unregisters itself. 0 (the default) means no limit.'
         }
+        # Shown instead of the property's value, which is a fresh GUID each time.
+        Defaults = @{ SourceIdentifier = 'A new GUID' }
         Inputs = @(@{ Type = 'None'; Description = 'This cmdlet takes no pipeline input.' })
         Outputs = @(
             @{ Type = 'None'; Description = 'Without -Action, nothing.' }

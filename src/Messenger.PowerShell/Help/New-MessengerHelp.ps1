@@ -6,7 +6,8 @@
 .DESCRIPTION
     The text (synopsis, description, parameter descriptions, examples) lives in MessengerHelp.psd1; parameter
     sets, types, positions, pipeline input and defaults come from the built cmdlets, so the help cannot drift
-    from the code. Run it in a fresh pwsh after a change of text or parameters, and commit the XML:
+    from the code. A cmdlet's Defaults table in MessengerHelp.psd1 names the default of a parameter whose initial
+    value is not it (a fresh GUID), so that the XML is the same on every run. Run it in a fresh pwsh after a change of text or parameters, and commit the XML:
         dotnet pwsh -NoProfile -File src/Messenger.PowerShell/Help/New-MessengerHelp.ps1 -ModulePath out/Messenger
     It fails when a cmdlet or a parameter has no text.
 #>
@@ -114,6 +115,7 @@ foreach ($cmd in $cmdlets) {
             $defaults[$property.Name] = $value
         }
     }
+    if ($h.ContainsKey('Defaults')) { foreach ($name in $h.Defaults.Keys) { $defaults[$name] = $h.Defaults[$name] } }
 
     $w.WriteStartElement('command', 'command', $command)
     $w.WriteAttributeString('xmlns', 'maml', $null, $maml)

@@ -11,6 +11,10 @@ namespace Messenger.PowerShell.Commands;
 [OutputType(typeof(MessengerNodeInfo))]
 public sealed class StartMessengerNodeCommand : MessengerCmdlet
 {
+    // The longest time setting taken: the engine waits with timers of int milliseconds (about 24.8 days).
+    private static readonly TimeSpan MaxTime = TimeSpan.FromMilliseconds(int.MaxValue);
+
+    private static MessengerNodeOptions Defaults => MessengerNodeOptions.Default;
     /// <summary>The node's name, unique in its cluster: 1-64 letters, digits, '.', '_' or '-'. Default: host name and process id.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -58,32 +62,97 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
     /// <summary>The beacon's UDP port; every node of a cluster on one network uses the same. Default 5670.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateRange(1, 65535)]
-    public int BeaconPort { get; set; }
+    public int BeaconPort { get; set; } = Defaults.BeaconPort;
+
+    /// <summary>How often the beacon announces the node: a TimeSpan or a number of seconds. Default 0.25 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan BeaconInterval { get; set; } = Defaults.BeaconInterval;
 
     /// <summary>How often the node sends each peer a heartbeat: a TimeSpan or a number of seconds. Default 0.25 s.</summary>
     [Parameter]
     [SecondsTransformation]
-    public TimeSpan HeartbeatInterval { get; set; }
+    public TimeSpan HeartbeatInterval { get; set; } = Defaults.HeartbeatInterval;
 
-    /// <summary>A peer silent this long is reported unreachable: a TimeSpan or seconds. Default 1.5 s.</summary>
+    /// <summary>A peer silent this long is reported unreachable: a TimeSpan or seconds. Default 4 s.</summary>
     [Parameter]
     [SecondsTransformation]
-    public TimeSpan PeerTimeout { get; set; }
+    public TimeSpan PeerTimeout { get; set; } = Defaults.PeerTimeout;
 
     /// <summary>An unreachable peer silent this long is reported gone (PeerLeft): a TimeSpan or seconds. Default 10 s.</summary>
     [Parameter]
     [SecondsTransformation]
-    public TimeSpan PeerGoneAfter { get; set; }
+    public TimeSpan PeerGoneAfter { get; set; } = Defaults.PeerGoneAfter;
 
     /// <summary>The largest message body sent or accepted, in bytes. Default 1 MiB.</summary>
     [Parameter]
     [ValidateRange(1, 256 * 1024 * 1024)]
-    public int MaxMessageSize { get; set; }
+    public int MaxMessageSize { get; set; } = Defaults.MaxMessageSize;
 
     /// <summary>How many received messages wait for Receive-MessengerMessage at most. Default 1,048,576.</summary>
     [Parameter]
     [ValidateRange(1, int.MaxValue)]
-    public int ReceiveQueueCapacity { get; set; }
+    public int ReceiveQueueCapacity { get; set; } = Defaults.ReceiveQueueCapacity;
+
+    /// <summary>What happens to a message that arrives while the receive queue is full: DropNewest (the default)
+    /// drops it, DropOldest drops the oldest waiting one. Every drop raises MessageDropped.</summary>
+    [Parameter]
+    public ReceiveFullMode ReceiveFullMode { get; set; } = Defaults.ReceiveFullMode;
+
+    /// <summary>How many bytes of messages may wait to be sent to one peer; a send beyond waits for room. At least
+    /// 64 KiB; default 64 MiB.</summary>
+    [Parameter]
+    [ValidateRange(64L * 1024, long.MaxValue)]
+    public long SendQueueLimitBytes { get; set; } = Defaults.SendQueueLimitBytes;
+
+    /// <summary>How long Send-MessengerMessage -WaitForAck waits for the peer's acknowledgement: a TimeSpan or
+    /// seconds. Default 10 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan AckTimeout { get; set; } = Defaults.AckTimeout;
+
+    /// <summary>How long a stopping node waits for its peers to acknowledge its leave message: a TimeSpan or
+    /// seconds. Default 0.25 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan LeaveTimeout { get; set; } = Defaults.LeaveTimeout;
+
+    /// <summary>How many peers the node links to at most; discoveries beyond are dropped and counted. Default 1024.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxPeers { get; set; } = Defaults.MaxPeers;
+
+    /// <summary>How many handshakes may be half-way at once; the oldest is dropped to make room. Default 256.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxPendingHandshakes { get; set; } = Defaults.MaxPendingHandshakes;
+
+    /// <summary>How many new handshakes per second the node answers; the rest are dropped and counted. Default 100.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxHandshakesPerSecond { get; set; } = Defaults.MaxHandshakesPerSecond;
+
+    /// <summary>How long a half-way handshake is kept: a TimeSpan or seconds. Default 5 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan HandshakeTimeout { get; set; } = Defaults.HandshakeTimeout;
+
+    /// <summary>The supervisor restarts a failed part of the node at most this many times within -RestartPeriod;
+    /// one more failure stops the node as Faulted. 0 faults at the first failure. Default 5.</summary>
+    [Parameter]
+    [ValidateRange(0, int.MaxValue)]
+    public int MaxRestarts { get; set; } = Defaults.MaxRestarts;
+
+    /// <summary>The window of -MaxRestarts: a TimeSpan or seconds. Default 10 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan RestartPeriod { get; set; } = Defaults.RestartPeriod;
+
+    /// <summary>A node loop that answers no health probe for this long is hung and the node faults: a TimeSpan or
+    /// seconds. Default 10 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan HangTimeout { get; set; } = Defaults.HangTimeout;
 
     /// <summary>The cluster key every member holds: a key object (New-MessengerClusterKey) or its base64 text.
     /// Default: the key in -ClusterKeyPath, else in $env:MESSENGER_HOME/cluster.key (created on first use).</summary>
@@ -102,6 +171,12 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
     [PublicKeyTransformation]
     [ValidateNotNull]
     public string[]? AllowedKey { get; set; }
+
+    /// <summary>Plaintext, unauthenticated links, for debugging only (wire protocol 1): the node talks only to other
+    /// insecure nodes and admits any of them, so it refuses -ClusterKey, -ClusterKeyPath and -AllowedKey. Warns at
+    /// every start.</summary>
+    [Parameter]
+    public SwitchParameter Insecure { get; set; }
 
     /// <summary>The node's identity key file (New-MessengerKeyPair -Path), created when missing. Default:
     /// $env:MESSENGER_HOME/keys/&lt;cluster&gt;/&lt;name&gt;.key.</summary>
@@ -141,7 +216,12 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
             WriteError(ErrorFactory.NodeNameInUseError(options.Name));
             return;
         }
-        if (!ShouldProcess($"{options.Name} (cluster {options.Cluster})", "Start Messenger node")) return;
+        if (!ShouldProcess($"{options.Name} (cluster {options.Cluster}{(options.Insecure ? ", INSECURE" : "")})", "Start Messenger node")) return;
+        if (options.Insecure)
+        {
+            WriteWarning($"Node {options.Name} runs INSECURE: its links are PLAINTEXT and unauthenticated, so anyone on the network " +
+                "can read its messages, forge them and join. It talks only to other -Insecure nodes. Use it for debugging only.");
+        }
 
         FileLoggerFactory? log = null;
         if (LogPath is not null)
@@ -191,6 +271,12 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
     private MessengerNodeOptions BuildOptions()
     {
         var bound = MyInvocation.BoundParameters;
+        if (Insecure && (ClusterKey is not null || ClusterKeyPath is not null || AllowedKey is not null))
+        {
+            // Pipeline rows may bring these by property name: refuse, rather than let a row believe it is protected.
+            throw new MessengerConfigurationException(nameof(Insecure), "an insecure node admits every insecure node and " +
+                "authenticates none, so -ClusterKey, -ClusterKeyPath and -AllowedKey cannot go with it. Leave them out, or leave out -Insecure.");
+        }
         var o = MessengerNodeOptions.Default;
         if (Name is not null) o = o with { Name = Name };
         if (Cluster is not null) o = o with { Cluster = Cluster };
@@ -202,11 +288,28 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
         if (NoBeacon) o = o with { BeaconEnabled = false };
         if (BeaconInterface is not null) o = o with { BeaconInterface = BeaconInterface };
         if (bound.ContainsKey(nameof(BeaconPort))) o = o with { BeaconPort = BeaconPort };
-        if (bound.ContainsKey(nameof(HeartbeatInterval))) o = o with { HeartbeatInterval = HeartbeatInterval };
-        if (bound.ContainsKey(nameof(PeerTimeout))) o = o with { PeerTimeout = PeerTimeout };
-        if (bound.ContainsKey(nameof(PeerGoneAfter))) o = o with { PeerGoneAfter = PeerGoneAfter };
-        if (bound.ContainsKey(nameof(MaxMessageSize))) o = o with { MaxMessageSize = MaxMessageSize };
-        if (bound.ContainsKey(nameof(ReceiveQueueCapacity))) o = o with { ReceiveQueueCapacity = ReceiveQueueCapacity };
+        // The tuning settings start at the engine's defaults, so each can be set whether bound or not.
+        o = o with
+        {
+            BeaconInterval = Time(BeaconInterval, nameof(BeaconInterval)),
+            HeartbeatInterval = Time(HeartbeatInterval, nameof(HeartbeatInterval)),
+            PeerTimeout = Time(PeerTimeout, nameof(PeerTimeout)),
+            PeerGoneAfter = Time(PeerGoneAfter, nameof(PeerGoneAfter)),
+            MaxMessageSize = MaxMessageSize,
+            ReceiveQueueCapacity = ReceiveQueueCapacity,
+            ReceiveFullMode = ReceiveFullMode,
+            SendQueueLimitBytes = SendQueueLimitBytes,
+            AckTimeout = Time(AckTimeout, nameof(AckTimeout)),
+            LeaveTimeout = Time(LeaveTimeout, nameof(LeaveTimeout)),
+            MaxPeers = MaxPeers,
+            MaxPendingHandshakes = MaxPendingHandshakes,
+            MaxHandshakesPerSecond = MaxHandshakesPerSecond,
+            HandshakeTimeout = Time(HandshakeTimeout, nameof(HandshakeTimeout)),
+            MaxRestarts = MaxRestarts,
+            RestartPeriod = Time(RestartPeriod, nameof(RestartPeriod)),
+            HangTimeout = Time(HangTimeout, nameof(HangTimeout)),
+            Insecure = Insecure.IsPresent,
+        };
         if (ClusterKey is not null) o = o with { ClusterKey = ToClusterKey(ClusterKey) };
         if (ClusterKeyPath is not null) o = o with { ClusterKeyPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(ClusterKeyPath) };
         if (AllowedKey is not null) o = o with { AllowedKeys = AllowedKey };
@@ -214,6 +317,11 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
         if (KeyPair is not null) o = o with { KeyPair = KeyPair };
         return o;
     }
+
+    // Zero and negative times are the engine's to refuse (it names the option); times its timers cannot hold are ours.
+    private static TimeSpan Time(TimeSpan value, string option) => value <= MaxTime
+        ? value
+        : throw new MessengerConfigurationException(option, $"{value} is longer than {MaxTime} (about {MaxTime.TotalDays:0.#} days), the longest time a node takes.");
 
     private static ClusterKey ToClusterKey(object value)
     {

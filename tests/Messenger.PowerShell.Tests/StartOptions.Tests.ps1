@@ -1,0 +1,227 @@
+#Requires -Version 7.4
+# Start-MessengerNode's tuning, limit, supervision and -Insecure parameters: each reaches the engine's options,
+# left out each keeps the engine's default, bad values fail by id, -Insecure warns. Loopback only, no sleeps.
+
+BeforeDiscovery {
+    # Parameter, a value as a user would type it, and the option it must become.
+    $script:Mapped = @(
+        @{ Parameter = 'BeaconInterval'; Value = 1; Expected = [timespan]::FromSeconds(1) }
+        @{ Parameter = 'AckTimeout'; Value = 2.5; Expected = [timespan]::FromSeconds(2.5) }
+        @{ Parameter = 'LeaveTimeout'; Value = '00:00:01'; Expected = [timespan]::FromSeconds(1) }
+        @{ Parameter = 'HandshakeTimeout'; Value = [timespan]::FromSeconds(3); Expected = [timespan]::FromSeconds(3) }
+        @{ Parameter = 'RestartPeriod'; Value = '30'; Expected = [timespan]::FromSeconds(30) }
+        @{ Parameter = 'HangTimeout'; Value = 20; Expected = [timespan]::FromSeconds(20) }
+        @{ Parameter = 'MaxPeers'; Value = 7; Expected = 7 }
+        @{ Parameter = 'MaxPendingHandshakes'; Value = 9; Expected = 9 }
+        @{ Parameter = 'MaxHandshakesPerSecond'; Value = 11; Expected = 11 }
+        @{ Parameter = 'MaxRestarts'; Value = 0; Expected = 0 }
+        @{ Parameter = 'SendQueueLimitBytes'; Value = 1MB; Expected = [long]1MB }
+        @{ Parameter = 'ReceiveFullMode'; Value = 'DropOldest'; Expected = 'DropOldest' }
+    )
+    $script:NewParameters = $script:Mapped.Parameter
+}
+
+BeforeAll {
+    $modulePath = if ($env:MESSENGER_MODULE_PATH) { $env:MESSENGER_MODULE_PATH } else { Join-Path $PSScriptRoot '../../out/Messenger' }
+    Import-Module (Join-Path $modulePath 'Messenger.psd1')
+    Get-MessengerNode | Stop-MessengerNode
+
+    $script:OldHome = $env:MESSENGER_HOME
+    $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-pester-$([guid]::NewGuid().ToString('n'))"
+    $script:Cluster = "pester-options-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+    $script:StartId = 'Messenger.PowerShell.Commands.StartMessengerNodeCommand'
+
+    # Nodes on loopback without the beacon: these tests need no discovery, or join through -Seed.
+    $script:Base = @{ Cluster = $script:Cluster; BindAddress = '127.0.0.1'; NoBeacon = $true }
+    function New-TestNode {
+        [CmdletBinding()]
+        param([string] $Name, [hashtable] $Extra = @{})
+        Start-MessengerNode -Name $Name @script:Base @Extra
+    }
+
+    # The errors of one Start-MessengerNode call, which must start nothing. (Binding errors are thrown from the
+    # calling command, so tests of those call Start-MessengerNode itself, not New-TestNode.)
+    function Get-StartError([hashtable] $Extra) {
+        $null = Start-MessengerNode -Name 'bad' @script:Base @Extra -ErrorVariable err -ErrorAction SilentlyContinue
+        Get-MessengerNode | Should -BeNullOrEmpty
+        , $err
+    }
+}
+
+AfterAll {
+    Get-MessengerNode | Stop-MessengerNode
+    if (Test-Path $env:MESSENGER_HOME) { Remove-Item $env:MESSENGER_HOME -Recurse -Force }
+    $env:MESSENGER_HOME = $script:OldHome
+}
+
+Describe 'Start-MessengerNode settings' {
+    AfterEach { Get-MessengerNode | Stop-MessengerNode }
+
+    It 'passes -<Parameter> <Value> to the node' -ForEach $Mapped {
+        $node = New-TestNode -Name 'mapped' -Extra @{ $Parameter = $Value }
+        $node.GetEngineNode().Options.$Parameter | Should -Be $Expected
+    }
+
+    It 'passes all of them together' {
+        $extra = @{}
+        foreach ($case in $Mapped) { $extra[$case.Parameter] = $case.Value }
+        $options = (New-TestNode -Name 'together' -Extra $extra).GetEngineNode().Options
+        foreach ($case in $Mapped) { $options.($case.Parameter) | Should -Be $case.Expected -Because "-$($case.Parameter)" }
+        $options.Insecure | Should -BeFalse
+    }
+
+    It 'keeps the engine''s defaults when they are left out' {
+        $options = (New-TestNode -Name 'defaults').GetEngineNode().Options
+        $defaults = [Messenger.MessengerNodeOptions]::Default
+        foreach ($name in $NewParameters + 'HeartbeatInterval', 'PeerTimeout', 'PeerGoneAfter', 'MaxMessageSize', 'ReceiveQueueCapacity', 'Insecure') {
+            $options.$name | Should -Be $defaults.$name -Because "-$name was left out"
+        }
+    }
+
+    It 'documents -<_> with the engine''s default' -ForEach $NewParameters {
+        $help = Get-Help Start-MessengerNode -Parameter $_
+        ($help.Description.Text -join ' ') | Should -Not -BeNullOrEmpty
+        $help.defaultValue | Should -Be "$([Messenger.MessengerNodeOptions]::Default.$_)"
+    }
+
+    It 'completes -ReceiveFullMode values on Tab' {
+        $line = 'Start-MessengerNode -ReceiveFullMode Drop'
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be 'DropNewest', 'DropOldest'
+    }
+}
+
+Describe 'Start-MessengerNode -ReceiveFullMode at work' {
+    AfterEach {
+        Get-EventSubscriber | Where-Object SourceIdentifier -like 'options.*' | Unregister-Event
+        Get-Event | Where-Object SourceIdentifier -like 'options.*' | Remove-Event
+        Get-MessengerNode | Stop-MessengerNode
+    }
+
+    It 'keeps the newest messages with DropOldest' {
+        $sink = New-TestNode -Name 'sink' -Extra @{ ReceiveQueueCapacity = 2; ReceiveFullMode = 'DropOldest' }
+        $source = New-TestNode -Name 'source' -Extra @{ Seed = $sink.Endpoint }
+        $null = Wait-MessengerPeer -Node $source -Name 'sink' -Timeout 60
+        $null = Wait-MessengerPeer -Node $sink -Name 'source' -Timeout 60
+        Register-MessengerEvent -Node $sink -EventName MessageDropped -SourceIdentifier 'options.dropped'
+
+        '1', '2', '3', '4', '5' | Send-MessengerMessage -Node $source -To 'sink'
+
+        # Three drops make room for 3, 4 and 5; wait for them by event, with a deadline.
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        $drops = 0
+        while ($drops -lt 3 -and [DateTime]::UtcNow -lt $deadline) {
+            $event = Wait-Event -SourceIdentifier 'options.dropped' -Timeout ([math]::Max(1, [math]::Ceiling(($deadline - [DateTime]::UtcNow).TotalSeconds)))
+            if (-not $event) { break }
+            $event | Remove-Event
+            $drops++
+        }
+        $drops | Should -Be 3
+        (Receive-MessengerMessage -Node $sink).Body | Should -Be '4', '5'
+    }
+}
+
+Describe 'Start-MessengerNode bad settings' {
+    AfterEach { Get-MessengerNode | Stop-MessengerNode }
+
+    It 'refuses -<Parameter> <Value> with ParameterArgumentValidationError' -ForEach @(
+        @{ Parameter = 'MaxPeers'; Value = 0 }
+        @{ Parameter = 'MaxPendingHandshakes'; Value = 0 }
+        @{ Parameter = 'MaxHandshakesPerSecond'; Value = 0 }
+        @{ Parameter = 'MaxRestarts'; Value = -1 }
+        @{ Parameter = 'SendQueueLimitBytes'; Value = 1KB }
+    ) {
+        { $bad = @{ $Parameter = $Value }; Start-MessengerNode -Name 'bad' @Base @bad -ErrorAction Stop } |
+            Should -Throw -ErrorId "ParameterArgumentValidationError,$StartId"
+        Get-MessengerNode | Should -BeNullOrEmpty
+    }
+
+    It 'refuses -<Parameter> <Value> with <ErrorId>' -ForEach @(
+        @{ Parameter = 'ReceiveFullMode'; Value = 'DropAll'; ErrorId = 'CannotConvertArgumentNoMessage' }
+        @{ Parameter = 'AckTimeout'; Value = 'soon'; ErrorId = 'ParameterArgumentTransformationError' }
+        @{ Parameter = 'HangTimeout'; Value = -1; ErrorId = 'ParameterArgumentTransformationError' }
+    ) {
+        { $bad = @{ $Parameter = $Value }; Start-MessengerNode -Name 'bad' @Base @bad -ErrorAction Stop } | Should -Throw -ErrorId "$ErrorId,$StartId"
+        Get-MessengerNode | Should -BeNullOrEmpty
+    }
+
+    It 'fails with InvalidConfiguration naming <Option> for <Case>' -ForEach @(
+        @{ Case = 'a zero -BeaconInterval'; Option = 'BeaconInterval'; Extra = @{ BeaconInterval = 0 } }
+        @{ Case = 'a zero -AckTimeout'; Option = 'AckTimeout'; Extra = @{ AckTimeout = 0 } }
+        @{ Case = 'a zero -LeaveTimeout'; Option = 'LeaveTimeout'; Extra = @{ LeaveTimeout = '0' } }
+        @{ Case = 'a negative -HandshakeTimeout TimeSpan'; Option = 'HandshakeTimeout'; Extra = @{ HandshakeTimeout = [timespan]::FromSeconds(-1) } }
+        @{ Case = 'a zero -RestartPeriod'; Option = 'RestartPeriod'; Extra = @{ RestartPeriod = [timespan]::Zero } }
+        @{ Case = 'a zero -HangTimeout'; Option = 'HangTimeout'; Extra = @{ HangTimeout = 0 } }
+        @{ Case = 'an -AckTimeout of 30 days'; Option = 'AckTimeout'; Extra = @{ AckTimeout = [timespan]::FromDays(30) } }
+        @{ Case = 'a -LeaveTimeout of TimeSpan.MaxValue'; Option = 'LeaveTimeout'; Extra = @{ LeaveTimeout = [timespan]::MaxValue } }
+        @{ Case = '-Insecure with -ClusterKeyPath'; Option = 'Insecure'; Extra = @{ Insecure = $true; ClusterKeyPath = 'cluster.key' } }
+        @{ Case = '-Insecure with -AllowedKey'; Option = 'Insecure'; Extra = @{ Insecure = $true; AllowedKey = [Convert]::ToBase64String([byte[]](1..32)) } }
+    ) {
+        $err = Get-StartError $Extra
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -Be "InvalidConfiguration,$StartId"
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err[0].Exception.Option | Should -Be $Option
+        $err[0].Exception.Message | Should -BeLike "${Option}: *"
+        $err[0].TargetObject | Should -Be 'bad'
+    }
+
+    It 'refuses -Insecure for a pipeline row that brings a cluster key, and starts the other rows' {
+        $rows = @(
+            [pscustomobject]@{ Name = 'plain1' }
+            [pscustomobject]@{ Name = 'keyed'; ClusterKey = (New-MessengerClusterKey) }
+            [pscustomobject]@{ Name = 'plain2' }
+        )
+        $started = $rows | Start-MessengerNode -Insecure -Cluster $Cluster -BindAddress 127.0.0.1 -NoBeacon `
+            -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+        $started.Name | Should -Be 'plain1', 'plain2'
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -Be "InvalidConfiguration,$StartId"
+        $err[0].TargetObject | Should -Be 'keyed'
+    }
+}
+
+Describe 'Start-MessengerNode -Insecure' {
+    AfterEach { Get-MessengerNode | Stop-MessengerNode }
+
+    It 'warns loudly that the links are plaintext' {
+        $node = New-TestNode -Name 'plain' -Extra @{ Insecure = $true } -WarningVariable warnings -WarningAction SilentlyContinue
+        $warnings.Count | Should -Be 1
+        $warnings[0].Message | Should -Match 'INSECURE'
+        $warnings[0].Message | Should -Match 'PLAINTEXT'
+        $warnings[0].Message | Should -Match '\bplain\b'
+        $node.GetEngineNode().Options.Insecure | Should -BeTrue
+        $node.Membership | Should -Match 'INSECURE'
+    }
+
+    It 'warns once for each node it starts' {
+        $null = 'plain1', 'plain2' | Start-MessengerNode -Insecure -Cluster $Cluster -BindAddress 127.0.0.1 -NoBeacon `
+            -WarningVariable warnings -WarningAction SilentlyContinue
+        $warnings.Count | Should -Be 2
+        $warnings[0].Message | Should -Match '\bplain1\b'
+        $warnings[1].Message | Should -Match '\bplain2\b'
+    }
+
+    It 'does not warn for a secure node' {
+        $node = New-TestNode -Name 'secure' -WarningVariable warnings -WarningAction SilentlyContinue
+        $warnings.Count | Should -Be 0
+        $node.Membership | Should -Not -Match 'INSECURE'
+    }
+
+    It 'starts nothing and warns of nothing with -WhatIf' {
+        New-TestNode -Name 'plain' -Extra @{ Insecure = $true; WhatIf = $true } -WarningVariable warnings -WarningAction SilentlyContinue |
+            Should -BeNullOrEmpty
+        $warnings.Count | Should -Be 0
+        Get-MessengerNode | Should -BeNullOrEmpty
+    }
+
+    It 'links two insecure nodes that then exchange messages' {
+        $a = New-TestNode -Name 'plain-a' -Extra @{ Insecure = $true } -WarningAction SilentlyContinue
+        $b = New-TestNode -Name 'plain-b' -Extra @{ Insecure = $true; Seed = $a.Endpoint } -WarningAction SilentlyContinue
+        $null = Wait-MessengerPeer -Node $b -Name 'plain-a' -Timeout 60
+        $null = Wait-MessengerPeer -Node $a -Name 'plain-b' -Timeout 60
+        Send-MessengerMessage -Node $b -To 'plain-a' -Message 'in the clear'
+        $m = Receive-MessengerMessage -Node $a -Count 1 -Timeout 60
+        $m.From | Should -Be 'plain-b'
+        $m.Body | Should -Be 'in the clear'
+    }
+}
