@@ -162,6 +162,36 @@ internal static class MessengerRoles
         return 0;
     }
 
+    /// <summary>On "run", again and again a new node (a new identity) joins the node at --seed with ConnectAsync;
+    /// the clock runs from ConnectAsync to its return, when the peer is connected: the TCP connection, the Noise
+    /// handshake, WELCOME and the broadcast probes both ways. Starting and stopping the node are outside it.</summary>
+    public static async Task<int> HandshakeAsync(Args a)
+    {
+        var warmup = a.Int("warmup", 10);
+        var count = a.Int("count", 100);
+        var seed = a.Require("seed");
+        var timeout = TimeSpan.FromSeconds(a.Long("timeout", 60));
+        var options = NodeOptions(a) with { BeaconEnabled = false, Seeds = [] };
+        ParentLink.Say("ready");
+        if (await ParentLink.NextCommandAsync().ConfigureAwait(false) != "run") return 0;
+        var samples = new long[count];
+        var start = default(Probe);
+        for (var i = 0; i < warmup + count; i++)
+        {
+            if (i == warmup) start = Probe.Take();
+            // A fresh key each time: nothing of an earlier session can be reused.
+            await using var node = await MessengerNode.StartAsync(options with { Name = $"{options.Name}-{i}", KeyPair = MessengerKeyPair.Generate() }).ConfigureAwait(false);
+            var t0 = Stopwatch.GetTimestamp();
+            await node.ConnectAsync(seed, timeout).ConfigureAwait(false);
+            var t1 = Stopwatch.GetTimestamp();
+            if (i >= warmup) samples[i - warmup] = t1 - t0;
+        }
+        var end = Probe.Take();
+        ParentLink.Say("done", [.. end.Since(start), .. Latency.Summarize(samples)]);
+        await ParentLink.WaitForStopAsync().ConfigureAwait(false);
+        return 0;
+    }
+
     /// <summary>The client of <see cref="EchoAsync"/>: on "run", one message in flight at a time; the clock runs
     /// from SendAsync to the echo coming out of ReadAsync.</summary>
     public static async Task<int> RoundTripAsync(Args a)

@@ -64,13 +64,7 @@ internal static class NetMqRoles
     public static async Task<int> SendAsync(Args a)
     {
         var body = new byte[a.Int("size", 64)];
-        using var dealer = new DealerSocket();
-        var serverKey = a.Get("curve-server");
-        if (serverKey is not null)
-        {
-            dealer.Options.CurveServerKey = Convert.FromHexString(serverKey);
-            dealer.Options.CurveCertificate = new NetMQCertificate();
-        }
+        using var dealer = CurveClient(a.Get("curve-server"));
         dealer.Connect(a.Require("endpoint"));
         ParentLink.Say("ready");
         while (await ParentLink.NextCommandAsync().ConfigureAwait(false) is var command && command != "stop")
@@ -113,6 +107,58 @@ internal static class NetMqRoles
         return Task.FromResult(0);
     }
 
+    /// <summary>A DEALER, a CURVE client of the server whose public key (hex) is given, else plaintext.</summary>
+    private static DealerSocket CurveClient(string? serverKey)
+    {
+        var dealer = new DealerSocket();
+        if (serverKey is not null)
+        {
+            dealer.Options.CurveServerKey = Convert.FromHexString(serverKey);
+            dealer.Options.CurveCertificate = new NetMQCertificate();
+        }
+        return dealer;
+    }
+
+    /// <summary>The handshake yardstick, against <see cref="EchoAsync"/>: on "run", again and again a new DEALER
+    /// connects (with CURVE when given the server key) and sends one message; the clock runs from Connect to the echo
+    /// coming back, which covers the TCP connection, the ZMTP (and CURVE) handshake and one round trip.</summary>
+    public static async Task<int> HandshakeAsync(Args a)
+    {
+        var payload = new byte[64];
+        var warmup = a.Int("warmup", 10);
+        var count = a.Int("count", 100);
+        var deadline = Deadline(a);
+        var serverKey = a.Get("curve-server");
+        var endpoint = a.Require("endpoint");
+        ParentLink.Say("ready");
+        if (await ParentLink.NextCommandAsync().ConfigureAwait(false) != "run") return 0;
+        var samples = new long[count];
+        var reply = new Msg();
+        reply.InitEmpty();
+        var start = default(Probe);
+        for (var i = 0; i < warmup + count; i++)
+        {
+            if (i == warmup) start = Probe.Take();
+            using var dealer = CurveClient(serverKey);
+            dealer.Options.Linger = TimeSpan.Zero;
+            var t0 = Stopwatch.GetTimestamp();
+            dealer.Connect(endpoint);
+            dealer.SendFrame(payload);
+            if (!dealer.TryReceive(ref reply, Remaining(deadline)))
+            {
+                ParentLink.Fail($"timed out waiting for the echo of connection {i}");
+                return 1;
+            }
+            var t1 = Stopwatch.GetTimestamp();
+            if (i >= warmup) samples[i - warmup] = t1 - t0;
+        }
+        var end = Probe.Take();
+        reply.Close();
+        ParentLink.Say("done", [.. end.Since(start), .. Latency.Summarize(samples)]);
+        await ParentLink.WaitForStopAsync().ConfigureAwait(false);
+        return 0;
+    }
+
     /// <summary>DEALER client of <see cref="EchoAsync"/>: on "run", one message in flight at a time; reports p50 and p99.</summary>
     public static async Task<int> RoundTripAsync(Args a)
     {
@@ -120,13 +166,7 @@ internal static class NetMqRoles
         var warmup = a.Int("warmup", 1000);
         var count = a.Int("count", 10000);
         var deadline = Deadline(a);
-        using var dealer = new DealerSocket();
-        var serverKey = a.Get("curve-server");
-        if (serverKey is not null)
-        {
-            dealer.Options.CurveServerKey = Convert.FromHexString(serverKey);
-            dealer.Options.CurveCertificate = new NetMQCertificate();
-        }
+        using var dealer = CurveClient(a.Get("curve-server"));
         dealer.Connect(a.Require("endpoint"));
         ParentLink.Say("ready");
         if (await ParentLink.NextCommandAsync().ConfigureAwait(false) != "run") return 0;

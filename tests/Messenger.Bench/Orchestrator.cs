@@ -75,6 +75,7 @@ internal sealed partial class Orchestrator
         long curve64 = s.Count(500_000), curve1k = s.Count(200_000);
         long pub64 = s.Count(500_000), pub1k = s.Count(200_000);
         var rtt = (int)s.Count(20_000);
+        var handshakes = (int)Math.Clamp(100 * s.Scale, 20, 100);
 
         // Twins run in turn within each repetition (raw, then Messenger, then raw again ...), so that a change in
         // the machine's load during the benchmark falls on both sides of a ratio alike.
@@ -93,6 +94,11 @@ internal sealed partial class Orchestrator
             new("netmq-dealer-router", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: false, ct)),
             new("netmq-dealer-router-curve", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: true, ct)),
             new("messenger-unicast", Small, "rtt", ct => MessengerRoundTripAsync(Small, rtt, ct))).ConfigureAwait(false);
+        await MeasureGroupAsync(
+            "Handshake: a new connection until its first round trip (raw NetMQ) or until the peer is connected (Messenger)",
+            new("netmq-dealer-router", 0, "handshake", ct => NetMqHandshakeAsync(handshakes, curve: false, ct)),
+            new("netmq-dealer-router-curve", 0, "handshake", ct => NetMqHandshakeAsync(handshakes, curve: true, ct)),
+            new("messenger-unicast", 0, "handshake", ct => MessengerHandshakeAsync(handshakes, ct))).ConfigureAwait(false);
         await MeasureGroupAsync(
             $"PUB->{Subscribers} SUB and Messenger broadcast to {Subscribers} nodes, 64 B",
             new("netmq-pub-sub", Small, null, ct => NetMqPubSubAsync(Small, pub64, ct)),
@@ -261,6 +267,23 @@ internal sealed partial class Orchestrator
         return run;
     }
 
+    private async Task<Run> NetMqHandshakeAsync(int count, bool curve, CancellationToken ct)
+    {
+        var (secret, server) = CurveKeys(curve);
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
+        var echo = g.Self("echo", "netmq-echo", [.. Opt("--curve-secret", secret)]);
+        var ready = await g.ExpectAsync(echo, "ready", ct).ConfigureAwait(false);
+        var client = g.Self("client", "netmq-handshake", ["--endpoint", ready["endpoint"], "--warmup", Str(Math.Max(5, count / 10)), "--count", Str(count), "--timeout", Str(TimeoutSeconds), .. Opt("--curve-server", server)]);
+        await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
+        client.Send("run");
+        var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["handshake_p50_us"] = done.Double("p50_us");
+        run.Values["handshake_p99_us"] = done.Double("p99_us");
+        run.Costs.Add(Cost.From("client", done, count));
+        return run;
+    }
+
     private async Task<Run> NetMqPubSubAsync(int size, long count, CancellationToken ct)
     {
         var warmup = _settings.Warmup(count);
@@ -324,6 +347,25 @@ internal sealed partial class Orchestrator
         run.Values["rtt_p99_us"] = done.Double("p99_us");
         run.Dropped = done.Long("dropped") + final.Long("dropped");
         run.Costs.Add(Cost.From("node a (client)", done, count));
+        return run;
+    }
+
+    private async Task<Run> MessengerHandshakeAsync(int count, CancellationToken ct)
+    {
+        var cluster = NewCluster();
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
+        var echo = g.Self("node b (joined)", "messenger-echo", [.. Node("b", cluster, null)]);
+        var ready = await g.ExpectAsync(echo, "ready", ct).ConfigureAwait(false);
+        var client = g.Self("node h (joining)", "messenger-handshake", [.. Node("h", cluster, ready["endpoint"]), "--warmup", Str(Math.Max(5, count / 10)), "--count", Str(count), "--timeout", Str(TimeoutSeconds)]);
+        await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
+        client.Send("run");
+        var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
+        echo.Send("stop");
+        await g.ExpectAsync(echo, "final", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["handshake_p50_us"] = done.Double("p50_us");
+        run.Values["handshake_p99_us"] = done.Double("p99_us");
+        run.Costs.Add(Cost.From("node h (joining)", done, count));
         return run;
     }
 

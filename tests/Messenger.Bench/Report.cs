@@ -51,8 +51,12 @@ internal static class Report
         }
     }
 
+    /// <summary>Times (lower is better), as opposed to rates.</summary>
+    public static bool IsLatency(string metric) =>
+        metric.StartsWith("rtt", StringComparison.Ordinal) || metric.StartsWith("handshake", StringComparison.Ordinal);
+
     public static string FormatValue(string metric, double value) =>
-        metric.StartsWith("rtt", StringComparison.Ordinal)
+        IsLatency(metric)
             ? value.ToString("0.0", Inv) + " us"
             : value.ToString("N0", Inv) + "/s";
 
@@ -168,8 +172,8 @@ internal static class Report
     }
 
     private static string Number(string metric, double value) =>
-        metric.StartsWith("rtt", StringComparison.Ordinal) ? value.ToString("0.0", Inv) : value.ToString("N0", Inv);
+        IsLatency(metric) ? value.ToString("0.0", Inv) : value.ToString("N0", Inv);
 
     private static double Round(string metric, double value) =>
-        metric.StartsWith("rtt", StringComparison.Ordinal) ? Math.Round(value, 1) : Math.Round(value);
+        IsLatency(metric) ? Math.Round(value, 1) : Math.Round(value);
 }

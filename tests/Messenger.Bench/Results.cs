@@ -71,5 +71,5 @@ internal sealed class Row
     public bool? TargetMet { get; set; }
     public string? Note { get; init; }
 
-    public bool LowerIsBetter => Metric.StartsWith("rtt", StringComparison.Ordinal);
+    public bool LowerIsBetter => Report.IsLatency(Metric);
 }
