@@ -26,8 +26,10 @@ param(
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 $root = $PSScriptRoot
-$artifacts = Join-Path $root 'artifacts'
-$moduleOut = Join-Path $root 'out/Messenger'
+# MESSENGER_ARTIFACTS moves every output (as Directory.Build.props does for bin and obj), so that two builds of
+# one checkout do not overwrite each other's module.
+$artifacts = if ($env:MESSENGER_ARTIFACTS) { $env:MESSENGER_ARTIFACTS } else { Join-Path $root 'artifacts' }
+$moduleOut = if ($env:MESSENGER_ARTIFACTS) { Join-Path $artifacts 'out/Messenger' } else { Join-Path $root 'out/Messenger' }
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
 $env:DOTNET_NOLOGO = '1'
 if (-not $env:MESSENGER_BEACON_INTERFACE) { $env:MESSENGER_BEACON_INTERFACE = 'lo' }
