@@ -6,6 +6,10 @@ namespace Messenger;
 /// <summary>A message as the receiving node delivers it.</summary>
 public sealed class MessengerMessage
 {
+    // Both times are kept as UTC DateTime (8 bytes, not 16): a node delivers millions of these a second.
+    private readonly DateTime _sentAtUtc;
+    private readonly DateTime _receivedAtUtc;
+
     /// <summary>The sender's name.</summary>
     public required string From { get; init; }
 
@@ -32,10 +36,18 @@ public sealed class MessengerMessage
     public required long Sequence { get; init; }
 
     /// <summary>When the sender sent it, by the sender's clock.</summary>
-    public required DateTimeOffset SentAt { get; init; }
+    public required DateTimeOffset SentAt
+    {
+        get => new(_sentAtUtc, TimeSpan.Zero);
+        init => _sentAtUtc = value.UtcDateTime;
+    }
 
     /// <summary>When this node received it.</summary>
-    public required DateTimeOffset ReceivedAt { get; init; }
+    public required DateTimeOffset ReceivedAt
+    {
+        get => new(_receivedAtUtc, TimeSpan.Zero);
+        init => _receivedAtUtc = value.UtcDateTime;
+    }
 
     /// <summary>The body decoded as UTF-8 text.</summary>
     public string GetText() => Encoding.UTF8.GetString(Body.Span);
