@@ -49,6 +49,27 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task A_stopped_node_frees_its_fixed_ports_for_the_next_start()
+    {
+        var cluster = new TestCluster();
+        var (port, publishPort) = TwoFreePorts();
+        for (var i = 0; i < 10; i++)
+        {
+            await using var node = await MessengerNode.StartAsync(cluster.Options("a") with { Port = port, PublishPort = publishPort, BeaconEnabled = false });
+            Assert.Equal($"tcp://127.0.0.1:{port}", node.Endpoint);
+        }
+    }
+
+    private static (int, int) TwoFreePorts()
+    {
+        using var first = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        using var second = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        first.Start();
+        second.Start();
+        return (((System.Net.IPEndPoint)first.LocalEndpoint).Port, ((System.Net.IPEndPoint)second.LocalEndpoint).Port);
+    }
+
+    [Fact]
     public async Task Sends_after_stop_fail_and_stop_is_idempotent()
     {
         var cluster = new TestCluster();
