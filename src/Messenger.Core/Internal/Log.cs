@@ -35,6 +35,12 @@ internal static partial class Log
     [LoggerMessage(1300, LogLevel.Debug, "Dropped a frame from {Source}: {Reason}")]
     public static partial void FrameRejected(ILogger logger, string source, string reason);
 
+    [LoggerMessage(1203, LogLevel.Information, "Refused {Count} handshakes without an answer in the last {Seconds} s; by reason: {Reasons}")]
+    public static partial void HandshakesRefusedSummary(ILogger logger, long count, double seconds, string reasons);
+
+    [LoggerMessage(1302, LogLevel.Information, "Dropped {Count} frames in the last {Seconds} s; by reason: {Reasons}; by source: {Sources}")]
+    public static partial void FramesRejectedSummary(ILogger logger, long count, double seconds, string reasons, string sources);
+
     [LoggerMessage(1301, LogLevel.Warning, "Dropped {Count} messages for {Peer}: {Reason}")]
     public static partial void MessagesDropped(ILogger logger, int count, string peer, string reason);
 

@@ -137,12 +137,23 @@ internal static class ControlFrames
         return frame;
     }
 
-    public static (string Cluster, byte[] NoiseMessage) ReadSecureHello(ReadOnlySpan<byte> frame)
+    /// <summary>The largest Noise message a protocol 2 HELLO may carry (message 1 is 48 bytes).</summary>
+    public const int MaxHelloNoiseBytes = 1024;
+
+    /// <summary>Checks the structure of a protocol 2 HELLO without throwing or allocating: a valid cluster name,
+    /// then a Noise message of 1 to <see cref="MaxHelloNoiseBytes"/> bytes. Both are returned as slices of the frame
+    /// (the cluster as UTF-8 bytes, to compare with ours without making a string).</summary>
+    public static bool TryReadSecureHello(ReadOnlySpan<byte> frame, out ReadOnlySpan<byte> cluster, out ReadOnlySpan<byte> noiseMessage)
     {
-        var r = new FrameReader(frame);
-        var cluster = r.ReadName("cluster");
-        if (r.Remaining is 0 or > 1024) throw new ProtocolException("HELLO without a Noise message, or with an oversized one");
-        return (cluster, r.ReadBytes(r.Remaining, "noise message").ToArray());
+        cluster = default;
+        noiseMessage = default;
+        if (frame.Length <= Wire.HeaderSize) return false;
+        var length = frame[Wire.HeaderSize];
+        var start = Wire.HeaderSize + 1 + length;
+        if (frame.Length - start is <= 0 or > MaxHelloNoiseBytes) return false;
+        cluster = frame.Slice(Wire.HeaderSize + 1, length);
+        noiseMessage = frame[start..];
+        return Wire.IsValidName(cluster);
     }
 
     /// <summary>HANDSHAKE: one Noise message (2 or 3) of the protocol 2 handshake.</summary>

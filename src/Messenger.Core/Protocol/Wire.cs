@@ -34,6 +34,17 @@ internal static class Wire
         return true;
     }
 
+    /// <summary><see cref="IsValidName(string?)"/> on the UTF-8 bytes of a received name, without making a string.</summary>
+    public static bool IsValidName(ReadOnlySpan<byte> name)
+    {
+        if (name.IsEmpty || name.Length > MaxNameBytes) return false;
+        foreach (var b in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit((char)b) || b is (byte)'.' or (byte)'_' or (byte)'-')) return false;
+        }
+        return true;
+    }
+
     public static void WriteHeader(Span<byte> destination, FrameType type, byte version = Version)
     {
         destination[0] = Magic;
@@ -42,19 +53,11 @@ internal static class Wire
     }
 
     /// <summary>Reads the header of a protocol 2 envelope (HELLO, HANDSHAKE, SEALED, SEALED_BROADCAST, REFUSE, RESET).</summary>
-    public static FrameType ReadEnvelope(ReadOnlySpan<byte> frame)
-    {
-        if (frame.Length < HeaderSize) throw new ProtocolException($"frame of {frame.Length} bytes is shorter than a header");
-        if (frame[0] != Magic) throw new ProtocolException("bad magic byte");
-        if (frame[1] != SecureVersion) throw new ProtocolException($"protocol version {frame[1]} where this node speaks {SecureVersion} (encrypted)");
-        var type = (FrameType)frame[2];
-        return type is FrameType.Hello or FrameType.Handshake or FrameType.Sealed or FrameType.SealedBroadcast or FrameType.Refuse or FrameType.Reset
-            ? type
-            : throw new ProtocolException($"frame type 0x{frame[2]:x2} is not a protocol 2 envelope");
-    }
+    public static FrameType ReadEnvelope(ReadOnlySpan<byte> frame) => Read(frame, SecureVersion);
 
-    /// <summary>The version byte of a frame, or 0 when it is too short to have one.</summary>
-    public static byte PeekVersion(ReadOnlySpan<byte> frame) => frame.Length >= HeaderSize && frame[0] == Magic ? frame[1] : (byte)0;
+    /// <summary>The exception-free form of <see cref="ReadEnvelope"/>, for the hot inbound path: the envelope's
+    /// type, or why the frame is not a protocol 2 envelope.</summary>
+    public static RejectReason CheckEnvelope(ReadOnlySpan<byte> frame, out FrameType type) => Check(frame, SecureVersion, out type);
 
     /// <summary>True for a REFUSE of either protocol: it is read whatever version the reader speaks, so that a
     /// refusal between a secure and an insecure node still says why.</summary>
@@ -62,15 +65,56 @@ internal static class Wire
         frame.Length >= HeaderSize && frame[0] == Magic && frame[1] is Version or SecureVersion && frame[2] == (byte)FrameType.Refuse;
 
     /// <summary>Reads the header of a frame; a frame of another magic, version or an unknown type is a protocol error.</summary>
-    public static FrameType ReadHeader(ReadOnlySpan<byte> frame)
+    public static FrameType ReadHeader(ReadOnlySpan<byte> frame) => Read(frame, Version);
+
+    /// <summary>The exception-free form of <see cref="ReadHeader"/> (protocol 1 frames): the type, or why the
+    /// header is not one.</summary>
+    public static RejectReason CheckHeader(ReadOnlySpan<byte> frame, out FrameType type) => Check(frame, Version, out type);
+
+    private static FrameType Read(ReadOnlySpan<byte> frame, byte version)
     {
-        if (frame.Length < HeaderSize) throw new ProtocolException($"frame of {frame.Length} bytes is shorter than a header");
-        if (frame[0] != Magic) throw new ProtocolException("bad magic byte");
-        if (frame[1] != Version) throw new ProtocolException($"unsupported protocol version {frame[1]}");
-        var type = (FrameType)frame[2];
-        if (!Enum.IsDefined(type)) throw new ProtocolException($"unknown frame type 0x{frame[2]:x2}");
-        return type;
+        var reason = Check(frame, version, out var type);
+        return reason == RejectReason.None ? type : throw new ProtocolException(Describe(reason, frame, version));
     }
+
+    /// <summary>The checks of a header: its length, magic, version (protocol 1 frames, or protocol 2 envelopes), and
+    /// a type of that version. No exception and no allocation: this runs for every frame a stranger sends.</summary>
+    private static RejectReason Check(ReadOnlySpan<byte> frame, byte version, out FrameType type)
+    {
+        type = default;
+        if (frame.Length < HeaderSize) return RejectReason.Truncated;
+        if (frame[0] != Magic) return RejectReason.BadMagic;
+        if (frame[1] != version) return RejectReason.BadVersion;
+        type = (FrameType)frame[2];
+        var known = version == SecureVersion
+            ? type is FrameType.Hello or FrameType.Handshake or FrameType.Sealed or FrameType.SealedBroadcast or FrameType.Refuse or FrameType.Reset
+            : IsDefined(type);
+        return known ? RejectReason.None : RejectReason.UnknownType;
+    }
+
+    private static readonly bool[] s_defined = DefinedTypes();
+
+    /// <summary>True for the frame types of <see cref="FrameType"/>: a table lookup, as this runs per frame.</summary>
+    public static bool IsDefined(FrameType type) => s_defined[(byte)type];
+
+    private static bool[] DefinedTypes()
+    {
+        var table = new bool[256];
+        foreach (var t in Enum.GetValues<FrameType>()) table[(byte)t] = true;
+        return table;
+    }
+
+    /// <summary>The text of a header check's failure, for the exceptions of the throwing readers (made only when
+    /// one is thrown).</summary>
+    private static string Describe(RejectReason reason, ReadOnlySpan<byte> frame, byte expectedVersion) => reason switch
+    {
+        RejectReason.Truncated => $"frame of {frame.Length} bytes is shorter than a header",
+        RejectReason.BadMagic => "bad magic byte",
+        RejectReason.BadVersion when expectedVersion == SecureVersion => $"protocol version {frame[1]} where this node speaks {SecureVersion} (encrypted)",
+        RejectReason.BadVersion => $"unsupported protocol version {frame[1]}",
+        RejectReason.UnknownType when expectedVersion == SecureVersion => $"frame type 0x{frame[2]:x2} is not a protocol 2 envelope",
+        _ => $"unknown frame type 0x{frame[2]:x2}",
+    };
 
     public static long UnixMicros(DateTimeOffset time) => (time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
 

@@ -10,8 +10,16 @@ namespace Messenger.Transport;
 // Initiator: our DEALER (HELLO with Noise message 1, then message 3). Responder: our ROUTER (message 2, then WELCOME).
 internal sealed partial class NodeRuntime
 {
+    /// <summary>HELLOs one connection may send at once, and how often it gets another: a legitimate initiator sends
+    /// one a second at most. Should become options (per-connection handshake rate).</summary>
+    private const int HelloBurstPerConnection = 4;
+    private const int HelloRefillMillisecondsPerConnection = 500;
+
     private double _handshakeTokens;
     private long _handshakeTokensAt;
+    private readonly SourceBudget _helloBudget = new(HelloBurstPerConnection, HelloRefillMillisecondsPerConnection, MaxTrackedConnections);
+    private byte[]? _clusterUtf8;
+    private object? _budgetsRouter;
 
     private bool Secure => !_options.Insecure;
 
@@ -103,45 +111,85 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    /// <summary>Protocol 2 HELLO on our ROUTER: a stranger starts a handshake. Bounded in number, age and rate.</summary>
-    private void OnSecureHello(byte[] identity, byte[] frame)
+    /// <summary>
+    /// Protocol 2 HELLO on our ROUTER: a stranger starts a handshake. Checked from the cheapest to the dearest: its
+    /// structure (no exception, no allocation), then the connection's own HELLO budget (so that one connection's
+    /// flood cannot use up the node's), the cluster name, Noise message 1 (so that junk does not use up the node's
+    /// budget either: the node-wide rate is taken only for a message that verifies); bounded in number and age of
+    /// pending handshakes.
+    /// </summary>
+    private void OnSecureHello(byte[] identity, ReadOnlySpan<byte> frame)
     {
-        var (cluster, message) = ControlFrames.ReadSecureHello(frame);
-        if (cluster != _options.Cluster)
+        if (!ControlFrames.TryReadSecureHello(frame, out var cluster, out var message))
         {
-            Refuse(identity, RefuseCode.WrongCluster, $"this node is in cluster '{_options.Cluster}', not '{cluster}'", "unknown", Wire.SecureVersion);
+            RejectFrame(RejectReason.MalformedHello, identity, null);
             return;
         }
-        if (!TakeHandshakeToken())
+        if (!TakeHelloBudget(identity)) return;
+        if (!cluster.SequenceEqual(_clusterUtf8 ??= System.Text.Encoding.UTF8.GetBytes(_options.Cluster)))
         {
-            CountRefused("rate-limited");
+            Refuse(identity, RefuseCode.WrongCluster, $"this node is in cluster '{_options.Cluster}', not '{System.Text.Encoding.ASCII.GetString(cluster)}'", "unknown", Wire.SecureVersion);
             return;
         }
-        if (_pending.Count >= _options.MaxPendingHandshakes && !_pending.ContainsKey(identity))
+        // The node-wide rate is looked at before any cryptography (a refusal for rate costs nothing), but taken only
+        // for a Noise message 1 that verifies: junk does not use it up.
+        if (!HasHandshakeToken())
         {
-            var oldest = _pending.Values.MinBy(p => p.StartedAt)!;
-            _pending.Remove(oldest.RoutingId);
-            oldest.Dispose();
-            CountRefused("pending-limit");
+            CountSilentRefusal("rate-limited");
+            return;
         }
         var responder = _security.NewResponder();
         try
         {
-            responder.ReadMessage(message);
+            try
+            {
+                responder.ReadMessage(message);
+            }
+            catch (NoiseException)
+            {
+                RejectFrame(RejectReason.BadHandshake, identity, null);
+                return;
+            }
+            _handshakeTokens--;
+            if (_pending.Remove(identity, out var previous))
+            {
+                // A second HELLO on one connection abandons the first handshake.
+                previous.Dispose();
+                CountSilentRefusal("superseded");
+            }
+            else if (_pending.Count >= _options.MaxPendingHandshakes)
+            {
+                var oldest = _pending.Values.MinBy(p => p.StartedAt)!;
+                _pending.Remove(oldest.RoutingId);
+                oldest.Dispose();
+                CountSilentRefusal("pending-limit");
+            }
             var reply = responder.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, null)));
-            if (_pending.Remove(identity, out var previous)) previous.Dispose();
             _pending[identity] = new PendingHandshake(identity, responder, Environment.TickCount64);
+            responder = null;
             _router.SendMoreFrame(identity).SendFrame(ControlFrames.Handshake(reply));
         }
         catch (NoiseException e)
         {
-            responder.Dispose();
             throw new ProtocolException($"handshake message 1: {e.Message}");
+        }
+        finally
+        {
+            responder?.Dispose();
         }
     }
 
+    /// <summary>Takes a HELLO from the connection's own budget; when it has none left, the HELLO is counted as
+    /// refused (<c>source-rate-limited</c>) and not answered.</summary>
+    private bool TakeHelloBudget(byte[] identity)
+    {
+        if (_helloBudget.TryTake(identity, Environment.TickCount64)) return true;
+        CountSilentRefusal("source-rate-limited");
+        return false;
+    }
+
     /// <summary>Handshake message 3 on our ROUTER: the initiator proves its key and the cluster key.</summary>
-    private void OnMessage3(byte[] identity, byte[] frame)
+    private void OnMessage3(byte[] identity, ReadOnlySpan<byte> frame)
     {
         if (!_pending.Remove(identity, out var pending)) throw new ProtocolException("handshake message 3 without a HELLO");
         using (pending)
@@ -221,6 +269,9 @@ internal sealed partial class NodeRuntime
             old.Link.Routes.Remove(old);
             old.Dispose();
         }
+        // The connection proved itself: should its session be forgotten later, its next frame is answered RESET at once.
+        _resetBudget.Forget(identity);
+        _helloBudget.Forget(identity);
         var route = new RouterSession(identity, link, sealer, opener);
         _routes[identity] = route;
         link.Routes.Add(route);
@@ -245,15 +296,23 @@ internal sealed partial class NodeRuntime
         Telemetry.HandshakesRefused.Add(1, _nodeTag, new("reason", reason));
     }
 
-    private bool TakeHandshakeToken()
+    /// <summary>Counts a handshake refused without an answer (and so without log event 1200): it goes into the
+    /// second's summary, log event 1203.</summary>
+    private void CountSilentRefusal(string reason)
+    {
+        CountRefused(reason);
+        _rejects.AddRefusal(reason, Environment.TickCount64);
+    }
+
+    /// <summary>Refills the node-wide handshake bucket (<c>MaxHandshakesPerSecond</c>) and says whether it holds a
+    /// token; the caller takes it (decrements) once the handshake is worth it.</summary>
+    private bool HasHandshakeToken()
     {
         var now = Environment.TickCount64;
         var rate = _options.MaxHandshakesPerSecond;
         _handshakeTokens = Math.Min(rate, _handshakeTokens + (now - _handshakeTokensAt) * rate / 1000.0);
         _handshakeTokensAt = now;
-        if (_handshakeTokens < 1) return false;
-        _handshakeTokens--;
-        return true;
+        return _handshakeTokens >= 1;
     }
 
     /// <summary>Sends an inner frame to the peer on our DEALER, sealed in protocol 2. False when the session is not
@@ -313,6 +372,11 @@ internal sealed partial class NodeRuntime
         }
     }
 
+    /// <summary>
+    /// The poller's periodic care of connections without a session (called from the tick): expires pending
+    /// handshakes, forgets per-connection budgets that have filled up again (all of them after a new ROUTER), and
+    /// writes the summaries of rejected frames and silent refusals, once a second at most.
+    /// </summary>
     private void ExpirePendingHandshakes(long now)
     {
         var timeout = (long)_options.HandshakeTimeout.TotalMilliseconds;
@@ -320,7 +384,26 @@ internal sealed partial class NodeRuntime
         {
             _pending.Remove(pending.RoutingId);
             pending.Dispose();
-            CountRefused("timed-out");
+            CountSilentRefusal("timed-out");
+        }
+        if (!ReferenceEquals(_budgetsRouter, _router))
+        {
+            // Routing ids belong to one ROUTER socket: a restarted one starts afresh.
+            _budgetsRouter = _router;
+            _helloBudget.Clear();
+            _resetBudget.Clear();
+        }
+        _helloBudget.Prune(now);
+        _resetBudget.Prune(now);
+        if (_rejects.FramesDue(now, RejectSummaryMilliseconds))
+        {
+            var (count, seconds, reasons, sources) = _rejects.TakeFrames(now);
+            Log.FramesRejectedSummary(_logger, count, seconds, reasons, sources);
+        }
+        if (_rejects.RefusalsDue(now, RejectSummaryMilliseconds))
+        {
+            var (count, seconds, reasons) = _rejects.TakeRefusals(now);
+            Log.HandshakesRefusedSummary(_logger, count, seconds, reasons);
         }
     }
 }

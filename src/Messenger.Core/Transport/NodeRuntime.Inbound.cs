@@ -1,5 +1,6 @@
 using Messenger.Internal;
 using Messenger.Protocol;
+using Microsoft.Extensions.Logging;
 using NetMQ;
 
 namespace Messenger.Transport;
@@ -8,11 +9,33 @@ namespace Messenger.Transport;
 // Envelopes are opened first (NodeRuntime.Handshake.cs); the inner frames are acted on here.
 internal sealed partial class NodeRuntime
 {
+    /// <summary>Frames from connections without a session (strangers, and peers still handshaking) that one wakeup
+    /// of the ROUTER handles before it lets the poller serve the node's other sockets and timers; members' frames
+    /// do not count. Should become an option.</summary>
+    private const int MaxStrangerFramesPerWakeup = 64;
+
+    /// <summary>A connection without a session is answered RESET at most once in this time. Should become an option.</summary>
+    private const int ResetIntervalMilliseconds = 1000;
+
+    /// <summary>Connections whose per-connection budgets (RESET answers, HELLOs) are tracked at most; past it, the
+    /// node-wide limits alone apply to a new one.</summary>
+    private const int MaxTrackedConnections = 4096;
+
+    /// <summary>Rejected frames and silent refusals are logged as one summary per this time (events 1302, 1203).</summary>
+    private const int RejectSummaryMilliseconds = 1000;
+
+    private readonly SourceBudget _resetBudget = new(burst: 1, ResetIntervalMilliseconds, MaxTrackedConnections);
+    private readonly RejectTally _rejects = new();
+
+    private static readonly byte[] s_resetV1 = ControlFrames.Empty(FrameType.Reset, Wire.Version);
+    private static readonly byte[] s_resetV2 = ControlFrames.Empty(FrameType.Reset, Wire.SecureVersion);
+
     private void OnRouterReady()
     {
         // Frames are read as NetMQ messages and opened straight from NetMQ's buffer: copying each batch frame into
         // an array of our own first cost a tenth of the receiving thread.
         var msg = new Msg();
+        var strangers = 0;
         for (var i = 0; i < MaxFramesPerWakeup; i++)
         {
             msg.InitEmpty();
@@ -24,7 +47,7 @@ internal sealed partial class NodeRuntime
             if (!msg.HasMore)
             {
                 msg.Close();
-                Reject("unicast", "frame without routing id");
+                RejectFrame(RejectReason.Multipart, null, null);
                 continue;
             }
             var identity = msg.CloneData();
@@ -33,7 +56,7 @@ internal sealed partial class NodeRuntime
             if (!_router.TryReceive(ref msg, TimeSpan.Zero))
             {
                 msg.Close();
-                Reject("unicast", "routing id without a frame");
+                RejectFrame(RejectReason.Truncated, identity, null);
                 return;
             }
             try
@@ -41,10 +64,12 @@ internal sealed partial class NodeRuntime
                 if (msg.HasMore)
                 {
                     _router.SkipMultipartMessage();
-                    Reject("unicast", "multipart message");
+                    RejectFrame(RejectReason.Multipart, identity, null);
                     continue;
                 }
-                OnRouterFrame(identity, msg.Slice());
+                // Strangers get a bounded share of each wakeup: past it, the poller serves the rest of the node
+                // before it comes back to this socket.
+                if (!OnRouterFrame(identity, msg.Slice()) && ++strangers >= MaxStrangerFramesPerWakeup) return;
             }
             finally
             {
@@ -53,7 +78,8 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    private void OnRouterFrame(byte[] identity, ReadOnlySpan<byte> frame)
+    /// <summary>Acts on one frame from the ROUTER; true when it came from a connection with a session.</summary>
+    private bool OnRouterFrame(byte[] identity, ReadOnlySpan<byte> frame)
     {
         _framesReceived++;
         _bytesReceived += frame.Length;
@@ -66,33 +92,45 @@ internal sealed partial class NodeRuntime
         try
         {
             if (Secure) OnSecureRouterFrame(identity, frame, route);
-            else OnPlainRouterFrame(identity, frame.ToArray(), route);
+            else OnPlainRouterFrame(identity, frame, route);
         }
         catch (ProtocolException e)
         {
-            Reject(route?.Link.Name ?? "unknown connection", e.Message);
+            Reject(route?.Link.Name ?? RejectTally.Describe(identity, null), e.Message);
         }
+        return route is not null;
     }
 
+    /// <summary>
+    /// A protocol 2 frame on the ROUTER. The header, the type and whether the connection has a session are checked
+    /// first, without exceptions or allocation: a stranger's junk is dropped and counted here. Only what passes
+    /// goes on to the handshake or to opening.
+    /// </summary>
     private void OnSecureRouterFrame(byte[] identity, ReadOnlySpan<byte> frame, RouterSession? route)
     {
-        if (Wire.PeekVersion(frame) == Wire.Version && frame.Length > 2 && frame[2] == (byte)FrameType.Hello)
+        var reason = Wire.CheckEnvelope(frame, out var type);
+        if (reason != RejectReason.None)
         {
-            Refuse(identity, RefuseCode.UnsupportedVersion, "this node requires encrypted links (protocol 2); the peer speaks plaintext protocol 1", "insecure node", Wire.Version);
+            OnBadHeader(reason, identity, frame, route);
             return;
         }
-        switch (Wire.ReadEnvelope(frame))
+        switch (type)
         {
             case FrameType.Hello:
-                OnSecureHello(identity, frame.ToArray());
+                OnSecureHello(identity, frame);
                 return;
             case FrameType.Handshake:
-                OnMessage3(identity, frame.ToArray());
+                if (!_pending.ContainsKey(identity))
+                {
+                    RejectFrame(RejectReason.NoHandshake, identity, route?.Link.Name);
+                    return;
+                }
+                OnMessage3(identity, frame);
                 return;
             case FrameType.Sealed:
                 if (route is null)
                 {
-                    AskToStartOver(identity, "sealed frame from a connection with no session");
+                    AskToStartOver(identity, RejectReason.NoSession);
                     return;
                 }
                 byte[] inner;
@@ -103,25 +141,28 @@ internal sealed partial class NodeRuntime
                 catch (ProtocolException)
                 {
                     // A frame that fails authentication ends that session; the peer must handshake again.
+                    var peer = route.Link.Name;
                     DropRoute(route);
-                    AskToStartOver(identity, "sealed frame failed authentication; session closed");
+                    RejectFrame(RejectReason.Authentication, identity, peer);
+                    AnswerReset(identity);
                     return;
                 }
                 OnRouterInner(route, inner);
                 return;
             default:
-                throw new ProtocolException($"{(FrameType)frame[2]} is not sent to a ROUTER");
+                RejectFrame(RejectReason.WrongSocket, identity, route?.Link.Name);
+                return;
         }
     }
 
-    private void OnPlainRouterFrame(byte[] identity, byte[] frame, RouterSession? route)
+    private void OnPlainRouterFrame(byte[] identity, ReadOnlySpan<byte> frame, RouterSession? route)
     {
-        if (Wire.PeekVersion(frame) == Wire.SecureVersion && frame.Length > 2 && frame[2] == (byte)FrameType.Hello)
+        var reason = Wire.CheckHeader(frame, out var type);
+        if (reason != RejectReason.None)
         {
-            Refuse(identity, RefuseCode.UnsupportedVersion, "this node runs INSECURE (plaintext protocol 1) and cannot join an encrypted node", "secure node", Wire.SecureVersion);
+            OnBadHeader(reason, identity, frame, route);
             return;
         }
-        var type = Wire.ReadHeader(frame);
         if (type == FrameType.Hello)
         {
             OnPlainHello(identity, ControlFrames.ReadHello(frame));
@@ -129,19 +170,45 @@ internal sealed partial class NodeRuntime
         }
         if (route is null)
         {
-            AskToStartOver(identity, $"{type} before HELLO");
+            AskToStartOver(identity, RejectReason.NoSession);
             return;
         }
-        OnRouterInner(route, frame);
+        OnRouterInner(route, frame.ToArray());
+    }
+
+    /// <summary>A frame whose header failed the checks is dropped, but for a HELLO of the other protocol: that is
+    /// refused with why (REFUSE 1), as far as the connection's HELLO budget allows.</summary>
+    private void OnBadHeader(RejectReason reason, byte[] identity, ReadOnlySpan<byte> frame, RouterSession? route)
+    {
+        var other = Secure ? Wire.Version : Wire.SecureVersion;
+        if (reason != RejectReason.BadVersion || frame[1] != other || frame[2] != (byte)FrameType.Hello)
+        {
+            RejectFrame(reason, identity, route?.Link.Name);
+            return;
+        }
+        if (!TakeHelloBudget(identity)) return;
+        if (Secure) Refuse(identity, RefuseCode.UnsupportedVersion, "this node requires encrypted links (protocol 2); the peer speaks plaintext protocol 1", "insecure node", other);
+        else Refuse(identity, RefuseCode.UnsupportedVersion, "this node runs INSECURE (plaintext protocol 1) and cannot join an encrypted node", "secure node", other);
     }
 
     /// <summary>A connection that has not finished a handshake, or whose peer this node has since forgotten, is
-    /// told RESET so that it starts over.</summary>
-    private void AskToStartOver(byte[] identity, string reason)
+    /// told RESET so that it starts over: once per connection and <see cref="ResetIntervalMilliseconds"/>, as one
+    /// new handshake answers every frame that met the forgotten session. Each frame is counted all the same.</summary>
+    private void AskToStartOver(byte[] identity, RejectReason reason)
     {
-        Reject("unknown connection", reason);
-        _router.SendMoreFrame(identity).SendFrame(ControlFrames.Empty(FrameType.Reset, Secure ? Wire.SecureVersion : Wire.Version));
+        RejectFrame(reason, identity, null);
+        if (_resetBudget.TryTake(identity, Environment.TickCount64)) SendReset(identity);
     }
+
+    /// <summary>Answers RESET now, whatever was answered before (the session on that connection just ended).</summary>
+    private void AnswerReset(byte[] identity)
+    {
+        _resetBudget.Forget(identity);
+        _resetBudget.TryTake(identity, Environment.TickCount64);
+        SendReset(identity);
+    }
+
+    private void SendReset(byte[] identity) => _router.SendMoreFrame(identity).SendFrame(Secure ? s_resetV2 : s_resetV1);
 
     private void DropRoute(RouterSession route)
     {
@@ -354,7 +421,7 @@ internal sealed partial class NodeRuntime
         {
             if (r.Sequence <= last)
             {
-                Reject(link.Name, $"duplicate sequence {r.Sequence}");
+                RejectFrame(RejectReason.Duplicate, null, link.Name);
                 continue;
             }
             last = r.Sequence;
@@ -390,10 +457,29 @@ internal sealed partial class NodeRuntime
         Telemetry.MessagesDropped.Add(count, _nodeTag, new("reason", reason));
     }
 
+    /// <summary>A frame that failed the full validation of its fields: counted, and logged at debug level with
+    /// why (event 1300). Rare: the cheap checks of <see cref="RejectFrame"/> stop junk
+    /// before it gets this far.</summary>
     private void Reject(string source, string reason)
     {
-        _framesRejected++;
-        Telemetry.FramesRejected.Add(1, _nodeTag);
+        CountRejected(RejectReason.Invalid, null, source);
         Log.FrameRejected(_logger, source, reason);
+    }
+
+    /// <summary>Counts a rejected frame in <c>messenger.frames.rejected</c> (tag <c>reason</c>) and in the second's
+    /// summary (log event 1302); the first of each second is also logged at debug level (event 1300). Nothing is
+    /// formatted per frame.</summary>
+    private void RejectFrame(RejectReason reason, byte[]? connection, string? peer)
+    {
+        if (CountRejected(reason, connection, peer) && _logger.IsEnabled(LogLevel.Debug))
+            Log.FrameRejected(_logger, RejectTally.Describe(connection, peer), RejectReasons.Tag(reason));
+    }
+
+    /// <summary>True when this is the first reject of the tally's window.</summary>
+    private bool CountRejected(RejectReason reason, byte[]? connection, string? peer)
+    {
+        _framesRejected++;
+        Telemetry.FramesRejected.Add(1, _nodeTag, new("reason", RejectReasons.Tag(reason)));
+        return _rejects.Add(reason, connection, peer, Environment.TickCount64);
     }
 }

@@ -1,0 +1,325 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text;
+using Messenger.Protocol;
+using Messenger.Security;
+using Messenger.Tests.Support;
+using NetMQ;
+using NetMQ.Sockets;
+
+namespace Messenger.Tests.Security;
+
+/// <summary>
+/// A stranger floods a node with random and mutated frames and with HELLOs: each one is dropped or refused and
+/// counted, nothing reaches the application, the stranger gets nothing but RESET and REFUSE back, and members go on
+/// exchanging acknowledged messages and joining. Completion and correctness only: speed is the stress suite's job.
+/// </summary>
+public sealed class JunkFloodTests
+{
+    private static readonly TimeSpan Wait = TestCluster.Timeout;
+
+    /// <summary>A node name no parallel test uses, so that the metrics it tags can be told apart.</summary>
+    private static string UniqueName(string prefix) => $"{prefix}{Guid.NewGuid():N}"[..16];
+
+    [Fact]
+    public async Task Junk_of_every_kind_is_dropped_counted_by_reason_and_summed_up_in_the_log()
+    {
+        await using var cluster = new TestCluster();
+        var log = new CapturingLoggerFactory();
+        var name = UniqueName("b");
+        using var metrics = new RejectMetrics(name);
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync(name, o => o with { LoggerFactory = log });
+        await a.WaitForPeersAsync([name], Wait);
+        var before = b.Statistics;
+
+        var random = new Random(1234);
+        var expected = new Dictionary<string, int>();
+        var frames = new List<byte[]>();
+        void Add(string reason, byte[] frame)
+        {
+            frames.Add(frame);
+            expected[reason] = expected.GetValueOrDefault(reason) + 1;
+        }
+        Add("truncated", []);
+        Add("truncated", [0x4D]);
+        Add("truncated", [0x4D, 0x02]);
+        Add("bad-magic", [0x00, 0x02, (byte)FrameType.Sealed, 1, 2, 3]);
+        Add("bad-version", [0x4D, 0x09, (byte)FrameType.Sealed]);
+        Add("bad-version", ControlFrames.Timestamped(FrameType.Ping, 1)); // protocol 1 on a secure node
+        Add("unknown-type", [0x4D, 0x02, 0xEE]);
+        Add("unknown-type", [0x4D, 0x02, (byte)FrameType.Data, 1, 0, 0, 0]); // an inner type outside its envelope
+        Add("wrong-socket", [0x4D, 0x02, (byte)FrameType.SealedBroadcast, .. RandomBytes(random, 40)]);
+        Add("wrong-socket", ControlFrames.Empty(FrameType.Reset, Wire.SecureVersion));
+        Add("wrong-socket", ControlFrames.Refuse(new RefuseFrame(RefuseCode.Busy, "no"), Wire.SecureVersion));
+        Add("no-handshake", ControlFrames.Handshake(RandomBytes(random, 96)));
+        Add("malformed-hello", [0x4D, 0x02, (byte)FrameType.Hello]);
+        Add("malformed-hello", [0x4D, 0x02, (byte)FrameType.Hello, 5, (byte)'a', (byte)' ', (byte)'b', (byte)'c', (byte)'d', 1, 2]);
+        Add("malformed-hello", ControlFrames.SecureHello(cluster.Name, []));
+        Add("bad-handshake", ControlFrames.SecureHello(cluster.Name, RandomBytes(random, 48)));
+        for (var i = 0; i < 100; i++) Add("no-session", [0x4D, 0x02, (byte)FrameType.Sealed, .. RandomBytes(random, random.Next(0, 120))]);
+        for (var i = 0; i < 200; i++)
+        {
+            var f = RandomBytes(random, random.Next(Wire.HeaderSize, 200));
+            if (f[0] == Wire.Magic) f[0] = 0; // random, but never a header by chance (and never shorter than one)
+            Add("bad-magic", f);
+        }
+
+        using var stranger = new DealerSocket();
+        stranger.Options.Linger = TimeSpan.Zero;
+        stranger.Connect(b.Endpoint);
+        foreach (var f in frames) stranger.SendFrame(f);
+        stranger.SendMoreFrame([0x4D, 0x02, (byte)FrameType.Sealed]).SendFrame([1, 2, 3]);
+        expected["multipart"] = 1;
+        // Refused with a REFUSE rather than dropped: counted as refused handshakes.
+        stranger.SendFrame(ControlFrames.SecureHello("another-cluster", RandomBytes(random, 48)));
+        stranger.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, NodeId.NewRandom(), "plain", "127.0.0.1", 1, 2)));
+        var total = frames.Count + 1;
+
+        await Until(() => b.Statistics.FramesRejected - before.FramesRejected >= total && b.Statistics.HandshakesRefused - before.HandshakesRefused >= 2,
+            () => $"rejected {b.Statistics.FramesRejected - before.FramesRejected} of {total}, refused {b.Statistics.HandshakesRefused - before.HandshakesRefused} of 2");
+        Assert.Equal(total, b.Statistics.FramesRejected - before.FramesRejected);
+        Assert.Equal(2, b.Statistics.HandshakesRefused - before.HandshakesRefused);
+        foreach (var (reason, count) in expected) Assert.True(metrics.Rejected(reason) == count, $"{reason}: counted {metrics.Rejected(reason)}, sent {count}; all: {metrics}");
+        Assert.Equal(1, metrics.Refused(nameof(RefuseCode.WrongCluster)));
+        Assert.Equal(1, metrics.Refused(nameof(RefuseCode.UnsupportedVersion)));
+
+        // What came back: RESET (for the sealed frames without a session, once for the connection, not once a frame)
+        // and the two REFUSEs; never a handshake message or anything sealed.
+        var replies = Drain(stranger);
+        Assert.All(replies, r => Assert.True(Wire.IsRefuse(r) || IsReset(r), $"unexpected reply {Convert.ToHexString(r)}"));
+        Assert.Equal(2, replies.Count(r => Wire.IsRefuse(r)));
+        var resets = replies.Count(IsReset);
+        Assert.InRange(resets, 1, 10);
+
+        // The log sums the flood up once a second instead of a line per frame.
+        await Until(() => log.Lines.Any(l => l.EventId == 1302 && l.Message.Contains("no-session", StringComparison.Ordinal)), () => log.All);
+        var summary = log.Lines.First(l => l.EventId == 1302 && l.Message.Contains("no-session", StringComparison.Ordinal)).Message;
+        Assert.Contains("connection ", summary, StringComparison.Ordinal);
+        Assert.InRange(log.Lines.Count(l => l.EventId == 1300), 1, 20);
+
+        Assert.False(b.TryRead(out var leaked), $"nothing delivered, but got {leaked}");
+        await a.SendAsync(name, "members still talk", topic: null, requireAck: true).WaitAsync(Wait);
+        Assert.Equal("members still talk", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+    }
+
+    [Fact]
+    public async Task A_member_whose_session_was_forgotten_recovers_through_reset_again_and_again()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], Wait), b.WaitForPeersAsync(["a"], Wait));
+
+        // A stranger's sealed junk on its own connection is answered RESET at most once a second; a member's
+        // forgotten session must still be answered at once, each time, from either side.
+        using var stranger = new DealerSocket();
+        stranger.Options.Linger = TimeSpan.Zero;
+        stranger.Connect(b.Endpoint);
+        var random = new Random(5);
+        for (var round = 1; round <= 4; round++)
+        {
+            for (var i = 0; i < 20; i++) stranger.SendFrame([0x4D, 0x02, (byte)FrameType.Sealed, .. RandomBytes(random, 40)]);
+            var (forgetful, other) = round % 2 == 1 ? (b, a) : (a, b);
+            forgetful.Faults.ForgetSessions();
+            await other.SendAsync(forgetful.Name, $"to {forgetful.Name} {round}", topic: null, requireAck: true).WaitAsync(Wait);
+            await forgetful.SendAsync(other.Name, $"back to {other.Name} {round}", topic: null, requireAck: true).WaitAsync(Wait);
+            Assert.Equal($"to {forgetful.Name} {round}", (await TestCluster.ReadAsync(forgetful, 1))[0].GetText());
+            Assert.Equal($"back to {other.Name} {round}", (await TestCluster.ReadAsync(other, 1))[0].GetText());
+        }
+        Assert.False(a.TryRead(out var extraA), $"no duplicate, but got {extraA}");
+        Assert.False(b.TryRead(out var extraB), $"no duplicate, but got {extraB}");
+        Assert.Equal(PeerState.Connected, a.GetPeer("b")!.State);
+        Assert.Equal(PeerState.Connected, b.GetPeer("a")!.State);
+        Assert.InRange(Drain(stranger).Count(IsReset), 1, 20);
+    }
+
+    [Fact]
+    public async Task A_hello_flood_from_one_connection_does_not_keep_a_new_member_out()
+    {
+        await using var cluster = new TestCluster();
+        var name = UniqueName("b");
+        using var metrics = new RejectMetrics(name);
+        // A small node-wide handshake rate, so that one connection's valid HELLOs could take all of it.
+        var b = await cluster.StartAsync(name, o => o with { MaxHandshakesPerSecond = 10 });
+
+        using var stranger = new RawSecureClient(b.Endpoint);
+        stranger.Hello(cluster.Name, ClusterKey.Generate().Bytes, MessengerKeyPair.Generate());
+        var hello = stranger.Sent[0]; // a valid Noise message 1: anyone who knows the cluster's name can make one
+        using var stop = new CancellationTokenSource();
+        var watch = Stopwatch.StartNew();
+        long sent = 1;
+        var flood = Task.Run(() =>
+        {
+            using var socket = new DealerSocket();
+            socket.Options.Linger = TimeSpan.Zero;
+            socket.Connect(b.Endpoint);
+            while (!stop.IsCancellationRequested && sent < 2_000_000)
+            {
+                if (socket.TrySendFrame(TimeSpan.FromMilliseconds(100), hello)) Interlocked.Increment(ref sent);
+                while (socket.TryReceiveFrameBytes(out _)) { } // answers are not read by a flooder; keep its queue short
+            }
+        });
+        try
+        {
+            // The flood is on: the connection's own budget is spent.
+            await Until(() => metrics.Refused("source-rate-limited") >= 100, () => $"source-rate-limited {metrics.Refused("source-rate-limited")}, sent {Interlocked.Read(ref sent)}");
+            var c = await cluster.StartAsync("c");
+            await Task.WhenAll(c.WaitForPeersAsync([name], Wait), b.WaitForPeersAsync(["c"], Wait));
+            await c.SendAsync(name, "joined during the flood", topic: null, requireAck: true).WaitAsync(Wait);
+            Assert.Equal("joined during the flood", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+        }
+        finally
+        {
+            stop.Cancel();
+            await flood.WaitAsync(Wait);
+        }
+        // The flooding connection got at most its own budget of handshake starts: 4 at once and 2 a second after.
+        // (Each answered HELLO of that connection but the last was superseded by the next.)
+        Assert.InRange(metrics.Refused("superseded"), 0, 4 + 2 * (long)Math.Ceiling(watch.Elapsed.TotalSeconds) + 4);
+        Assert.False(b.TryRead(out var leaked), $"nothing from the stranger, but got {leaked}");
+    }
+
+    [Fact]
+    public async Task Members_exchange_acknowledged_messages_while_strangers_flood_junk()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], Wait), b.WaitForPeersAsync(["a"], Wait));
+        var before = b.Statistics;
+
+        using var stop = new CancellationTokenSource();
+        using var close = new CancellationTokenSource();
+        long junk = 0;
+        var floods = Enumerable.Range(0, 3).Select(k => Task.Run(() =>
+        {
+            using var socket = new DealerSocket();
+            socket.Options.Linger = TimeSpan.Zero;
+            socket.Connect(b.Endpoint);
+            var random = new Random(100 + k);
+            for (var i = 0; i < 200_000 && !stop.IsCancellationRequested; i++)
+            {
+                if (!socket.TrySendFrame(TimeSpan.FromMilliseconds(100), Junk(random, cluster.Name))) continue;
+                Interlocked.Increment(ref junk);
+                while (socket.TryReceiveFrameBytes(out _)) { }
+            }
+            // Keep the connection until the node has read what was sent.
+            close.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(60));
+        })).ToList();
+        try
+        {
+            await Until(() => Interlocked.Read(ref junk) >= 1000, () => $"junk sent {Interlocked.Read(ref junk)}");
+            const int Count = 300;
+            async Task Exchange(MessengerNode from, MessengerNode to)
+            {
+                for (var i = 0; i < Count; i++) await from.SendAsync(to.Name, $"{from.Name}{i}", topic: null, requireAck: true).WaitAsync(Wait);
+            }
+            var reading = Task.WhenAll(TestCluster.ReadAsync(b, Count, TimeSpan.FromSeconds(60)), TestCluster.ReadAsync(a, Count, TimeSpan.FromSeconds(60)));
+            await Task.WhenAll(Exchange(a, b), Exchange(b, a));
+            var got = await reading;
+            Assert.Equal(Enumerable.Range(0, Count).Select(i => $"a{i}"), got[0].Select(m => m.GetText()));
+            Assert.Equal(Enumerable.Range(0, Count).Select(i => $"b{i}"), got[1].Select(m => m.GetText()));
+            Assert.True(Interlocked.Read(ref junk) >= 1000, "the flood went on while the members talked");
+
+            // Every junk frame is counted, as a rejected frame or a refused handshake.
+            await stop.CancelAsync();
+            var sent = -1L;
+            long Counted() => b.Statistics.FramesRejected - before.FramesRejected + b.Statistics.HandshakesRefused - before.HandshakesRefused;
+            await Until(() => Counted() >= (sent = Interlocked.Read(ref junk)), () => $"counted {Counted()} of {sent}", TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await close.CancelAsync();
+            await Task.WhenAll(floods).WaitAsync(Wait);
+        }
+        Assert.False(a.TryRead(out var extraA), $"nothing more at a, but got {extraA}");
+        Assert.False(b.TryRead(out var extraB), $"nothing more at b, but got {extraB}");
+        Assert.Equal(PeerState.Connected, a.GetPeer("b")!.State);
+        Assert.Equal(PeerState.Connected, b.GetPeer("a")!.State);
+    }
+
+    /// <summary>One junk frame: random bytes, or a mutated protocol 2 envelope of a kind a stranger may send.</summary>
+    private static byte[] Junk(Random random, string cluster) => random.Next(8) switch
+    {
+        0 => RandomBytes(random, random.Next(1, 200)),
+        1 => [0x4D, 0x02, (byte)FrameType.Sealed, .. RandomBytes(random, random.Next(0, 200))],
+        2 => ControlFrames.Handshake(RandomBytes(random, random.Next(1, 160))),
+        3 => ControlFrames.SecureHello(cluster, RandomBytes(random, 48)),
+        4 => ControlFrames.SecureHello($"not-{random.Next():x}", RandomBytes(random, 48)),
+        5 => [0x4D, 0x02, (byte)FrameType.Hello, .. RandomBytes(random, random.Next(0, 120))],
+        6 => [0x4D, 0x02, (byte)FrameType.SealedBroadcast, .. RandomBytes(random, random.Next(0, 120))],
+        _ => [0x4D, 0x01, (byte)random.Next(0, 0x14), .. RandomBytes(random, random.Next(0, 100))],
+    };
+
+    private static byte[] RandomBytes(Random random, int count)
+    {
+        var bytes = new byte[count];
+        random.NextBytes(bytes);
+        return bytes;
+    }
+
+    private static bool IsReset(byte[] frame) => frame.Length == Wire.HeaderSize && frame[0] == Wire.Magic && frame[2] == (byte)FrameType.Reset;
+
+    /// <summary>What a raw socket has received: the first answer waited for, the rest as long as they keep coming.</summary>
+    private static List<byte[]> Drain(DealerSocket socket)
+    {
+        var replies = new List<byte[]>();
+        var wait = Wait;
+        while (replies.Count < 10_000 && socket.TryReceiveFrameBytes(wait, out var frame))
+        {
+            replies.Add(frame!);
+            wait = TimeSpan.FromMilliseconds(200);
+        }
+        return replies;
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds, checking every 20 ms, or fails after the timeout.</summary>
+    private static async Task Until(Func<bool> condition, Func<string> state, TimeSpan? timeout = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > (timeout ?? Wait)) Assert.Fail($"timed out: {state()}");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>The <c>messenger.frames.rejected</c> and <c>messenger.handshakes.refused</c> measurements of one node,
+    /// by reason tag.</summary>
+    private sealed class RejectMetrics : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentDictionary<string, long> _rejected = new();
+        private readonly ConcurrentDictionary<string, long> _refused = new();
+
+        public RejectMetrics(string node)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == "Messenger" && instrument.Name is "messenger.frames.rejected" or "messenger.handshakes.refused") listener.EnableMeasurementEvents(instrument);
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+            {
+                string? n = null, reason = null;
+                foreach (var t in tags)
+                {
+                    if (t.Key == "node") n = t.Value as string;
+                    else if (t.Key == "reason") reason = t.Value as string;
+                }
+                if (n != node) return;
+                var into = instrument.Name == "messenger.frames.rejected" ? _rejected : _refused;
+                into.AddOrUpdate(reason ?? "(none)", value, (_, v) => v + value);
+            });
+            _listener.Start();
+        }
+
+        public long Rejected(string reason) => _rejected.GetValueOrDefault(reason);
+        public long Refused(string reason) => _refused.GetValueOrDefault(reason);
+
+        public override string ToString() => string.Join(", ", _rejected.Select(p => $"{p.Key} {p.Value}"));
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
