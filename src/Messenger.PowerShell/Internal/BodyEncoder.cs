@@ -5,35 +5,44 @@ namespace Messenger.PowerShell.Internal;
 
 /// <summary>
 /// Turns a -Message object into a body: a string travels as UTF-8 text, a byte array as it is, anything else as
-/// JSON (see <see cref="PSJson"/>). The returned memory is valid until the next call: the caller waits for each
-/// send to be queued (the engine copies the body then) before encoding the next message.
+/// JSON (see <see cref="PSJson"/>). Strings, the common case, are not encoded here: <see cref="SendCoalescer"/>
+/// writes them straight into its burst buffer. The memory <see cref="Encode"/> returns is valid until the next call.
 /// </summary>
 internal sealed class BodyEncoder
 {
-    private readonly PSJson.Writer _json;
-    private byte[] _text = new byte[1024];
+    private readonly int _depth;
+    private PSJson.Writer? _json;
+    private byte[]? _text;
 
-    public BodyEncoder(int depth) => _json = new PSJson.Writer(depth);
+    public BodyEncoder(int depth) => _depth = depth;
 
-    public ReadOnlyMemory<byte> Encode(object? message, out MessageContentType contentType)
+    /// <summary>What a -Message argument stands for: the object a PSObject wraps, unless it is a PSCustomObject
+    /// (then the PSObject itself, whose properties are the message). Reads the wrapper once.</summary>
+    public static object? Unwrap(object? message)
     {
-        var value = message is PSObject pso && pso.BaseObject is not PSCustomObject ? pso.BaseObject : message;
+        if (message is not PSObject pso) return message;
+        var inner = pso.BaseObject;
+        return inner is PSCustomObject ? pso : inner;
+    }
+
+    /// <param name="message">The argument as bound (JSON keeps a wrapper's extra properties).</param>
+    /// <param name="value">The same, unwrapped (<see cref="Unwrap"/>).</param>
+    /// <param name="contentType">How the body is to be read.</param>
+    public ReadOnlyMemory<byte> Encode(object? message, object? value, out MessageContentType contentType)
+    {
         switch (value)
         {
             case string text:
                 contentType = MessageContentType.Text;
-                if (text.Length * 3 > _text.Length)
-                {
-                    var needed = Encoding.UTF8.GetByteCount(text);
-                    if (needed > _text.Length) _text = new byte[Math.Max(needed, _text.Length * 2)];
-                }
+                var needed = Encoding.UTF8.GetByteCount(text);
+                if (_text is null || _text.Length < needed) _text = new byte[Math.Max(needed, 1024)];
                 return _text.AsMemory(0, Encoding.UTF8.GetBytes(text, _text));
             case byte[] bytes:
                 contentType = MessageContentType.Binary;
                 return bytes;
             default:
                 contentType = MessageContentType.Json;
-                return _json.Write(message);
+                return (_json ??= new PSJson.Writer(_depth)).Write(message);
         }
     }
 }

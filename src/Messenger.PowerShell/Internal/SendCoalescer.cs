@@ -1,67 +1,106 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Text;
 
 namespace Messenger.PowerShell.Internal;
 
 /// <summary>
 /// Hands the messages of one Send-MessengerMessage or Send-MessengerBroadcast pipeline to the engine in bursts.
-/// PowerShell delivers pipeline input one object at a time, a microsecond or so apart; handed over one by one,
-/// each message would find the node's sender idle, wake its poller thread and travel alone in its own sealed
-/// frame. Kept here until <see cref="BurstSize"/> messages or <see cref="BurstBytes"/> bytes are waiting, and
-/// then given to the engine back to back, they travel in shared frames. Nothing waits long: a timer hands over
-/// whatever has waited <see cref="MaxDelay"/>, and the end of the pipeline hands over the rest, so a single
-/// message, or the last of a stream, leaves at once.
+/// PowerShell delivers pipeline input one object at a time, a microsecond or two apart; handed over one by one,
+/// each message would find the node's sender idle, ring its doorbell, wake its poller thread and travel in a
+/// small frame of its own. Kept here (strings encoded straight into the burst buffer) and given to the engine
+/// back to back, they travel in full frames: the sender's poller, the receiver and both I/O threads then work
+/// per frame, not per message.
 /// </summary>
-/// <remarks>Messages keep their order: one lock covers buffering and handing over, whichever thread does it.
-/// A failure found on the timer's thread is kept and thrown on the pipeline thread by the next call.</remarks>
+/// <remarks>
+/// <para>Light traffic is not delayed: a message that comes when nothing was handed over for
+/// <see cref="MaxDelay"/> goes at once, alone. Under a stream, a burst goes when it holds
+/// <see cref="BurstBytes"/> or <see cref="MaxBurstMessages"/>, or when its first message has waited
+/// <see cref="MaxDelay"/>, and the rest when the pipeline ends.</para>
+/// <para>The pipeline thread does the hand-overs: a timer only marks an old burst as due, and the next message
+/// sends it. The timer sends it itself only when the pipeline stopped giving messages (its input is slow), so the
+/// two threads never wait for each other while a stream flows. Messages keep their order: one lock covers
+/// buffering and handing over. A failure found on the timer's thread is kept and thrown on the pipeline thread by
+/// the next call.</para>
+/// </remarks>
 internal sealed class SendCoalescer : IDisposable
 {
-    public const int BurstSize = 256;
+    /// <summary>Bodies per burst, at most: about one engine frame of small messages.</summary>
     public const int BurstBytes = 64 * 1024;
-    public static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(1);
 
-    private readonly Action<ReadOnlyMemory<byte>, MessageContentType, CancellationToken> _send;
+    /// <summary>Messages per burst, at most (tiny bodies).</summary>
+    public const int MaxBurstMessages = 4096;
+
+    public static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(1);
+    private static readonly long MaxDelayTicks = (long)(MaxDelay.TotalSeconds * Stopwatch.Frequency);
+
+    private readonly MessengerNode _engine;
+    private readonly string[]? _targets;
+    private readonly string? _topic;
     private readonly CancellationToken _cancellation;
     private readonly object _gate = new();
-    private readonly List<(int Offset, int Length, MessageContentType Type)> _items = new(BurstSize);
+
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(BurstBytes);
+    private Item[] _items = new Item[16];
+    private int _count;
     private int _used;
     private long _firstQueuedAt;
+    private long _lastHandOverAt;
+    private long _adds;
+    private long _addsAtLastTick;
+    private bool _due;
     private Timer? _timer;
+    private bool _timerArmed;
     private Exception? _failure;
     private bool _disposed;
 
-    /// <param name="send">Gives one message to the engine (to one or several peers, or as a broadcast), waiting
-    /// only when the engine's send queue is full.</param>
-    /// <param name="cancellation">Cancels a hand-over that waits for room (Ctrl+C).</param>
-    public SendCoalescer(Action<ReadOnlyMemory<byte>, MessageContentType, CancellationToken> send, CancellationToken cancellation)
+    /// <param name="engine">The node that sends.</param>
+    /// <param name="targets">The peers each message goes to, in this order; null broadcasts it.</param>
+    /// <param name="topic">The topic of every message, or null.</param>
+    /// <param name="cancellation">Cancels a hand-over that waits for room in the engine's queue (Ctrl+C).</param>
+    public SendCoalescer(MessengerNode engine, string[]? targets, string? topic, CancellationToken cancellation)
     {
-        _send = send;
+        _engine = engine;
+        _targets = targets;
+        _topic = topic;
         _cancellation = cancellation;
     }
 
-    /// <summary>Keeps a copy of the message; hands the burst over when it is full. Pipeline thread.</summary>
+    /// <summary>Queues a text message, encoded as UTF-8 straight into the burst. Returns false, queueing nothing,
+    /// when its encoding is larger than <paramref name="limit"/>; <paramref name="size"/> is then that size.
+    /// Pipeline thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public bool TryAddText(string text, int limit, out int size)
+    {
+        lock (_gate)
+        {
+            ThrowIfFailed();
+            if (Encoding.UTF8.GetMaxByteCount(text.Length) > _buffer.Length - _used)
+            {
+                // Only a long string may not fit: count it exactly, then make room.
+                size = Encoding.UTF8.GetByteCount(text);
+                if (size > limit) return false;
+                MakeRoom(size);
+            }
+            size = Encoding.UTF8.GetBytes(text, _buffer.AsSpan(_used));
+            if (size > limit) return false;
+            Commit(size, MessageContentType.Text);
+        }
+        return true;
+    }
+
+    /// <summary>Queues a copy of the message. Pipeline thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Add(ReadOnlySpan<byte> body, MessageContentType type)
     {
         lock (_gate)
         {
             ThrowIfFailed();
-            if (_used + body.Length > _buffer.Length)
-            {
-                if (_items.Count > 0) FlushLocked();
-                if (body.Length > _buffer.Length)
-                {
-                    ArrayPool<byte>.Shared.Return(_buffer);
-                    _buffer = ArrayPool<byte>.Shared.Rent(body.Length);
-                }
-            }
-            if (_items.Count == 0) _firstQueuedAt = Stopwatch.GetTimestamp();
+            if (body.Length > _buffer.Length - _used) MakeRoom(body.Length);
             body.CopyTo(_buffer.AsSpan(_used));
-            _items.Add((_used, body.Length, type));
-            _used += body.Length;
-            if (_items.Count >= BurstSize || _used >= BurstBytes) FlushLocked();
+            Commit(body.Length, type);
         }
-        _timer ??= new Timer(_ => OnTimer(), null, MaxDelay, MaxDelay);
     }
 
     /// <summary>Hands over everything still waiting, and throws what failed meanwhile. Pipeline thread.</summary>
@@ -70,7 +109,7 @@ internal sealed class SendCoalescer : IDisposable
         lock (_gate)
         {
             ThrowIfFailed();
-            FlushLocked();
+            HandOver();
         }
     }
 
@@ -82,18 +121,65 @@ internal sealed class SendCoalescer : IDisposable
             if (_disposed) return;
             _disposed = true;
             ArrayPool<byte>.Shared.Return(_buffer);
-            _items.Clear();
+            _count = 0;
+        }
+    }
+
+    // Under the lock: the body just written at _used becomes a message of the burst.
+    private void Commit(int size, MessageContentType type)
+    {
+        if (_count == _items.Length) Array.Resize(ref _items, _count * 2);
+        _items[_count++] = new Item(_used, size, type);
+        _used += size;
+        _adds++;
+        if (_count == 1)
+        {
+            var now = Stopwatch.GetTimestamp();
+            _firstQueuedAt = now;
+            // Nothing went for a while: no stream to wait for, this one goes at once.
+            if (now - _lastHandOverAt >= MaxDelayTicks)
+            {
+                HandOver();
+                return;
+            }
+            // A stream: the timer sees that no burst waits too long. It rests while nothing waits.
+            if (!_timerArmed)
+            {
+                _timer ??= new Timer(static state => ((SendCoalescer)state!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
+                _timer.Change(MaxDelay, MaxDelay);
+                _timerArmed = true;
+            }
+        }
+        if (_due || _used >= BurstBytes || _count == MaxBurstMessages) HandOver();
+    }
+
+    // Under the lock: room for a body of `size` bytes, by handing the burst over and, for a body larger than the
+    // buffer, by taking a larger one.
+    private void MakeRoom(int size)
+    {
+        if (_count > 0) HandOver();
+        if (size > _buffer.Length)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = ArrayPool<byte>.Shared.Rent(size);
         }
     }
 
     private void OnTimer()
     {
-        if (!Monitor.TryEnter(_gate)) return; // the pipeline thread is handing over: nothing to do
+        if (!Monitor.TryEnter(_gate)) return; // the pipeline thread is at it
         try
         {
-            if (_disposed || _failure is not null || _items.Count == 0) return;
-            if (Stopwatch.GetElapsedTime(_firstQueuedAt) < MaxDelay) return;
-            FlushLocked();
+            if (_disposed || _failure is not null) return;
+            if (_count == 0)
+            {
+                _timer?.Change(Timeout.Infinite, Timeout.Infinite);
+                _timerArmed = false;
+                return;
+            }
+            if (Stopwatch.GetTimestamp() - _firstQueuedAt < MaxDelayTicks) return;
+            if (_adds != _addsAtLastTick) _due = true; // the stream flows: its next message sends the burst
+            else HandOver(); // the pipeline gave nothing since the last tick: nobody else will
         }
         catch (Exception e)
         {
@@ -101,23 +187,46 @@ internal sealed class SendCoalescer : IDisposable
         }
         finally
         {
+            _addsAtLastTick = _adds;
             Monitor.Exit(_gate);
         }
     }
 
-    private void FlushLocked()
+    // Under the lock. The engine copies each body as it queues it, so the buffer is free again afterwards; it
+    // waits only when a peer's send queue is full.
+    private void HandOver()
     {
-        if (_disposed) return;
+        _due = false;
+        if (_disposed || _count == 0) return;
         try
         {
-            // The engine copies each body when it queues it, so the buffer is free again afterwards.
-            foreach (var (offset, length, type) in _items) _send(_buffer.AsMemory(offset, length), type, _cancellation);
+            var targets = _targets;
+            for (var i = 0; i < _count; i++)
+            {
+                var item = _items[i];
+                var body = new ReadOnlyMemory<byte>(_buffer, item.Offset, item.Length);
+                if (targets is null)
+                {
+                    Complete(_engine.BroadcastAsync(body, item.Type, _topic, _cancellation));
+                }
+                else
+                {
+                    foreach (var to in targets) Complete(_engine.SendAsync(to, body, item.Type, _topic, _cancellation));
+                }
+            }
         }
         finally
         {
-            _items.Clear();
+            _count = 0;
             _used = 0;
+            _lastHandOverAt = Stopwatch.GetTimestamp();
         }
+    }
+
+    private static void Complete(ValueTask queued)
+    {
+        // Completed unless the peer's queue is full; the engine's wait honours the cancellation token.
+        if (!queued.IsCompletedSuccessfully) queued.AsTask().GetAwaiter().GetResult();
     }
 
     private void ThrowIfFailed()
@@ -128,4 +237,6 @@ internal sealed class SendCoalescer : IDisposable
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
     }
+
+    private readonly record struct Item(int Offset, int Length, MessageContentType Type);
 }

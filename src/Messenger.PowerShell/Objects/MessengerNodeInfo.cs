@@ -20,6 +20,10 @@ public sealed class MessengerNodeInfo
     private CancellationTokenSource? _pumpStop;
     private Task _pump = Task.CompletedTask;
 
+    // Completed when the last MessageReceived subscriber leaves: a Receive-MessengerMessage that waits meanwhile
+    // goes back to reading then. Replaced when the next first subscriber comes.
+    private TaskCompletionSource _eventsReleased = NewReleased(completed: true);
+
     private readonly IDisposable? _log;
 
     internal MessengerNodeInfo(MessengerNode node, IDisposable? log = null)
@@ -114,7 +118,11 @@ public sealed class MessengerNodeInfo
             {
                 var first = _messageReceived is null;
                 _messageReceived += value;
-                if (first && _messageReceived is not null) StartPump();
+                if (first && _messageReceived is not null)
+                {
+                    _eventsReleased = NewReleased(completed: false);
+                    StartPump();
+                }
             }
         }
         remove
@@ -122,7 +130,11 @@ public sealed class MessengerNodeInfo
             lock (_gate)
             {
                 _messageReceived -= value;
-                if (_messageReceived is null) _pumpStop?.Cancel();
+                if (_messageReceived is null)
+                {
+                    _pumpStop?.Cancel();
+                    _eventsReleased.TrySetResult();
+                }
             }
         }
     }
@@ -136,6 +148,19 @@ public sealed class MessengerNodeInfo
     internal MessengerNode Node => _node;
 
     internal bool HasStash => Volatile.Read(ref _stashCount) > 0;
+
+    /// <summary>True while MessageReceived has subscribers: received messages go to them, and
+    /// Receive-MessengerMessage leaves the node's queue alone so that the two never split a stream between them.</summary>
+    internal bool EventsTakeMessages => Volatile.Read(ref _messageReceived) is not null;
+
+    /// <summary>Completes when MessageReceived has no subscribers (at once when it has none now).</summary>
+    internal Task EventsReleased
+    {
+        get
+        {
+            lock (_gate) return _eventsReleased.Task;
+        }
+    }
 
     /// <summary>How many stashed messages were dropped because the stash was full; reset by the call.</summary>
     internal long TakeStashDropped() => Interlocked.Exchange(ref _stashDropped, 0);
@@ -168,13 +193,40 @@ public sealed class MessengerNodeInfo
         lock (_stash)
         {
             _stash.AddLast(message);
-            if (_stash.Count > _node.Options.ReceiveQueueCapacity)
-            {
-                _stash.RemoveFirst();
-                _stashDropped++;
-            }
-            Volatile.Write(ref _stashCount, _stash.Count);
+            TrimStash();
         }
+    }
+
+    /// <summary>Keeps <paramref name="messages"/> from index <paramref name="from"/> on, in order, for later
+    /// receives: what a receive took off the queue in bulk but could not output (the pipeline stopped).
+    /// <paramref name="front"/> puts them before what is stashed already (they came from the stash).</summary>
+    internal void Stash(List<MessengerMessage> messages, int from, bool front = false)
+    {
+        if (from >= messages.Count) return;
+        lock (_stash)
+        {
+            if (front)
+            {
+                for (var i = messages.Count - 1; i >= from; i--) _stash.AddFirst(messages[i]);
+            }
+            else
+            {
+                for (var i = from; i < messages.Count; i++) _stash.AddLast(messages[i]);
+            }
+            TrimStash();
+        }
+    }
+
+    // Under the stash lock: bounded like the node's own receive queue, oldest dropped.
+    private void TrimStash()
+    {
+        var capacity = _node.Options.ReceiveQueueCapacity;
+        while (_stash.Count > capacity)
+        {
+            _stash.RemoveFirst();
+            _stashDropped++;
+        }
+        Volatile.Write(ref _stashCount, _stash.Count);
     }
 
     /// <summary>Stops the node and waits for it; idempotent.</summary>
@@ -201,35 +253,45 @@ public sealed class MessengerNodeInfo
         });
     }
 
+    // Takes messages off the queue in bulk, as Receive-MessengerMessage does; each still raises its own event.
     private async Task PumpAsync(CancellationToken token)
     {
+        var batch = new List<MessengerMessage>(PumpBatchSize);
         try
         {
             foreach (var stashed in TakeStashed(null, int.MaxValue)) Deliver(stashed);
             while (!token.IsCancellationRequested)
             {
-                while (!token.IsCancellationRequested && _node.TryRead(out var ready)) Deliver(ready);
-                if (token.IsCancellationRequested) break;
-                MessengerMessage next;
+                batch.Clear();
+                if (_node.TryReadMany(batch, PumpBatchSize) > 0)
+                {
+                    // All of them: a subscriber that left meanwhile makes Deliver stash the rest, in order.
+                    foreach (var message in batch) Deliver(message);
+                    continue;
+                }
                 try
                 {
-                    next = await _node.ReadAsync(token).ConfigureAwait(false);
+                    if (!await _node.WaitToReadAsync(token).ConfigureAwait(false)) break; // stopped, all read
                 }
                 catch (OperationCanceledException)
                 {
                     break;
                 }
-                catch (NodeStoppedException)
-                {
-                    break;
-                }
-                Deliver(next);
             }
         }
         catch (Exception)
         {
             // A failing subscriber must not end the process: this runs on a thread the module created.
         }
+    }
+
+    private const int PumpBatchSize = 1024;
+
+    private static TaskCompletionSource NewReleased(bool completed)
+    {
+        var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (completed) released.SetResult();
+        return released;
     }
 
     private void Deliver(MessengerMessage message)

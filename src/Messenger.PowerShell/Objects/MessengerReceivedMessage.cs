@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Messenger.PowerShell.Internal;
 
@@ -5,8 +6,22 @@ namespace Messenger.PowerShell;
 
 /// <summary>A message as Receive-MessengerMessage outputs it. <see cref="Body"/> is a string for text, a byte
 /// array for binary bodies, and the PowerShell object (PSCustomObject, array, number, ...) for JSON bodies.</summary>
+/// <remarks>
+/// Built for a million at a time: creating one copies a few fields and nothing else. The body is decoded when
+/// <see cref="Body"/> is first read, and then kept, so that a receive that only counts or filters messages pays
+/// neither the decoding nor the memory of a string per message (the undecoded body is a slice of the frame the
+/// message came in, which its neighbours share). A whole received run is usually kept alive at once
+/// (<c>$all = Receive-MessengerMessage -Count 1000000</c>), so every field here is paid for by every message
+/// through the garbage collector: keep it one small object.
+/// </remarks>
 public sealed class MessengerReceivedMessage
 {
+    // Body before its first read; null is a body (a JSON null), so it cannot mark "not decoded yet".
+    private static readonly object Undecoded = new();
+
+    private readonly ReadOnlyMemory<byte> _raw;
+    private object? _body = Undecoded;
+
     internal MessengerReceivedMessage(MessengerMessage message)
     {
         From = message.From;
@@ -15,11 +30,10 @@ public sealed class MessengerReceivedMessage
         Topic = message.Topic;
         Kind = message.Kind;
         ContentType = message.ContentType;
-        Size = message.Body.Length;
+        _raw = message.Body;
         Sequence = message.Sequence;
         SentAt = message.SentAt;
         ReceivedAt = message.ReceivedAt;
-        Body = Decode(message);
     }
 
     /// <summary>The sender's name.</summary>
@@ -40,11 +54,23 @@ public sealed class MessengerReceivedMessage
     /// <summary>Text, Binary or Json: how <see cref="Body"/> was decoded.</summary>
     public MessageContentType ContentType { get; }
 
-    /// <summary>The body: a string (Text), a byte array (Binary), or the object that was sent (Json).</summary>
-    public object? Body { get; }
+    /// <summary>The body: a string (Text), a byte array (Binary), or the object that was sent (Json). Decoded on
+    /// first read; every read returns the same object.</summary>
+    public object? Body
+    {
+        get
+        {
+            var body = Volatile.Read(ref _body);
+            if (!ReferenceEquals(body, Undecoded)) return body;
+            // Two threads may decode at once; both then return the first one's result.
+            var decoded = Decode();
+            var won = Interlocked.CompareExchange(ref _body, decoded, Undecoded);
+            return ReferenceEquals(won, Undecoded) ? decoded : won;
+        }
+    }
 
     /// <summary>The body's size in bytes, as it travelled.</summary>
-    public int Size { get; }
+    public int Size => _raw.Length;
 
     /// <summary>The sender's sequence number for this stream (its unicast messages to this node, or its broadcasts).</summary>
     public long Sequence { get; }
@@ -64,24 +90,24 @@ public sealed class MessengerReceivedMessage
         var other => other.ToString() ?? string.Empty,
     };
 
-    private static object? Decode(MessengerMessage message)
+    private object? Decode()
     {
-        switch (message.ContentType)
+        switch (ContentType)
         {
             case MessageContentType.Text:
-                return message.GetText();
+                return Encoding.UTF8.GetString(_raw.Span);
             case MessageContentType.Json:
                 try
                 {
-                    return PSJson.Deserialize(message.Body.Span);
+                    return PSJson.Deserialize(_raw.Span);
                 }
                 catch (JsonException)
                 {
                     // Not valid JSON after all: hand over the text rather than lose the message.
-                    return message.GetText();
+                    return Encoding.UTF8.GetString(_raw.Span);
                 }
             default:
-                return message.Body.ToArray();
+                return _raw.ToArray();
         }
     }
 }

@@ -49,7 +49,12 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
     [ArgumentCompleter(typeof(NodeNameCompleter))]
     public object? Node { get; set; }
 
+    // Messages taken off the node's queue at once: enough to make each take cheap, few enough that a receive
+    // stopped half way (Select-Object -First, Ctrl+C) has little to put back.
+    private const int BatchSize = 4096;
+
     private Func<MessengerMessage, bool>? _match;
+    private List<MessengerMessage>? _batch;
 
     /// <inheritdoc/>
     protected override void BeginProcessing() => _match = BuildFilter();
@@ -63,63 +68,60 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
         var timeout = MyInvocation.BoundParameters.ContainsKey(nameof(Timeout)) ? Seconds(Timeout)
             : Count > 0 ? TimeSpan.FromSeconds(DefaultCountTimeout)
             : TimeSpan.Zero;
-        var match = _match;
         var received = 0;
-
-        if (node.HasStash)
-        {
-            foreach (var message in node.TakeStashed(match, wanted))
-            {
-                WriteObject(new MessengerReceivedMessage(message));
-                received++;
-            }
-        }
+        var batch = _batch ??= new List<MessengerMessage>(BatchSize);
 
         using var deadline = timeout == TimeSpan.Zero || timeout == System.Threading.Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(timeout);
         using var linked = deadline is null ? null : CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, StopToken);
         var waitToken = linked?.Token ?? StopToken;
         var stopped = false;
 
-        while (received < wanted)
+        try
         {
-            // Drain what is already there in bulk; wait only when the queue is empty.
-            while (received < wanted && engine.TryRead(out var ready))
+            if (node.HasStash)
             {
-                if (match is null || match(ready))
+                batch.AddRange(node.TakeStashed(_match, wanted));
+                received += Output(node, batch, wanted, fromStash: true);
+            }
+            while (received < wanted)
+            {
+                batch.Clear();
+                if (node.EventsTakeMessages)
                 {
-                    WriteObject(new MessengerReceivedMessage(ready));
-                    received++;
+                    // MessageReceived subscribers get every message meanwhile: wait for them to leave.
+                    if (timeout == TimeSpan.Zero || !Wait(node.EventsReleased.WaitAsync(waitToken), deadline)) break;
+                    continue;
+                }
+                // Unfiltered, it never takes more than it outputs; filtered, what it takes beyond -Count is stashed.
+                var take = _match is null ? Math.Min(wanted - received, BatchSize) : BatchSize;
+                if (engine.TryReadMany(batch, take) > 0)
+                {
+                    received += Output(node, batch, wanted - received, fromStash: false);
+                    continue;
+                }
+                if (timeout == TimeSpan.Zero) break;
+                var ready = engine.WaitToReadAsync(waitToken);
+                bool more;
+                if (ready.IsCompletedSuccessfully)
+                {
+                    more = ready.Result;
                 }
                 else
                 {
-                    node.Stash(ready);
+                    var waiting = ready.AsTask();
+                    if (!Wait(waiting, deadline)) break;
+                    more = waiting.Result;
+                }
+                if (!more)
+                {
+                    stopped = true; // the node stopped and every message it received has been read
+                    break;
                 }
             }
-            if (received >= wanted || timeout == TimeSpan.Zero) break;
-
-            MessengerMessage next;
-            try
-            {
-                next = Await(engine.ReadAsync(waitToken).AsTask());
-            }
-            catch (OperationCanceledException) when (deadline?.IsCancellationRequested == true)
-            {
-                break;
-            }
-            catch (NodeStoppedException)
-            {
-                stopped = true;
-                break;
-            }
-            if (match is null || match(next))
-            {
-                WriteObject(new MessengerReceivedMessage(next));
-                received++;
-            }
-            else
-            {
-                node.Stash(next);
-            }
+        }
+        finally
+        {
+            batch.Clear();
         }
 
         var dropped = node.TakeStashDropped();
@@ -129,6 +131,58 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
             WriteError(stopped
                 ? ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name)
                 : ErrorFactory.ReceiveTimeoutError(node.Name, received, Count, timeout));
+        }
+    }
+
+    /// <summary>
+    /// Outputs up to <paramref name="limit"/> of the messages the filter accepts and stashes the others for later
+    /// receives; returns how many it output. What is left after the limit, or when the pipeline stops part way
+    /// (Select-Object -First, Ctrl+C), goes back to the stash, in order, so that no message taken off the queue
+    /// is lost. <paramref name="fromStash"/>: the messages came from the stash, and go back to its front.
+    /// </summary>
+    private int Output(MessengerNodeInfo node, List<MessengerMessage> messages, int limit, bool fromStash)
+    {
+        var match = _match;
+        var written = 0;
+        var next = 0;
+        try
+        {
+            while (next < messages.Count && written < limit)
+            {
+                var message = messages[next];
+                if (match is null || match(message))
+                {
+                    if (Stopping) throw new PipelineStoppedException();
+                    next++; // handed over: a pipeline that stops from here on has seen it
+                    WriteObject(new MessengerReceivedMessage(message));
+                    written++;
+                }
+                else
+                {
+                    next++;
+                    node.Stash(message);
+                }
+            }
+        }
+        finally
+        {
+            if (next < messages.Count) node.Stash(messages, next, front: fromStash);
+        }
+        return written;
+    }
+
+    /// <summary>Blocks until <paramref name="task"/> (which the wait token cancels) completes: true; or until
+    /// the deadline: false. Ctrl+C stops the pipeline.</summary>
+    private bool Wait(Task task, CancellationTokenSource? deadline)
+    {
+        try
+        {
+            Await(task);
+            return true;
+        }
+        catch (OperationCanceledException) when (deadline?.IsCancellationRequested == true)
+        {
+            return false;
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Messenger.PowerShell.Completion;
 using Messenger.PowerShell.Internal;
@@ -17,6 +18,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
     private MessengerNode? _engine;
     private BodyEncoder? _encoder;
     private SendCoalescer? _coalescer;
+    private int _limit;
 
     /// <summary>The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -45,31 +47,35 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
         _engine = node.Node;
         if (_engine.State != NodeState.Running) ThrowTerminatingError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
         if (Topic is not null && Encoding.UTF8.GetByteCount(Topic) > 255) ThrowTerminatingError(ErrorFactory.FromException(new InvalidTopicException(Topic), Topic));
+        _limit = _engine.Options.MaxMessageSize;
         _encoder = new BodyEncoder(Depth);
-        var engine = _engine;
-        var topic = Topic;
-        _coalescer = new SendCoalescer(
-            (body, type, cancellation) => Complete(engine.BroadcastAsync(body, type, topic, cancellation), cancellation),
-            StopToken);
+        _coalescer = new SendCoalescer(_engine, targets: null, Topic, StopToken);
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void ProcessRecord()
     {
-        var body = _encoder!.Encode(Message, out var contentType);
-        var limit = _engine!.Options.MaxMessageSize;
-        if (body.Length > limit)
-        {
-            WriteError(ErrorFactory.FromException(new MessageTooLargeException(body.Length, limit), _engine.Name));
-            return;
-        }
+        var message = Message;
+        var value = BodyEncoder.Unwrap(message);
         try
         {
+            if (value is string text)
+            {
+                if (!_coalescer!.TryAddText(text, _limit, out var size)) WriteError(TooLarge(size));
+                return;
+            }
+            var body = _encoder!.Encode(message, value, out var contentType);
+            if (body.Length > _limit)
+            {
+                WriteError(TooLarge(body.Length));
+                return;
+            }
             _coalescer!.Add(body.Span, contentType);
         }
         catch (Exception e) when (e is MessengerException or OperationCanceledException)
         {
-            ThrowForSendFailure(e, _engine.Name);
+            ThrowForSendFailure(e, _engine!.Name);
             throw;
         }
     }
@@ -87,6 +93,8 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
             throw;
         }
     }
+
+    private ErrorRecord TooLarge(int size) => ErrorFactory.FromException(new MessageTooLargeException(size, _limit), _engine!.Name);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Messenger.PowerShell.Completion;
 using Messenger.PowerShell.Internal;
@@ -18,6 +19,10 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     private MessengerNode? _engine;
     private BodyEncoder? _encoder;
     private SendCoalescer? _coalescer;
+    private string[] _targets = [];
+    private string _target = "";
+    private int _limit;
+    private bool _waitForAck;
 
     /// <summary>The peers to send to (exact names).</summary>
     [Parameter(Mandatory = true, Position = 0)]
@@ -61,29 +66,47 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         {
             if (_engine.GetPeer(to) is null) ThrowTerminatingError(ErrorFactory.PeerNotFound(node.Name, to));
         }
+        // Everything a message needs is settled here, once: ProcessRecord runs per pipeline object.
+        _targets = To;
+        _target = To.Length == 1 ? To[0] : string.Join(",", To);
+        _limit = _engine.Options.MaxMessageSize;
+        _waitForAck = WaitForAck.IsPresent;
         _encoder = new BodyEncoder(Depth);
-        var engine = _engine;
-        var targets = To;
-        var topic = Topic;
-        _coalescer = new SendCoalescer(
-            (body, type, cancellation) =>
-            {
-                foreach (var to in targets) Complete(engine.SendAsync(to, body, type, topic, cancellation), cancellation);
-            },
-            StopToken);
+        if (!_waitForAck) _coalescer = new SendCoalescer(_engine, _targets, Topic, StopToken);
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void ProcessRecord()
     {
-        var body = _encoder!.Encode(Message, out var contentType);
-        var limit = _engine!.Options.MaxMessageSize;
-        if (body.Length > limit)
+        var message = Message;
+        var value = BodyEncoder.Unwrap(message);
+        if (!_waitForAck && value is string text)
         {
-            WriteError(ErrorFactory.FromException(new MessageTooLargeException(body.Length, limit), string.Join(",", To)));
+            // The common case: the string is encoded straight into the burst, no copy in between.
+            bool queued;
+            int size;
+            try
+            {
+                queued = _coalescer!.TryAddText(text, _limit, out size);
+            }
+            catch (Exception e) when (e is MessengerException or OperationCanceledException)
+            {
+                // PeerNotFound (the peer left), NodeStopped: no later message could go either.
+                ThrowForSendFailure(e, _target);
+                throw;
+            }
+            if (!queued) WriteError(ErrorFactory.FromException(new MessageTooLargeException(size, _limit), _target));
             return;
         }
-        if (WaitForAck)
+
+        var body = _encoder!.Encode(message, value, out var contentType);
+        if (body.Length > _limit)
+        {
+            WriteError(ErrorFactory.FromException(new MessageTooLargeException(body.Length, _limit), _target));
+            return;
+        }
+        if (_waitForAck)
         {
             SendAcknowledged(body, contentType);
             return;
@@ -94,15 +117,14 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         }
         catch (Exception e) when (e is MessengerException or OperationCanceledException)
         {
-            // PeerNotFound (the peer left), NodeStopped: no later message could go either.
-            ThrowForSendFailure(e, string.Join(",", To));
+            ThrowForSendFailure(e, _target);
             throw;
         }
     }
 
     private void SendAcknowledged(ReadOnlyMemory<byte> body, MessageContentType contentType)
     {
-        foreach (var to in To)
+        foreach (var to in _targets)
         {
             try
             {
@@ -125,11 +147,11 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     {
         try
         {
-            _coalescer!.Flush();
+            _coalescer?.Flush();
         }
         catch (Exception e) when (e is MessengerException or OperationCanceledException)
         {
-            ThrowForSendFailure(e, string.Join(",", To));
+            ThrowForSendFailure(e, _target);
             throw;
         }
     }
