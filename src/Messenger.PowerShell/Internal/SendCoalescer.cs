@@ -16,13 +16,14 @@ namespace Messenger.PowerShell.Internal;
 /// <remarks>
 /// <para>Light traffic is not delayed: a message that comes when nothing was handed over for
 /// <see cref="MaxDelay"/> goes at once, alone. Under a stream, a burst goes when it holds
-/// <see cref="BurstBytes"/> or <see cref="MaxBurstMessages"/>, or when its first message has waited
-/// <see cref="MaxDelay"/>, and the rest when the pipeline ends.</para>
-/// <para>The pipeline thread does the hand-overs: a timer only marks an old burst as due, and the next message
-/// sends it. The timer sends it itself only when the pipeline stopped giving messages (its input is slow), so the
-/// two threads never wait for each other while a stream flows. Messages keep their order: one lock covers
-/// buffering and handing over. A failure found on the timer's thread is kept and thrown on the pipeline thread by
-/// the next call.</para>
+/// <see cref="BurstBytes"/> or <see cref="MaxBurstMessages"/>, or when a new message finds its first one
+/// <see cref="MaxDelay"/> old, and the rest when the pipeline ends.</para>
+/// <para>While a stream flows, the pipeline thread alone does all this; no other thread wakes. A one-shot timer,
+/// pushed back at each new burst, fires only when the input pauses with a burst waiting: it then hands the burst
+/// over itself, <see cref="StallDelay"/> at most after its first message came. (A periodic timer cost more than
+/// the hand-overs: a thread-pool thread woke and spun every millisecond.) Messages keep their order: one lock
+/// covers buffering and handing over. A failure found on the timer's thread is kept and thrown on the pipeline
+/// thread by the next call.</para>
 /// </remarks>
 internal sealed class SendCoalescer : IDisposable
 {
@@ -33,7 +34,15 @@ internal sealed class SendCoalescer : IDisposable
     public const int MaxBurstMessages = 4096;
 
     public static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>How long a burst waits, at most, when the pipeline's input pauses.</summary>
+    public static readonly TimeSpan StallDelay = TimeSpan.FromMilliseconds(2);
+
     private static readonly long MaxDelayTicks = (long)(MaxDelay.TotalSeconds * Stopwatch.Frequency);
+
+    // The age of a burst is read every few messages, not at each: a clock read costs more than the rest of a
+    // message's bookkeeping here.
+    private const int AgeCheckMask = 7;
 
     private readonly MessengerNode _engine;
     private readonly string[]? _targets;
@@ -47,11 +56,7 @@ internal sealed class SendCoalescer : IDisposable
     private int _used;
     private long _firstQueuedAt;
     private long _lastHandOverAt;
-    private long _adds;
-    private long _addsAtLastTick;
-    private bool _due;
     private Timer? _timer;
-    private bool _timerArmed;
     private Exception? _failure;
     private bool _disposed;
 
@@ -131,7 +136,6 @@ internal sealed class SendCoalescer : IDisposable
         if (_count == _items.Length) Array.Resize(ref _items, _count * 2);
         _items[_count++] = new Item(_used, size, type);
         _used += size;
-        _adds++;
         if (_count == 1)
         {
             var now = Stopwatch.GetTimestamp();
@@ -142,15 +146,15 @@ internal sealed class SendCoalescer : IDisposable
                 HandOver();
                 return;
             }
-            // A stream: the timer sees that no burst waits too long. It rests while nothing waits.
-            if (!_timerArmed)
-            {
-                _timer ??= new Timer(static state => ((SendCoalescer)state!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
-                _timer.Change(MaxDelay, MaxDelay);
-                _timerArmed = true;
-            }
+            // A stream: should its input pause, the timer sends what waits.
+            _timer ??= new Timer(static state => ((SendCoalescer)state!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
+            _timer.Change(StallDelay, Timeout.InfiniteTimeSpan);
         }
-        if (_due || _used >= BurstBytes || _count == MaxBurstMessages) HandOver();
+        if (_used >= BurstBytes || _count == MaxBurstMessages
+            || ((_count & AgeCheckMask) == 0 && Stopwatch.GetTimestamp() - _firstQueuedAt >= MaxDelayTicks))
+        {
+            HandOver();
+        }
     }
 
     // Under the lock: room for a body of `size` bytes, by handing the burst over and, for a body larger than the
@@ -165,21 +169,18 @@ internal sealed class SendCoalescer : IDisposable
         }
     }
 
+    // The input paused with a burst waiting (or the timer met the pipeline thread at work: look again soon).
     private void OnTimer()
     {
-        if (!Monitor.TryEnter(_gate)) return; // the pipeline thread is at it
+        if (!Monitor.TryEnter(_gate))
+        {
+            RetryTimer();
+            return;
+        }
         try
         {
-            if (_disposed || _failure is not null) return;
-            if (_count == 0)
-            {
-                _timer?.Change(Timeout.Infinite, Timeout.Infinite);
-                _timerArmed = false;
-                return;
-            }
-            if (Stopwatch.GetTimestamp() - _firstQueuedAt < MaxDelayTicks) return;
-            if (_adds != _addsAtLastTick) _due = true; // the stream flows: its next message sends the burst
-            else HandOver(); // the pipeline gave nothing since the last tick: nobody else will
+            if (_disposed || _failure is not null || _count == 0) return;
+            HandOver();
         }
         catch (Exception e)
         {
@@ -187,8 +188,19 @@ internal sealed class SendCoalescer : IDisposable
         }
         finally
         {
-            _addsAtLastTick = _adds;
             Monitor.Exit(_gate);
+        }
+    }
+
+    private void RetryTimer()
+    {
+        try
+        {
+            _timer?.Change(MaxDelay, Timeout.InfiniteTimeSpan);
+        }
+        catch (ObjectDisposedException)
+        {
+            // disposed meanwhile: nothing waits any more
         }
     }
 
@@ -196,7 +208,6 @@ internal sealed class SendCoalescer : IDisposable
     // waits only when a peer's send queue is full.
     private void HandOver()
     {
-        _due = false;
         if (_disposed || _count == 0) return;
         try
         {

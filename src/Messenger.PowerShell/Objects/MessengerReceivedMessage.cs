@@ -12,44 +12,49 @@ namespace Messenger.PowerShell;
 /// neither the decoding nor the memory of a string per message (the undecoded body is a slice of the frame the
 /// message came in, which its neighbours share). A whole received run is usually kept alive at once
 /// (<c>$all = Receive-MessengerMessage -Count 1000000</c>), so every field here is paid for by every message
-/// through the garbage collector: keep it one small object.
+/// through the garbage collector: keep it one small object. What all the messages of a frame have in common
+/// (sender, receiver, kind, arrival time) is kept once, in an <see cref="Origin"/> they share.
 /// </remarks>
 public sealed class MessengerReceivedMessage
 {
     // Body before its first read; null is a body (a JSON null), so it cannot mark "not decoded yet".
     private static readonly object Undecoded = new();
 
+    private readonly Origin _origin;
     private readonly ReadOnlyMemory<byte> _raw;
     private object? _body = Undecoded;
 
     internal MessengerReceivedMessage(MessengerMessage message)
+        : this(message, Origin.Of(message, previous: null))
     {
-        From = message.From;
-        FromId = message.FromId;
-        To = message.To;
+    }
+
+    /// <param name="message">The engine's message.</param>
+    /// <param name="origin">Its <see cref="Origin.Of"/>, shared with the messages before it when they match.</param>
+    internal MessengerReceivedMessage(MessengerMessage message, Origin origin)
+    {
+        _origin = origin;
         Topic = message.Topic;
-        Kind = message.Kind;
         ContentType = message.ContentType;
         _raw = message.Body;
         Sequence = message.Sequence;
         SentAt = message.SentAt;
-        ReceivedAt = message.ReceivedAt;
     }
 
     /// <summary>The sender's name.</summary>
-    public string From { get; }
+    public string From => _origin.From;
 
     /// <summary>The sender's node id.</summary>
-    public string FromId { get; }
+    public string FromId => _origin.FromId;
 
     /// <summary>The name of the node of this session that received it.</summary>
-    public string To { get; }
+    public string To => _origin.To;
 
     /// <summary>The topic the sender gave, or null.</summary>
     public string? Topic { get; }
 
     /// <summary>Unicast or Broadcast.</summary>
-    public MessageKind Kind { get; }
+    public MessageKind Kind => _origin.Kind;
 
     /// <summary>Text, Binary or Json: how <see cref="Body"/> was decoded.</summary>
     public MessageContentType ContentType { get; }
@@ -79,7 +84,7 @@ public sealed class MessengerReceivedMessage
     public DateTimeOffset SentAt { get; }
 
     /// <summary>When the receiving node took it off the wire.</summary>
-    public DateTimeOffset ReceivedAt { get; }
+    public DateTimeOffset ReceivedAt => _origin.ReceivedAt;
 
     /// <inheritdoc/>
     public override string ToString() => Body switch
@@ -109,5 +114,20 @@ public sealed class MessengerReceivedMessage
             default:
                 return _raw.ToArray();
         }
+    }
+
+    /// <summary>What the messages of one received frame have in common; consecutive messages share one.</summary>
+    internal sealed record Origin(string From, string FromId, string To, MessageKind Kind, DateTimeOffset ReceivedAt)
+    {
+        /// <summary><paramref name="previous"/> when <paramref name="message"/> has the same origin, else a new one.</summary>
+        public static Origin Of(MessengerMessage message, Origin? previous) =>
+            previous is not null
+            && previous.Kind == message.Kind
+            && previous.ReceivedAt.EqualsExact(message.ReceivedAt)
+            && string.Equals(previous.From, message.From, StringComparison.Ordinal)
+            && string.Equals(previous.FromId, message.FromId, StringComparison.Ordinal)
+            && string.Equals(previous.To, message.To, StringComparison.Ordinal)
+                ? previous
+                : new Origin(message.From, message.FromId, message.To, message.Kind, message.ReceivedAt);
     }
 }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Runtime.CompilerServices;
 using Messenger.PowerShell.Completion;
 using Messenger.PowerShell.Internal;
 
@@ -55,11 +56,13 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
 
     private Func<MessengerMessage, bool>? _match;
     private List<MessengerMessage>? _batch;
+    private MessengerReceivedMessage.Origin? _origin;
 
     /// <inheritdoc/>
     protected override void BeginProcessing() => _match = BuildFilter();
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void ProcessRecord()
     {
         var node = ResolveNode(Node);
@@ -140,6 +143,7 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
     /// (Select-Object -First, Ctrl+C), goes back to the stash, in order, so that no message taken off the queue
     /// is lost. <paramref name="fromStash"/>: the messages came from the stash, and go back to its front.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Output(MessengerNodeInfo node, List<MessengerMessage> messages, int limit, bool fromStash)
     {
         var match = _match;
@@ -154,7 +158,8 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
                 {
                     if (Stopping) throw new PipelineStoppedException();
                     next++; // handed over: a pipeline that stops from here on has seen it
-                    WriteObject(new MessengerReceivedMessage(message));
+                    _origin = MessengerReceivedMessage.Origin.Of(message, _origin);
+                    WriteObject(new MessengerReceivedMessage(message, _origin));
                     written++;
                 }
                 else

@@ -9,8 +9,9 @@ namespace Messenger.PowerShell.Commands;
 /// <summary>
 /// Send-MessengerMessage: sends messages to one peer (or a few). Strings travel as text, byte arrays as they are,
 /// other objects as JSON. Messages from the pipeline are sent as a stream: the node and peers are resolved once,
-/// and messages go to the engine in bursts (see <see cref="SendCoalescer"/>), so that each costs little more
-/// than an enqueue; the last one leaves when the pipeline ends, none waits more than a millisecond.
+/// and messages go to the engine in bursts (see <see cref="SendCoalescer"/>), so that each costs the pipeline
+/// little more than an enqueue; a lone message goes at once, a burst after a millisecond or so (two if the input
+/// pauses), and the last one when the pipeline ends.
 /// </summary>
 [Cmdlet(VerbsCommunications.Send, "MessengerMessage")]
 [OutputType(typeof(void))]
