@@ -7,6 +7,9 @@ namespace Messenger.PowerShell;
 /// </summary>
 public sealed class MessengerNodeInfo
 {
+    // Messages the MessageReceived pump takes off the queue at once.
+    private const int PumpBatchSize = 1024;
+
     private readonly MessengerNode _node;
     private readonly object _gate = new();
 
@@ -284,8 +287,6 @@ public sealed class MessengerNodeInfo
             // A failing subscriber must not end the process: this runs on a thread the module created.
         }
     }
-
-    private const int PumpBatchSize = 1024;
 
     private static TaskCompletionSource NewReleased(bool completed)
     {

@@ -9,13 +9,20 @@ namespace Messenger.PowerShell.Commands;
 /// Receive-MessengerMessage: outputs received messages as objects, in arrival order. Without -Count or -Timeout
 /// it outputs what is waiting and returns; with -Count it waits (30 s by default) until that many arrived; with
 /// -Timeout it waits that long. Messages that -From, -Topic or -Kind filter out stay for later receives.
-/// Ctrl+C stops it cleanly.
+/// Ctrl+C stops it cleanly. It takes messages off the node's queue thousands at a time and outputs objects that
+/// decode their body only when it is read; a pipeline that stops early (Select-Object -First) loses nothing.
+/// While MessageReceived has subscribers (Register-MessengerEvent), the messages are theirs: it waits for them to
+/// leave rather than split the stream with them.
 /// </summary>
 [Cmdlet(VerbsCommunications.Receive, "MessengerMessage")]
 [OutputType(typeof(MessengerReceivedMessage))]
 public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
 {
     private const double DefaultCountTimeout = 30;
+
+    // Messages taken off the node's queue at once: enough to make each take cheap, few enough that a receive
+    // stopped half way (Select-Object -First, Ctrl+C) has little to put back.
+    private const int BatchSize = 4096;
 
     /// <summary>Stop after this many messages.</summary>
     [Parameter(Position = 0)]
@@ -49,10 +56,6 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
     [Parameter(ValueFromPipeline = true)]
     [ArgumentCompleter(typeof(NodeNameCompleter))]
     public object? Node { get; set; }
-
-    // Messages taken off the node's queue at once: enough to make each take cheap, few enough that a receive
-    // stopped half way (Select-Object -First, Ctrl+C) has little to put back.
-    private const int BatchSize = 4096;
 
     private Func<MessengerMessage, bool>? _match;
     private List<MessengerMessage>? _batch;
