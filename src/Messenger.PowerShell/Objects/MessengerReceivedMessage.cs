@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Messenger.PowerShell.Internal;
@@ -31,6 +32,7 @@ public sealed class MessengerReceivedMessage
 
     /// <param name="message">The engine's message.</param>
     /// <param name="origin">Its <see cref="Origin.Of"/>, shared with the messages before it when they match.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal MessengerReceivedMessage(MessengerMessage message, Origin origin)
     {
         _origin = origin;
@@ -120,6 +122,7 @@ public sealed class MessengerReceivedMessage
     internal sealed record Origin(string From, string FromId, string To, MessageKind Kind, DateTimeOffset ReceivedAt)
     {
         /// <summary><paramref name="previous"/> when <paramref name="message"/> has the same origin, else a new one.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static Origin Of(MessengerMessage message, Origin? previous) =>
             previous is not null
             && previous.Kind == message.Kind

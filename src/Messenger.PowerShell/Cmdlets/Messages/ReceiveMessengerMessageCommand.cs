@@ -64,6 +64,8 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
     /// <inheritdoc/>
     protected override void BeginProcessing() => _match = BuildFilter();
 
+    // The drain loop runs once or twice a session and then for a million messages: compiled optimized at once, not
+    // left to tiered compilation (tier 0, then on-stack replacement).
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void ProcessRecord()
