@@ -27,7 +27,16 @@ internal sealed partial class Orchestrator
         _settings = settings;
         _home = Directory.CreateTempSubdirectory("messenger-bench-home-").FullName;
         ClusterKey.Generate().Save(Path.Combine(_home, "cluster.key"));
-        ChildEnvironment = new Dictionary<string, string>(settings.ChildEnvironment, StringComparer.Ordinal) { ["MESSENGER_HOME"] = _home };
+        // pwsh children must not phone home (update check, telemetry) inside a measured window; --child-env can
+        // still set these differently.
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["POWERSHELL_UPDATECHECK"] = "Off",
+            ["POWERSHELL_TELEMETRY_OPTOUT"] = "1",
+        };
+        foreach (var (key, value) in settings.ChildEnvironment) environment[key] = value;
+        environment["MESSENGER_HOME"] = _home;
+        ChildEnvironment = environment;
     }
 
     public static async Task<int> RunAsync(Args args)
