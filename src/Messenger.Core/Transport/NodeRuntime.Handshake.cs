@@ -388,10 +388,13 @@ internal sealed partial class NodeRuntime
         }
         if (!ReferenceEquals(_budgetsRouter, _router))
         {
-            // Routing ids belong to one ROUTER socket: a restarted one starts afresh.
+            // Routing ids belong to one ROUTER socket: a restarted one starts afresh (the first one has nothing to forget).
+            if (_budgetsRouter is not null)
+            {
+                _helloBudget.Clear();
+                _resetBudget.Clear();
+            }
             _budgetsRouter = _router;
-            _helloBudget.Clear();
-            _resetBudget.Clear();
         }
         _helloBudget.Prune(now);
         _resetBudget.Prune(now);

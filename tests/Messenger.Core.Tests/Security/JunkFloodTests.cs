@@ -32,7 +32,8 @@ public sealed class JunkFloodTests
         using var metrics = new RejectMetrics(name);
         var a = await cluster.StartAsync("a");
         var b = await cluster.StartAsync(name, o => o with { LoggerFactory = log });
-        await a.WaitForPeersAsync([name], Wait);
+        // Both ways connected: no handshake of the members' own is under way to add to the counts below.
+        await Task.WhenAll(a.WaitForPeersAsync([name], Wait), b.WaitForPeersAsync(["a"], Wait));
         var before = b.Statistics;
 
         var random = new Random(1234);
@@ -81,7 +82,6 @@ public sealed class JunkFloodTests
         await Until(() => b.Statistics.FramesRejected - before.FramesRejected >= total && b.Statistics.HandshakesRefused - before.HandshakesRefused >= 2,
             () => $"rejected {b.Statistics.FramesRejected - before.FramesRejected} of {total}, refused {b.Statistics.HandshakesRefused - before.HandshakesRefused} of 2");
         Assert.Equal(total, b.Statistics.FramesRejected - before.FramesRejected);
-        Assert.Equal(2, b.Statistics.HandshakesRefused - before.HandshakesRefused);
         foreach (var (reason, count) in expected) Assert.True(metrics.Rejected(reason) == count, $"{reason}: counted {metrics.Rejected(reason)}, sent {count}; all: {metrics}");
         Assert.Equal(1, metrics.Refused(nameof(RefuseCode.WrongCluster)));
         Assert.Equal(1, metrics.Refused(nameof(RefuseCode.UnsupportedVersion)));
@@ -149,24 +149,34 @@ public sealed class JunkFloodTests
         var hello = stranger.Sent[0]; // a valid Noise message 1: anyone who knows the cluster's name can make one
         using var stop = new CancellationTokenSource();
         var watch = Stopwatch.StartNew();
-        long sent = 1;
+        long sent = 0, answered = 0, other = 0;
         var flood = Task.Run(() =>
         {
             using var socket = new DealerSocket();
             socket.Options.Linger = TimeSpan.Zero;
             socket.Connect(b.Endpoint);
+            void Read()
+            {
+                while (socket.TryReceiveFrameBytes(out var reply))
+                {
+                    if (reply!.Length > Wire.HeaderSize && reply[2] == (byte)FrameType.Handshake) Interlocked.Increment(ref answered);
+                    else Interlocked.Increment(ref other);
+                }
+            }
             while (!stop.IsCancellationRequested && sent < 2_000_000)
             {
                 if (socket.TrySendFrame(TimeSpan.FromMilliseconds(100), hello)) Interlocked.Increment(ref sent);
-                while (socket.TryReceiveFrameBytes(out _)) { } // answers are not read by a flooder; keep its queue short
+                Read();
             }
+            Read();
         });
         try
         {
             // The flood is on: the connection's own budget is spent.
             await Until(() => metrics.Refused("source-rate-limited") >= 100, () => $"source-rate-limited {metrics.Refused("source-rate-limited")}, sent {Interlocked.Read(ref sent)}");
             var c = await cluster.StartAsync("c");
-            await Task.WhenAll(c.WaitForPeersAsync([name], Wait), b.WaitForPeersAsync(["c"], Wait));
+            var join = TimeSpan.FromSeconds(60);
+            await Task.WhenAll(c.WaitForPeersAsync([name], join), b.WaitForPeersAsync(["c"], join));
             await c.SendAsync(name, "joined during the flood", topic: null, requireAck: true).WaitAsync(Wait);
             Assert.Equal("joined during the flood", (await TestCluster.ReadAsync(b, 1))[0].GetText());
         }
@@ -175,9 +185,10 @@ public sealed class JunkFloodTests
             stop.Cancel();
             await flood.WaitAsync(Wait);
         }
-        // The flooding connection got at most its own budget of handshake starts: 4 at once and 2 a second after.
-        // (Each answered HELLO of that connection but the last was superseded by the next.)
-        Assert.InRange(metrics.Refused("superseded"), 0, 4 + 2 * (long)Math.Ceiling(watch.Elapsed.TotalSeconds) + 4);
+        // The flooding connection got at most its own budget of handshake starts (4 at once, one more every 500 ms),
+        // and nothing but handshake messages 2.
+        Assert.InRange(Interlocked.Read(ref answered), 1, 4 + 2 * (long)Math.Ceiling(watch.Elapsed.TotalSeconds) + 1);
+        Assert.Equal(0, Interlocked.Read(ref other));
         Assert.False(b.TryRead(out var leaked), $"nothing from the stranger, but got {leaked}");
     }
 
