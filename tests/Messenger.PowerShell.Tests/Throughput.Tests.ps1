@@ -19,15 +19,6 @@ BeforeAll {
     Wait-MessengerPeer -Node tp-send -Name tp-recv -Timeout 20
     Wait-MessengerPeer -Node tp-recv -Name tp-send -Timeout 20
 
-    # Waits (polling, with a deadline) until the condition holds.
-    function Wait-Until([scriptblock] $Condition, [double] $TimeoutSeconds = 60) {
-        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
-        while (-not (& $Condition)) {
-            if ([DateTime]::UtcNow -gt $deadline) { throw "timed out waiting for: $Condition" }
-            Start-Sleep -Milliseconds 20
-        }
-    }
-
     # Pipes the strings "$Prefix 1" .. "$Prefix $Count" into Send-MessengerMessage from tp-send to tp-recv.
     function Send-Numbered([string] $Prefix, [int] $Count, [hashtable] $With = @{}) {
         $items = foreach ($i in 1..$Count) { "$Prefix $i" }
@@ -135,9 +126,11 @@ Describe 'The message cmdlets in bulk' {
         }
 
         It 'loses nothing when the pipeline stops early' {
-            Send-Numbered 'stop' 3000
-            # All of them wait in the queue, so that the receive takes them in one batch and must put most back.
-            Wait-Until { $script:b.PendingMessageCount -ge 3000 }
+            # All of them wait in the queue, so that the receive takes them in one batch and must put most back: the
+            # last one's acknowledgement means the receiving node has queued it, and every one before it.
+            Send-Numbered 'stop' 2999
+            Send-MessengerMessage -Node tp-send -To tp-recv -Message 'stop 3000' -WaitForAck
+            $script:b.PendingMessageCount | Should -BeGreaterOrEqual 3000
             (Receive-MessengerMessage -Node tp-recv -Count 3000 -Timeout 20 | Select-Object -First 3).Body |
                 Should -Be 'stop 1', 'stop 2', 'stop 3'
             $rest = Receive-MessengerMessage -Node tp-recv -Count 2997 -Timeout 20

@@ -8,6 +8,9 @@ public sealed class CapturingLoggerFactory : ILoggerFactory
 {
     public ConcurrentQueue<(int EventId, LogLevel Level, string Message)> Lines { get; } = new();
 
+    /// <summary>Pulsed after every line, for tests that wait for one.</summary>
+    public ChangeSignal Written { get; } = new();
+
     public ILogger CreateLogger(string categoryName) => new Logger(this);
 
     public void AddProvider(ILoggerProvider provider) { }
@@ -24,7 +27,10 @@ public sealed class CapturingLoggerFactory : ILoggerFactory
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
             owner.Lines.Enqueue((eventId.Id, logLevel, formatter(state, exception) + (exception is null ? "" : " " + exception)));
+            owner.Written.Pulse();
+        }
     }
 }
