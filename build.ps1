@@ -92,6 +92,7 @@ function Invoke-Test {
 
     $summary = [ordered]@{ Passed = 0; Failed = 0; Skipped = 0 }
     $failures = @()
+    $failedTests = @()
 
     # xunit
     & dotnet test (Join-Path $root 'tests/Messenger.Core.Tests/Messenger.Core.Tests.csproj') -c $Configuration --no-build --nologo `
@@ -103,6 +104,11 @@ function Invoke-Test {
         $summary.Passed += [int]$counters.passed
         $summary.Failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
         $summary.Skipped += [int]$counters.notExecuted
+        $ns = @{ t = 'http://microsoft.com/schemas/VisualStudio/TeamTest/2010' }
+        foreach ($failed in Select-Xml -Path $trx -Namespace $ns -XPath "//t:UnitTestResult[@outcome!='Passed' and @outcome!='NotExecuted']") {
+            $message = ($failed.Node.Output.ErrorInfo.Message -split "`n" | Select-Object -First 3) -join ' / '
+            $failedTests += "xunit: $($failed.Node.testName) ($($failed.Node.duration)): $message"
+        }
     }
     if ($xunitExit -ne 0) { $failures += "xunit exited with $xunitExit" }
 
@@ -123,6 +129,7 @@ Import-Module '$pester' -MinimumVersion 5.7.1
 `$c.TestResult.OutputFormat = 'JUnitXml'
 `$c.TestResult.OutputPath = '$(Join-Path $results 'pester.junit.xml')'
 `$r = Invoke-Pester -Configuration `$c
+`$r.Failed | ForEach-Object { 'Pester: ' + `$_.ExpandedPath + ': ' + ((`$_.ErrorRecord | Select-Object -First 1) -split '\r?\n')[0] } | Set-Content '$(Join-Path $results 'pester-failed.txt')'
 @{ Passed = `$r.PassedCount; Failed = `$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount; Skipped = `$r.SkippedCount } | ConvertTo-Json | Set-Content '$pesterJson'
 exit ([int](`$r.Result -ne 'Passed'))
 "@
@@ -133,11 +140,17 @@ exit ([int](`$r.Result -ne 'Passed'))
             $summary.Passed += $p.Passed; $summary.Failed += $p.Failed; $summary.Skipped += $p.Skipped
         }
         else { $summary.Failed += 1 }
+        $pesterFailed = Join-Path $results 'pester-failed.txt'
+        if (Test-Path $pesterFailed) { $failedTests += Get-Content $pesterFailed }
         if ($pesterExit -ne 0) { $failures += "Pester exited with $pesterExit" }
     }
 
     Write-Host ''
     Write-Host "Results in $results"
+    if ($failedTests) {
+        Write-Host 'Failed tests:'
+        $failedTests | ForEach-Object { Write-Host "  $_" }
+    }
     Write-Host "Total: $($summary.Passed) passed, $($summary.Failed) failed, $($summary.Skipped) skipped"
     if ($failures -or $summary.Failed -gt 0) { throw "Tests failed: $($failures -join '; ')" }
 }
