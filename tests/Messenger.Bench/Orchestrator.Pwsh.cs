@@ -177,8 +177,9 @@ internal sealed partial class Orchestrator
         return run;
     }
 
-    /// <summary>The cmdlet path warms up in far fewer messages than the engine's; a pwsh pipeline is also slow.</summary>
-    private long PwshWarmup(long count) => Math.Min(_settings.Warmup(count), 50_000);
+    /// <summary>Half the measured count: about a second and a half of pipeline, the time the JIT's tiering takes to
+    /// settle on both sides (with 50,000, the receiving node was still compiling for a third of the window).</summary>
+    private long PwshWarmup(long count) => Math.Max(5_000, count / 2);
 
     private Child StartPwsh(string label, string script, string[] args)
     {

@@ -77,10 +77,12 @@ internal sealed class Settings
     /// <summary>A message count of the full run, scaled (never below 10,000).</summary>
     public long Count(long full) => Math.Max(10_000, (long)(full * Scale));
 
-    /// <summary>Warm-up before a measured count: a quarter of the full-size count, at least 5,000, whatever the
-    /// scale. The JIT's tiering needs about a second of traffic to settle; a --quick run that warmed up less would
-    /// measure tier-0 code (raw NetMQ at 64 B then shows a third of its rate).</summary>
-    public long Warmup(long count) => Math.Max(5_000, (long)(count / Scale) / 4);
+    /// <summary>Warm-up before a measured count: as many messages as the full-size count, at least 5,000, whatever
+    /// the scale. The JIT's tiering needs a second or more of traffic to settle (tier-1 recompiles and on-stack
+    /// replacement run on a background thread); a quarter of the count left the faster paths compiling for a
+    /// fifth of the measured window, and a --quick run that warmed up less would measure tier-0 code (raw NetMQ at
+    /// 64 B then shows a third of its rate).</summary>
+    public long Warmup(long count) => Math.Max(5_000, (long)(count / Scale));
 
     public bool Selected(string name) => Only.Count == 0 || Only.Any(w => name.Contains(w, StringComparison.OrdinalIgnoreCase));
 }
