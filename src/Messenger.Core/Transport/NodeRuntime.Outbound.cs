@@ -36,16 +36,75 @@ internal sealed partial class NodeRuntime
     public ValueTask<long> BroadcastAsync(ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken) =>
         EnqueueAsync(_broadcast, body, contentType, topic, cancellationToken);
 
+    /// <summary>Queues a run of unicast messages, in order, under one lock per frame's worth and one doorbell.</summary>
+    public ValueTask SendManyAsync(string to, ReadOnlyMemory<OutgoingMessage> messages, string? topic, CancellationToken cancellationToken)
+    {
+        if (!_byName.TryGetValue(to, out var link)) throw new PeerNotFoundException(to);
+        return EnqueueManyAsync(link.Outbound, messages, topic, cancellationToken);
+    }
+
+    public ValueTask BroadcastManyAsync(ReadOnlyMemory<OutgoingMessage> messages, string? topic, CancellationToken cancellationToken) =>
+        EnqueueManyAsync(_broadcast, messages, topic, cancellationToken);
+
     private ValueTask<long> EnqueueAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken)
     {
         if (_stopRequested != 0) throw new NodeStoppedException(Name);
-        if (body.Length > _options.MaxMessageSize) throw new MessageTooLargeException(body.Length, _options.MaxMessageSize);
+        CheckMessage(body.Length, contentType);
         cancellationToken.ThrowIfCancellationRequested();
         var topicBytes = OutboundQueue.EncodeTopic(topic);
         var sequence = TryEnqueue(queue, body.Span, contentType, topicBytes);
         return sequence > 0
             ? new ValueTask<long>(sequence)
             : EnqueueSlowAsync(queue, body, contentType, topicBytes, cancellationToken);
+    }
+
+    /// <summary>A message the receiver would refuse is refused here, before anything is queued: a bad record
+    /// would make the receiver drop its whole batch, other messages with it.</summary>
+    private void CheckMessage(int length, MessageContentType contentType)
+    {
+        if (length > _options.MaxMessageSize) throw new MessageTooLargeException(length, _options.MaxMessageSize);
+        if (contentType > MessageContentType.Json)
+            throw new ArgumentOutOfRangeException(nameof(contentType), contentType, "not a MessageContentType: Binary, Text or Json");
+    }
+
+    private ValueTask EnqueueManyAsync(OutboundQueue queue, ReadOnlyMemory<OutgoingMessage> messages, string? topic, CancellationToken cancellationToken)
+    {
+        if (_stopRequested != 0) throw new NodeStoppedException(Name);
+        foreach (ref readonly var message in messages.Span) CheckMessage(message.Body.Length, message.ContentType);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (messages.IsEmpty) return default;
+        var topicBytes = OutboundQueue.EncodeTopic(topic);
+        var queued = TryEnqueueMany(queue, messages.Span, topicBytes);
+        return queued == messages.Length ? default : EnqueueManySlowAsync(queue, messages[queued..], topicBytes, cancellationToken);
+    }
+
+    private int TryEnqueueMany(OutboundQueue queue, ReadOnlySpan<OutgoingMessage> messages, byte[]? topic)
+    {
+        int queued;
+        bool doorbell;
+        try
+        {
+            queued = queue.TryAppendMany(messages, topic, Wire.UnixMicros(DateTimeOffset.UtcNow), out doorbell);
+        }
+        catch (InvalidOperationException)
+        {
+            throw queue == _broadcast ? new NodeStoppedException(Name) : new PeerNotFoundException(((PeerLink)queue.Owner!).Name);
+        }
+        if (queued == 0) return 0;
+        Interlocked.Add(ref _messagesSent, queued);
+        Telemetry.MessagesSent.Add(queued, _nodeTag);
+        if (doorbell) _doorbell.Enqueue(queue);
+        return queued;
+    }
+
+    private async ValueTask EnqueueManySlowAsync(OutboundQueue queue, ReadOnlyMemory<OutgoingMessage> rest, byte[]? topic, CancellationToken cancellationToken)
+    {
+        while (!rest.IsEmpty)
+        {
+            await queue.WaitForRoomAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (_stopRequested != 0) throw new NodeStoppedException(Name);
+            rest = rest[TryEnqueueMany(queue, rest.Span, topic)..];
+        }
     }
 
     private long TryEnqueue(OutboundQueue queue, ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topic)

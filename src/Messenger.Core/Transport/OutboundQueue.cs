@@ -71,47 +71,78 @@ internal sealed class OutboundQueue
     /// when the queue was idle and the poller must be told.</summary>
     public long TryAppend(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, out bool needsDoorbell)
     {
-        var recordSize = Wire.RecordFixedSize + (topicUtf8 is null ? 0 : 1 + topicUtf8.Length) + body.Length;
         lock (_gate)
         {
             needsDoorbell = false;
             if (_closed) throw new InvalidOperationException("queue closed");
-            if (_pendingBytes > 0 && _pendingBytes + recordSize > _limitBytes) return 0;
-
-            if (_current is null || _currentLength + recordSize > _current.Length)
-            {
-                SealCurrent();
-                _current = RentSegment(_prefixSize + recordSize);
-                _currentLength = _prefixSize;
-                _currentCount = 0;
-            }
-
-            var span = _current.AsSpan(_currentLength);
-            var sequence = ++_sequence;
-            span[0] = topicUtf8 is null ? (byte)0 : BatchReader.FlagTopic;
-            span[1] = (byte)contentType;
-            BinaryPrimitives.WriteInt64LittleEndian(span[2..], sequence);
-            BinaryPrimitives.WriteInt64LittleEndian(span[10..], sentAtMicros);
-            var pos = 18;
-            if (topicUtf8 is not null)
-            {
-                span[pos] = (byte)topicUtf8.Length;
-                topicUtf8.CopyTo(span[(pos + 1)..]);
-                pos += 1 + topicUtf8.Length;
-            }
-            BinaryPrimitives.WriteUInt32LittleEndian(span[pos..], (uint)body.Length);
-            body.CopyTo(span[(pos + 4)..]);
-            _currentLength += recordSize;
-            _currentCount++;
-            _pendingBytes += recordSize;
-
-            if (!_scheduled)
-            {
-                _scheduled = true;
-                needsDoorbell = true;
-            }
+            var sequence = AppendUnderLock(body, contentType, topicUtf8, sentAtMicros);
+            if (sequence > 0) needsDoorbell = Schedule();
             return sequence;
         }
+    }
+
+    /// <summary>Encodes as many of <paramref name="messages"/> as the limit allows, in order, under one lock, and
+    /// returns how many. <paramref name="needsDoorbell"/> as for <see cref="TryAppend"/>: the poller is told once,
+    /// after the whole run, so that it takes the run as whole frames.</summary>
+    public int TryAppendMany(ReadOnlySpan<OutgoingMessage> messages, byte[]? topicUtf8, long sentAtMicros, out bool needsDoorbell)
+    {
+        lock (_gate)
+        {
+            needsDoorbell = false;
+            if (_closed) throw new InvalidOperationException("queue closed");
+            var appended = 0;
+            while (appended < messages.Length)
+            {
+                ref readonly var message = ref messages[appended];
+                if (AppendUnderLock(message.Body.Span, message.ContentType, topicUtf8, sentAtMicros) == 0) break;
+                appended++;
+            }
+            if (appended > 0) needsDoorbell = Schedule();
+            return appended;
+        }
+    }
+
+    // Under _gate: true when the queue was idle, so that the caller must ring the doorbell.
+    private bool Schedule()
+    {
+        if (_scheduled) return false;
+        _scheduled = true;
+        return true;
+    }
+
+    // Under _gate: encodes one record into the open batch; its sequence number, or 0 when over the limit.
+    private long AppendUnderLock(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros)
+    {
+        var recordSize = Wire.RecordFixedSize + (topicUtf8 is null ? 0 : 1 + topicUtf8.Length) + body.Length;
+        if (_pendingBytes > 0 && _pendingBytes + recordSize > _limitBytes) return 0;
+
+        if (_current is null || _currentLength + recordSize > _current.Length)
+        {
+            SealCurrent();
+            _current = RentSegment(_prefixSize + recordSize);
+            _currentLength = _prefixSize;
+            _currentCount = 0;
+        }
+
+        var span = _current.AsSpan(_currentLength);
+        var sequence = ++_sequence;
+        span[0] = topicUtf8 is null ? (byte)0 : BatchReader.FlagTopic;
+        span[1] = (byte)contentType;
+        BinaryPrimitives.WriteInt64LittleEndian(span[2..], sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(span[10..], sentAtMicros);
+        var pos = 18;
+        if (topicUtf8 is not null)
+        {
+            span[pos] = (byte)topicUtf8.Length;
+            topicUtf8.CopyTo(span[(pos + 1)..]);
+            pos += 1 + topicUtf8.Length;
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(span[pos..], (uint)body.Length);
+        body.CopyTo(span[(pos + 4)..]);
+        _currentLength += recordSize;
+        _currentCount++;
+        _pendingBytes += recordSize;
+        return sequence;
     }
 
     /// <summary>Poller thread: moves every queued frame into <paramref name="into"/> and marks the queue idle.

@@ -54,7 +54,7 @@ internal sealed class SendCoalescer : IDisposable
     private readonly object _gate = new();
 
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(BurstBytes);
-    private Item[] _items = new Item[16];
+    private OutgoingMessage[] _items = new OutgoingMessage[16];
     private int _count;
     private int _used;
     private long _firstQueuedAt;
@@ -138,7 +138,7 @@ internal sealed class SendCoalescer : IDisposable
     private void Commit(int size, MessageContentType type)
     {
         if (_count == _items.Length) Array.Resize(ref _items, _count * 2);
-        _items[_count++] = new Item(_used, size, type);
+        _items[_count++] = new OutgoingMessage(new ReadOnlyMemory<byte>(_buffer, _used, size), type);
         _used += size;
         if (_count == 1)
         {
@@ -208,27 +208,22 @@ internal sealed class SendCoalescer : IDisposable
         }
     }
 
-    // Under the lock. The engine copies each body as it queues it, so the buffer is free again afterwards; it
-    // waits only when a peer's send queue is full.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // Under the lock. The burst goes to the engine as one run (one lock, one wake-up of the node's sender, whole
+    // frames); the engine copies the bodies as it queues them, so the buffer is free again afterwards. It waits
+    // only when a peer's send queue is full.
     private void HandOver()
     {
         if (_disposed || _count == 0) return;
         try
         {
-            var targets = _targets;
-            for (var i = 0; i < _count; i++)
+            var burst = new ReadOnlyMemory<OutgoingMessage>(_items, 0, _count);
+            if (_targets is null)
             {
-                var item = _items[i];
-                var body = new ReadOnlyMemory<byte>(_buffer, item.Offset, item.Length);
-                if (targets is null)
-                {
-                    Complete(_engine.BroadcastAsync(body, item.Type, _topic, _cancellation));
-                }
-                else
-                {
-                    foreach (var to in targets) Complete(_engine.SendAsync(to, body, item.Type, _topic, _cancellation));
-                }
+                Complete(_engine.BroadcastManyAsync(burst, _topic, _cancellation));
+            }
+            else
+            {
+                foreach (var to in _targets) Complete(_engine.SendManyAsync(to, burst, _topic, _cancellation));
             }
         }
         finally
@@ -253,6 +248,4 @@ internal sealed class SendCoalescer : IDisposable
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
     }
-
-    private readonly record struct Item(int Offset, int Length, MessageContentType Type);
 }
