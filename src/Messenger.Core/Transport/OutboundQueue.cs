@@ -19,7 +19,7 @@ internal sealed class OutboundQueue
     // and every fresh 64 KiB array lived long enough to be promoted and collected in gen 1 or 2.
     private readonly int _maxFreeSegments;
 
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly FrameType _type;
     private readonly NodeId _sender;
     private readonly int _prefixSize;

@@ -12,7 +12,7 @@ namespace Messenger.Transport;
 internal sealed class ReceiveQueue
 {
     private readonly ConcurrentQueue<MessengerMessage[]> _batches = new();
-    private readonly object _readGate = new();
+    private readonly Lock _readGate = new();
     private readonly int _capacity;
     private readonly ReceiveFullMode _fullMode;
     private readonly Action<MessengerMessage> _onDropped;

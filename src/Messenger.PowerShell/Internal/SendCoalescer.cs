@@ -51,7 +51,7 @@ internal sealed class SendCoalescer : IDisposable
     private readonly string[]? _targets;
     private readonly string? _topic;
     private readonly CancellationToken _cancellation;
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
 
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(BurstBytes);
     private OutgoingMessage[] _items = new OutgoingMessage[16];
@@ -176,7 +176,7 @@ internal sealed class SendCoalescer : IDisposable
     // The input paused with a burst waiting (or the timer met the pipeline thread at work: look again soon).
     private void OnTimer()
     {
-        if (!Monitor.TryEnter(_gate))
+        if (!_gate.TryEnter())
         {
             RetryTimer();
             return;
@@ -192,7 +192,7 @@ internal sealed class SendCoalescer : IDisposable
         }
         finally
         {
-            Monitor.Exit(_gate);
+            _gate.Exit();
         }
     }
 

@@ -127,10 +127,14 @@ public sealed class MessengerReceivedMessage
             previous is not null
             && previous.Kind == message.Kind
             && previous.ReceivedAt.EqualsExact(message.ReceivedAt)
-            && string.Equals(previous.From, message.From, StringComparison.Ordinal)
-            && string.Equals(previous.FromId, message.FromId, StringComparison.Ordinal)
-            && string.Equals(previous.To, message.To, StringComparison.Ordinal)
+            && Same(previous.From, message.From)
+            && Same(previous.FromId, message.FromId)
+            && Same(previous.To, message.To)
                 ? previous
                 : new Origin(message.From, message.FromId, message.To, message.Kind, message.ReceivedAt);
+
+        // The messages of one frame share their string instances: the reference test settles it, inlined.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool Same(string a, string b) => ReferenceEquals(a, b) || string.Equals(a, b, StringComparison.Ordinal);
     }
 }
