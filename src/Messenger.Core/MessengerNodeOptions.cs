@@ -125,6 +125,27 @@ public sealed record MessengerNodeOptions
     /// of strangers cannot starve the members' traffic.</summary>
     public int MaxHandshakesPerSecond { get; init; } = 100;
 
+    /// <summary>HELLOs one inbound connection may send at once before <see cref="HelloIntervalPerConnection"/>
+    /// paces it, ahead of the node-wide <see cref="MaxHandshakesPerSecond"/>; a legitimate peer sends one a second
+    /// at most, so one connection's flood cannot take the whole node-wide rate.</summary>
+    public int HelloBurstPerConnection { get; init; } = 4;
+
+    /// <summary>How often a connection that used up its <see cref="HelloBurstPerConnection"/> gets another HELLO.</summary>
+    public TimeSpan HelloIntervalPerConnection { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>A connection that sends sealed frames without a session is told RESET (to start over) at most once
+    /// in this time; every frame is counted all the same.</summary>
+    public TimeSpan StrangerResetInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Frames from connections without a session (strangers, and peers still handshaking) that the node
+    /// reads in one go before it serves its members, timers and other sockets again; members' frames do not count.</summary>
+    public int MaxStrangerFramesPerWakeup { get; init; } = 64;
+
+    /// <summary>Inbound connections whose per-connection budgets (<see cref="HelloBurstPerConnection"/>,
+    /// <see cref="StrangerResetInterval"/>) are tracked at most; past it a new connection is not tracked and only
+    /// the node-wide limits apply to it, so the table cannot grow without bound.</summary>
+    public int MaxTrackedConnections { get; init; } = 4096;
+
     /// <summary>Where the node logs; nothing is logged by default.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 

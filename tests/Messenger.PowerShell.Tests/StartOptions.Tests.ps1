@@ -17,6 +17,11 @@ BeforeDiscovery {
         @{ Parameter = 'MaxRestarts'; Value = 0; Expected = 0 }
         @{ Parameter = 'SendQueueLimitBytes'; Value = 1MB; Expected = [long]1MB }
         @{ Parameter = 'ReceiveFullMode'; Value = 'DropOldest'; Expected = 'DropOldest' }
+        @{ Parameter = 'HelloBurstPerConnection'; Value = 2; Expected = 2 }
+        @{ Parameter = 'HelloIntervalPerConnection'; Value = 0.25; Expected = [timespan]::FromSeconds(0.25) }
+        @{ Parameter = 'StrangerResetInterval'; Value = '00:00:03'; Expected = [timespan]::FromSeconds(3) }
+        @{ Parameter = 'MaxStrangerFramesPerWakeup'; Value = 16; Expected = 16 }
+        @{ Parameter = 'MaxTrackedConnections'; Value = 100; Expected = 100 }
     )
     $script:NewParameters = $script:Mapped.Parameter
 }
@@ -129,6 +134,9 @@ Describe 'Start-MessengerNode bad settings' {
         @{ Parameter = 'MaxHandshakesPerSecond'; Value = 0 }
         @{ Parameter = 'MaxRestarts'; Value = -1 }
         @{ Parameter = 'SendQueueLimitBytes'; Value = 1KB }
+        @{ Parameter = 'HelloBurstPerConnection'; Value = 0 }
+        @{ Parameter = 'MaxStrangerFramesPerWakeup'; Value = 0 }
+        @{ Parameter = 'MaxTrackedConnections'; Value = -5 }
     ) {
         { $bad = @{ $Parameter = $Value }; Start-MessengerNode -Name 'bad' @Base @bad -ErrorAction Stop } |
             Should -Throw -ErrorId "ParameterArgumentValidationError,$StartId"
@@ -147,6 +155,8 @@ Describe 'Start-MessengerNode bad settings' {
     It 'fails with InvalidConfiguration naming <Option> for <Case>' -ForEach @(
         @{ Case = 'a zero -BeaconInterval'; Option = 'BeaconInterval'; Extra = @{ BeaconInterval = 0 } }
         @{ Case = 'a zero -AckTimeout'; Option = 'AckTimeout'; Extra = @{ AckTimeout = 0 } }
+        @{ Case = 'a -HelloIntervalPerConnection under a millisecond'; Option = 'HelloIntervalPerConnection'; Extra = @{ HelloIntervalPerConnection = 0.0001 } }
+        @{ Case = 'a -StrangerResetInterval of two days'; Option = 'StrangerResetInterval'; Extra = @{ StrangerResetInterval = '2.00:00:00' } }
         @{ Case = 'a zero -LeaveTimeout'; Option = 'LeaveTimeout'; Extra = @{ LeaveTimeout = '0' } }
         @{ Case = 'a negative -HandshakeTimeout TimeSpan'; Option = 'HandshakeTimeout'; Extra = @{ HandshakeTimeout = [timespan]::FromSeconds(-1) } }
         @{ Case = 'a zero -RestartPeriod'; Option = 'RestartPeriod'; Extra = @{ RestartPeriod = [timespan]::Zero } }

@@ -10,14 +10,10 @@ namespace Messenger.Transport;
 // Initiator: our DEALER (HELLO with Noise message 1, then message 3). Responder: our ROUTER (message 2, then WELCOME).
 internal sealed partial class NodeRuntime
 {
-    /// <summary>HELLOs one connection may send at once, and how often it gets another: a legitimate initiator sends
-    /// one a second at most. Should become options (per-connection handshake rate).</summary>
-    private const int HelloBurstPerConnection = 4;
-    private const int HelloRefillMillisecondsPerConnection = 500;
-
     private double _handshakeTokens;
     private long _handshakeTokensAt;
-    private readonly SourceBudget _helloBudget = new(HelloBurstPerConnection, HelloRefillMillisecondsPerConnection, MaxTrackedConnections);
+    // Per connection: MessengerNodeOptions.HelloBurstPerConnection and HelloIntervalPerConnection.
+    private readonly SourceBudget _helloBudget;
     private byte[]? _clusterUtf8;
     private object? _budgetsRouter;
 

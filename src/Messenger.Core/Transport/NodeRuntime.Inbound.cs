@@ -9,22 +9,11 @@ namespace Messenger.Transport;
 // Envelopes are opened first (NodeRuntime.Handshake.cs); the inner frames are acted on here.
 internal sealed partial class NodeRuntime
 {
-    /// <summary>Frames from connections without a session (strangers, and peers still handshaking) that one wakeup
-    /// of the ROUTER handles before it lets the poller serve the node's other sockets and timers; members' frames
-    /// do not count. Should become an option.</summary>
-    private const int MaxStrangerFramesPerWakeup = 64;
-
-    /// <summary>A connection without a session is answered RESET at most once in this time. Should become an option.</summary>
-    private const int ResetIntervalMilliseconds = 1000;
-
-    /// <summary>Connections whose per-connection budgets (RESET answers, HELLOs) are tracked at most; past it, the
-    /// node-wide limits alone apply to a new one.</summary>
-    private const int MaxTrackedConnections = 4096;
-
     /// <summary>Rejected frames and silent refusals are logged as one summary per this time (events 1302, 1203).</summary>
     private const int RejectSummaryMilliseconds = 1000;
 
-    private readonly SourceBudget _resetBudget = new(burst: 1, ResetIntervalMilliseconds, MaxTrackedConnections);
+    // Per connection: MessengerNodeOptions.StrangerResetInterval.
+    private readonly SourceBudget _resetBudget;
     private readonly RejectTally _rejects = new();
 
     private static readonly byte[] s_resetV1 = ControlFrames.Empty(FrameType.Reset, Wire.Version);
@@ -69,7 +58,7 @@ internal sealed partial class NodeRuntime
                 }
                 // Strangers get a bounded share of each wakeup: past it, the poller serves the rest of the node
                 // before it comes back to this socket.
-                if (!OnRouterFrame(identity, msg.Slice()) && ++strangers >= MaxStrangerFramesPerWakeup) return;
+                if (!OnRouterFrame(identity, msg.Slice()) && ++strangers >= _options.MaxStrangerFramesPerWakeup) return;
             }
             finally
             {
@@ -192,7 +181,7 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>A connection that has not finished a handshake, or whose peer this node has since forgotten, is
-    /// told RESET so that it starts over: once per connection and <see cref="ResetIntervalMilliseconds"/>, as one
+    /// told RESET so that it starts over: once per connection and <see cref="MessengerNodeOptions.StrangerResetInterval"/>, as one
     /// new handshake answers every frame that met the forgotten session. Each frame is counted all the same.</summary>
     private void AskToStartOver(byte[] identity, RejectReason reason)
     {

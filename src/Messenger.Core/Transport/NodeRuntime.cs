@@ -89,6 +89,8 @@ internal sealed partial class NodeRuntime : IDisposable
         if (options.Insecure) Log.InsecureMode(_logger, options.Name);
 
         _supervisor = new Supervision.Supervisor(options.MaxRestarts, options.RestartPeriod);
+        _helloBudget = new SourceBudget(options.HelloBurstPerConnection, (int)options.HelloIntervalPerConnection.TotalMilliseconds, options.MaxTrackedConnections);
+        _resetBudget = new SourceBudget(burst: 1, (int)options.StrangerResetInterval.TotalMilliseconds, options.MaxTrackedConnections);
         var beaconInterfaces = options.BeaconEnabled ? BeaconInterfaceResolver.Resolve(options.BeaconInterface) : null;
         _beaconInterfaces = beaconInterfaces;
         AdvertisedHost = options.AdvertisedHost
@@ -386,6 +388,11 @@ internal sealed partial class NodeRuntime : IDisposable
         CheckPositive(o.RestartPeriod, "RestartPeriod");
         CheckPositive(o.HangTimeout, "HangTimeout");
         if (o.MaxRestarts < 0) throw new MessengerConfigurationException("MaxRestarts", "must not be negative.");
+        if (o.HelloBurstPerConnection < 1) throw new MessengerConfigurationException("HelloBurstPerConnection", "must be at least 1.");
+        CheckMilliseconds(o.HelloIntervalPerConnection, "HelloIntervalPerConnection");
+        CheckMilliseconds(o.StrangerResetInterval, "StrangerResetInterval");
+        if (o.MaxStrangerFramesPerWakeup < 1) throw new MessengerConfigurationException("MaxStrangerFramesPerWakeup", "must be at least 1.");
+        if (o.MaxTrackedConnections < 1) throw new MessengerConfigurationException("MaxTrackedConnections", "must be at least 1.");
         foreach (var key in o.AllowedKeys) SecurityContext.NormalizePublicKey(key);
         foreach (var seed in o.Seeds) ParseEndpoint(seed, "Seeds");
 
@@ -397,6 +404,12 @@ internal sealed partial class NodeRuntime : IDisposable
         static void CheckPositive(TimeSpan value, string name)
         {
             if (value <= TimeSpan.Zero) throw new MessengerConfigurationException(name, "must be positive.");
+        }
+
+        // Budgets count whole milliseconds.
+        static void CheckMilliseconds(TimeSpan value, string name)
+        {
+            if (value < TimeSpan.FromMilliseconds(1) || value > TimeSpan.FromDays(1)) throw new MessengerConfigurationException(name, "must be between 1 ms and 1 day.");
         }
     }
 

@@ -257,6 +257,73 @@ public sealed class JunkFloodTests
         Assert.Equal(PeerState.Connected, b.GetPeer("a")!.State);
     }
 
+    [Fact]
+    public async Task The_per_connection_budgets_follow_the_node_options()
+    {
+        await using var cluster = new TestCluster();
+        var name = UniqueName("b");
+        using var metrics = new RejectMetrics(name);
+        var b = await cluster.StartAsync(name, o => o with
+        {
+            HelloBurstPerConnection = 2,
+            HelloIntervalPerConnection = TimeSpan.FromHours(1),
+            StrangerResetInterval = TimeSpan.FromMilliseconds(1),
+            MaxStrangerFramesPerWakeup = 1,
+            MaxTrackedConnections = 16,
+        });
+
+        // Six valid HELLOs on one connection: two handshakes start (the default would start four), the other four
+        // are refused unanswered.
+        using var client = new RawSecureClient(b.Endpoint);
+        client.Hello(cluster.Name, ClusterKey.Generate().Bytes, MessengerKeyPair.Generate());
+        for (var i = 0; i < 5; i++) client.Send(client.Sent[0]);
+        await metrics.Changed.UntilAsync(() => metrics.Refused("source-rate-limited") >= 4, () => $"source-rate-limited {metrics.Refused("source-rate-limited")}", Wait);
+        var answers = 0;
+        while (answers < 2 && client.TryReceive(Wait, out var reply))
+        {
+            Assert.Equal(FrameType.Handshake, Wire.ReadEnvelope(reply!));
+            answers++;
+        }
+        Assert.Equal(2, answers);
+        Assert.False(client.TryReceive(TimeSpan.Zero, out var extra), $"no third answer, but got {(extra is null ? "" : Convert.ToHexString(extra))}");
+        Assert.Equal(4, metrics.Refused("source-rate-limited"));
+
+        // Sealed junk without a session, in two bursts told apart by waiting for the first to be counted: a RESET
+        // for each (the default interval, a second, would answer both with one).
+        using var stranger = new DealerSocket();
+        stranger.Options.Linger = TimeSpan.Zero;
+        stranger.Connect(b.Endpoint);
+        var random = new Random(9);
+        var before = b.Statistics.FramesRejected;
+        for (var burst = 0; burst < 2; burst++)
+        {
+            for (var i = 0; i < 50; i++) stranger.SendFrame([0x4D, 0x02, (byte)FrameType.Sealed, .. RandomBytes(random, 40)]);
+            await metrics.Changed.UntilAsync(() => b.Statistics.FramesRejected - before >= 50 * (burst + 1), () => $"rejected {b.Statistics.FramesRejected - before}", Wait);
+        }
+        Assert.True(ReceiveUntil(stranger, got => got.Count(IsReset) >= 2).Count(IsReset) >= 2, "a RESET for each burst");
+    }
+
+    [Theory]
+    [InlineData(nameof(MessengerNodeOptions.HelloBurstPerConnection))]
+    [InlineData(nameof(MessengerNodeOptions.HelloIntervalPerConnection))]
+    [InlineData(nameof(MessengerNodeOptions.StrangerResetInterval))]
+    [InlineData(nameof(MessengerNodeOptions.MaxStrangerFramesPerWakeup))]
+    [InlineData(nameof(MessengerNodeOptions.MaxTrackedConnections))]
+    public async Task A_flood_setting_out_of_range_fails_the_start_naming_it(string option)
+    {
+        var o = new TestCluster().Options("a");
+        o = option switch
+        {
+            nameof(MessengerNodeOptions.HelloBurstPerConnection) => o with { HelloBurstPerConnection = 0 },
+            nameof(MessengerNodeOptions.HelloIntervalPerConnection) => o with { HelloIntervalPerConnection = TimeSpan.FromTicks(10) },
+            nameof(MessengerNodeOptions.StrangerResetInterval) => o with { StrangerResetInterval = TimeSpan.FromDays(2) },
+            nameof(MessengerNodeOptions.MaxStrangerFramesPerWakeup) => o with { MaxStrangerFramesPerWakeup = 0 },
+            _ => o with { MaxTrackedConnections = -1 },
+        };
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => MessengerNode.StartAsync(o));
+        Assert.Equal(("InvalidConfiguration", option), (error.ErrorId, error.Option));
+    }
+
     /// <summary>One junk frame: random bytes, or a mutated protocol 2 envelope of a kind a stranger may send.</summary>
     private static byte[] Junk(Random random, string cluster) => random.Next(8) switch
     {

@@ -137,6 +137,36 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
     [SecondsTransformation]
     public TimeSpan HandshakeTimeout { get; set; } = Defaults.HandshakeTimeout;
 
+    /// <summary>HELLOs one inbound connection may send at once before -HelloIntervalPerConnection paces it, ahead of
+    /// the node-wide -MaxHandshakesPerSecond. Default 4.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int HelloBurstPerConnection { get; set; } = Defaults.HelloBurstPerConnection;
+
+    /// <summary>How often a connection that used up its -HelloBurstPerConnection gets another HELLO: a TimeSpan or
+    /// seconds. Default 0.5 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan HelloIntervalPerConnection { get; set; } = Defaults.HelloIntervalPerConnection;
+
+    /// <summary>A connection sending sealed frames without a session is told RESET at most once in this time: a
+    /// TimeSpan or seconds. Default 1 s.</summary>
+    [Parameter]
+    [SecondsTransformation]
+    public TimeSpan StrangerResetInterval { get; set; } = Defaults.StrangerResetInterval;
+
+    /// <summary>Frames from connections without a session that the node reads in one go before it serves its
+    /// members again. Default 64.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxStrangerFramesPerWakeup { get; set; } = Defaults.MaxStrangerFramesPerWakeup;
+
+    /// <summary>Inbound connections whose per-connection budgets are tracked at most; past it only the node-wide
+    /// limits apply to a new one. Default 4096.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxTrackedConnections { get; set; } = Defaults.MaxTrackedConnections;
+
     /// <summary>The supervisor restarts a failed part of the node at most this many times within -RestartPeriod;
     /// one more failure stops the node as Faulted. 0 faults at the first failure. Default 5.</summary>
     [Parameter]
@@ -305,6 +335,11 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
             MaxPendingHandshakes = MaxPendingHandshakes,
             MaxHandshakesPerSecond = MaxHandshakesPerSecond,
             HandshakeTimeout = Time(HandshakeTimeout, nameof(HandshakeTimeout)),
+            HelloBurstPerConnection = HelloBurstPerConnection,
+            HelloIntervalPerConnection = Time(HelloIntervalPerConnection, nameof(HelloIntervalPerConnection)),
+            StrangerResetInterval = Time(StrangerResetInterval, nameof(StrangerResetInterval)),
+            MaxStrangerFramesPerWakeup = MaxStrangerFramesPerWakeup,
+            MaxTrackedConnections = MaxTrackedConnections,
             MaxRestarts = MaxRestarts,
             RestartPeriod = Time(RestartPeriod, nameof(RestartPeriod)),
             HangTimeout = Time(HangTimeout, nameof(HangTimeout)),
