@@ -28,11 +28,17 @@ internal static class BatchReader
     /// <summary>Checks and decodes the records of a batch in one pass; the bodies point into
     /// <paramref name="frame"/>. On a malformed record it throws <see cref="ProtocolException"/> with
     /// <paramref name="into"/> partly filled: the caller delivers nothing from it.</summary>
-    public static void Read(byte[] frame, FrameType type, int maxMessageSize, List<BatchRecord> into)
+    public static void Read(byte[] frame, FrameType type, int maxMessageSize, List<BatchRecord> into) =>
+        Read(new ArraySegment<byte>(frame), type, maxMessageSize, into);
+
+    /// <summary>As <see cref="Read(byte[], FrameType, int, List{BatchRecord})"/>, for a frame that is part of a
+    /// larger buffer (opened in place in the buffer it arrived in).</summary>
+    public static void Read(ArraySegment<byte> segment, FrameType type, int maxMessageSize, List<BatchRecord> into)
     {
+        var frame = segment.AsSpan();
         var pos = CountOffset(type);
         if (frame.Length - pos < 4) throw new ProtocolException("frame truncated in count");
-        var count = BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(pos));
+        var count = BinaryPrimitives.ReadUInt32LittleEndian(frame[pos..]);
         pos += 4;
         if (count == 0) throw new ProtocolException("empty batch");
         if (count > (uint)((frame.Length - pos) / Wire.RecordFixedSize)) throw new ProtocolException($"batch claims {count} records, more than fit in the frame");
@@ -43,9 +49,9 @@ internal static class BatchReader
             if ((flags & ~FlagTopic) != 0) throw new ProtocolException($"unknown flags 0x{flags:x2}");
             var contentType = frame[pos + 1];
             if (contentType > (byte)MessageContentType.Json) throw new ProtocolException($"unknown content type {contentType}");
-            var sequence = BinaryPrimitives.ReadInt64LittleEndian(frame.AsSpan(pos + 2));
+            var sequence = BinaryPrimitives.ReadInt64LittleEndian(frame[(pos + 2)..]);
             if (sequence <= 0) throw new ProtocolException("sequence not positive");
-            var sentAt = BinaryPrimitives.ReadInt64LittleEndian(frame.AsSpan(pos + 10));
+            var sentAt = BinaryPrimitives.ReadInt64LittleEndian(frame[(pos + 10)..]);
             pos += 18;
             string? topic = null;
             if ((flags & FlagTopic) != 0)
@@ -54,14 +60,14 @@ internal static class BatchReader
                 if (n == 0) throw new ProtocolException("empty topic");
                 // The fixed size counts the body length but not the topic: the topic and that length must fit.
                 if (frame.Length - pos < 1 + n + 4) throw new ProtocolException("frame truncated in topic");
-                topic = TopicCache.Get(frame.AsSpan(pos + 1, n));
+                topic = TopicCache.Get(frame.Slice(pos + 1, n));
                 pos += 1 + n;
             }
-            var length = BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(pos));
+            var length = BinaryPrimitives.ReadUInt32LittleEndian(frame[pos..]);
             pos += 4;
             if (length > (uint)maxMessageSize) throw new ProtocolException($"body of {length} bytes is over the limit of {maxMessageSize}");
             if (length > (uint)(frame.Length - pos)) throw new ProtocolException("frame truncated in body");
-            into.Add(new BatchRecord((MessageContentType)contentType, sequence, sentAt, topic, new ReadOnlyMemory<byte>(frame, pos, (int)length)));
+            into.Add(new BatchRecord((MessageContentType)contentType, sequence, sentAt, topic, new ReadOnlyMemory<byte>(segment.Array, segment.Offset + pos, (int)length)));
             pos += (int)length;
         }
         if (pos != frame.Length) throw new ProtocolException($"{frame.Length - pos} unexpected bytes after batch");
