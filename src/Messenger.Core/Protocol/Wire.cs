@@ -118,7 +118,14 @@ internal static class Wire
 
     public static long UnixMicros(DateTimeOffset time) => (time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
 
-    public static DateTimeOffset FromUnixMicros(long micros) => DateTimeOffset.UnixEpoch.AddTicks(micros * 10);
+    public static DateTimeOffset FromUnixMicros(long micros) => new(UtcFromUnixMicros(micros), TimeSpan.Zero);
+
+    private static readonly long s_maxUnixMicros = (DateTime.MaxValue.Ticks - DateTime.UnixEpoch.Ticks) / 10;
+
+    /// <summary>A sender's clock reading as a UTC time; one outside what DateTime holds (a peer's clock or bug
+    /// is not to be trusted) is clamped rather than thrown on the poller thread.</summary>
+    public static DateTime UtcFromUnixMicros(long micros) =>
+        DateTime.UnixEpoch.AddTicks(Math.Clamp(micros, 0, s_maxUnixMicros) * 10);
 
     public static int Str8Size(string value) => 1 + Encoding.UTF8.GetByteCount(value);
 

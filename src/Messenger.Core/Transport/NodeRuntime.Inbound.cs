@@ -415,9 +415,8 @@ internal sealed partial class NodeRuntime
     {
         _records.Clear();
         BatchReader.Read(frame, type, _options.MaxMessageSize, _records);
-        var now = DateTimeOffset.UtcNow;
         var kind = type == FrameType.Data ? MessageKind.Unicast : MessageKind.Broadcast;
-        var id = link.IdText;
+        var origin = new MessengerMessage.Origin(link.Name, link.IdText, Name, kind, DateTime.UtcNow);
         ref var last = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];
         _deliveries.Clear();
         foreach (var r in _records)
@@ -428,19 +427,7 @@ internal sealed partial class NodeRuntime
                 continue;
             }
             last = r.Sequence;
-            _deliveries.Add(new MessengerMessage
-            {
-                From = link.Name,
-                FromId = id,
-                To = Name,
-                Topic = r.Topic,
-                Kind = kind,
-                ContentType = r.ContentType,
-                Body = r.Body,
-                Sequence = r.Sequence,
-                SentAt = Wire.FromUnixMicros(r.SentAtMicros),
-                ReceivedAt = now,
-            });
+            _deliveries.Add(new MessengerMessage(origin, r.Topic, r.ContentType, r.Body, r.Sequence, Wire.UtcFromUnixMicros(r.SentAtMicros)));
         }
         var delivered = _received.Write(_deliveries);
         _deliveries.Clear();
