@@ -72,6 +72,11 @@ internal sealed partial class NodeRuntime
         _ = Task.Run(StopAsync);
     }
 
+    /// <summary>How often the watchdog looks at the node loop. Two looks in a row must find it silent for longer
+    /// than HangTimeout, so a hang is reported between HangTimeout + 1 and + 2 periods after the loop's last tick:
+    /// with a 1 s period that reached HangTimeout + 2 s, the stress suite's bound, on a run that was merely unlucky.</summary>
+    private static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(500);
+
     private void StartWatchdog()
     {
         var timeout = (long)_options.HangTimeout.TotalMilliseconds;
@@ -86,7 +91,7 @@ internal sealed partial class NodeRuntime
             misses = !late && silent > timeout ? misses + 1 : 0;
             // Two checks in a row, each on time, must find the loop silent: load alone does not fault a node.
             if (_stopRequested == 0 && misses >= 2) Escalate("node", $"the node loop answered no health probe for {silent / 1000.0:0.#} s");
-        }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        }, null, WatchdogPeriod, WatchdogPeriod);
     }
 
     /// <summary>Test-only: the node loop hangs for <paramref name="duration"/>.</summary>
