@@ -124,8 +124,7 @@ public sealed class LifecycleLeakTests
         // for it: the counts are read again until they are within bounds, for at most 10 s. A leak never gets there.
         int Threads() => Process.GetCurrentProcess().Threads.Count;
         bool Settled() => Threads() <= threadsBefore + 15 && (handlesBefore < 0 || OpenFileDescriptors() <= handlesBefore + 60);
-        var settling = Stopwatch.StartNew();
-        while (!Settled() && settling.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
+        SpinWait.SpinUntil(Settled, TimeSpan.FromSeconds(10));
         Assert.InRange(Threads(), 0, threadsBefore + 15);
         if (handlesBefore >= 0) Assert.InRange(OpenFileDescriptors(), 0, handlesBefore + 60);
         Assert.True(slowest < TimeSpan.FromSeconds(3), $"slowest stop took {slowest}");
