@@ -3,13 +3,9 @@
 # filters and timeouts, errors by id, JSON round trips and tab completion of peer names.
 
 BeforeAll {
-    $modulePath = if ($env:MESSENGER_MODULE_PATH) { $env:MESSENGER_MODULE_PATH } else { Join-Path $PSScriptRoot '../../out/Messenger' }
-    Import-Module (Join-Path $modulePath 'Messenger.psd1')
-    Get-MessengerNode | Stop-MessengerNode
-
-    $script:OldHome = $env:MESSENGER_HOME
-    $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-pester-$([guid]::NewGuid().ToString('n'))"
-    $script:Cluster = "pester-msg-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+    . (Join-Path $PSScriptRoot 'TestSession.ps1')
+    $script:Session = Enter-MessengerTestSession 'pester-msg'
+    $script:Cluster = $script:Session.Cluster
 
     function Get-Completion([string] $Line) {
         (TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches.CompletionText
@@ -24,9 +20,7 @@ BeforeAll {
 }
 
 AfterAll {
-    Get-MessengerNode | Stop-MessengerNode
-    if (Test-Path $env:MESSENGER_HOME) { Remove-Item $env:MESSENGER_HOME -Recurse -Force }
-    $env:MESSENGER_HOME = $script:OldHome
+    Exit-MessengerTestSession $script:Session
 }
 
 Describe 'Get-MessengerPeer and Wait-MessengerPeer' {

@@ -3,15 +3,11 @@
 # node across processes, and when one is killed the others see it become unreachable and leave.
 
 BeforeAll {
-    $modulePath = if ($env:MESSENGER_MODULE_PATH) { $env:MESSENGER_MODULE_PATH } else { Join-Path $PSScriptRoot '../../out/Messenger' }
-    $script:ModulePath = (Resolve-Path $modulePath).Path
-    Import-Module (Join-Path $script:ModulePath 'Messenger.psd1')
-    Get-MessengerNode | Stop-MessengerNode
-
-    $script:OldHome = $env:MESSENGER_HOME
     # Child processes inherit MESSENGER_HOME, so they share this session's cluster key.
-    $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-pester-$([guid]::NewGuid().ToString('n'))"
-    $script:Cluster = "pester-multi-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+    . (Join-Path $PSScriptRoot 'TestSession.ps1')
+    $script:Session = Enter-MessengerTestSession 'pester-multi'
+    $script:ModulePath = $script:Session.ModulePath
+    $script:Cluster = $script:Session.Cluster
     $script:Children = [System.Collections.Generic.List[System.Diagnostics.Process]]::new()
 
     # The command that starts a child pwsh like this one. Under 'dotnet pwsh' (the local tool) this process is
@@ -105,9 +101,7 @@ AfterAll {
     }
     Get-EventSubscriber | Where-Object SourceIdentifier -like 'multi.*' | Unregister-Event
     Get-Event | Where-Object SourceIdentifier -like 'multi.*' | Remove-Event
-    Get-MessengerNode | Stop-MessengerNode
-    if (Test-Path $env:MESSENGER_HOME) { Remove-Item $env:MESSENGER_HOME -Recurse -Force }
-    $env:MESSENGER_HOME = $script:OldHome
+    Exit-MessengerTestSession $script:Session
 }
 
 Describe 'Three nodes in one session' {

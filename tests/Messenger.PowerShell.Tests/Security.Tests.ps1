@@ -3,13 +3,9 @@
 # -ClusterKeyPath, -AllowedKey, -KeyPath and -KeyPair: who may join whom.
 
 BeforeAll {
-    $modulePath = if ($env:MESSENGER_MODULE_PATH) { $env:MESSENGER_MODULE_PATH } else { Join-Path $PSScriptRoot '../../out/Messenger' }
-    Import-Module (Join-Path $modulePath 'Messenger.psd1')
-    Get-MessengerNode | Stop-MessengerNode
-
-    $script:OldHome = $env:MESSENGER_HOME
-    $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-pester-$([guid]::NewGuid().ToString('n'))"
-    $script:Cluster = "pester-sec-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+    . (Join-Path $PSScriptRoot 'TestSession.ps1')
+    $script:Session = Enter-MessengerTestSession 'pester-sec'
+    $script:Cluster = $script:Session.Cluster
 
     function New-TestNode {
         [CmdletBinding()]
@@ -19,9 +15,7 @@ BeforeAll {
 }
 
 AfterAll {
-    Get-MessengerNode | Stop-MessengerNode
-    if (Test-Path $env:MESSENGER_HOME) { Remove-Item $env:MESSENGER_HOME -Recurse -Force }
-    $env:MESSENGER_HOME = $script:OldHome
+    Exit-MessengerTestSession $script:Session
 }
 
 Describe 'New-MessengerClusterKey' {

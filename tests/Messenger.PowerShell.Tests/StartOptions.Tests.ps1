@@ -27,13 +27,9 @@ BeforeDiscovery {
 }
 
 BeforeAll {
-    $modulePath = if ($env:MESSENGER_MODULE_PATH) { $env:MESSENGER_MODULE_PATH } else { Join-Path $PSScriptRoot '../../out/Messenger' }
-    Import-Module (Join-Path $modulePath 'Messenger.psd1')
-    Get-MessengerNode | Stop-MessengerNode
-
-    $script:OldHome = $env:MESSENGER_HOME
-    $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-pester-$([guid]::NewGuid().ToString('n'))"
-    $script:Cluster = "pester-options-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+    . (Join-Path $PSScriptRoot 'TestSession.ps1')
+    $script:Session = Enter-MessengerTestSession 'pester-options'
+    $script:Cluster = $script:Session.Cluster
     $script:StartId = 'Messenger.PowerShell.Commands.StartMessengerNodeCommand'
 
     # Nodes on loopback without the beacon: these tests need no discovery, or join through -Seed.
@@ -54,9 +50,7 @@ BeforeAll {
 }
 
 AfterAll {
-    Get-MessengerNode | Stop-MessengerNode
-    if (Test-Path $env:MESSENGER_HOME) { Remove-Item $env:MESSENGER_HOME -Recurse -Force }
-    $env:MESSENGER_HOME = $script:OldHome
+    Exit-MessengerTestSession $script:Session
 }
 
 Describe 'Start-MessengerNode settings' {

@@ -4,13 +4,9 @@
 # is lost, reordered or over-taken on the way; how fast it goes is the benchmark's business (no timing here).
 
 BeforeAll {
-    $modulePath = if ($env:MESSENGER_MODULE_PATH) { $env:MESSENGER_MODULE_PATH } else { Join-Path $PSScriptRoot '../../out/Messenger' }
-    Import-Module (Join-Path $modulePath 'Messenger.psd1')
-    Get-MessengerNode | Stop-MessengerNode
-
-    $script:OldHome = $env:MESSENGER_HOME
-    $env:MESSENGER_HOME = Join-Path ([IO.Path]::GetTempPath()) "messenger-pester-$([guid]::NewGuid().ToString('n'))"
-    $script:Cluster = "pester-tp-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+    . (Join-Path $PSScriptRoot 'TestSession.ps1')
+    $script:Session = Enter-MessengerTestSession 'pester-tp'
+    $script:Cluster = $script:Session.Cluster
 
     $common = @{ Cluster = $script:Cluster; BindAddress = '127.0.0.1'; BeaconInterface = 'lo' }
     # The sender refuses bodies over 1 KiB, so that MessageTooLarge is cheap to provoke in a stream.
@@ -37,9 +33,7 @@ BeforeAll {
 }
 
 AfterAll {
-    Get-MessengerNode | Stop-MessengerNode
-    if (Test-Path $env:MESSENGER_HOME) { Remove-Item $env:MESSENGER_HOME -Recurse -Force }
-    $env:MESSENGER_HOME = $script:OldHome
+    Exit-MessengerTestSession $script:Session
 }
 
 Describe 'The message cmdlets in bulk' {
