@@ -54,25 +54,15 @@ internal sealed class FrameOpener : IDisposable
 
     public static FrameOpener FromKey(ReadOnlySpan<byte> key) => new(new NoiseCipherState(MessengerHandshake.Cipher, key));
 
-    /// <summary>Returns the inner frame; throws <see cref="ProtocolException"/> for a replay or a bad tag.</summary>
+    /// <summary>Returns the inner frame, in an array of its own; throws <see cref="ProtocolException"/> for a
+    /// truncated frame, a replay or a bad tag.</summary>
     public byte[] Open(ReadOnlySpan<byte> frame, int prefixLength)
     {
-        var adLength = prefixLength + 8;
-        if (frame.Length < adLength + FrameSealer.TagLength) throw new ProtocolException("sealed frame truncated");
-        var counter = BinaryPrimitives.ReadUInt64LittleEndian(frame[prefixLength..]);
-        if (counter < _next) throw new ProtocolException($"replayed or reordered frame (counter {counter}, expected at least {_next})");
+        var length = InnerLength(frame, prefixLength);
+        if (length < 0) throw new ProtocolException("sealed frame truncated");
         // Every byte is written by the decryption: no need to zero a batch frame of up to 64 KiB first.
-        var inner = GC.AllocateUninitializedArray<byte>(frame.Length - adLength - FrameSealer.TagLength);
-        _cipher.SetNonce(counter);
-        try
-        {
-            _cipher.DecryptWithAd(frame[..adLength], frame[adLength..], inner);
-        }
-        catch (NoiseException)
-        {
-            throw new ProtocolException("sealed frame failed authentication");
-        }
-        _next = counter + 1;
+        var inner = GC.AllocateUninitializedArray<byte>(length);
+        if (!TryDecrypt(frame, prefixLength, inner)) throw new ProtocolException("sealed frame replayed, reordered or failing authentication");
         return inner;
     }
 
@@ -82,24 +72,30 @@ internal sealed class FrameOpener : IDisposable
     /// bad tag: without an exception for the first two.</summary>
     public bool TryOpenInPlace(ArraySegment<byte> frame, int prefixLength, out ArraySegment<byte> inner)
     {
-        inner = default;
+        var length = InnerLength(frame, prefixLength);
+        inner = length < 0 ? default : frame.Slice(prefixLength + 8, length);
+        return length >= 0 && TryDecrypt(frame, prefixLength, inner);
+    }
+
+    // The inner frame's length: the frame less its prefix, counter and tag; negative when it is too short.
+    private static int InnerLength(ReadOnlySpan<byte> frame, int prefixLength) => frame.Length - prefixLength - 8 - FrameSealer.TagLength;
+
+    // Checks the counter and decrypts into plaintext, which may be the frame's own ciphertext (in place).
+    private bool TryDecrypt(ReadOnlySpan<byte> frame, int prefixLength, Span<byte> plaintext)
+    {
         var adLength = prefixLength + 8;
-        var span = frame.AsSpan();
-        if (span.Length < adLength + FrameSealer.TagLength) return false;
-        var counter = BinaryPrimitives.ReadUInt64LittleEndian(span[prefixLength..]);
+        var counter = BinaryPrimitives.ReadUInt64LittleEndian(frame[prefixLength..]);
         if (counter < _next) return false;
-        var length = span.Length - adLength - FrameSealer.TagLength;
         _cipher.SetNonce(counter);
         try
         {
-            _cipher.DecryptWithAd(span[..adLength], span[adLength..], span.Slice(adLength, length));
+            _cipher.DecryptWithAd(frame[..adLength], frame[adLength..], plaintext);
         }
         catch (NoiseException)
         {
             return false;
         }
         _next = counter + 1;
-        inner = frame.Slice(adLength, length);
         return true;
     }
 

@@ -88,12 +88,9 @@ internal sealed partial class NodeRuntime
         }
         catch (InvalidOperationException)
         {
-            throw queue == _broadcast ? new NodeStoppedException(Name) : new PeerNotFoundException(((PeerLink)queue.Owner!).Name);
+            throw QueueClosed(queue);
         }
-        if (queued == 0) return 0;
-        Interlocked.Add(ref _messagesSent, queued);
-        Telemetry.MessagesSent.Add(queued, _nodeTag);
-        if (doorbell) _doorbell.Enqueue(queue);
+        Queued(queue, queued, doorbell);
         return queued;
     }
 
@@ -117,14 +114,24 @@ internal sealed partial class NodeRuntime
         }
         catch (InvalidOperationException)
         {
-            throw queue == _broadcast ? new NodeStoppedException(Name) : new PeerNotFoundException(((PeerLink)queue.Owner!).Name);
+            throw QueueClosed(queue);
         }
-        if (sequence == 0) return 0;
-        Interlocked.Increment(ref _messagesSent);
-        Telemetry.MessagesSent.Add(1, _nodeTag);
-        if (doorbell) _doorbell.Enqueue(queue);
+        if (sequence > 0) Queued(queue, 1, doorbell);
         return sequence;
     }
+
+    // Counts what was queued and, when the queue had been idle, tells the poller.
+    private void Queued(OutboundQueue queue, int count, bool doorbell)
+    {
+        if (count == 0) return;
+        Interlocked.Add(ref _messagesSent, count);
+        Telemetry.MessagesSent.Add(count, _nodeTag);
+        if (doorbell) _doorbell.Enqueue(queue);
+    }
+
+    // A queue closes when its peer is removed, or, for broadcasts, when the node stops.
+    private MessengerException QueueClosed(OutboundQueue queue) =>
+        queue == _broadcast ? new NodeStoppedException(Name) : new PeerNotFoundException(((PeerLink)queue.Owner!).Name);
 
     private async ValueTask<long> EnqueueSlowAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, byte[]? topic, CancellationToken cancellationToken)
     {
