@@ -59,7 +59,6 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
 
     private Func<MessengerMessage, bool>? _match;
     private List<MessengerMessage>? _batch;
-    private MessengerReceivedMessage.Origin? _origin;
 
     /// <inheritdoc/>
     protected override void BeginProcessing() => _match = BuildFilter();
@@ -161,12 +160,11 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
                 var message = messages[next];
                 if (match is null || match(message))
                 {
-                    _origin = MessengerReceivedMessage.Origin.Of(message, _origin);
                     try
                     {
                         // WriteObject checks for a stopping pipeline itself, before it hands the object on: a
                         // check of our own per message cost a tenth of the pipeline thread.
-                        WriteObject(new MessengerReceivedMessage(message, _origin));
+                        WriteObject(new MessengerReceivedMessage(message));
                     }
                     catch (PipelineStoppedException) when (Stopping)
                     {
