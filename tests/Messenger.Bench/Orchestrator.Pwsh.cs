@@ -14,6 +14,17 @@ internal sealed partial class Orchestrator
         param([string]$Module, [string]$Cluster, [string]$Seed, [int]$Count, [int]$Warmup, [int]$Size, [int]$TimeoutSeconds, [switch]$NoBeacon)
         $ErrorActionPreference = 'Stop'
         function Say([string]$Line) { [Console]::Out.WriteLine($Line); [Console]::Out.Flush() }
+        function Probe {
+            $self = [System.Diagnostics.Process]::GetCurrentProcess()
+            @{ Ticks = [System.Diagnostics.Stopwatch]::GetTimestamp(); Cpu = $self.TotalProcessorTime.TotalMilliseconds
+               Gen0 = [GC]::CollectionCount(0); Gen1 = [GC]::CollectionCount(1); Gen2 = [GC]::CollectionCount(2)
+               Alloc = [GC]::GetTotalAllocatedBytes($false); Pause = [GC]::GetTotalPauseDuration().TotalMilliseconds }
+        }
+        # The window between two probes in the fields every Bench child reports (see Probe.Since).
+        function Since($a, $b) {
+            $rss = [long]([System.Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64 / 1MB)
+            "start=$($a.Ticks) end=$($b.Ticks) cpu_ms=$([Math]::Round($b.Cpu - $a.Cpu, 1)) gc0=$($b.Gen0 - $a.Gen0) gc1=$($b.Gen1 - $a.Gen1) gc2=$($b.Gen2 - $a.Gen2) alloc_mb=$([Math]::Round(($b.Alloc - $a.Alloc) / 1MB, 1)) pause_ms=$([Math]::Round($b.Pause - $a.Pause, 1)) peak_rss_mb=$rss"
+        }
         try {
             Import-Module (Join-Path $Module 'Messenger.psd1')
             $start = @{ Name = 'a'; Cluster = $Cluster; BindAddress = '127.0.0.1'; BeaconInterface = 'lo' }
@@ -28,12 +39,12 @@ internal sealed partial class Orchestrator
             $warm = , $body * $Warmup
             $items = , $body * $Count
             $warm | Send-MessengerMessage -To b
-            $t0 = [System.Diagnostics.Stopwatch]::GetTimestamp()
+            $p0 = Probe
             $items | Send-MessengerMessage -To b
-            $t1 = [System.Diagnostics.Stopwatch]::GetTimestamp()
+            $p1 = Probe
             $dropped = 'unknown'
             if ($node.PSObject.Properties['Statistics']) { $dropped = $node.Statistics.MessagesDropped }
-            Say "@sent start=$t0 end=$t1 count=$Count dropped=$dropped"
+            Say "@sent $(Since $p0 $p1) count=$Count dropped=$dropped"
             $null = [Console]::In.ReadLine()
             try { $node | Stop-MessengerNode -Confirm:$false } catch { }
         }
@@ -53,6 +64,17 @@ internal sealed partial class Orchestrator
         param([string]$Module, [string]$Cluster, [int]$Count, [int]$Warmup, [int]$TimeoutSeconds, [switch]$NoBeacon)
         $ErrorActionPreference = 'Stop'
         function Say([string]$Line) { [Console]::Out.WriteLine($Line); [Console]::Out.Flush() }
+        function Probe {
+            $self = [System.Diagnostics.Process]::GetCurrentProcess()
+            @{ Ticks = [System.Diagnostics.Stopwatch]::GetTimestamp(); Cpu = $self.TotalProcessorTime.TotalMilliseconds
+               Gen0 = [GC]::CollectionCount(0); Gen1 = [GC]::CollectionCount(1); Gen2 = [GC]::CollectionCount(2)
+               Alloc = [GC]::GetTotalAllocatedBytes($false); Pause = [GC]::GetTotalPauseDuration().TotalMilliseconds }
+        }
+        # The window between two probes in the fields every Bench child reports (see Probe.Since).
+        function Since($a, $b) {
+            $rss = [long]([System.Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64 / 1MB)
+            "start=$($a.Ticks) end=$($b.Ticks) cpu_ms=$([Math]::Round($b.Cpu - $a.Cpu, 1)) gc0=$($b.Gen0 - $a.Gen0) gc1=$($b.Gen1 - $a.Gen1) gc2=$($b.Gen2 - $a.Gen2) alloc_mb=$([Math]::Round(($b.Alloc - $a.Alloc) / 1MB, 1)) pause_ms=$([Math]::Round($b.Pause - $a.Pause, 1)) peak_rss_mb=$rss"
+        }
         try {
             Import-Module (Join-Path $Module 'Messenger.psd1')
             $start = @{ Name = 'b'; Cluster = $Cluster; BindAddress = '127.0.0.1'; BeaconInterface = 'lo' }
@@ -65,12 +87,13 @@ internal sealed partial class Orchestrator
             $warm = Receive-MessengerMessage -Count $Warmup -Timeout $TimeoutSeconds
             if (@($warm).Count -ne $Warmup) { throw "warm-up: received $(@($warm).Count) of $Warmup messages" }
             Say "@warm"
+            $p0 = Probe
             $received = Receive-MessengerMessage -Count $Count -Timeout $TimeoutSeconds
-            $t1 = [System.Diagnostics.Stopwatch]::GetTimestamp()
+            $p1 = Probe
             $n = @($received).Count
             $dropped = 'unknown'
             if ($node.PSObject.Properties['Statistics']) { $dropped = $node.Statistics.MessagesDropped }
-            Say "@done end=$t1 received=$n dropped=$dropped"
+            Say "@done $(Since $p0 $p1) received=$n dropped=$dropped"
             $null = [Console]::In.ReadLine()
             try { $node | Stop-MessengerNode -Confirm:$false } catch { }
         }
@@ -148,6 +171,7 @@ internal sealed partial class Orchestrator
         run.Dropped = done.Long("dropped") + (long.TryParse(sent["dropped"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) ? d : 0);
         run.Lost = done.Long("lost");
         run.Notes.Add($"the pipeline itself took {Probe.Seconds(sent.Long("end") - sent.Long("start")):0.00} s ({count / Probe.Seconds(sent.Long("end") - sent.Long("start")):N0} strings/s); the figure runs to the last message read on node b");
+        run.Costs.Add(Cost.From("pwsh node a (the pipeline)", sent, count));
         run.Costs.Add(Cost.From("node b (receiver)", done, count));
         return run;
     }
@@ -175,6 +199,7 @@ internal sealed partial class Orchestrator
         run.Dropped = sent.Long("dropped") + (long.TryParse(done["dropped"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) ? d : 0);
         if (done["dropped"] == "unknown") run.Notes.Add("the pwsh node object has no Statistics property, so its drop counter could not be read; the count was checked instead");
         run.Costs.Add(Cost.From("node a (sender)", sent, count));
+        run.Costs.Add(Cost.From("pwsh node b (the cmdlet call)", done, count));
         return run;
     }
 
