@@ -51,6 +51,8 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     /// <summary>The node's name, unique in its cluster.</summary>
     public string Name => _runtime.Name;
 
+    internal NodeRuntime Runtime => _runtime;
+
     /// <summary>The node's id: 32 lowercase hex digits.</summary>
     public string Id => _runtime.Id.ToString();
 

@@ -23,6 +23,9 @@ internal sealed class DealerSession : IDisposable
     public NodeId? ExpectedId { get; }
 
     public NoiseHandshakeState? Handshake { get; set; }
+
+    /// <summary>The node whose static key the finished handshake proved (protocol 2); null before, and in protocol 1.</summary>
+    public NodeId? ProvenId { get; set; }
     public FrameSealer? Sealer { get; private set; }
     public FrameOpener? Opener { get; private set; }
     public long LastHelloSent { get; set; } = long.MinValue / 2;
@@ -41,10 +44,30 @@ internal sealed class DealerSession : IDisposable
         Established = true;
     }
 
+    /// <summary>Hands this connection and its established session over to a new session object that expects
+    /// <paramref name="id"/> (the node the handshake proved), so that a later handshake on it must prove the same
+    /// node. This object lets go of them: it must not be used or disposed afterwards.</summary>
+    public DealerSession BindTo(NodeId id)
+    {
+        var bound = new DealerSession(Dealer, id)
+        {
+            LastHelloSent = LastHelloSent,
+            ProvenId = ProvenId,
+            Sealer = Sealer,
+            Opener = Opener,
+            Established = Established,
+        };
+        Sealer = null;
+        Opener = null;
+        Established = false;
+        return bound;
+    }
+
     /// <summary>Forgets the session: the next HELLO starts a new handshake.</summary>
     public void Reset()
     {
         ClearCrypto();
+        ProvenId = null;
         Established = false;
     }
 

@@ -85,6 +85,7 @@ internal sealed partial class NodeRuntime
                 var reply = handshake.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, _security.BroadcastKey)));
                 session.Dealer.TrySendFrame(ControlFrames.Handshake(reply));
                 session.Establish(handshake.ToTransport());
+                session.ProvenId = id;
                 return;
             }
         }

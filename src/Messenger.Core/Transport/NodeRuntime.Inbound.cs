@@ -280,6 +280,17 @@ internal sealed partial class NodeRuntime
         }
     }
 
+    /// <summary>The peer welcomed our session: what waited for it goes out, and the broadcast probes start.</summary>
+    private void OnLinkWelcomed(PeerLink link)
+    {
+        if (link.Welcomed) return;
+        link.Welcomed = true;
+        RestartProbes(link);
+        link.Outbound.RequeueUnacknowledged();
+        FlushLink(link);
+        SendProbeIfDue(link, Environment.TickCount64);
+    }
+
     private void OnLinkRefused(PeerLink link, RefuseFrame refuse)
     {
         Log.RefusedByPeer(_logger, link.Name, refuse.Code.ToString(), refuse.Reason);
@@ -298,14 +309,7 @@ internal sealed partial class NodeRuntime
                 if (Secure != (welcome.BroadcastKey is not null)) throw new ProtocolException("WELCOME without the broadcast key of protocol 2");
                 Touch(link);
                 if (welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey);
-                if (!link.Welcomed)
-                {
-                    link.Welcomed = true;
-                    link.LastProbeSent = long.MinValue / 2;
-                    link.Outbound.RequeueUnacknowledged();
-                    FlushLink(link);
-                    SendProbeIfDue(link, Environment.TickCount64);
-                }
+                OnLinkWelcomed(link);
                 break;
             case FrameType.Ack:
                 link.Outbound.Acknowledge(ControlFrames.ReadAck(frame));

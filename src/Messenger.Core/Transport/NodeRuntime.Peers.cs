@@ -21,8 +21,10 @@ internal sealed partial class NodeRuntime
         Discover(heard.Id, heard.Name, new PeerAddress(from.ToString(), heard.Port, heard.PublishPort), "beacon");
     }
 
-    /// <summary>Makes sure a link to the node exists; returns it, or null when the node is ignored.</summary>
-    private PeerLink? Discover(NodeId id, string name, PeerAddress address, string how)
+    /// <summary>Makes sure a link to the node exists; returns it, or null when the node is ignored. A new link
+    /// starts its handshake, unless it takes over <paramref name="greeted"/>: a connection to the node that has
+    /// completed one already (a seed's), whose WELCOME the caller then acts on.</summary>
+    private PeerLink? Discover(NodeId id, string name, PeerAddress address, string how, DealerSession? greeted = null)
     {
         if (id == Id || _stopRequested != 0) return null;
         if (_peers.TryGetValue(id, out var known))
@@ -50,35 +52,32 @@ internal sealed partial class NodeRuntime
         link.Outbound.Owner = link;
         link.ProbeToken = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         link.SendReadyHandler = (_, _) => Guard(LinkActor(link), () => OnDealerSendReady(link), () => RestartLink(link));
-        if (!ConnectSockets(link)) return null;
+        if (!ConnectSockets(link, greeted)) return null;
         _peers[id] = link;
         _byName[name] = link;
         Log.PeerFound(_logger, name, id.ToString(), address.Endpoint, how);
-        StartHandshake(link.Session!);
+        if (greeted is null) StartHandshake(link.Session!);
         PublishSnapshot();
         return link;
     }
 
-    private bool ConnectSockets(PeerLink link)
+    /// <summary>Opens the link's DEALER (or takes over <paramref name="greeted"/>'s, already connected and in the
+    /// poller) and its SUB.</summary>
+    private bool ConnectSockets(PeerLink link, DealerSession? greeted = null)
     {
-        var dealer = new DealerSocket();
+        var dealer = greeted?.Dealer ?? NewDealer();
         var subscriber = new SubscriberSocket();
-        dealer.Options.Linger = TimeSpan.Zero;
-        // Frames are batches of up to 64 KiB: a short pipe is plenty, and keeps a fast sender's frames from piling up
-        // (and being promoted by the GC) in NetMQ's pipe instead of waiting in our own queue.
-        dealer.Options.SendHighWatermark = UnicastHighWatermark;
-        dealer.Options.MaxMsgSize = _maxFrame;
         subscriber.Options.Linger = TimeSpan.Zero;
         subscriber.Options.ReceiveHighWatermark = 10_000;
         subscriber.Options.MaxMsgSize = _maxFrame;
         try
         {
-            dealer.Connect(link.Address.Endpoint);
+            if (greeted is null) dealer.Connect(link.Address.Endpoint);
             subscriber.Connect(link.Address.PublishEndpoint);
         }
         catch (Exception e) when (e is NetMQException or ArgumentException)
         {
-            dealer.Dispose();
+            if (greeted is null) dealer.Dispose();
             subscriber.Dispose();
             Log.FrameRejected(_logger, link.Address.Endpoint, $"cannot connect: {e.Message}");
             return false;
@@ -91,11 +90,22 @@ internal sealed partial class NodeRuntime
         link.Monitor = monitor;
         dealer.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnDealerReady(link), () => RestartLink(link));
         subscriber.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnSubscriberReady(link), () => RestartLink(link));
-        link.Session = new DealerSession(dealer, link.Id);
+        link.Session = greeted?.BindTo(link.Id) ?? new DealerSession(dealer, link.Id);
         link.Subscriber = subscriber;
-        _poller.Add(dealer);
+        if (greeted is null) _poller.Add(dealer);
         _poller.Add(subscriber);
         return true;
+    }
+
+    private DealerSocket NewDealer()
+    {
+        var dealer = new DealerSocket();
+        dealer.Options.Linger = TimeSpan.Zero;
+        // Frames are batches of up to 64 KiB: a short pipe is plenty, and keeps a fast sender's frames from piling up
+        // (and being promoted by the GC) in NetMQ's pipe instead of waiting in our own queue.
+        dealer.Options.SendHighWatermark = UnicastHighWatermark;
+        dealer.Options.MaxMsgSize = _maxFrame;
+        return dealer;
     }
 
     private void CloseSockets(PeerLink link)
@@ -137,16 +147,27 @@ internal sealed partial class NodeRuntime
     {
         if (_seeds.ContainsKey(endpoint) || _stopRequested != 0) return;
         var (host, _) = ParseEndpoint(endpoint, "Seeds");
-        var dealer = new DealerSocket();
-        dealer.Options.Linger = TimeSpan.Zero;
-        dealer.Options.MaxMsgSize = _maxFrame;
-        var seed = new SeedLink(endpoint, host, new DealerSession(dealer, expectedId: null));
-        dealer.ReceiveReady += (_, _) => Guard("seed:" + endpoint, () => OnSeedReady(seed), () => StartHandshake(seed.Session));
-        dealer.Connect(endpoint);
-        _poller.Add(dealer);
+        var seed = new SeedLink(endpoint, host);
+        OpenSeedConnection(seed);
         _seeds[endpoint] = seed;
         StartHandshake(seed.Session);
     }
+
+    /// <summary>A new DEALER to the seed endpoint, in the poller, with no handshake started.</summary>
+    private void OpenSeedConnection(SeedLink seed)
+    {
+        // The link of the node that answers may take this connection over: it is set up as a link's would be.
+        var dealer = NewDealer();
+        var session = new DealerSession(dealer, expectedId: null);
+        seed.ReadyHandler = (_, _) => Guard("seed:" + seed.Endpoint, () => OnSeedReady(seed), () => StartHandshake(seed.Session));
+        dealer.ReceiveReady += seed.ReadyHandler;
+        dealer.Connect(seed.Endpoint);
+        _poller.Add(dealer);
+        seed.Session = session;
+    }
+
+    /// <summary>Tests: how many inbound sessions (handshakes accepted on our ROUTER) the peer of that name holds.</summary>
+    internal Task<int> SessionCountAsync(string name) => InvokeAsync(() => _byName.TryGetValue(name, out var link) ? link.Routes.Count : 0);
 
     /// <summary>Adds a seed at run time and completes with the name of the node that answers there.</summary>
     public Task<string> ConnectAsync(string endpoint)
@@ -164,7 +185,8 @@ internal sealed partial class NodeRuntime
     private void OnSeedReady(SeedLink seed)
     {
         var dealer = seed.Session.Dealer;
-        for (var i = 0; i < MaxFramesPerWakeup && dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
+        // A WELCOME may hand this connection over to a link part way: what follows is the link's to read.
+        for (var i = 0; i < MaxFramesPerWakeup && seed.Session.Dealer == dealer && dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
         {
             if (more)
             {
@@ -191,8 +213,21 @@ internal sealed partial class NodeRuntime
             case FrameType.Welcome:
                 var welcome = ControlFrames.ReadWelcome(inner);
                 seed.AnsweredBy = welcome.Name;
-                var link = Discover(welcome.Id, welcome.Name, new PeerAddress(seed.Host, welcome.Port, welcome.PublishPort), "seed");
+                var address = new PeerAddress(seed.Host, welcome.Port, welcome.PublishPort);
+                // A node new to us that listens at the seed endpoint itself: its link takes this connection over,
+                // handshake done, instead of opening another one and shaking hands again.
+                var takeOver = !_peers.ContainsKey(welcome.Id) && seed.Session.Established && address.Endpoint == seed.Endpoint
+                    && (Secure ? seed.Session.ProvenId == welcome.Id && welcome.BroadcastKey is not null : welcome.BroadcastKey is null);
+                var greeted = seed.Session;
+                var link = Discover(welcome.Id, welcome.Name, address, "seed", takeOver ? greeted : null);
                 if (link is not null && welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey);
+                if (takeOver && link?.Session?.Dealer == greeted.Dealer)
+                {
+                    greeted.Dealer.ReceiveReady -= seed.ReadyHandler;
+                    Touch(link);
+                    OnLinkWelcomed(link);
+                    OpenSeedConnection(seed);
+                }
                 seed.Answered.TrySetResult(welcome.Name);
                 break;
             case FrameType.Peers:
@@ -247,7 +282,7 @@ internal sealed partial class NodeRuntime
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");
         link.HearsTheirBroadcast = false;
         link.TheyHearOurBroadcast = false;
-        link.LastProbeSent = long.MinValue / 2;
+        RestartProbes(link);
         if (link.Session is { } session && link.Welcomed && session.Handshake is null)
         {
             // Our session belonged to the old process: greet the new one (ZeroMQ has reconnected the DEALER).

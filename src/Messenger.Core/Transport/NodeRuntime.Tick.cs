@@ -79,8 +79,31 @@ internal sealed partial class NodeRuntime
 
     private void SendProbeIfDue(PeerLink link, long now)
     {
-        if (link.HearsTheirBroadcast || link.Session is null || now - link.LastProbeSent < ProbeRetryMilliseconds) return;
+        if (link.HearsTheirBroadcast || link.Session is null || now - link.LastProbeSent < link.ProbeInterval) return;
         link.LastProbeSent = now;
         SendOnLink(link, ControlFrames.SubProbe(link.ProbeToken));
+        link.ProbeInterval = Math.Clamp(link.ProbeInterval * 2, FirstProbeRetryMilliseconds, ProbeRetryMilliseconds);
+        if (link.ProbeInterval < ProbeRetryMilliseconds) _probeTimer.Enable = true;
+    }
+
+    /// <summary>Probes again at once, and then soon after: the link's broadcast direction is to be proven anew.</summary>
+    private static void RestartProbes(PeerLink link)
+    {
+        link.LastProbeSent = long.MinValue / 2;
+        link.ProbeInterval = 0;
+    }
+
+    // Runs every few milliseconds while a link's first probes are unanswered; the tick takes over after that.
+    private void OnProbeTimer()
+    {
+        var now = Environment.TickCount64;
+        var waiting = false;
+        foreach (var link in _peers.Values)
+        {
+            if (!link.Welcomed || link.HearsTheirBroadcast || link.ProbeInterval >= ProbeRetryMilliseconds) continue;
+            SendProbeIfDue(link, now);
+            waiting = true;
+        }
+        if (!waiting) _probeTimer.Enable = false;
     }
 }

@@ -24,6 +24,8 @@ internal sealed partial class NodeRuntime : IDisposable
     private const int UnicastHighWatermark = 128;
     private const int HelloRetryMilliseconds = 1000;
     private const int ProbeRetryMilliseconds = 100;
+    // A probe that a subscription did not yet reach is lost (ZeroMQ's slow joiner): the first retries come fast.
+    private const int FirstProbeRetryMilliseconds = 4;
     private const int GossipMilliseconds = 1000;
     private const int MaxFramesPerWakeup = 512;
 
@@ -40,6 +42,7 @@ internal sealed partial class NodeRuntime : IDisposable
     private readonly NetMQQueue<Action> _commands;
     private readonly NetMQQueue<OutboundQueue> _doorbell;
     private readonly NetMQTimer _timer;
+    private readonly NetMQTimer _probeTimer;
     private UdpBeacon? _beacon;
     private readonly ReceiveQueue _received;
     private readonly Channel<Action> _events;
@@ -121,7 +124,9 @@ internal sealed partial class NodeRuntime : IDisposable
         _commands.ReceiveReady += (_, _) => Guard("node", OnCommands);
         _doorbell.ReceiveReady += (_, _) => Guard("node", OnDoorbell);
         _timer.Elapsed += (_, _) => Guard("node", OnTick);
-        _poller = new NetMQPoller { _router, _publisher, _commands, _doorbell, _timer };
+        _probeTimer = new NetMQTimer(TimeSpan.FromMilliseconds(FirstProbeRetryMilliseconds)) { Enable = false };
+        _probeTimer.Elapsed += (_, _) => Guard("node", OnProbeTimer);
+        _poller = new NetMQPoller { _router, _publisher, _commands, _doorbell, _timer, _probeTimer };
 
         _received = new ReceiveQueue(options.ReceiveQueueCapacity, options.ReceiveFullMode, OnReceiveDropped);
         _events = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });

@@ -66,6 +66,9 @@ internal sealed class PeerLink
     public DateTimeOffset LastSeenWall { get; set; }
     public TimeSpan? RoundTrip { get; set; }
     public long LastProbeSent { get; set; } = long.MinValue / 2;
+
+    /// <summary>Milliseconds from the last broadcast probe to the next while none has come back (it backs off).</summary>
+    public int ProbeInterval { get; set; }
     public long LastPingSent { get; set; } = long.MinValue / 2;
     public ulong ProbeToken { get; set; }
 

@@ -2,19 +2,23 @@ namespace Messenger.Transport;
 
 /// <summary>A configured seed endpoint: a DEALER that says HELLO to whatever node of the cluster listens there, to
 /// learn its identity and its membership list. It stays for the node's lifetime and greets again whenever the node
-/// it found is no longer in the peer table, so a seed that restarts is found again.</summary>
+/// it found is no longer in the peer table, so a seed that restarts is found again. When the node that answers is
+/// new to this one and listens at the seed endpoint itself, its link takes over the greeted connection and its
+/// session (one handshake instead of two), and the seed goes on with a fresh connection.</summary>
 internal sealed class SeedLink
 {
-    public SeedLink(string endpoint, string host, DealerSession session)
+    public SeedLink(string endpoint, string host)
     {
         Endpoint = endpoint;
         Host = host;
-        Session = session;
     }
 
     public string Endpoint { get; }
     public string Host { get; }
-    public DealerSession Session { get; }
+    public DealerSession Session { get; set; } = null!; // set by the node right after creating it
+
+    /// <summary>The node's ReceiveReady handler on <see cref="Session"/>'s DEALER (removed when a link takes it over).</summary>
+    public EventHandler<NetMQ.NetMQSocketEventArgs>? ReadyHandler { get; set; }
     public string? AnsweredBy { get; set; }
     public TaskCompletionSource<string> Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

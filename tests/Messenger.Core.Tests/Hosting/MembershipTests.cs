@@ -34,6 +34,20 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public async Task Joining_through_an_endpoint_shakes_hands_once()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        // b's greeting connection became its link: a accepted one session from b, not a greeting and then a link.
+        Assert.Equal(1, await a.Runtime.SessionCountAsync("b"));
+        await b.SendAsync("a", "over the greeted connection");
+        Assert.Equal("over the greeted connection", (await TestCluster.ReadAsync(a, 1))[0].GetText());
+    }
+
+    [Fact]
     public async Task A_node_of_another_cluster_is_refused_and_ignored()
     {
         await using var mine = new TestCluster();
