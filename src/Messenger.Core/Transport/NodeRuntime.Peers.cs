@@ -224,9 +224,16 @@ internal sealed partial class NodeRuntime
                 if (takeOver && link?.Session?.Dealer == greeted.Dealer)
                 {
                     greeted.Dealer.ReceiveReady -= seed.ReadyHandler;
-                    Touch(link);
-                    OnLinkWelcomed(link);
-                    OpenSeedConnection(seed);
+                    try
+                    {
+                        Touch(link);
+                        OnLinkWelcomed(link);
+                    }
+                    finally
+                    {
+                        // Whatever happens to the link, the seed must not greet again on the connection it gave away.
+                        OpenSeedConnection(seed);
+                    }
                 }
                 seed.Answered.TrySetResult(welcome.Name);
                 break;
