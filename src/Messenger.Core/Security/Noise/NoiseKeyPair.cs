@@ -51,8 +51,9 @@ internal sealed class NoiseKeyPair : IDisposable
         return FromOwnedPrivateKey(privateKey.ToArray());
     }
 
-    /// <summary>An independent copy (own private key buffer) of this key pair.</summary>
-    public NoiseKeyPair Clone() => FromPrivateKey(PrivateKey);
+    /// <summary>An independent copy (own private key buffer) of this key pair. The public key is copied, not derived
+    /// again: every handshake clones the node's static pair, and an X25519 operation costs 0.2 ms or more.</summary>
+    public NoiseKeyPair Clone() => new(PrivateKey.ToArray(), _publicKey.ToArray());
 
     /// <summary>DH(this private key, <paramref name="remotePublicKey"/>) into <paramref name="sharedSecret"/>.</summary>
     public void Agree(ReadOnlySpan<byte> remotePublicKey, Span<byte> sharedSecret)
