@@ -100,7 +100,7 @@ internal sealed partial class NodeRuntime
         var waiting = false;
         foreach (var link in _peers.Values)
         {
-            if (!link.Welcomed || link.HearsTheirBroadcast || link.ProbeInterval >= ProbeRetryMilliseconds) continue;
+            if (!link.Welcomed || link.Session is null || link.HearsTheirBroadcast || link.ProbeInterval >= ProbeRetryMilliseconds) continue;
             SendProbeIfDue(link, now);
             waiting = true;
         }
