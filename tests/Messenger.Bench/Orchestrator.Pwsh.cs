@@ -5,14 +5,9 @@ namespace Messenger.Bench;
 // The PowerShell rows (issue 4): the cmdlet path against a Messenger node in its own process.
 internal sealed partial class Orchestrator
 {
-    /// <summary>
-    /// pwsh side of messenger-pwsh-send: node a sends an array of strings through the Send-MessengerMessage pipeline
-    /// to node b (a Bench child). The clock starts just before the measured pipeline, in pwsh, and stops when b's
-    /// reader yields the last message.
-    /// </summary>
-    private const string SendScript = """
-        param([string]$Module, [string]$Cluster, [string]$Seed, [int]$Count, [int]$Warmup, [int]$Size, [int]$TimeoutSeconds, [switch]$NoBeacon)
-        $ErrorActionPreference = 'Stop'
+    /// <summary>What both pwsh scripts use: a status line to the Bench parent, and the probe of the process's own
+    /// CPU, collections, allocation and GC pauses that the C# children take (see <see cref="Probe"/>).</summary>
+    private const string CommonScript = """
         function Say([string]$Line) { [Console]::Out.WriteLine($Line); [Console]::Out.Flush() }
         function Probe {
             $self = [System.Diagnostics.Process]::GetCurrentProcess()
@@ -25,6 +20,17 @@ internal sealed partial class Orchestrator
             $rss = [long]([System.Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64 / 1MB)
             "start=$($a.Ticks) end=$($b.Ticks) cpu_ms=$([Math]::Round($b.Cpu - $a.Cpu, 1)) gc0=$($b.Gen0 - $a.Gen0) gc1=$($b.Gen1 - $a.Gen1) gc2=$($b.Gen2 - $a.Gen2) alloc_mb=$([Math]::Round(($b.Alloc - $a.Alloc) / 1MB, 1)) pause_ms=$([Math]::Round($b.Pause - $a.Pause, 1)) peak_rss_mb=$rss"
         }
+        """;
+
+    /// <summary>
+    /// pwsh side of messenger-pwsh-send: node a sends an array of strings through the Send-MessengerMessage pipeline
+    /// to node b (a Bench child). The clock starts just before the measured pipeline, in pwsh, and stops when b's
+    /// reader yields the last message.
+    /// </summary>
+    private const string SendScript = """
+        param([string]$Module, [string]$Cluster, [string]$Seed, [int]$Count, [int]$Warmup, [int]$Size, [int]$TimeoutSeconds, [switch]$NoBeacon)
+        $ErrorActionPreference = 'Stop'
+        . (Join-Path $PSScriptRoot 'common.ps1')
         try {
             Import-Module (Join-Path $Module 'Messenger.psd1')
             $start = @{ Name = 'a'; Cluster = $Cluster; BindAddress = '127.0.0.1'; BeaconInterface = 'lo' }
@@ -63,18 +69,7 @@ internal sealed partial class Orchestrator
     private const string ReceiveScript = """
         param([string]$Module, [string]$Cluster, [int]$Count, [int]$Warmup, [int]$TimeoutSeconds, [switch]$NoBeacon)
         $ErrorActionPreference = 'Stop'
-        function Say([string]$Line) { [Console]::Out.WriteLine($Line); [Console]::Out.Flush() }
-        function Probe {
-            $self = [System.Diagnostics.Process]::GetCurrentProcess()
-            @{ Ticks = [System.Diagnostics.Stopwatch]::GetTimestamp(); Cpu = $self.TotalProcessorTime.TotalMilliseconds
-               Gen0 = [GC]::CollectionCount(0); Gen1 = [GC]::CollectionCount(1); Gen2 = [GC]::CollectionCount(2)
-               Alloc = [GC]::GetTotalAllocatedBytes($false); Pause = [GC]::GetTotalPauseDuration().TotalMilliseconds }
-        }
-        # The window between two probes in the fields every Bench child reports (see Probe.Since).
-        function Since($a, $b) {
-            $rss = [long]([System.Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64 / 1MB)
-            "start=$($a.Ticks) end=$($b.Ticks) cpu_ms=$([Math]::Round($b.Cpu - $a.Cpu, 1)) gc0=$($b.Gen0 - $a.Gen0) gc1=$($b.Gen1 - $a.Gen1) gc2=$($b.Gen2 - $a.Gen2) alloc_mb=$([Math]::Round(($b.Alloc - $a.Alloc) / 1MB, 1)) pause_ms=$([Math]::Round($b.Pause - $a.Pause, 1)) peak_rss_mb=$rss"
-        }
+        . (Join-Path $PSScriptRoot 'common.ps1')
         try {
             Import-Module (Join-Path $Module 'Messenger.psd1')
             $start = @{ Name = 'b'; Cluster = $Cluster; BindAddress = '127.0.0.1'; BeaconInterface = 'lo' }
@@ -137,6 +132,7 @@ internal sealed partial class Orchestrator
         _scripts = Directory.CreateTempSubdirectory("messenger-bench-").FullName;
         try
         {
+            await File.WriteAllTextAsync(Path.Combine(_scripts, "common.ps1"), CommonScript).ConfigureAwait(false);
             await File.WriteAllTextAsync(Path.Combine(_scripts, "send.ps1"), SendScript).ConfigureAwait(false);
             await File.WriteAllTextAsync(Path.Combine(_scripts, "receive.ps1"), ReceiveScript).ConfigureAwait(false);
             var count = _settings.PwshCount;
