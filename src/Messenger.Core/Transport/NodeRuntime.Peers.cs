@@ -221,7 +221,8 @@ internal sealed partial class NodeRuntime
                 var greeted = seed.Session;
                 var link = Discover(welcome.Id, welcome.Name, address, "seed", takeOver ? greeted : null);
                 if (link is not null && welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey);
-                if (takeOver && link?.Session?.Dealer == greeted.Dealer)
+                // Discover gave a new link the greeted connection, or returned null and left it to the seed.
+                if (takeOver && link is not null)
                 {
                     greeted.Dealer.ReceiveReady -= seed.ReadyHandler;
                     try
