@@ -7,6 +7,10 @@ public sealed record MessengerStatistics
     /// <summary>Messages accepted for sending (unicast and broadcast).</summary>
     public long MessagesSent { get; init; }
 
+    /// <summary>Of <see cref="MessagesSent"/>, the unicast messages sealed and sent on their sender's thread, over
+    /// the peer's data connection, because the link was idle (see <see cref="MessengerNodeOptions.DirectSends"/>).</summary>
+    public long MessagesSentDirect { get; init; }
+
     /// <summary>Messages received from peers, including any dropped afterwards because the receive queue was full.</summary>
     public long MessagesReceived { get; init; }
 

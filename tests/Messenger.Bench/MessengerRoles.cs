@@ -158,7 +158,7 @@ internal static class MessengerRoles
         catch (OperationCanceledException) when (ParentLink.Stopping.IsCancellationRequested)
         {
         }
-        ParentLink.Say("final", ("dropped", node.Statistics.MessagesDropped));
+        ParentLink.Say("final", ("dropped", node.Statistics.MessagesDropped), ("direct", node.Statistics.MessagesSentDirect), ("sent", node.Statistics.MessagesSent));
         return 0;
     }
 
@@ -232,7 +232,7 @@ internal static class MessengerRoles
             return 1;
         }
         var end = Probe.Take();
-        ParentLink.Say("done", [.. end.Since(start), .. Latency.Summarize(samples), ("dropped", node.Statistics.MessagesDropped)]);
+        ParentLink.Say("done", [.. end.Since(start), .. Latency.Summarize(samples), ("dropped", node.Statistics.MessagesDropped), ("direct", node.Statistics.MessagesSentDirect)]);
         await ParentLink.WaitForStopAsync().ConfigureAwait(false);
         return 0;
     }

@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(1101, LogLevel.Debug, "Found {Peer} ({PeerId}) at {Endpoint} by {How}")]
     public static partial void PeerFound(ILogger logger, string peer, string peerId, string endpoint, string how);
 
+    [LoggerMessage(1102, LogLevel.Debug, "Data connection to {Peer} closed: {Reason}")]
+    public static partial void DataConnectionClosed(ILogger logger, string peer, string reason);
+
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
     public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
 

@@ -10,7 +10,9 @@ internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int Publis
 
 /// <summary>The payloads of handshake messages 2 (responder: name and ports) and 3 (initiator: also its host and
 /// broadcast key). Both travel encrypted inside the Noise messages.</summary>
-internal sealed record HandshakePayload(string Name, string Host, int Port, int PublishPort, byte[]? BroadcastKey);
+/// <summary>A handshake payload. <see cref="DataFor"/>, in message 3 only, marks a data connection: the handshake
+/// hash of the initiator's link session that the connection belongs to.</summary>
+internal sealed record HandshakePayload(string Name, string Host, int Port, int PublishPort, byte[]? BroadcastKey, byte[]? DataFor = null);
 
 /// <summary>REFUSE: the answer to a refused HELLO.</summary>
 internal sealed record RefuseFrame(RefuseCode Code, string Reason);
@@ -171,14 +173,25 @@ internal static class ControlFrames
         return frame[Wire.HeaderSize..].ToArray();
     }
 
+    /// <summary>Purpose byte of a message 3 payload that opens a data connection.</summary>
+    public const byte PurposeData = 1;
+
     public static byte[] Payload(HandshakePayload p)
     {
-        var frame = new byte[Wire.Str8Size(p.Name) + Wire.Str8Size(p.Host) + 4 + (p.BroadcastKey?.Length ?? 0)];
+        var dataLength = p.DataFor is null ? 0 : 1 + p.DataFor.Length;
+        var frame = new byte[Wire.Str8Size(p.Name) + Wire.Str8Size(p.Host) + 4 + (p.BroadcastKey?.Length ?? 0) + dataLength];
         var pos = Wire.WriteStr8(frame, p.Name);
         pos += Wire.WriteStr8(frame.AsSpan(pos), p.Host);
         Wire.WriteU16(frame.AsSpan(pos), p.Port);
         Wire.WriteU16(frame.AsSpan(pos + 2), p.PublishPort);
-        p.BroadcastKey?.CopyTo(frame, pos + 4);
+        pos += 4;
+        p.BroadcastKey?.CopyTo(frame, pos);
+        pos += p.BroadcastKey?.Length ?? 0;
+        if (p.DataFor is not null)
+        {
+            frame[pos] = PurposeData;
+            p.DataFor.CopyTo(frame, pos + 1);
+        }
         return frame;
     }
 
@@ -190,9 +203,15 @@ internal static class ControlFrames
         var port = r.ReadU16("port");
         var pubPort = r.ReadU16("publish port");
         var key = withKey ? r.ReadBytes(32, "broadcast key").ToArray() : null;
+        byte[]? dataFor = null;
+        if (withKey && r.Remaining > 0)
+        {
+            if (r.ReadByte("purpose") != PurposeData) throw new ProtocolException("unknown handshake purpose");
+            dataFor = r.ReadBytes(32, "link session hash").ToArray();
+        }
         r.ExpectEnd("handshake payload");
         ValidateAddress(host, port, pubPort);
-        return new HandshakePayload(name, host, port, pubPort, key);
+        return new HandshakePayload(name, host, port, pubPort, key, dataFor);
     }
 
     public static void ReadEmpty(ReadOnlySpan<byte> frame)

@@ -24,6 +24,14 @@ internal sealed class DealerSession : IDisposable
 
     public NoiseHandshakeState? Handshake { get; set; }
 
+    /// <summary>For a data connection: the handshake hash of the link session it belongs to, sent in message 3 so
+    /// that the responder knows which of its sessions acknowledges what arrives here. Null for a link's own
+    /// connection.</summary>
+    public byte[]? DataFor { get; init; }
+
+    /// <summary>The finished handshake's hash (protocol 2), which names this session to the peer; null before.</summary>
+    public byte[]? HandshakeHash { get; private set; }
+
     /// <summary>The node whose static key the finished handshake proved (protocol 2); null before, and in protocol 1.</summary>
     public NodeId? ProvenId { get; set; }
     public FrameSealer? Sealer { get; private set; }
@@ -38,6 +46,7 @@ internal sealed class DealerSession : IDisposable
         ClearCrypto();
         if (transport is not null)
         {
+            HandshakeHash = transport.HandshakeHash.ToArray();
             Sealer = new FrameSealer(transport.SendCipher);
             Opener = new FrameOpener(transport.ReceiveCipher);
         }
@@ -53,6 +62,7 @@ internal sealed class DealerSession : IDisposable
         {
             LastHelloSent = LastHelloSent,
             ProvenId = ProvenId,
+            HandshakeHash = HandshakeHash,
             Sealer = Sealer,
             Opener = Opener,
             Established = Established,
@@ -73,6 +83,7 @@ internal sealed class DealerSession : IDisposable
 
     private void ClearCrypto()
     {
+        HandshakeHash = null;
         Handshake?.Dispose();
         Handshake = null;
         Sealer?.Dispose();

@@ -82,7 +82,7 @@ internal sealed partial class NodeRuntime
             fatal = failure is not null;
             if (failure is null)
             {
-                var reply = handshake.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, _security.BroadcastKey)));
+                var reply = handshake.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, _security.BroadcastKey, session.DataFor)));
                 session.Dealer.TrySendFrame(ControlFrames.Handshake(reply));
                 session.Establish(handshake.ToTransport());
                 session.ProvenId = id;
@@ -211,7 +211,8 @@ internal sealed partial class NodeRuntime
             var transport = pending.State.ToTransport();
             var sealer = new FrameSealer(transport.SendCipher);
             var opener = new FrameOpener(transport.ReceiveCipher);
-            if (!AcceptSession(identity, id, payload.Name, new PeerAddress(payload.Host, payload.Port, payload.PublishPort), sealer, opener, payload.BroadcastKey))
+            var session = new AcceptedSession(sealer, opener, transport.HandshakeHash.ToArray(), payload.DataFor);
+            if (!AcceptSession(identity, id, payload.Name, new PeerAddress(payload.Host, payload.Port, payload.PublishPort), session, payload.BroadcastKey))
             {
                 sealer.Dispose();
                 opener.Dispose();
@@ -227,12 +228,15 @@ internal sealed partial class NodeRuntime
             Refuse(identity, RefuseCode.WrongCluster, $"this node is in cluster '{_options.Cluster}', not '{hello.Cluster}'", hello.Name, Wire.Version);
             return;
         }
-        AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), null, null, null);
+        AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), null, null);
     }
 
+    /// <summary>What a finished protocol 2 handshake gives the responder.</summary>
+    private sealed record AcceptedSession(FrameSealer Sealer, FrameOpener Opener, byte[] HandshakeHash, byte[]? DataFor);
+
     /// <summary>Binds an inbound connection to the node it proved to be (after the checks every protocol makes), and
-    /// answers WELCOME and PEERS on it. Returns false when the node was refused.</summary>
-    private bool AcceptSession(byte[] identity, NodeId id, string name, PeerAddress address, FrameSealer? sealer, FrameOpener? opener, byte[]? broadcastKey)
+    /// answers WELCOME and PEERS on it (WELCOME alone on a data connection). Returns false when the node was refused.</summary>
+    private bool AcceptSession(byte[] identity, NodeId id, string name, PeerAddress address, AcceptedSession? session, byte[]? broadcastKey)
     {
         var version = Secure ? Wire.SecureVersion : Wire.Version;
         string? refusal = null;
@@ -261,22 +265,29 @@ internal sealed partial class NodeRuntime
             Refuse(identity, RefuseCode.IdentityMismatch, $"node {id} is known here as '{link.Name}'", name, version);
             return false;
         }
-        if (_routes.Remove(identity, out var old))
+        if (_routes.TryGetValue(identity, out var old)) DropRoute(old);
+        RouterSession? acknowledgeOn = null;
+        if (session?.DataFor is { } dataFor)
         {
-            old.Link.Routes.Remove(old);
-            old.Dispose();
+            // A data connection belongs to one of the node's link sessions, on which what arrives here is acknowledged.
+            acknowledgeOn = link.Routes.LastOrDefault(r => !r.IsData && r.HandshakeHash is { } h && h.AsSpan().SequenceEqual(dataFor));
+            if (acknowledgeOn is null)
+            {
+                Refuse(identity, RefuseCode.Busy, "a data connection for a session this node does not hold", name, version);
+                return false;
+            }
         }
         // The connection proved itself: should its session be forgotten later, its next frame is answered RESET at once.
         _resetBudget.Forget(identity);
         _helloBudget.Forget(identity);
-        var route = new RouterSession(identity, link, sealer, opener);
+        var route = new RouterSession(identity, link, session?.Sealer, session?.Opener, session?.HandshakeHash, acknowledgeOn);
         _routes[identity] = route;
         link.Routes.Add(route);
         if (!Secure) link.SequenceState[0] = 0; // protocol 1 cannot tell a restarted peer from a reconnected one
         if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey);
         Touch(link);
         Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null)));
-        Reply(route, PeersFrame(except: link));
+        if (!route.IsData) Reply(route, PeersFrame(except: link));
         return true;
     }
 

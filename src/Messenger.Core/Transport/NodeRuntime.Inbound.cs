@@ -215,6 +215,8 @@ internal sealed partial class NodeRuntime
         _routes.Remove(route.RoutingId);
         route.Link.Routes.Remove(route);
         route.Dispose();
+        // A data connection is acknowledged on its link session: it ends with it.
+        foreach (var data in route.Link.Routes.Where(r => r.AcknowledgedOn == route).ToList()) DropRoute(data);
     }
 
     private void OnRouterInner(RouterSession route, ArraySegment<byte> frame)
@@ -225,8 +227,11 @@ internal sealed partial class NodeRuntime
         switch (type)
         {
             case FrameType.Data:
+                // The peer acknowledged our last frame before it sent this one, on our DEALER: take that first, so
+                // that a reader who answers this message finds the link idle and sends on its own thread.
+                if (link.Data is { IsReady: true } && link.Outbound.UnacknowledgedFrames > 0) OnDealerReady(link);
                 DeliverBatch(link, frame, FrameType.Data);
-                if (route.Sealer is not null) Reply(route, ControlFrames.Ack(link.SequenceState[0]));
+                if (route.Sealer is not null) Reply(route.AcknowledgedOn ?? route, ControlFrames.Ack(link.SequenceState[0]));
                 break;
             case FrameType.Ping:
                 var stamp = ControlFrames.ReadTimestamped(frame);
@@ -313,6 +318,7 @@ internal sealed partial class NodeRuntime
                 break;
             case FrameType.Ack:
                 link.Outbound.Acknowledge(ControlFrames.ReadAck(frame));
+                if (link.Data is { State: DataConnectionState.Draining } data) TryFinishDrain(link, data);
                 break;
             case FrameType.Pong:
                 var sent = ControlFrames.ReadTimestamped(frame);
@@ -332,6 +338,7 @@ internal sealed partial class NodeRuntime
             case FrameType.Reset:
                 ControlFrames.ReadEmpty(frame);
                 link.Welcomed = false;
+                CloseData(link, "the peer forgot the link's session");
                 // Every frame that met the forgotten session is answered RESET; one new handshake answers them all.
                 if (link.Session is { Handshake: null } session) StartHandshake(session);
                 break;

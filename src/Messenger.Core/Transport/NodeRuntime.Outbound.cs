@@ -108,9 +108,15 @@ internal sealed partial class NodeRuntime
     {
         long sequence;
         bool doorbell;
+        var now = Wire.UnixMicros(DateTimeOffset.UtcNow);
         try
         {
-            sequence = queue.TryAppend(body, contentType, topic, Wire.UnixMicros(DateTimeOffset.UtcNow), out doorbell);
+            if (queue.Owner is PeerLink { Data: { IsReady: true } data } && TrySendDirect(queue, data, body, contentType, topic, now, out sequence))
+            {
+                Queued(queue, 1, doorbell: false);
+                return sequence;
+            }
+            sequence = queue.TryAppend(body, contentType, topic, now, out doorbell);
         }
         catch (InvalidOperationException)
         {
@@ -153,13 +159,33 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    /// <summary>Sends what is queued for a peer, once its handshake allows data; stops at the DEALER's high-water
-    /// mark and goes on at its SendReady.</summary>
+    /// <summary>Sends what is queued for a peer, once its handshake allows data: on the data connection once that is
+    /// ready (opening it on the first call that may), else on the link's own DEALER, stopping at its high-water mark
+    /// and going on at its SendReady.</summary>
     private void FlushLink(PeerLink link)
     {
         var session = link.Session;
-        if (session is null || !session.Established || !link.Welcomed || link.Blocked) return;
-        var dealer = session.Dealer;
+        if (session is null || !session.Established || !link.Welcomed) return;
+        if (link.Data is { State: not DataConnectionState.Handshaking } data)
+        {
+            FlushData(link, data);
+            return;
+        }
+        if (link.Blocked) return;
+        if (WantsDataConnection(link)) OpenDataConnection(link);
+        if (!SendQueued(link, segment => SendOnSession(session, segment.Buffer, segment.Length)))
+        {
+            // Wait for room: SendReady is subscribed only now, since a writable socket would raise it on every poll.
+            link.Blocked = true;
+            session.Dealer.SendReady += link.SendReadyHandler;
+        }
+    }
+
+    /// <summary>Takes what is queued for the link and sends it, frame by frame, with <paramref name="send"/>. False
+    /// when a frame was refused (the socket is full): it and the rest go back to the front of the queue, in order,
+    /// as they do when a send fails part way (the supervisor then restarts the link, and they go on the next session).</summary>
+    private bool SendQueued(PeerLink link, Func<OutboundSegment, bool> send)
+    {
         _segments.Clear();
         link.Outbound.TakeAll(_segments);
         var sent = 0;
@@ -168,21 +194,14 @@ internal sealed partial class NodeRuntime
             for (; sent < _segments.Count; sent++)
             {
                 var segment = _segments[sent];
-                if (!SendOnSession(session, segment.Buffer, segment.Length))
-                {
-                    // Wait for room: SendReady is subscribed only now, since a writable socket would raise it on every poll.
-                    link.Blocked = true;
-                    dealer.SendReady += link.SendReadyHandler;
-                    return;
-                }
+                if (!send(segment)) return false;
                 CountSent(segment);
                 link.Outbound.Sent(segment);
             }
+            return true;
         }
         finally
         {
-            // Blocked, or failed part way (the supervisor restarts the link): what did not go out goes back to the
-            // front of the queue, in order, to be sent on the next session.
             if (sent < _segments.Count) link.Outbound.PutBack(_segments, sent);
         }
     }
@@ -224,8 +243,9 @@ internal sealed partial class NodeRuntime
 
     private void CountSent(OutboundSegment segment)
     {
-        _framesSent++;
-        _bytesSent += segment.Length;
+        // Also called on senders' threads, for what they send on a data connection.
+        Interlocked.Increment(ref _framesSent);
+        Interlocked.Add(ref _bytesSent, segment.Length);
         Telemetry.BytesSent.Add(segment.Length, _nodeTag);
     }
 }

@@ -110,6 +110,7 @@ internal sealed partial class NodeRuntime
 
     private void CloseSockets(PeerLink link)
     {
+        CloseData(link, "the link's sockets closed", resend: false);
         if (link.Monitor is not null)
         {
             if (_poller.IsRunning) link.Monitor.DetachFromPoller();
@@ -167,7 +168,7 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>Tests: how many inbound sessions (handshakes accepted on our ROUTER) the peer of that name holds.</summary>
-    internal Task<int> SessionCountAsync(string name) => InvokeAsync(() => _byName.TryGetValue(name, out var link) ? link.Routes.Count : 0);
+    internal Task<int> SessionCountAsync(string name) => InvokeAsync(() => _byName.TryGetValue(name, out var link) ? link.Routes.Count(r => !r.IsData) : 0);
 
     /// <summary>Adds a seed at run time and completes with the name of the node that answers there.</summary>
     public Task<string> ConnectAsync(string endpoint)
@@ -295,6 +296,7 @@ internal sealed partial class NodeRuntime
         {
             // Our session belonged to the old process: greet the new one (ZeroMQ has reconnected the DEALER).
             link.Welcomed = false;
+            CloseData(link, "the peer restarted");
             StartHandshake(session);
         }
     }

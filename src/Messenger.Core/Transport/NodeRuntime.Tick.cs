@@ -23,6 +23,7 @@ internal sealed partial class NodeRuntime
         byte[]? ping = null;
 
         ExpirePendingHandshakes(now);
+        CheckDataConnections(now);
         if (gossip)
         {
             _broadcast.TrimIfIdle();

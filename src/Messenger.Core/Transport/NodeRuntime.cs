@@ -126,7 +126,9 @@ internal sealed partial class NodeRuntime : IDisposable
         _timer.Elapsed += (_, _) => Guard("node", OnTick);
         _probeTimer = new NetMQTimer(TimeSpan.FromMilliseconds(FirstProbeRetryMilliseconds)) { Enable = false };
         _probeTimer.Elapsed += (_, _) => Guard("node", OnProbeTimer);
-        _poller = new NetMQPoller { _router, _publisher, _commands, _doorbell, _timer, _probeTimer };
+        _dataRetryTimer = new NetMQTimer(TimeSpan.FromMilliseconds(DataBlockedRetryMilliseconds)) { Enable = false };
+        _dataRetryTimer.Elapsed += (_, _) => Guard("node", OnDataRetryTimer);
+        _poller = new NetMQPoller { _router, _publisher, _commands, _doorbell, _timer, _probeTimer, _dataRetryTimer };
 
         _received = new ReceiveQueue(options.ReceiveQueueCapacity, options.ReceiveFullMode, OnReceiveDropped);
         _events = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
@@ -180,6 +182,7 @@ internal sealed partial class NodeRuntime : IDisposable
     public MessengerStatistics Statistics => new()
     {
         MessagesSent = Interlocked.Read(ref _messagesSent),
+        MessagesSentDirect = Interlocked.Read(ref _directSends),
         MessagesReceived = Volatile.Read(ref _messagesReceived),
         MessagesDropped = Interlocked.Read(ref _messagesDropped),
         FramesSent = Volatile.Read(ref _framesSent),
@@ -272,6 +275,7 @@ internal sealed partial class NodeRuntime : IDisposable
         {
             link.Monitor?.Dispose();
             link.Monitor = null;
+            CloseData(link, "the node stopped", resend: false);
         }
         _poller.Dispose();
         foreach (var link in _peers.Values) CloseSockets(link);

@@ -102,6 +102,43 @@ internal sealed class OutboundQueue
         }
     }
 
+    /// <summary>A sender's thread, under the link's data gate: when nothing is queued or waiting for an
+    /// acknowledgement, encodes the message into a frame of its own and returns it, already counted as sent and
+    /// waiting for its acknowledgement, for the caller to send at once. Null otherwise: the caller appends as usual.</summary>
+    public OutboundSegment? TryTakeIdle(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, out long sequence)
+    {
+        lock (_gate)
+        {
+            sequence = 0;
+            if (_closed || !RetainsUntilAcknowledged || _pendingBytes != 0 || _scheduled) return null;
+            sequence = AppendUnderLock(body, contentType, topicUtf8, sentAtMicros);
+            SealCurrent();
+            var segment = _sealed[^1];
+            _sealed.Clear();
+            _unacked.Add(segment);
+            return segment;
+        }
+    }
+
+    /// <summary>A frame from <see cref="TryTakeIdle"/> that could not be sent goes to the front of the queue, for
+    /// the poller. True when the poller must be told.</summary>
+    public bool Unsent(OutboundSegment segment)
+    {
+        lock (_gate)
+        {
+            // A closed queue has already dropped (and counted) it.
+            if (_closed || !_unacked.Remove(segment)) return false;
+            _sealed.Insert(0, segment);
+            return Schedule();
+        }
+    }
+
+    /// <summary>Frames sent and not yet acknowledged.</summary>
+    public int UnacknowledgedFrames
+    {
+        get { lock (_gate) return _unacked.Count; }
+    }
+
     // Under _gate: true when the queue was idle, so that the caller must ring the doorbell.
     private bool Schedule()
     {

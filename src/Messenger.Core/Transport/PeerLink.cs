@@ -6,10 +6,12 @@ namespace Messenger.Transport;
 
 /// <summary>
 /// Everything this node holds for one peer. Only the node's poller thread reads or writes the fields, except
-/// <see cref="Outbound"/>, which senders on any thread append to.
+/// <see cref="Outbound"/>, which senders on any thread append to, and <see cref="Data"/>, which they read.
 /// </summary>
 internal sealed class PeerLink
 {
+    private DataConnection? _data;
+
     public PeerLink(NodeId id, string name, PeerAddress address, string discoveredBy, OutboundQueue outbound, long now)
     {
         Id = id;
@@ -33,6 +35,17 @@ internal sealed class PeerLink
 
     /// <summary>Our DEALER to its ROUTER, with the session on it.</summary>
     public DealerSession? Session { get; set; }
+
+    /// <summary>Our connection for DATA alone, on which senders send from their own thread when the link is idle;
+    /// null until the first message to the peer opens it, and in insecure mode.</summary>
+    public DataConnection? Data
+    {
+        get => Volatile.Read(ref _data);
+        set => Volatile.Write(ref _data, value);
+    }
+
+    /// <summary>When the data connection may be opened again after it failed.</summary>
+    public long DataRetryAt { get; set; }
 
     /// <summary>Watches our DEALER's connection: a peer whose process dies closes it, which tells us long before
     /// its silence would.</summary>

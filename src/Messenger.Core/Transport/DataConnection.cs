@@ -1,0 +1,63 @@
+using NetMQ.Monitoring;
+
+namespace Messenger.Transport;
+
+/// <summary>
+/// A second DEALER to a peer's ROUTER with a session of its own, used only to send DATA. It is not in the
+/// poller once its handshake is done, so that a sender may seal and send on it from its own thread, under
+/// <see cref="Gate"/>, when the link is idle: a message then goes out without waiting for the poller to wake.
+/// The peer acknowledges what arrives on it on the link's own connection (docs/PROTOCOL.md, "Data connections").
+/// </summary>
+internal sealed class DataConnection : IDisposable
+{
+    private volatile bool _ready;
+
+    public DataConnection(DealerSession session, NetMQMonitor monitor)
+    {
+        Session = session;
+        Monitor = monitor;
+    }
+
+    public DealerSession Session { get; }
+
+    /// <summary>Reports the connection's loss: its DATA then goes on the link's own connection again.</summary>
+    public NetMQMonitor Monitor { get; }
+
+    /// <summary>Held by whoever touches the socket once it is out of the poller: a sender, or the poller.</summary>
+    public Lock Gate { get; } = new();
+
+    /// <summary>Poller thread only.</summary>
+    public DataConnectionState State { get; private set; }
+
+    /// <summary>In the poller (while shaking hands): only the poller thread may touch the socket.</summary>
+    public bool InPoller { get; set; } = true;
+
+    /// <summary>The socket refused a frame (high-water mark): the poller tries again on its retry timer. Under <see cref="Gate"/>.</summary>
+    public bool Blocked { get; set; }
+
+    /// <summary>Read by senders without the gate, and again under it.</summary>
+    public bool IsReady => _ready;
+
+    /// <summary>Poller thread, once out of the poller.</summary>
+    public void MoveTo(DataConnectionState state)
+    {
+        lock (Gate)
+        {
+            State = state;
+            _ready = state == DataConnectionState.Ready;
+        }
+    }
+
+    /// <summary>No sender uses it after this returns.</summary>
+    public void Retire()
+    {
+        lock (Gate) _ready = false;
+    }
+
+    public void Dispose()
+    {
+        Retire();
+        Monitor.Dispose();
+        Session.Dispose();
+    }
+}

@@ -1,0 +1,251 @@
+using Messenger.Internal;
+using Messenger.Protocol;
+using NetMQ;
+using NetMQ.Monitoring;
+
+namespace Messenger.Transport;
+
+// Data connections (docs/PROTOCOL.md, "Data connections"): per peer, a second DEALER with a session of its own that
+// carries only DATA. Once its handshake is done it leaves the poller, so that a sender whose link is idle can seal
+// and send its message on its own thread, under the connection's gate, instead of waking the poller to do it.
+internal sealed partial class NodeRuntime
+{
+    /// <summary>How long a link waits before it opens a data connection again after one failed.</summary>
+    private const int DataRetryMilliseconds = 1000;
+
+    /// <summary>How often a data connection that hit its high-water mark is tried again.</summary>
+    private const int DataBlockedRetryMilliseconds = 1;
+
+    private readonly NetMQTimer _dataRetryTimer;
+    private long _directSends;
+
+    /// <summary>Tests: the state of the data connection to a peer (null: none), and how many messages went out on
+    /// their sender's thread.</summary>
+    internal Task<(DataConnectionState? State, long DirectSends)> DataConnectionAsync(string name) =>
+        InvokeAsync<(DataConnectionState?, long)>(() => (_byName.TryGetValue(name, out var link) ? link.Data?.State : null, Interlocked.Read(ref _directSends)));
+
+    /// <summary>Tests: drops the data connection to a peer as if it had failed (null when there was none).</summary>
+    internal Task<bool> DropDataConnectionAsync(string name) => InvokeAsync(() =>
+    {
+        if (!_byName.TryGetValue(name, out var link) || link.Data is null) return false;
+        CloseData(link, "dropped by a test");
+        return true;
+    });
+
+    private bool WantsDataConnection(PeerLink link) =>
+        Secure && _options.DirectSends && link.Data is null && link.Welcomed && _stopRequested == 0
+        && link.Session is { Established: true, HandshakeHash: not null } && Environment.TickCount64 >= link.DataRetryAt;
+
+    /// <summary>Opens the link's data connection and starts its handshake; DATA goes on the link's own connection
+    /// until it is ready.</summary>
+    private void OpenDataConnection(PeerLink link)
+    {
+        var dealer = NewDealer();
+        try
+        {
+            dealer.Connect(link.Address.Endpoint);
+        }
+        catch (Exception e) when (e is NetMQException or ArgumentException)
+        {
+            dealer.Dispose();
+            link.DataRetryAt = Environment.TickCount64 + DataRetryMilliseconds;
+            Log.FrameRejected(_logger, link.Address.Endpoint, $"cannot open a data connection: {e.Message}");
+            return;
+        }
+        var session = new DealerSession(dealer, link.Id) { DataFor = link.Session!.HandshakeHash };
+        var monitor = new NetMQMonitor(dealer, $"inproc://messenger-monitor-{Guid.NewGuid():N}", SocketEvents.Disconnected);
+        var data = new DataConnection(session, monitor);
+        monitor.Disconnected += (_, _) => Guard(LinkActor(link), () =>
+        {
+            if (link.Data == data) CloseData(link, "its connection closed");
+        }, () => RestartLink(link));
+        monitor.AttachToPoller(_poller);
+        dealer.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnDataDealerReady(link, data), () => RestartLink(link));
+        _poller.Add(dealer);
+        link.Data = data;
+        StartHandshake(session);
+    }
+
+    /// <summary>The data connection's handshake, while it is in the poller: message 2, then WELCOME (or REFUSE).</summary>
+    private void OnDataDealerReady(PeerLink link, DataConnection data)
+    {
+        var dealer = data.Session.Dealer;
+        for (var i = 0; i < MaxFramesPerWakeup && link.Data == data && data.InPoller && dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
+        {
+            if (more)
+            {
+                dealer.SkipMultipartMessage();
+                Reject(link.Name, "multipart message");
+                continue;
+            }
+            try
+            {
+                var inner = OpenDealerFrame(data.Session, frame, link.Name, refused => CloseData(link, $"refused: {refused.Reason}"));
+                if (inner is null) continue;
+                switch (Wire.ReadHeader(inner))
+                {
+                    case FrameType.Welcome:
+                        if (ControlFrames.ReadWelcome(inner).Id != link.Id) throw new ProtocolException($"data connection WELCOME from another node than {link.Id}");
+                        OnDataWelcomed(link, data);
+                        break;
+                    case FrameType.Reset:
+                        CloseData(link, "the peer forgot its session");
+                        break;
+                    default:
+                        throw new ProtocolException($"{(FrameType)inner[2]} is not an answer on a data connection");
+                }
+            }
+            catch (ProtocolException e)
+            {
+                Reject(link.Name, e.Message);
+            }
+        }
+    }
+
+    private void OnDataWelcomed(PeerLink link, DataConnection data)
+    {
+        if (data.State != DataConnectionState.Handshaking) return;
+        // From here on the socket is touched only under the gate, by senders and by the poller alike.
+        _poller.Remove(data.Session.Dealer);
+        data.InPoller = false;
+        data.MoveTo(DataConnectionState.Draining);
+        TryFinishDrain(link, data);
+    }
+
+    /// <summary>Makes the data connection the link's path for DATA once nothing sent on the link's own connection
+    /// waits for an acknowledgement: a frame on one connection cannot then overtake an earlier one on the other
+    /// (the receiver would drop the earlier one as a duplicate).</summary>
+    private void TryFinishDrain(PeerLink link, DataConnection data)
+    {
+        if (data.State != DataConnectionState.Draining || link.Outbound.UnacknowledgedFrames > 0) return;
+        if (link.Blocked && link.Session is { } session)
+        {
+            session.Dealer.SendReady -= link.SendReadyHandler;
+            link.Blocked = false;
+        }
+        data.MoveTo(DataConnectionState.Ready);
+        FlushLink(link);
+    }
+
+    /// <summary>Closes the link's data connection. With <paramref name="resend"/>, what was sent on it and not
+    /// acknowledged goes again on the link's own connection, whose receiver drops what it already has (without, it
+    /// waits for the link's next session). A new one is opened a second later at the earliest.</summary>
+    private void CloseData(PeerLink link, string reason, bool resend = true)
+    {
+        if (link.Data is not { } data) return;
+        link.Data = null;
+        data.Retire();
+        if (_poller.IsRunning)
+        {
+            data.Monitor.DetachFromPoller();
+            if (data.InPoller) _poller.Remove(data.Session.Dealer);
+        }
+        data.Dispose();
+        link.DataRetryAt = Environment.TickCount64 + DataRetryMilliseconds;
+        Log.DataConnectionClosed(_logger, link.Name, reason);
+        if (resend && link.Outbound.RequeueUnacknowledged() > 0) FlushLink(link);
+    }
+
+    /// <summary>Sends what is queued for the link on its data connection (poller thread, under the gate).</summary>
+    private void FlushData(PeerLink link, DataConnection data)
+    {
+        if (data.State != DataConnectionState.Ready) return;
+        lock (data.Gate)
+        {
+            if (data.Blocked || !data.IsReady) return;
+            var dealer = data.Session.Dealer;
+            var sealer = data.Session.Sealer!;
+            if (!SendQueued(link, segment => TrySendSealed(dealer, sealer, SealedPrefix, segment.Buffer.AsSpan(0, segment.Length))))
+            {
+                data.Blocked = true;
+                _dataRetryTimer.Enable = true;
+            }
+        }
+    }
+
+    /// <summary>A sender's thread: when the link's data connection is ready, nobody else is using it and nothing
+    /// is queued or unacknowledged for the peer, encodes, seals and sends the message here and now. True when the
+    /// message was taken (sent, or queued for the poller should the socket refuse it), with its sequence number.</summary>
+    private bool TrySendDirect(OutboundQueue queue, DataConnection data, ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topic, long sentAtMicros, out long sequence)
+    {
+        sequence = 0;
+        if (!data.Gate.TryEnter()) return false;
+        try
+        {
+            if (!data.IsReady || queue.TryTakeIdle(body, contentType, topic, sentAtMicros, out sequence) is not { } segment) return false;
+            bool sent;
+            try
+            {
+                sent = TrySendSealed(data.Session.Dealer, data.Session.Sealer!, SealedPrefix, segment.Buffer.AsSpan(0, segment.Length));
+            }
+            catch (Exception e) when (e is NetMQException or ObjectDisposedException)
+            {
+                sent = false;
+            }
+            if (sent)
+            {
+                CountSent(segment);
+                Interlocked.Increment(ref _directSends);
+                Telemetry.MessagesSentDirect.Add(1, _nodeTag);
+            }
+            else if (queue.Unsent(segment))
+            {
+                _doorbell.Enqueue(queue);
+            }
+            return true;
+        }
+        finally
+        {
+            data.Gate.Exit();
+        }
+    }
+
+    /// <summary>Tries again the data connections that hit their high-water mark.</summary>
+    private void OnDataRetryTimer()
+    {
+        var waiting = false;
+        foreach (var link in _peers.Values)
+        {
+            if (link.Data is not { } data) continue;
+            lock (data.Gate)
+            {
+                if (!data.Blocked) continue;
+                data.Blocked = false;
+            }
+            FlushLink(link);
+            waiting |= data.Blocked;
+        }
+        if (!waiting) _dataRetryTimer.Enable = false;
+    }
+
+    /// <summary>From the tick: a data connection whose handshake did not finish in time is given up (and opened
+    /// again later); one out of the poller is read only for a RESET, which its peer sends when it no longer knows the
+    /// session (the link's own connection then learns it too, at its next frame).</summary>
+    private void CheckDataConnections(long now)
+    {
+        List<(PeerLink, string)>? failed = null;
+        foreach (var link in _peers.Values)
+        {
+            if (link.Data is not { } data) continue;
+            if (data.InPoller)
+            {
+                if (now - data.Session.LastHelloSent > (long)_options.HandshakeTimeout.TotalMilliseconds) (failed ??= []).Add((link, "its handshake timed out"));
+                continue;
+            }
+            lock (data.Gate)
+            {
+                for (var i = 0; i < MaxFramesPerWakeup && data.Session.Dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
+                {
+                    if (more) data.Session.Dealer.SkipMultipartMessage();
+                    else if (frame.Length >= Wire.HeaderSize && frame[2] == (byte)FrameType.Reset)
+                    {
+                        (failed ??= []).Add((link, "the peer forgot its session"));
+                        break;
+                    }
+                }
+            }
+        }
+        if (failed is null) return;
+        foreach (var (link, reason) in failed) CloseData(link, reason);
+    }
+}

@@ -1,0 +1,127 @@
+using Messenger.Tests.Support;
+using Messenger.Transport;
+
+namespace Messenger.Tests.Hosting;
+
+/// <summary>Data connections: a second connection per peer that carries DATA alone, on which a sender whose link is
+/// idle seals and sends on its own thread (docs/PROTOCOL.md, "Data connections").</summary>
+public sealed class DataConnectionTests
+{
+    [Fact]
+    public async Task Sends_to_an_idle_peer_go_out_on_the_callers_thread_over_the_data_connection()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+
+        // One message at a time, each read before the next is sent: the link is idle at every send once the data
+        // connection is up, which the first message opens.
+        var sent = 0;
+        (DataConnectionState? State, long DirectSends) data = default;
+        using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+        while (data.DirectSends < 20)
+        {
+            Assert.False(deadline.IsCancellationRequested, $"after {sent} messages: data connection {data.State}, {data.DirectSends} direct sends");
+            await a.SendAsync("b", $"m{++sent}");
+            var m = (await TestCluster.ReadAsync(b, 1))[0];
+            Assert.Equal(($"m{sent}", sent), (m.GetText(), m.Sequence));
+            data = await a.Runtime.DataConnectionAsync("b");
+        }
+        Assert.Equal(DataConnectionState.Ready, data.State);
+        // b acknowledges on the link's own session: a holds nothing unacknowledged once the last ACK is in.
+        await a.SendAsync("b", "last", topic: null, requireAck: true);
+        Assert.Equal("last", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+        Assert.Equal(1, await b.Runtime.SessionCountAsync("a"));
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+    }
+
+    [Fact]
+    public async Task Senders_on_many_threads_keep_one_order_and_lose_nothing_while_the_data_connection_comes_and_goes()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+
+        const int threads = 4, perThread = 3000;
+        using var stop = new CancellationTokenSource();
+        // The data connection is dropped again and again while messages flow: what it carried and was not
+        // acknowledged goes again on the link's own connection, and b delivers each message once.
+        var dropper = Task.Run(async () =>
+        {
+            var drops = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                if (await a.Runtime.DropDataConnectionAsync("b")) drops++;
+                await Task.Yield();
+            }
+            return drops;
+        });
+        var senders = Enumerable.Range(0, threads).Select(t => Task.Run(async () =>
+        {
+            for (var i = 0; i < perThread; i++) await a.SendAsync("b", $"{t}:{i}");
+        })).ToArray();
+        await Task.WhenAll(senders).WaitAsync(TestCluster.Timeout);
+        await a.SendAsync("b", "end", topic: null, requireAck: true).WaitAsync(TestCluster.Timeout);
+        await stop.CancelAsync();
+        await dropper;
+
+        var got = await TestCluster.ReadAsync(b, threads * perThread + 1);
+        Assert.Equal(Enumerable.Range(1, threads * perThread + 1).Select(i => (long)i), got.Select(m => m.Sequence));
+        var next = new int[threads];
+        foreach (var m in got.Take(threads * perThread))
+        {
+            var parts = m.GetText().Split(':');
+            var t = int.Parse(parts[0]);
+            Assert.Equal(next[t]++, int.Parse(parts[1]));
+        }
+        Assert.Equal("end", got[^1].GetText());
+        Assert.False(b.TryRead(out var extra), $"nothing more, but got {extra}");
+    }
+
+    [Fact]
+    public async Task A_peer_that_forgets_its_sessions_gets_what_went_out_on_the_data_connection_again()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        var sent = 0;
+        while ((await a.Runtime.DataConnectionAsync("b")).DirectSends == 0)
+        {
+            await a.SendAsync("b", $"m{++sent}", topic: null, requireAck: true).WaitAsync(TestCluster.Timeout);
+            Assert.True(sent < 1000, "the data connection never carried a direct send");
+        }
+        Assert.Equal(sent, (await TestCluster.ReadAsync(b, sent)).Count);
+
+        b.Faults.ForgetSessions();
+        var sends = Enumerable.Range(1, 5).Select(i => a.SendAsync("b", $"lost {i}", topic: null, requireAck: true)).ToList();
+        await Task.WhenAll(sends).WaitAsync(TestCluster.Timeout);
+        var got = (await TestCluster.ReadAsync(b, 5)).Select(m => m.GetText()).ToList();
+        Assert.Equal(Enumerable.Range(1, 5).Select(i => $"lost {i}"), got);
+        Assert.False(b.TryRead(out var dup), $"no duplicate, but got {dup}");
+    }
+
+    [Fact]
+    public async Task Without_direct_sends_no_data_connection_is_opened()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { DirectSends = false });
+        var b = await cluster.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        for (var i = 0; i < 5; i++) await a.SendAsync("b", $"m{i}", topic: null, requireAck: true);
+        Assert.Equal(5, (await TestCluster.ReadAsync(b, 5)).Count);
+        Assert.Equal((null, 0L), await a.Runtime.DataConnectionAsync("b"));
+    }
+
+    [Fact]
+    public async Task Insecure_nodes_send_everything_through_the_poller()
+    {
+        await using var cluster = new TestCluster();
+        static MessengerNodeOptions Insecure(MessengerNodeOptions o) => o with { Insecure = true };
+        var a = await cluster.StartAsync("a", Insecure);
+        var b = await cluster.StartAsync("b", Insecure);
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        for (var i = 0; i < 5; i++) await a.SendAsync("b", $"m{i}");
+        Assert.Equal(5, (await TestCluster.ReadAsync(b, 5)).Count);
+        Assert.Equal((null, 0L), await a.Runtime.DataConnectionAsync("b"));
+    }
+}
