@@ -8,6 +8,10 @@ internal static class BatchReader
 {
     public const byte FlagTopic = 0x01;
 
+    /// <summary>The sender waits for this message's acknowledgement: the receiver acknowledges the frame at once
+    /// instead of within <c>AckDelay</c>.</summary>
+    public const byte FlagAckNow = 0x02;
+
     /// <summary>Offset of the record count: after the header, and after the sender id in a BROADCAST.</summary>
     public static int CountOffset(FrameType type) => type == FrameType.Broadcast ? Wire.HeaderSize + Wire.NodeIdSize : Wire.HeaderSize;
 
@@ -46,7 +50,7 @@ internal static class BatchReader
         {
             if (frame.Length - pos < Wire.RecordFixedSize) throw new ProtocolException("frame truncated in record");
             var flags = frame[pos];
-            if ((flags & ~FlagTopic) != 0) throw new ProtocolException($"unknown flags 0x{flags:x2}");
+            if ((flags & ~(FlagTopic | FlagAckNow)) != 0) throw new ProtocolException($"unknown flags 0x{flags:x2}");
             var contentType = frame[pos + 1];
             if (contentType > (byte)MessageContentType.Json) throw new ProtocolException($"unknown content type {contentType}");
             var sequence = BinaryPrimitives.ReadInt64LittleEndian(frame[(pos + 2)..]);
@@ -67,7 +71,7 @@ internal static class BatchReader
             pos += 4;
             if (length > (uint)maxMessageSize) throw new ProtocolException($"body of {length} bytes is over the limit of {maxMessageSize}");
             if (length > (uint)(frame.Length - pos)) throw new ProtocolException("frame truncated in body");
-            into.Add(new BatchRecord((MessageContentType)contentType, sequence, sentAt, topic, new ReadOnlyMemory<byte>(segment.Array, segment.Offset + pos, (int)length)));
+            into.Add(new BatchRecord((MessageContentType)contentType, sequence, sentAt, topic, new ReadOnlyMemory<byte>(segment.Array, segment.Offset + pos, (int)length), (flags & FlagAckNow) != 0));
             pos += (int)length;
         }
         if (pos != frame.Length) throw new ProtocolException($"{frame.Length - pos} unexpected bytes after batch");

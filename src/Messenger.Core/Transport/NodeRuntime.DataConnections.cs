@@ -155,6 +155,7 @@ internal sealed partial class NodeRuntime
             if (data.Blocked || !data.IsReady) return;
             var dealer = data.Session.Dealer;
             var sealer = data.Session.Sealer!;
+            SendOwedAckOnData(link, data);
             if (!SendQueued(link, segment => TrySendSealed(dealer, sealer, SealedPrefix, segment.Buffer.AsSpan(0, segment.Length))))
             {
                 data.Blocked = true;
@@ -166,13 +167,14 @@ internal sealed partial class NodeRuntime
     /// <summary>A sender's thread: when the link's data connection is ready, nobody else is using it and nothing
     /// is queued or unacknowledged for the peer, encodes, seals and sends the message here and now. True when the
     /// message was taken (sent, or queued for the poller should the socket refuse it), with its sequence number.</summary>
-    private bool TrySendDirect(OutboundQueue queue, DataConnection data, ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topic, long sentAtMicros, out long sequence)
+    private bool TrySendDirect(PeerLink link, OutboundQueue queue, DataConnection data, ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topic, bool ackNow, long sentAtMicros, out long sequence)
     {
         sequence = 0;
         if (!data.Gate.TryEnter()) return false;
         try
         {
-            if (!data.IsReady || queue.TryTakeIdle(body, contentType, topic, sentAtMicros, out sequence) is not { } segment) return false;
+            if (!data.IsReady || queue.TryTakeIdle(body, contentType, topic, sentAtMicros, ackNow, out sequence) is not { } segment) return false;
+            SendOwedAckOnData(link, data);
             bool sent;
             try
             {

@@ -230,8 +230,14 @@ internal sealed partial class NodeRuntime
                 // The peer acknowledged our last frame before it sent this one, on our DEALER: take that first, so
                 // that a reader who answers this message finds the link idle and sends on its own thread.
                 if (link.Data is { IsReady: true } && link.Outbound.UnacknowledgedFrames > 0) OnDealerReady(link);
-                DeliverBatch(link, frame, FrameType.Data);
-                if (route.Sealer is not null) Reply(route.AcknowledgedOn ?? route, ControlFrames.Ack(link.SequenceState[0]));
+                var ackNow = DeliverBatch(link, frame, FrameType.Data);
+                if (route.Sealer is not null) Acknowledge(link, route.AcknowledgedOn ?? route, ackNow);
+                break;
+            case FrameType.Ack:
+                // Only on a data connection: the peer acknowledges our DATA ahead of its own.
+                if (!route.IsData) throw new ProtocolException("ACK on a link's own connection travels the other way");
+                link.Outbound.Acknowledge(ControlFrames.ReadAck(frame));
+                if (link.Data is { State: DataConnectionState.Draining } draining) TryFinishDrain(link, draining);
                 break;
             case FrameType.Ping:
                 var stamp = ControlFrames.ReadTimestamped(frame);
@@ -422,7 +428,8 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    private void DeliverBatch(PeerLink link, ArraySegment<byte> frame, FrameType type)
+    /// <summary>Delivers a batch's new records; true when one of them asks to be acknowledged at once.</summary>
+    private bool DeliverBatch(PeerLink link, ArraySegment<byte> frame, FrameType type)
     {
         _records.Clear();
         BatchReader.Read(frame, type, _options.MaxMessageSize, _records);
@@ -430,8 +437,10 @@ internal sealed partial class NodeRuntime
         var origin = new MessengerMessage.Origin(link.Name, link.IdText, Name, kind, DateTime.UtcNow);
         ref var last = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];
         _deliveries.Clear();
+        var ackNow = false;
         foreach (var r in _records)
         {
+            ackNow |= r.AckNow;
             if (r.Sequence <= last)
             {
                 RejectFrame(RejectReason.Duplicate, null, link.Name);
@@ -444,6 +453,7 @@ internal sealed partial class NodeRuntime
         _deliveries.Clear();
         _messagesReceived += delivered;
         Telemetry.MessagesReceived.Add(delivered, _nodeTag);
+        return ackNow;
     }
 
     private void OnReceiveDropped(MessengerMessage message)

@@ -13,7 +13,7 @@ internal sealed partial class NodeRuntime
     public ValueTask<long> SendAsync(string to, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken)
     {
         if (!_byName.TryGetValue(to, out var link)) throw new PeerNotFoundException(to);
-        return EnqueueAsync(link.Outbound, body, contentType, topic, cancellationToken);
+        return EnqueueAsync(link.Outbound, body, contentType, topic, ackNow: false, cancellationToken);
     }
 
     /// <summary>Queues a unicast message and completes once the peer's node has acknowledged it.</summary>
@@ -22,7 +22,7 @@ internal sealed partial class NodeRuntime
         if (!_byName.TryGetValue(to, out var link)) throw new PeerNotFoundException(to);
         if (!link.Outbound.RetainsUntilAcknowledged)
             throw new MessengerException("AckUnsupported", "acknowledged sends need encrypted links; this node runs insecure.");
-        var sequence = await EnqueueAsync(link.Outbound, body, contentType, topic, cancellationToken).ConfigureAwait(false);
+        var sequence = await EnqueueAsync(link.Outbound, body, contentType, topic, ackNow: true, cancellationToken).ConfigureAwait(false);
         try
         {
             await link.Outbound.WaitForAcknowledgementAsync(sequence).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
@@ -34,7 +34,7 @@ internal sealed partial class NodeRuntime
     }
 
     public ValueTask<long> BroadcastAsync(ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken) =>
-        EnqueueAsync(_broadcast, body, contentType, topic, cancellationToken);
+        EnqueueAsync(_broadcast, body, contentType, topic, ackNow: false, cancellationToken);
 
     /// <summary>Queues a run of unicast messages, in order, under one lock per frame's worth and one doorbell.</summary>
     public ValueTask SendManyAsync(string to, ReadOnlyMemory<OutgoingMessage> messages, string? topic, CancellationToken cancellationToken)
@@ -46,16 +46,16 @@ internal sealed partial class NodeRuntime
     public ValueTask BroadcastManyAsync(ReadOnlyMemory<OutgoingMessage> messages, string? topic, CancellationToken cancellationToken) =>
         EnqueueManyAsync(_broadcast, messages, topic, cancellationToken);
 
-    private ValueTask<long> EnqueueAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, CancellationToken cancellationToken)
+    private ValueTask<long> EnqueueAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, bool ackNow, CancellationToken cancellationToken)
     {
         if (_stopRequested != 0) throw new NodeStoppedException(Name);
         CheckMessage(body.Length, contentType);
         cancellationToken.ThrowIfCancellationRequested();
         var topicBytes = OutboundQueue.EncodeTopic(topic);
-        var sequence = TryEnqueue(queue, body.Span, contentType, topicBytes);
+        var sequence = TryEnqueue(queue, body.Span, contentType, topicBytes, ackNow);
         return sequence > 0
             ? new ValueTask<long>(sequence)
-            : EnqueueSlowAsync(queue, body, contentType, topicBytes, cancellationToken);
+            : EnqueueSlowAsync(queue, body, contentType, topicBytes, ackNow, cancellationToken);
     }
 
     /// <summary>A message the receiver would refuse is refused here, before anything is queued: a bad record
@@ -104,19 +104,19 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    private long TryEnqueue(OutboundQueue queue, ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topic)
+    private long TryEnqueue(OutboundQueue queue, ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topic, bool ackNow)
     {
         long sequence;
         bool doorbell;
         var now = Wire.UnixMicros(DateTimeOffset.UtcNow);
         try
         {
-            if (queue.Owner is PeerLink { Data: { IsReady: true } data } && TrySendDirect(queue, data, body, contentType, topic, now, out sequence))
+            if (queue.Owner is PeerLink { Data: { IsReady: true } data } link && TrySendDirect(link, queue, data, body, contentType, topic, ackNow, now, out sequence))
             {
                 Queued(queue, 1, doorbell: false);
                 return sequence;
             }
-            sequence = queue.TryAppend(body, contentType, topic, now, out doorbell);
+            sequence = queue.TryAppend(body, contentType, topic, now, ackNow, out doorbell);
         }
         catch (InvalidOperationException)
         {
@@ -139,13 +139,13 @@ internal sealed partial class NodeRuntime
     private MessengerException QueueClosed(OutboundQueue queue) =>
         queue == _broadcast ? new NodeStoppedException(Name) : new PeerNotFoundException(((PeerLink)queue.Owner!).Name);
 
-    private async ValueTask<long> EnqueueSlowAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, byte[]? topic, CancellationToken cancellationToken)
+    private async ValueTask<long> EnqueueSlowAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, byte[]? topic, bool ackNow, CancellationToken cancellationToken)
     {
         while (true)
         {
             await queue.WaitForRoomAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             if (_stopRequested != 0) throw new NodeStoppedException(Name);
-            var sequence = TryEnqueue(queue, body.Span, contentType, topic);
+            var sequence = TryEnqueue(queue, body.Span, contentType, topic, ackNow);
             if (sequence > 0) return sequence;
         }
     }

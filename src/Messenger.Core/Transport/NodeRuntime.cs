@@ -128,7 +128,9 @@ internal sealed partial class NodeRuntime : IDisposable
         _probeTimer.Elapsed += (_, _) => Guard("node", OnProbeTimer);
         _dataRetryTimer = new NetMQTimer(TimeSpan.FromMilliseconds(DataBlockedRetryMilliseconds)) { Enable = false };
         _dataRetryTimer.Elapsed += (_, _) => Guard("node", OnDataRetryTimer);
-        _poller = new NetMQPoller { _router, _publisher, _commands, _doorbell, _timer, _probeTimer, _dataRetryTimer };
+        _ackTimer = new NetMQTimer(TimeSpan.FromMilliseconds(AckDelayMilliseconds)) { Enable = false };
+        _ackTimer.Elapsed += (_, _) => Guard("node", OnAckTimer);
+        _poller = new NetMQPoller { _router, _publisher, _commands, _doorbell, _timer, _probeTimer, _dataRetryTimer, _ackTimer };
 
         _received = new ReceiveQueue(options.ReceiveQueueCapacity, options.ReceiveFullMode, OnReceiveDropped);
         _events = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });

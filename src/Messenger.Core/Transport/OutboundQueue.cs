@@ -69,13 +69,13 @@ internal sealed class OutboundQueue
     /// <summary>Encodes a message into the open batch. Returns its sequence number, or 0 when the queue is over
     /// its limit (the caller waits with <see cref="WaitForRoomAsync"/>). <paramref name="needsDoorbell"/> is true
     /// when the queue was idle and the poller must be told.</summary>
-    public long TryAppend(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, out bool needsDoorbell)
+    public long TryAppend(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, bool ackNow, out bool needsDoorbell)
     {
         lock (_gate)
         {
             needsDoorbell = false;
             if (_closed) throw new InvalidOperationException("queue closed");
-            var sequence = AppendUnderLock(body, contentType, topicUtf8, sentAtMicros);
+            var sequence = AppendUnderLock(body, contentType, topicUtf8, sentAtMicros, ackNow);
             if (sequence > 0) needsDoorbell = Schedule();
             return sequence;
         }
@@ -94,7 +94,7 @@ internal sealed class OutboundQueue
             while (appended < messages.Length)
             {
                 ref readonly var message = ref messages[appended];
-                if (AppendUnderLock(message.Body.Span, message.ContentType, topicUtf8, sentAtMicros) == 0) break;
+                if (AppendUnderLock(message.Body.Span, message.ContentType, topicUtf8, sentAtMicros, ackNow: false) == 0) break;
                 appended++;
             }
             if (appended > 0) needsDoorbell = Schedule();
@@ -105,13 +105,13 @@ internal sealed class OutboundQueue
     /// <summary>A sender's thread, under the link's data gate: when nothing is queued or waiting for an
     /// acknowledgement, encodes the message into a frame of its own and returns it, already counted as sent and
     /// waiting for its acknowledgement, for the caller to send at once. Null otherwise: the caller appends as usual.</summary>
-    public OutboundSegment? TryTakeIdle(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, out long sequence)
+    public OutboundSegment? TryTakeIdle(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, bool ackNow, out long sequence)
     {
         lock (_gate)
         {
             sequence = 0;
             if (_closed || !RetainsUntilAcknowledged || _pendingBytes != 0 || _scheduled) return null;
-            sequence = AppendUnderLock(body, contentType, topicUtf8, sentAtMicros);
+            sequence = AppendUnderLock(body, contentType, topicUtf8, sentAtMicros, ackNow);
             SealCurrent();
             var segment = _sealed[^1];
             _sealed.Clear();
@@ -148,7 +148,7 @@ internal sealed class OutboundQueue
     }
 
     // Under _gate: encodes one record into the open batch; its sequence number, or 0 when over the limit.
-    private long AppendUnderLock(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros)
+    private long AppendUnderLock(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, bool ackNow)
     {
         var recordSize = Wire.RecordFixedSize + (topicUtf8 is null ? 0 : 1 + topicUtf8.Length) + body.Length;
         if (_pendingBytes > 0 && _pendingBytes + recordSize > _limitBytes) return 0;
@@ -163,7 +163,7 @@ internal sealed class OutboundQueue
 
         var span = _current.AsSpan(_currentLength);
         var sequence = ++_sequence;
-        span[0] = topicUtf8 is null ? (byte)0 : BatchReader.FlagTopic;
+        span[0] = (byte)((topicUtf8 is null ? 0 : BatchReader.FlagTopic) | (ackNow ? BatchReader.FlagAckNow : 0));
         span[1] = (byte)contentType;
         BinaryPrimitives.WriteInt64LittleEndian(span[2..], sequence);
         BinaryPrimitives.WriteInt64LittleEndian(span[10..], sentAtMicros);

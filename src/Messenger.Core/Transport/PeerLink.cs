@@ -11,6 +11,7 @@ namespace Messenger.Transport;
 internal sealed class PeerLink
 {
     private DataConnection? _data;
+    private long _ackOwed;
 
     public PeerLink(NodeId id, string name, PeerAddress address, string discoveredBy, OutboundQueue outbound, long now)
     {
@@ -46,6 +47,26 @@ internal sealed class PeerLink
 
     /// <summary>When the data connection may be opened again after it failed.</summary>
     public long DataRetryAt { get; set; }
+
+    /// <summary>Owes the peer an ACK of its unicast messages up to <paramref name="sequence"/>; returns what was
+    /// owed before (0: nothing). Poller thread.</summary>
+    public long OweAck(long sequence) => Interlocked.Exchange(ref _ackOwed, sequence);
+
+    /// <summary>Takes the ACK owed to the peer, for the caller to send (0: none owed). The poller's ACK timer, or a
+    /// sender that puts it on the data connection ahead of its own DATA.</summary>
+    public long TakeOwedAck() => Interlocked.Exchange(ref _ackOwed, 0);
+
+    /// <summary>An ACK taken with <see cref="TakeOwedAck"/> could not be sent: owed again, unless a newer one is.</summary>
+    public void GiveBackOwedAck(long sequence) => Interlocked.CompareExchange(ref _ackOwed, sequence, 0);
+
+    /// <summary>DATA frames from the peer since it was last acknowledged. Poller thread.</summary>
+    public int FramesOwed { get; set; }
+
+    /// <summary>The peer's session on which its DATA is acknowledged. Poller thread.</summary>
+    public RouterSession? AckRoute { get; set; }
+
+    /// <summary>The link waits on the node's ACK timer. Poller thread.</summary>
+    public bool AckScheduled { get; set; }
 
     /// <summary>Watches our DEALER's connection: a peer whose process dies closes it, which tells us long before
     /// its silence would.</summary>

@@ -44,7 +44,7 @@ public sealed class WireFormatTests
     {
         var queue = new OutboundQueue(FrameType.Broadcast, NodeId.NewRandom(), 1 << 30);
         var topic = OutboundQueue.EncodeTopic("t");
-        for (var i = 0; i < 5000; i++) queue.TryAppend(BitConverter.GetBytes(i), MessageContentType.Binary, i % 2 == 0 ? topic : null, i, out _);
+        for (var i = 0; i < 5000; i++) queue.TryAppend(BitConverter.GetBytes(i), MessageContentType.Binary, i % 2 == 0 ? topic : null, i, ackNow: i % 3 == 0, out _);
         var segments = new List<OutboundSegment>();
         queue.TakeAll(segments);
         Assert.True(segments.Count >= 1);
@@ -62,6 +62,7 @@ public sealed class WireFormatTests
             Assert.Equal(i + 1, records[i].Sequence);
             Assert.Equal(i, BitConverter.ToInt32(records[i].Body.Span));
             Assert.Equal(i % 2 == 0 ? "t" : null, records[i].Topic);
+            Assert.Equal(i % 3 == 0, records[i].AckNow);
         }
         Assert.Equal(0, queue.PendingBytes);
     }
@@ -71,7 +72,7 @@ public sealed class WireFormatTests
     {
         var random = new Random(1234);
         var queue = new OutboundQueue(FrameType.Data, NodeId.NewRandom(), 1 << 30);
-        for (var i = 0; i < 20; i++) queue.TryAppend(new byte[random.Next(0, 100)], MessageContentType.Text, OutboundQueue.EncodeTopic("topic"), 0, out _);
+        for (var i = 0; i < 20; i++) queue.TryAppend(new byte[random.Next(0, 100)], MessageContentType.Text, OutboundQueue.EncodeTopic("topic"), 0, ackNow: false, out _);
         var segments = new List<OutboundSegment>();
         queue.TakeAll(segments);
         var seeds = new List<byte[]>
