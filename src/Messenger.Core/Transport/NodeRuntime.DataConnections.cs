@@ -24,6 +24,10 @@ internal sealed partial class NodeRuntime
     internal Task<(DataConnectionState? State, long DirectSends)> DataConnectionAsync(string name) =>
         InvokeAsync<(DataConnectionState?, long)>(() => (_byName.TryGetValue(name, out var link) ? link.Data?.State : null, Interlocked.Read(ref _directSends)));
 
+    /// <summary>Tests: how many frames sent to a peer wait for its acknowledgement (-1: no such peer).</summary>
+    internal Task<int> UnacknowledgedFramesAsync(string name) =>
+        InvokeAsync(() => _byName.TryGetValue(name, out var link) ? link.Outbound.UnacknowledgedFrames : -1);
+
     /// <summary>Tests: drops the data connection to a peer as if it had failed (null when there was none).</summary>
     internal Task<bool> DropDataConnectionAsync(string name) => InvokeAsync(() =>
     {

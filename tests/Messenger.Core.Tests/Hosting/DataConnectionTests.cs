@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Messenger.Tests.Support;
 using Messenger.Transport;
 
@@ -98,6 +99,56 @@ public sealed class DataConnectionTests
         var got = (await TestCluster.ReadAsync(b, 5)).Select(m => m.GetText()).ToList();
         Assert.Equal(Enumerable.Range(1, 5).Select(i => $"lost {i}"), got);
         Assert.False(b.TryRead(out var dup), $"no duplicate, but got {dup}");
+    }
+
+    [Fact]
+    public async Task Answers_go_out_direct_both_ways_with_the_acknowledgements_riding_ahead_of_them()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
+
+        // Each side acknowledges the other's last message ahead of its own answer, on its data connection, so the
+        // answer's reader finds its link idle: with ACKs left to the 1 ms timer, few of these sends would be direct.
+        const int exchanges = 300;
+        for (var i = 0; i < exchanges; i++)
+        {
+            await a.SendAsync("b", $"ping {i}");
+            var ping = (await TestCluster.ReadAsync(b, 1))[0];
+            await b.SendAsync("a", $"pong {ping.GetText()[5..]}");
+            Assert.Equal($"pong {i}", (await TestCluster.ReadAsync(a, 1))[0].GetText());
+        }
+        var (sentByA, sentByB) = (a.Statistics, b.Statistics);
+        Assert.True(sentByA.MessagesSentDirect > exchanges / 2, $"a sent {sentByA.MessagesSentDirect} of {exchanges} direct");
+        Assert.True(sentByB.MessagesSentDirect > exchanges / 2, $"b sent {sentByB.MessagesSentDirect} of {exchanges} direct");
+    }
+
+    [Fact]
+    public async Task A_frame_nobody_answers_is_acknowledged_within_the_delay()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await a.SendAsync("b", "no answer");
+        Assert.Equal("no answer", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+
+        // b sends nothing back: its ACK goes on its timer, on a's link session. Each frame a receives re-checks.
+        using var received = new SemaphoreSlim(0);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "Messenger" && instrument.Name == "messenger.bytes.received") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, _, _) => received.Release());
+        listener.Start();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        int unacknowledged;
+        while ((unacknowledged = await a.Runtime.UnacknowledgedFramesAsync("b")) != 0)
+        {
+            Assert.True(waited.Elapsed < TestCluster.Timeout && await received.WaitAsync(TestCluster.Timeout), $"a still holds {unacknowledged} unacknowledged frames");
+        }
+        Assert.Equal(0, unacknowledged);
     }
 
     [Fact]
