@@ -1,5 +1,3 @@
-using NetMQ.Monitoring;
-
 namespace Messenger.Transport;
 
 /// <summary>
@@ -7,21 +5,17 @@ namespace Messenger.Transport;
 /// poller once its handshake is done, so that a sender may seal and send on it from its own thread, under
 /// <see cref="Gate"/>, when the link is idle: a message then goes out without waiting for the poller to wake.
 /// The peer acknowledges what arrives on it on the link's own connection (docs/PROTOCOL.md, "Data connections").
+/// It has no monitor (a socket more for the poller to look at on every wake-up): when its TCP connection breaks,
+/// ZeroMQ connects it again, the peer answers the unknown connection's first frame with RESET, and the node's tick
+/// reads that RESET.
 /// </summary>
 internal sealed class DataConnection : IDisposable
 {
     private volatile bool _ready;
 
-    public DataConnection(DealerSession session, NetMQMonitor monitor)
-    {
-        Session = session;
-        Monitor = monitor;
-    }
+    public DataConnection(DealerSession session) => Session = session;
 
     public DealerSession Session { get; }
-
-    /// <summary>Reports the connection's loss: its DATA then goes on the link's own connection again.</summary>
-    public NetMQMonitor Monitor { get; }
 
     /// <summary>Held by whoever touches the socket once it is out of the poller: a sender, or the poller.</summary>
     public Lock Gate { get; } = new();
@@ -57,7 +51,6 @@ internal sealed class DataConnection : IDisposable
     public void Dispose()
     {
         Retire();
-        Monitor.Dispose();
         Session.Dispose();
     }
 }

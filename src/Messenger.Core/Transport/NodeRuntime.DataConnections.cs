@@ -1,7 +1,6 @@
 using Messenger.Internal;
 using Messenger.Protocol;
 using NetMQ;
-using NetMQ.Monitoring;
 
 namespace Messenger.Transport;
 
@@ -56,18 +55,11 @@ internal sealed partial class NodeRuntime
             Log.FrameRejected(_logger, link.Address.Endpoint, $"cannot open a data connection: {e.Message}");
             return;
         }
-        var session = new DealerSession(dealer, link.Id) { DataFor = link.Session!.HandshakeHash };
-        var monitor = new NetMQMonitor(dealer, $"inproc://messenger-monitor-{Guid.NewGuid():N}", SocketEvents.Disconnected);
-        var data = new DataConnection(session, monitor);
-        monitor.Disconnected += (_, _) => Guard(LinkActor(link), () =>
-        {
-            if (link.Data == data) CloseData(link, "its connection closed");
-        }, () => RestartLink(link));
-        monitor.AttachToPoller(_poller);
+        var data = new DataConnection(new DealerSession(dealer, link.Id) { DataFor = link.Session!.HandshakeHash });
         dealer.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnDataDealerReady(link, data), () => RestartLink(link));
         _poller.Add(dealer);
         link.Data = data;
-        StartHandshake(session);
+        StartHandshake(data.Session);
     }
 
     /// <summary>The data connection's handshake, while it is in the poller: message 2, then WELCOME (or REFUSE).</summary>
@@ -139,11 +131,7 @@ internal sealed partial class NodeRuntime
         if (link.Data is not { } data) return;
         link.Data = null;
         data.Retire();
-        if (_poller.IsRunning)
-        {
-            data.Monitor.DetachFromPoller();
-            if (data.InPoller) _poller.Remove(data.Session.Dealer);
-        }
+        if (_poller.IsRunning && data.InPoller) _poller.Remove(data.Session.Dealer);
         data.Dispose();
         link.DataRetryAt = Environment.TickCount64 + DataRetryMilliseconds;
         Log.DataConnectionClosed(_logger, link.Name, reason);

@@ -102,16 +102,22 @@ internal sealed class OutboundQueue
         }
     }
 
-    /// <summary>A sender's thread, under the link's data gate: when nothing is queued or waiting for an
-    /// acknowledgement, encodes the message into a frame of its own and returns it, already counted as sent and
-    /// waiting for its acknowledgement, for the caller to send at once. Null otherwise: the caller appends as usual.</summary>
+    /// <summary>At most this many frames sent on a sender's thread may wait for their acknowledgement: past it, a
+    /// busy link's messages are left to pile up and go out batched.</summary>
+    public const int MaxIdleUnacknowledged = 4;
+
+    /// <summary>A sender's thread, under the link's data gate: when the link is idle (nothing is queued, and at most
+    /// a few frames wait for an acknowledgement), encodes the message into a frame of its own and returns it, already
+    /// counted as sent and waiting for its acknowledgement, for the caller to send at once. Null otherwise: the caller
+    /// appends as usual.</summary>
     public OutboundSegment? TryTakeIdle(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, bool ackNow, out long sequence)
     {
         lock (_gate)
         {
             sequence = 0;
-            if (_closed || !RetainsUntilAcknowledged || _pendingBytes != 0 || _scheduled) return null;
+            if (_closed || !RetainsUntilAcknowledged || _scheduled || _current is not null || _sealed.Count > 0 || _unacked.Count >= MaxIdleUnacknowledged) return null;
             sequence = AppendUnderLock(body, contentType, topicUtf8, sentAtMicros, ackNow);
+            if (sequence == 0) return null;
             SealCurrent();
             var segment = _sealed[^1];
             _sealed.Clear();
