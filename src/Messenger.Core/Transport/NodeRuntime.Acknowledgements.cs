@@ -17,6 +17,11 @@ internal sealed partial class NodeRuntime
 
     private readonly NetMQTimer _ackTimer;
     private readonly List<PeerLink> _acksDue = [];
+    private long _acksOnLink;
+    private long _acksOnData;
+
+    /// <summary>Tests: ACKs this node sent on its peers' link sessions, and ahead of its DATA on data connections.</summary>
+    internal (long OnLink, long OnData) AcksSent => (Interlocked.Read(ref _acksOnLink), Interlocked.Read(ref _acksOnData));
 
     /// <summary>The peer's DATA frame was delivered: it is owed an ACK of everything delivered from it so far, on
     /// <paramref name="on"/>, the session its DATA belongs to.</summary>
@@ -42,6 +47,7 @@ internal sealed partial class NodeRuntime
         // Nothing owed: a sender took it onto the data connection. A session gone since: the peer sends again.
         if (owed == 0 || link.AckRoute is not { } route || !_routes.TryGetValue(route.RoutingId, out var live) || live != route) return;
         Reply(route, ControlFrames.Ack(owed));
+        Interlocked.Increment(ref _acksOnLink);
     }
 
     private void OnAckTimer()
@@ -57,7 +63,7 @@ internal sealed partial class NodeRuntime
 
     /// <summary>Under the data connection's gate, on any thread: sends the ACK owed to the peer, if any, on the data
     /// connection, ahead of the DATA that follows, so that the peer takes it before it delivers that DATA.</summary>
-    private static void SendOwedAckOnData(PeerLink link, DataConnection data)
+    private void SendOwedAckOnData(PeerLink link, DataConnection data)
     {
         var owed = link.TakeOwedAck();
         if (owed == 0) return;
@@ -70,6 +76,7 @@ internal sealed partial class NodeRuntime
         {
             sent = false;
         }
-        if (!sent) link.GiveBackOwedAck(owed);
+        if (sent) Interlocked.Increment(ref _acksOnData);
+        else link.GiveBackOwedAck(owed);
     }
 }

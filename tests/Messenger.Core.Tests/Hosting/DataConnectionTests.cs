@@ -109,8 +109,8 @@ public sealed class DataConnectionTests
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
 
-        // Each side acknowledges the other's last message ahead of its own answer, on its data connection, so the
-        // answer's reader finds its link idle: with ACKs left to the 1 ms timer, few of these sends would be direct.
+        // Each side acknowledges the other's last message ahead of its own answer, on its data connection: an ACK
+        // that costs no frame of its own. Only the timer's (an answer slower than 1 ms) go on the link session.
         const int exchanges = 300;
         for (var i = 0; i < exchanges; i++)
         {
@@ -122,6 +122,8 @@ public sealed class DataConnectionTests
         var (sentByA, sentByB) = (a.Statistics, b.Statistics);
         Assert.True(sentByA.MessagesSentDirect > exchanges / 2, $"a sent {sentByA.MessagesSentDirect} of {exchanges} direct");
         Assert.True(sentByB.MessagesSentDirect > exchanges / 2, $"b sent {sentByB.MessagesSentDirect} of {exchanges} direct");
+        var acks = b.Runtime.AcksSent;
+        Assert.True(acks.OnData > exchanges / 2, $"b sent {acks.OnData} ACKs ahead of its answers and {acks.OnLink} on its own, for {exchanges} pings");
     }
 
     [Fact]
