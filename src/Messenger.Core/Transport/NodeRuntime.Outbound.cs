@@ -160,8 +160,8 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>Sends what is queued for a peer, once its handshake allows data: on the data connection once that is
-    /// ready (opening it on the first call that may), else on the link's own DEALER, stopping at its high-water mark
-    /// and going on at its SendReady.</summary>
+    /// ready (opening it when there first is something to send), else on the link's own DEALER, stopping at its
+    /// high-water mark and going on at its SendReady.</summary>
     private void FlushLink(PeerLink link)
     {
         var session = link.Session;
@@ -172,13 +172,15 @@ internal sealed partial class NodeRuntime
             return;
         }
         if (link.Blocked) return;
-        if (WantsDataConnection(link)) OpenDataConnection(link);
         if (!SendQueued(link, segment => SendOnSession(session, segment.Buffer, segment.Length)))
         {
             // Wait for room: SendReady is subscribed only now, since a writable socket would raise it on every poll.
             link.Blocked = true;
             session.Dealer.SendReady += link.SendReadyHandler;
         }
+        // The first messages to the peer open its data connection: a link that carries none (broadcasts only, or
+        // membership alone) never pays for a second handshake.
+        if (_segments.Count > 0 && WantsDataConnection(link)) OpenDataConnection(link);
     }
 
     /// <summary>Takes what is queued for the link and sends it, frame by frame, with <paramref name="send"/>. False
