@@ -27,7 +27,7 @@ internal sealed partial class NodeRuntime
     internal Task<int> UnacknowledgedFramesAsync(string name) =>
         InvokeAsync(() => _byName.TryGetValue(name, out var link) ? link.Outbound.UnacknowledgedFrames : -1);
 
-    /// <summary>Tests: drops the data connection to a peer as if it had failed (null when there was none).</summary>
+    /// <summary>Tests: drops the data connection to a peer as if it had failed (false when there was none).</summary>
     internal Task<bool> DropDataConnectionAsync(string name) => InvokeAsync(() =>
     {
         if (!_byName.TryGetValue(name, out var link) || link.Data is null) return false;
