@@ -229,7 +229,8 @@ internal sealed partial class NodeRuntime
             case FrameType.Data:
                 // The peer acknowledged our last frame before it sent this one, on our DEALER: take that first, so
                 // that a reader who answers this message finds the link idle and sends on its own thread.
-                if (link.Data is { IsReady: true } && link.Outbound.UnacknowledgedFrames > 0) OnDealerReady(link);
+                // (Under the link's own guard, as when the poller reads that DEALER: its failure restarts the link.)
+                if (link.Data is { IsReady: true } && link.Outbound.UnacknowledgedFrames > 0) Guard(LinkActor(link), () => OnDealerReady(link), () => RestartLink(link));
                 var ackNow = DeliverBatch(link, frame, FrameType.Data);
                 if (route.Sealer is not null) Acknowledge(link, route.AcknowledgedOn ?? route, ackNow);
                 break;
