@@ -18,10 +18,9 @@ internal sealed partial class NodeRuntime
     private readonly NetMQTimer _dataRetryTimer;
     private long _directSends;
 
-    /// <summary>Tests: the state of the data connection to a peer (null: none), and how many messages went out on
-    /// their sender's thread.</summary>
-    internal Task<(DataConnectionState? State, long DirectSends)> DataConnectionAsync(string name) =>
-        InvokeAsync<(DataConnectionState?, long)>(() => (_byName.TryGetValue(name, out var link) ? link.Data?.State : null, Interlocked.Read(ref _directSends)));
+    /// <summary>Tests: the state of the data connection to a peer (null: none).</summary>
+    internal Task<DataConnectionState?> DataConnectionAsync(string name) =>
+        InvokeAsync(() => _byName.TryGetValue(name, out var link) ? link.Data?.State : null);
 
     /// <summary>Tests: how many frames sent to a peer wait for its acknowledgement (-1: no such peer).</summary>
     internal Task<int> UnacknowledgedFramesAsync(string name) =>
@@ -63,40 +62,25 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>The data connection's handshake, while it is in the poller: message 2, then WELCOME (or REFUSE).</summary>
-    private void OnDataDealerReady(PeerLink link, DataConnection data)
-    {
-        var dealer = data.Session.Dealer;
-        for (var i = 0; i < MaxFramesPerWakeup && link.Data == data && data.InPoller && dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
+    private void OnDataDealerReady(PeerLink link, DataConnection data) => ReadDealer(
+        () => link.Data == data && data.InPoller ? data.Session : null,
+        link.Name,
+        refused => CloseData(link, $"refused: {refused.Reason}"),
+        inner =>
         {
-            if (more)
+            switch (Wire.ReadHeader(inner))
             {
-                dealer.SkipMultipartMessage();
-                Reject(link.Name, "multipart message");
-                continue;
+                case FrameType.Welcome:
+                    if (ControlFrames.ReadWelcome(inner).Id != link.Id) throw new ProtocolException($"data connection WELCOME from another node than {link.Id}");
+                    OnDataWelcomed(link, data);
+                    break;
+                case FrameType.Reset:
+                    CloseData(link, "the peer forgot its session");
+                    break;
+                default:
+                    throw new ProtocolException($"{(FrameType)inner[2]} is not an answer on a data connection");
             }
-            try
-            {
-                var inner = OpenDealerFrame(data.Session, frame, link.Name, refused => CloseData(link, $"refused: {refused.Reason}"));
-                if (inner is null) continue;
-                switch (Wire.ReadHeader(inner))
-                {
-                    case FrameType.Welcome:
-                        if (ControlFrames.ReadWelcome(inner).Id != link.Id) throw new ProtocolException($"data connection WELCOME from another node than {link.Id}");
-                        OnDataWelcomed(link, data);
-                        break;
-                    case FrameType.Reset:
-                        CloseData(link, "the peer forgot its session");
-                        break;
-                    default:
-                        throw new ProtocolException($"{(FrameType)inner[2]} is not an answer on a data connection");
-                }
-            }
-            catch (ProtocolException e)
-            {
-                Reject(link.Name, e.Message);
-            }
-        }
-    }
+        });
 
     private void OnDataWelcomed(PeerLink link, DataConnection data)
     {

@@ -66,6 +66,31 @@ internal sealed partial class NodeRuntime
         }
     }
 
+    /// <summary>Reads what waits on one of our DEALERs, up to <see cref="MaxFramesPerWakeup"/> frames, while
+    /// <paramref name="current"/> gives a session (null: a frame handed the connection on, stop): a multipart message is
+    /// dropped, each frame is opened with <see cref="OpenDealerFrame"/>, and what is left goes to <paramref name="act"/>.
+    /// A malformed frame is counted and logged, and the next one read.</summary>
+    private void ReadDealer(Func<DealerSession?> current, string who, Action<RefuseFrame> refused, Action<byte[]> act)
+    {
+        for (var i = 0; i < MaxFramesPerWakeup && current() is { } session && session.Dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
+        {
+            if (more)
+            {
+                session.Dealer.SkipMultipartMessage();
+                Reject(who, "multipart message");
+                continue;
+            }
+            try
+            {
+                if (OpenDealerFrame(session, frame, who, refused) is { } inner) act(inner);
+            }
+            catch (ProtocolException e)
+            {
+                Reject(who, e.Message);
+            }
+        }
+    }
+
     private void AnswerMessage2(DealerSession session, byte[] message, string who)
     {
         var handshake = session.Handshake ?? throw new ProtocolException("handshake message with no handshake under way");

@@ -227,10 +227,6 @@ internal sealed partial class NodeRuntime
         switch (type)
         {
             case FrameType.Data:
-                // The peer acknowledged our last frame before it sent this one, on our DEALER: take that first, so
-                // that a reader who answers this message finds the link idle and sends on its own thread.
-                // (Under the link's own guard, as when the poller reads that DEALER: its failure restarts the link.)
-                if (link.Data is { IsReady: true } && link.Outbound.UnacknowledgedFrames > 0) Guard(LinkActor(link), () => OnDealerReady(link), () => RestartLink(link));
                 var ackNow = DeliverBatch(link, frame, FrameType.Data);
                 if (route.Sealer is not null) Acknowledge(link, route.AcknowledgedOn ?? route, ackNow);
                 break;
@@ -270,27 +266,8 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    private void OnDealerReady(PeerLink link)
-    {
-        for (var i = 0; i < MaxFramesPerWakeup && link.Session is { } session && session.Dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
-        {
-            if (more)
-            {
-                session.Dealer.SkipMultipartMessage();
-                Reject(link.Name, "multipart message");
-                continue;
-            }
-            try
-            {
-                var inner = OpenDealerFrame(session, frame, link.Name, refused => OnLinkRefused(link, refused));
-                if (inner is not null) OnDealerInner(link, inner);
-            }
-            catch (ProtocolException e)
-            {
-                Reject(link.Name, e.Message);
-            }
-        }
-    }
+    private void OnDealerReady(PeerLink link) =>
+        ReadDealer(() => link.Session, link.Name, refused => OnLinkRefused(link, refused), inner => OnDealerInner(link, inner));
 
     /// <summary>The peer welcomed our session: what waited for it goes out, and the broadcast probes start.</summary>
     private void OnLinkWelcomed(PeerLink link)

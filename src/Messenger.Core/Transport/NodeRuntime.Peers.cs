@@ -185,26 +185,9 @@ internal sealed partial class NodeRuntime
 
     private void OnSeedReady(SeedLink seed)
     {
-        var dealer = seed.Session.Dealer;
         // A WELCOME may hand this connection over to a link part way: what follows is the link's to read.
-        for (var i = 0; i < MaxFramesPerWakeup && seed.Session.Dealer == dealer && dealer.TryReceiveFrameBytes(out var frame, out var more); i++)
-        {
-            if (more)
-            {
-                dealer.SkipMultipartMessage();
-                Reject(seed.Endpoint, "multipart message");
-                continue;
-            }
-            try
-            {
-                var inner = OpenDealerFrame(seed.Session, frame, seed.Endpoint, refused => OnSeedRefused(seed, refused));
-                if (inner is not null) OnSeedInner(seed, inner);
-            }
-            catch (ProtocolException e)
-            {
-                Reject(seed.Endpoint, e.Message);
-            }
-        }
+        var greeting = seed.Session;
+        ReadDealer(() => seed.Session == greeting ? greeting : null, seed.Endpoint, refused => OnSeedRefused(seed, refused), inner => OnSeedInner(seed, inner));
     }
 
     private void OnSeedInner(SeedLink seed, byte[] inner)
