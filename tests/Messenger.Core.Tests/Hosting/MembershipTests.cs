@@ -105,7 +105,9 @@ public sealed class MembershipTests
         // Its connection closed: detected by connection loss, not by the (4 s) silence timeout.
         Assert.Equal("connection lost", unreachable.Reason);
         var gone = await probe.WaitAsync("left", "b");
-        Assert.Contains("unreachable", gone.Reason);
+        // Gone after PeerGoneAfter; or sooner, when a node of another test's cluster took over b's freed port and
+        // refused a's reconnecting link (tests run in parallel): either way b is reported gone, with why.
+        Assert.True(gone.Reason.Contains("unreachable") || gone.Reason.StartsWith("refused: this node is in cluster"), gone.Reason);
     }
 
     [Fact]
