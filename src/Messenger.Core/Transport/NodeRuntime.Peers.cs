@@ -5,7 +5,6 @@ using Messenger.Internal;
 using Messenger.Protocol;
 using Messenger.Security;
 using NetMQ;
-using NetMQ.Monitoring;
 using NetMQ.Sockets;
 
 namespace Messenger.Transport;
@@ -83,11 +82,7 @@ internal sealed partial class NodeRuntime
             return false;
         }
         subscriber.SubscribeToAnyTopic();
-        var monitor = new NetMQMonitor(dealer, $"inproc://messenger-monitor-{Guid.NewGuid():N}", SocketEvents.Connected | SocketEvents.Disconnected);
-        monitor.Disconnected += (_, _) => link.DisconnectedAt = Environment.TickCount64;
-        monitor.Connected += (_, _) => link.DisconnectedAt = 0;
-        monitor.AttachToPoller(_poller);
-        link.Monitor = monitor;
+        link.Watch = new ConnectionWatch(dealer, connected: () => link.DisconnectedAt = 0, disconnected: () => link.DisconnectedAt = Environment.TickCount64);
         dealer.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnDealerReady(link), () => RestartLink(link));
         subscriber.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnSubscriberReady(link), () => RestartLink(link));
         link.Session = greeted?.BindTo(link.Id) ?? new DealerSession(dealer, link.Id);
@@ -111,11 +106,10 @@ internal sealed partial class NodeRuntime
     private void CloseSockets(PeerLink link)
     {
         CloseData(link, "the link's sockets closed", resend: false);
-        if (link.Monitor is not null)
+        if (link.Watch is not null)
         {
-            if (_poller.IsRunning) link.Monitor.DetachFromPoller();
-            link.Monitor.Dispose();
-            link.Monitor = null;
+            link.Watch.Dispose();
+            link.Watch = null;
             link.DisconnectedAt = 0;
         }
         if (link.Session is not null)

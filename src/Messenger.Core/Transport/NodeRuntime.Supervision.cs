@@ -117,11 +117,9 @@ internal sealed partial class NodeRuntime
 
     private void RestartPublisher()
     {
-        _poller.Remove(_publisher);
         _publisher.Dispose();
         _publisher = NewPublisher();
         BindAgain(_publisher, PublishPort, "PublishPort");
-        _poller.Add(_publisher);
         // What was queued when the old publisher failed is still queued (and the queue still counts as
         // scheduled, so no sender rings again): send it now.
         FlushBroadcast();

@@ -22,12 +22,20 @@ internal sealed partial class NodeRuntime
         var gossip = now - _lastGossip >= GossipMilliseconds;
         byte[]? ping = null;
 
+        // The publisher only sends, so it is not in the poller, where it would cost every wake-up two checks: reading
+        // its events here has it take in what its connections told it (subscriptions, closed pipes) while it has
+        // nothing to send.
+        _ = _publisher.HasOut;
         ExpirePendingHandshakes(now);
         CheckDataConnections(now);
         if (gossip)
         {
             _broadcast.TrimIfIdle();
             foreach (var link in _peers.Values) link.Outbound.TrimIfIdle();
+        }
+        foreach (var link in _peers.Values.ToList())
+        {
+            if (link.Watch is { } watch) Guard(LinkActor(link), watch.Poll, () => RestartLink(link));
         }
         foreach (var link in _peers.Values.ToList())
         {

@@ -130,7 +130,7 @@ internal sealed partial class NodeRuntime : IDisposable
         _dataRetryTimer.Elapsed += (_, _) => Guard("node", OnDataRetryTimer);
         _ackTimer = new NetMQTimer(TimeSpan.FromMilliseconds(AckDelayMilliseconds)) { Enable = false };
         _ackTimer.Elapsed += (_, _) => Guard("node", OnAckTimer);
-        _poller = new NetMQPoller { _router, _publisher, _commands, _doorbell, _timer, _probeTimer, _dataRetryTimer, _ackTimer };
+        _poller = new NetMQPoller { _router, _commands, _doorbell, _timer, _probeTimer, _dataRetryTimer, _ackTimer };
 
         _received = new ReceiveQueue(options.ReceiveQueueCapacity, options.ReceiveFullMode, OnReceiveDropped);
         _events = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
@@ -275,8 +275,8 @@ internal sealed partial class NodeRuntime : IDisposable
     {
         foreach (var link in _peers.Values)
         {
-            link.Monitor?.Dispose();
-            link.Monitor = null;
+            link.Watch?.Dispose();
+            link.Watch = null;
             CloseData(link, "the node stopped", resend: false);
         }
         _poller.Dispose();

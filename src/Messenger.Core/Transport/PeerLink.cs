@@ -70,7 +70,7 @@ internal sealed class PeerLink
 
     /// <summary>Watches our DEALER's connection: a peer whose process dies closes it, which tells us long before
     /// its silence would.</summary>
-    public NetMQ.Monitoring.NetMQMonitor? Monitor { get; set; }
+    public ConnectionWatch? Watch { get; set; }
 
     /// <summary>When our DEALER's connection dropped and has not come back (0: it is up).</summary>
     public long DisconnectedAt { get; set; }
