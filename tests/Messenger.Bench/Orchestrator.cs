@@ -242,7 +242,7 @@ internal sealed partial class Orchestrator
 
     private async Task<Run> NetMqThroughputAsync(int size, long count, bool curve, CancellationToken ct)
     {
-        var warmup = _settings.Warmup(count);
+        var warmup = _settings.Warmup(count, factor: curve ? 1 : 3);
         var (secret, server) = CurveKeys(curve);
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var receiver = g.Self("receiver", "netmq-recv", [.. Common(size, warmup, count), .. Opt("--curve-secret", secret)]);
@@ -265,7 +265,7 @@ internal sealed partial class Orchestrator
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var echo = g.Self("echo", "netmq-echo", [.. Opt("--curve-secret", secret)]);
         var ready = await g.ExpectAsync(echo, "ready", ct).ConfigureAwait(false);
-        var client = g.Self("client", "netmq-rtt", ["--endpoint", ready["endpoint"], .. Common(size, Math.Max(5000, count / 4), count), .. Opt("--curve-server", server)]);
+        var client = g.Self("client", "netmq-rtt", ["--endpoint", ready["endpoint"], .. Common(size, _settings.RoundTripWarmup(count), count), .. Opt("--curve-server", server)]);
         await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
         client.Send("run");
         var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
@@ -345,7 +345,7 @@ internal sealed partial class Orchestrator
         await using var g = new ChildGroup(_settings, ChildEnvironment);
         var echo = g.Self("node b (echo)", "messenger-echo", [.. Node("b", cluster, null)]);
         var ready = await g.ExpectAsync(echo, "ready", ct).ConfigureAwait(false);
-        var client = g.Self("node a (client)", "messenger-rtt", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", .. Common(size, Math.Max(5000, count / 4), count)]);
+        var client = g.Self("node a (client)", "messenger-rtt", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", .. Common(size, _settings.RoundTripWarmup(count), count)]);
         await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
         client.Send("run");
         var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);

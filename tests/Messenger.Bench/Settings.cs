@@ -77,12 +77,20 @@ internal sealed class Settings
     /// <summary>A message count of the full run, scaled (never below 10,000).</summary>
     public long Count(long full) => Math.Max(10_000, (long)(full * Scale));
 
-    /// <summary>Warm-up before a measured count: as many messages as the full-size count, at least 5,000, whatever
-    /// the scale. The JIT's tiering needs a second or more of traffic to settle (tier-1 recompiles and on-stack
-    /// replacement run on a background thread); a quarter of the count left the faster paths compiling for a
-    /// fifth of the measured window, and a --quick run that warmed up less would measure tier-0 code (raw NetMQ at
-    /// 64 B then shows a third of its rate).</summary>
-    public long Warmup(long count) => Math.Max(5_000, (long)(count / Scale));
+    /// <summary>Warm-up before a measured count: three times the full-size count (at least 5,000), whatever the
+    /// scale, so that the figures are a long-running node's and not a fresh process's. The JIT goes on recompiling
+    /// for seconds after a process starts (tier-1 recompiles with profile data, on-stack replacement, and later the
+    /// colder paths as they pass their call counts), on a background thread that takes a core from a 2-core machine:
+    /// with one count of warm-up Messenger's 64 B unicast measured 1.4-2.1x raw NetMQ here, with four 2.5-2.8x,
+    /// while raw NetMQ's own figure did not move. A --quick run that warmed up less would measure tier-0 code.
+    /// <paramref name="factor"/> 1 is for the CURVE yardsticks, whose small code settles at once and whose warm-up
+    /// would otherwise take most of the benchmark's time.</summary>
+    public long Warmup(long count, int factor = 3) => Math.Max(5_000, (long)(count / Scale)) * factor;
+
+    /// <summary>Round trips before the measured ones: twice the count. With a quarter of it the JIT was still at
+    /// work in the measured window, and its thread's turns on the cores showed in every p99 here: raw NetMQ's went
+    /// from 184-202 to 142-171 us with the longer warm-up, Messenger's from 474-535 to 357-380 us.</summary>
+    public long RoundTripWarmup(long count) => Math.Max(5_000, count * 2);
 
     public bool Selected(string name) => Only.Count == 0 || Only.Any(w => name.Contains(w, StringComparison.OrdinalIgnoreCase));
 }
