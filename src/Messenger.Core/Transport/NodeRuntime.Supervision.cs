@@ -139,7 +139,7 @@ internal sealed partial class NodeRuntime
         // A peer that sends a frame larger than the largest valid (sealed) batch is disconnected by NetMQ before
         // we read it.
         router.Options.MaxMsgSize = _maxFrame;
-        router.Options.ReceiveHighWatermark = UnicastHighWatermark;
+        router.Options.ReceiveHighWatermark = RouterReceiveHighWatermark;
         router.ReceiveReady += (_, _) => Guard("unicast", OnRouterReady, RestartRouter);
         return router;
     }

@@ -20,8 +20,17 @@ internal sealed partial class NodeRuntime : IDisposable
 {
     private const int TickMilliseconds = 50;
 
-    /// <summary>High-water mark, in frames, of each unicast connection in either direction.</summary>
+    /// <summary>High-water mark, in frames, of each DEALER's outgoing pipe.</summary>
     private const int UnicastHighWatermark = 128;
+
+    /// <summary>High-water mark, in frames, of each connection's incoming pipe at the ROUTER. What NetMQ's I/O thread
+    /// has read waits there for the poller, in buffers the GC allocated: with 128 frames (up to 8 MiB, more than the
+    /// GC's gen0 budget here) nearly every frame outlived two collections, and a receiver at full rate ran 16-20 gen2
+    /// collections in the benchmark's window of about a second; with 32 it ran 0-1, and with 16 none. Lower is not
+    /// better: under a flood of strangers' frames the I/O thread is slow to resume a member's connection that filled
+    /// its pipe, and a member's rate during the stress test's frame flood fell to 0.48x its rate before it with 16
+    /// (0.62-0.70x with 32, 0.97x with 128).</summary>
+    private const int RouterReceiveHighWatermark = 32;
     private const int HelloRetryMilliseconds = 1000;
     private const int ProbeRetryMilliseconds = 100;
     // A probe that a subscription did not yet reach is lost (ZeroMQ's slow joiner): the first retries come fast.
