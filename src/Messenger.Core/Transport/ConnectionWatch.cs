@@ -28,7 +28,15 @@ internal sealed class ConnectionWatch : IDisposable
         _monitor = new NetMQMonitor(_events, endpoint, ownsSocket: true);
         _monitor.Connected += (_, _) => connected();
         _monitor.Disconnected += (_, _) => disconnected();
-        _events.Connect(endpoint);
+        try
+        {
+            _events.Connect(endpoint);
+        }
+        catch
+        {
+            _monitor.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Raises the events that arrived since the last call. The owning (poller) thread only.</summary>

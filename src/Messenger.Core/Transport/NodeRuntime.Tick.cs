@@ -24,8 +24,8 @@ internal sealed partial class NodeRuntime
 
         // The publisher only sends, so it is not in the poller, where it would cost every wake-up two checks: reading
         // its events here has it take in what its connections told it (subscriptions, closed pipes) while it has
-        // nothing to send.
-        _ = _publisher.HasOut;
+        // nothing to send. A failure there is the broadcast actor's, as it would be in the poller.
+        Guard("broadcast", () => _ = _publisher.HasOut, RestartPublisher);
         ExpirePendingHandshakes(now);
         CheckDataConnections(now);
         if (gossip)
