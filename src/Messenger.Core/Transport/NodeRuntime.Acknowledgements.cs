@@ -67,16 +67,7 @@ internal sealed partial class NodeRuntime
     {
         var owed = link.TakeOwedAck();
         if (owed == 0) return;
-        bool sent;
-        try
-        {
-            sent = TrySendSealed(data.Session.Dealer, data.Session.Sealer!, SealedPrefix, ControlFrames.Ack(owed));
-        }
-        catch (Exception e) when (e is NetMQException or ObjectDisposedException)
-        {
-            sent = false;
-        }
-        if (sent) Interlocked.Increment(ref _acksOnData);
+        if (TrySendOnData(data, ControlFrames.Ack(owed))) Interlocked.Increment(ref _acksOnData);
         else link.GiveBackOwedAck(owed);
     }
 }

@@ -151,16 +151,7 @@ internal sealed partial class NodeRuntime
         {
             if (!data.IsReady || queue.TryTakeIdle(body, contentType, topic, sentAtMicros, ackNow, out sequence) is not { } segment) return false;
             SendOwedAckOnData(link, data);
-            bool sent;
-            try
-            {
-                sent = TrySendSealed(data.Session.Dealer, data.Session.Sealer!, SealedPrefix, segment.Buffer.AsSpan(0, segment.Length));
-            }
-            catch (Exception e) when (e is NetMQException or ObjectDisposedException)
-            {
-                sent = false;
-            }
-            if (sent)
+            if (TrySendOnData(data, segment.Buffer.AsSpan(0, segment.Length)))
             {
                 CountSent(segment);
                 Interlocked.Increment(ref _directSends);
@@ -175,6 +166,20 @@ internal sealed partial class NodeRuntime
         finally
         {
             data.Gate.Exit();
+        }
+    }
+
+    /// <summary>Under the gate, on a sender's thread or the poller: seals and sends one frame on the data connection.
+    /// False when the socket refused it or was closed meanwhile (the caller keeps the frame for the poller).</summary>
+    private static bool TrySendOnData(DataConnection data, ReadOnlySpan<byte> inner)
+    {
+        try
+        {
+            return TrySendSealed(data.Session.Dealer, data.Session.Sealer!, SealedPrefix, inner);
+        }
+        catch (Exception e) when (e is NetMQException or ObjectDisposedException)
+        {
+            return false;
         }
     }
 

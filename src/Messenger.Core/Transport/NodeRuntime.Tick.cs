@@ -36,9 +36,6 @@ internal sealed partial class NodeRuntime
         foreach (var link in _peers.Values.ToList())
         {
             if (link.Watch is { } watch) Guard(LinkActor(link), watch.Poll, () => RestartLink(link));
-        }
-        foreach (var link in _peers.Values.ToList())
-        {
             if (link.Session is null) continue;
             if (!link.Welcomed)
             {
