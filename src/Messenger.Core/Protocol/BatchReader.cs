@@ -12,8 +12,29 @@ internal static class BatchReader
     /// instead of within <c>AckDelay</c>.</summary>
     public const byte FlagAckNow = 0x02;
 
-    /// <summary>Offset of the record count: after the header, and after the sender id in a BROADCAST.</summary>
-    public static int CountOffset(FrameType type) => type == FrameType.Broadcast ? Wire.HeaderSize + Wire.NodeIdSize : Wire.HeaderSize;
+    /// <summary>Size of a DATA frame's <c>ack</c> field, which follows the header.</summary>
+    public const int AckSize = 8;
+
+    /// <summary>Offset of the record count: after the header, and after the sender id in a BROADCAST or the
+    /// <c>ack</c> field in a DATA.</summary>
+    public static int CountOffset(FrameType type) => type switch
+    {
+        FrameType.Broadcast => Wire.HeaderSize + Wire.NodeIdSize,
+        FrameType.Data => Wire.HeaderSize + AckSize,
+        _ => Wire.HeaderSize,
+    };
+
+    /// <summary>A DATA frame's <c>ack</c> field: the last unicast sequence from the frame's receiver that its sender
+    /// has (0: none acknowledged).</summary>
+    public static long ReadAck(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length < Wire.HeaderSize + AckSize) throw new ProtocolException("DATA truncated in ack");
+        var sequence = BinaryPrimitives.ReadInt64LittleEndian(frame[Wire.HeaderSize..]);
+        if (sequence < 0) throw new ProtocolException("ack negative");
+        return sequence;
+    }
+
+    public static void WriteAck(Span<byte> frame, long sequence) => BinaryPrimitives.WriteInt64LittleEndian(frame[Wire.HeaderSize..], sequence);
 
     public static NodeId ReadSender(ReadOnlySpan<byte> frame)
     {
@@ -40,6 +61,7 @@ internal static class BatchReader
     public static void Read(ArraySegment<byte> segment, FrameType type, int maxMessageSize, List<BatchRecord> into)
     {
         var frame = segment.AsSpan();
+        if (type == FrameType.Data) ReadAck(frame);
         var pos = CountOffset(type);
         if (frame.Length - pos < 4) throw new ProtocolException("frame truncated in count");
         var count = BinaryPrimitives.ReadUInt32LittleEndian(frame[pos..]);

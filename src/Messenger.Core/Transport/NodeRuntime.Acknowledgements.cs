@@ -3,10 +3,10 @@ using NetMQ;
 
 namespace Messenger.Transport;
 
-// Acknowledging a peer's DATA (protocol 2): the sender keeps each frame until it is acknowledged. An ACK costs a
-// frame, and a wake-up of the peer's threads, so it is not sent per frame: at once only when a record's sender waits
-// for it, else after a few frames or within a millisecond, or sooner, for free, ahead of a message of ours on our
-// data connection to that peer.
+// Acknowledging a peer's DATA (protocol 2): the sender keeps each frame until it is acknowledged. An ACK frame costs
+// a frame, and a wake-up of the peer's threads, so it is not sent per frame: at once only when a record's sender
+// waits for it, else after a few frames or within a millisecond, or sooner, for free, in the ack field of our own
+// next DATA to that peer.
 internal sealed partial class NodeRuntime
 {
     /// <summary>An unacknowledged DATA frame from a peer is acknowledged within this time at the latest.</summary>
@@ -18,10 +18,11 @@ internal sealed partial class NodeRuntime
     private readonly NetMQTimer _ackTimer;
     private readonly List<PeerLink> _acksDue = [];
     private long _acksOnLink;
-    private long _acksOnData;
+    private long _acksInData;
 
-    /// <summary>Tests: ACKs this node sent on its peers' link sessions, and ahead of its DATA on data connections.</summary>
-    internal (long OnLink, long OnData) AcksSent => (Interlocked.Read(ref _acksOnLink), Interlocked.Read(ref _acksOnData));
+    /// <summary>Tests: ACK frames this node sent on its peers' link sessions, and acknowledgements it carried in its
+    /// own DATA.</summary>
+    internal (long OnLink, long InData) AcksSent => (Interlocked.Read(ref _acksOnLink), Interlocked.Read(ref _acksInData));
 
     /// <summary>The peer's DATA frame was delivered: it is owed an ACK of everything delivered from it so far, on
     /// <paramref name="on"/>, the session its DATA belongs to.</summary>
@@ -61,13 +62,30 @@ internal sealed partial class NodeRuntime
         _ackTimer.Enable = false;
     }
 
-    /// <summary>Under the data connection's gate, on any thread: sends the ACK owed to the peer, if any, on the data
-    /// connection, ahead of the DATA that follows, so that the peer takes it before it delivers that DATA.</summary>
-    private void SendOwedAckOnData(PeerLink link, DataConnection data)
+    /// <summary>Puts the ACK owed to the peer, if any, in the <c>ack</c> field of a DATA frame about to go to it (on any
+    /// thread; on a data connection, under its gate): an acknowledgement that costs no frame of its own, and that the
+    /// peer takes before it delivers the frame's messages. Returns it, for <see cref="SettleAckInData"/>.</summary>
+    private static long PutOwedAckInData(PeerLink link, OutboundSegment segment)
     {
         var owed = link.TakeOwedAck();
-        if (owed == 0) return;
-        if (TrySendOnData(data, ControlFrames.Ack(owed))) Interlocked.Increment(ref _acksOnData);
-        else link.GiveBackOwedAck(owed);
+        BatchReader.WriteAck(segment.Buffer, owed);
+        return owed;
+    }
+
+    /// <summary>After the send of a frame from <see cref="PutOwedAckInData"/>: counts the ACK it carried, or owes it
+    /// again when the frame did not go (it is stamped afresh when it does).</summary>
+    private void SettleAckInData(PeerLink link, long ack, bool sent)
+    {
+        if (ack == 0) return;
+        if (sent) Interlocked.Increment(ref _acksInData);
+        else link.GiveBackOwedAck(ack);
+    }
+
+    /// <summary>The peer acknowledged our DATA (in an ACK, or in its own DATA): frees those frames, and lets a data
+    /// connection that waited for them take over.</summary>
+    private void OnAcknowledged(PeerLink link, long sequence)
+    {
+        link.Outbound.Acknowledge(sequence);
+        if (link.Data is { State: DataConnectionState.Draining } draining) TryFinishDrain(link, draining);
     }
 }

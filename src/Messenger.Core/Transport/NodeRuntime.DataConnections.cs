@@ -131,7 +131,6 @@ internal sealed partial class NodeRuntime
             if (data.Blocked || !data.IsReady) return;
             var dealer = data.Session.Dealer;
             var sealer = data.Session.Sealer!;
-            SendOwedAckOnData(link, data);
             if (!SendQueued(link, segment => TrySendSealed(dealer, sealer, SealedPrefix, segment.Buffer.AsSpan(0, segment.Length))))
             {
                 data.Blocked = true;
@@ -150,8 +149,10 @@ internal sealed partial class NodeRuntime
         try
         {
             if (!data.IsReady || queue.TryTakeIdle(body, contentType, topic, sentAtMicros, ackNow, out sequence) is not { } segment) return false;
-            SendOwedAckOnData(link, data);
-            if (TrySendOnData(data, segment.Buffer.AsSpan(0, segment.Length)))
+            var ack = PutOwedAckInData(link, segment);
+            var sent = TrySendOnData(data, segment.Buffer.AsSpan(0, segment.Length));
+            SettleAckInData(link, ack, sent);
+            if (sent)
             {
                 CountSent(segment);
                 Interlocked.Increment(ref _directSends);

@@ -230,12 +230,6 @@ internal sealed partial class NodeRuntime
                 var ackNow = DeliverBatch(link, frame, FrameType.Data);
                 if (route.Sealer is not null) Acknowledge(link, route.AcknowledgedOn ?? route, ackNow);
                 break;
-            case FrameType.Ack:
-                // Only on a data connection: the peer acknowledges our DATA ahead of its own.
-                if (!route.IsData) throw new ProtocolException("ACK on a link's own connection travels the other way");
-                link.Outbound.Acknowledge(ControlFrames.ReadAck(frame));
-                if (link.Data is { State: DataConnectionState.Draining } draining) TryFinishDrain(link, draining);
-                break;
             case FrameType.Ping:
                 var stamp = ControlFrames.ReadTimestamped(frame);
                 Reply(route, ControlFrames.Timestamped(FrameType.Pong, stamp));
@@ -301,8 +295,7 @@ internal sealed partial class NodeRuntime
                 OnLinkWelcomed(link);
                 break;
             case FrameType.Ack:
-                link.Outbound.Acknowledge(ControlFrames.ReadAck(frame));
-                if (link.Data is { State: DataConnectionState.Draining } data) TryFinishDrain(link, data);
+                OnAcknowledged(link, ControlFrames.ReadAck(frame));
                 break;
             case FrameType.Pong:
                 var sent = ControlFrames.ReadTimestamped(frame);
@@ -406,11 +399,19 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    /// <summary>Delivers a batch's new records; true when one of them asks to be acknowledged at once.</summary>
+    /// <summary>Delivers a batch's new records (after the acknowledgement a DATA frame carries); true when one of them
+    /// asks to be acknowledged at once.</summary>
     private bool DeliverBatch(PeerLink link, ArraySegment<byte> frame, FrameType type)
     {
         _records.Clear();
         BatchReader.Read(frame, type, _options.MaxMessageSize, _records);
+        if (type == FrameType.Data && BatchReader.ReadAck(frame) is > 0 and var acknowledged)
+        {
+            // Our DATA, acknowledged in the peer's own: taken before its messages are delivered, so that a reader
+            // who answers at once finds the link idle and sends on its own thread.
+            if (!Secure) throw new ProtocolException("an acknowledgement in protocol 1, which has none");
+            OnAcknowledged(link, acknowledged);
+        }
         var kind = type == FrameType.Data ? MessageKind.Unicast : MessageKind.Broadcast;
         var origin = new MessengerMessage.Origin(link.Name, link.IdText, Name, kind, DateTime.UtcNow);
         ref var last = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];

@@ -183,7 +183,8 @@ internal sealed partial class NodeRuntime
         if (_segments.Count > 0 && WantsDataConnection(link)) OpenDataConnection(link);
     }
 
-    /// <summary>Takes what is queued for the link and sends it, frame by frame, with <paramref name="send"/>. False
+    /// <summary>Takes what is queued for the link and sends it, frame by frame, with <paramref name="send"/>, each
+    /// carrying the ACK the peer is owed, if any (see <see cref="PutOwedAckInData"/>). False
     /// when a frame was refused (the socket is full): it and the rest go back to the front of the queue, in order,
     /// as they do when a send fails part way (the supervisor then restarts the link, and they go on the next session).</summary>
     private bool SendQueued(PeerLink link, Func<OutboundSegment, bool> send)
@@ -196,7 +197,17 @@ internal sealed partial class NodeRuntime
             for (; sent < _segments.Count; sent++)
             {
                 var segment = _segments[sent];
-                if (!send(segment)) return false;
+                var ack = PutOwedAckInData(link, segment);
+                var sentNow = false;
+                try
+                {
+                    sentNow = send(segment);
+                }
+                finally
+                {
+                    SettleAckInData(link, ack, sentNow);
+                }
+                if (!sentNow) return false;
                 CountSent(segment);
                 link.Outbound.Sent(segment);
             }

@@ -347,6 +347,7 @@ internal sealed class OutboundQueue
         var span = _current.AsSpan();
         Wire.WriteHeader(span, _type);
         if (_type == FrameType.Broadcast) _sender.WriteTo(span[Wire.HeaderSize..]);
+        else BatchReader.WriteAck(span, 0);
         BinaryPrimitives.WriteUInt32LittleEndian(span[(_prefixSize - 4)..], (uint)_currentCount);
         _sealed.Add(new OutboundSegment(_current, _currentLength, _currentCount, _sequence));
         _current = null;

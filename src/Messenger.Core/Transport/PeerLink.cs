@@ -52,8 +52,8 @@ internal sealed class PeerLink
     /// owed before (0: nothing). Poller thread.</summary>
     public long OweAck(long sequence) => Interlocked.Exchange(ref _ackOwed, sequence);
 
-    /// <summary>Takes the ACK owed to the peer, for the caller to send (0: none owed). The poller's ACK timer, or a
-    /// sender that puts it on the data connection ahead of its own DATA.</summary>
+    /// <summary>Takes the ACK owed to the peer, for the caller to send (0: none owed): the poller's ACK timer, or
+    /// whoever sends DATA to the peer next, in that frame's <c>ack</c> field.</summary>
     public long TakeOwedAck() => Interlocked.Exchange(ref _ackOwed, 0);
 
     /// <summary>An ACK taken with <see cref="TakeOwedAck"/> could not be sent: owed again, unless a newer one is.</summary>

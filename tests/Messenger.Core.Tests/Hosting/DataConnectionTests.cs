@@ -102,15 +102,15 @@ public sealed class DataConnectionTests
     }
 
     [Fact]
-    public async Task Answers_go_out_direct_both_ways_with_the_acknowledgements_riding_ahead_of_them()
+    public async Task Answers_go_out_direct_both_ways_and_carry_the_acknowledgements()
     {
         await using var cluster = new TestCluster();
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
 
-        // Each side acknowledges the other's last message ahead of its own answer, on its data connection: an ACK
-        // that costs no frame of its own. Only the timer's (an answer slower than 1 ms) go on the link session.
+        // Each side acknowledges the other's last message in its own answer's DATA frame: an ACK that costs no frame
+        // of its own. Only the timer's (an answer slower than 1 ms) go as ACK frames, on the link session.
         const int exchanges = 300;
         for (var i = 0; i < exchanges; i++)
         {
@@ -123,7 +123,7 @@ public sealed class DataConnectionTests
         Assert.True(sentByA.MessagesSentDirect > exchanges / 2, $"a sent {sentByA.MessagesSentDirect} of {exchanges} direct");
         Assert.True(sentByB.MessagesSentDirect > exchanges / 2, $"b sent {sentByB.MessagesSentDirect} of {exchanges} direct");
         var acks = b.Runtime.AcksSent;
-        Assert.True(acks.OnData > exchanges / 2, $"b sent {acks.OnData} ACKs ahead of its answers and {acks.OnLink} on its own, for {exchanges} pings");
+        Assert.True(acks.InData > exchanges / 2, $"b carried {acks.InData} ACKs in its answers and sent {acks.OnLink} on their own, for {exchanges} pings");
     }
 
     [Fact]

@@ -79,9 +79,12 @@ public sealed class MalformedFrameTests
             Batch(1, new byte[2048]),                     // over MaxMessageSize
             WithCount(good, 0),                           // empty batch
             WithCount(good, 1000),                        // claims more than it holds
-            WithByte(good, 7, 0x80),                      // unknown flag
-            WithByte(good, 8, 0x09),                      // unknown content type
+            WithByte(good, RecordAt, 0x80),               // unknown flag
+            WithByte(good, RecordAt + 1, 0x09),           // unknown content type
             Batch(0, "zero"u8.ToArray()),                 // sequence 0
+            WithAck(good, -1),                            // negative ack
+            WithAck(good, 1),                             // an acknowledgement in protocol 1, which has none
+            good[..(Wire.HeaderSize + 4)],                // truncated in ack
         ];
         foreach (var f in broken) raw.SendFrame(f);
         raw.SendFrame(good);
@@ -98,24 +101,35 @@ public sealed class MalformedFrameTests
         Assert.True(b.Statistics.FramesRejected >= broken.Count + 1);
     }
 
+    // A DATA frame: header, ack, count, then its records (docs/PROTOCOL.md, "Batches").
+    private static readonly int CountAt = BatchReader.CountOffset(FrameType.Data);
+    private static readonly int RecordAt = CountAt + 4;
+
     private static byte[] Batch(long sequence, byte[] body)
     {
-        var frame = new byte[Wire.HeaderSize + 4 + Wire.RecordFixedSize + body.Length];
+        var frame = new byte[RecordAt + Wire.RecordFixedSize + body.Length];
         Wire.WriteHeader(frame, FrameType.Data);
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(3), 1);
-        frame[7] = 0;
-        frame[8] = (byte)MessageContentType.Text;
-        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(9), sequence);
-        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(17), 0);
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(25), (uint)body.Length);
-        body.CopyTo(frame, 29);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(CountAt), 1);
+        frame[RecordAt] = 0;
+        frame[RecordAt + 1] = (byte)MessageContentType.Text;
+        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(RecordAt + 2), sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(RecordAt + 10), 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(RecordAt + 18), (uint)body.Length);
+        body.CopyTo(frame, RecordAt + 22);
         return frame;
     }
 
     private static byte[] WithCount(byte[] frame, uint count)
     {
         var copy = (byte[])frame.Clone();
-        BinaryPrimitives.WriteUInt32LittleEndian(copy.AsSpan(3), count);
+        BinaryPrimitives.WriteUInt32LittleEndian(copy.AsSpan(CountAt), count);
+        return copy;
+    }
+
+    private static byte[] WithAck(byte[] frame, long ack)
+    {
+        var copy = (byte[])frame.Clone();
+        BatchReader.WriteAck(copy, ack);
         return copy;
     }
 
