@@ -228,6 +228,16 @@ internal static class ControlFrames
         return value > 0 ? value : throw new ProtocolException("ACK of a sequence below 1");
     }
 
+    /// <summary>BROADCAST_ACK: the sender of this frame has every broadcast, up to this sequence, of the node that
+    /// receives it.</summary>
+    public static byte[] BroadcastAck(long sequence) => Timestamped(FrameType.BroadcastAck, sequence);
+
+    public static long ReadBroadcastAck(ReadOnlySpan<byte> frame)
+    {
+        var value = ReadTimestamped(frame);
+        return value > 0 ? value : throw new ProtocolException("BROADCAST_ACK of a sequence below 1");
+    }
+
     public static byte[] SubProbe(ulong token)
     {
         var frame = new byte[Wire.HeaderSize + 8];

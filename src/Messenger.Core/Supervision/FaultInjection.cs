@@ -15,6 +15,9 @@ internal sealed class FaultInjection
 
     public bool TakeForgetSessions() => Interlocked.Exchange(ref _forgetSessions, 0) == 1;
 
+    /// <summary>The node receives broadcasts but acknowledges none, as a peer whose subscription silently broke would.</summary>
+    public bool MuteBroadcastAcks { get; set; }
+
     /// <summary>The actor's next piece of work throws.</summary>
     public void Throw(string actor) => _throws.AddOrUpdate(actor, 1, (_, n) => n + 1);
 

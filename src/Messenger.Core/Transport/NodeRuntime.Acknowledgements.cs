@@ -35,6 +35,12 @@ internal sealed partial class NodeRuntime
             SendOwedAck(link);
             return;
         }
+        ScheduleAck(link);
+    }
+
+    /// <summary>The link owes an ACK or a BROADCAST_ACK: the timer sends what it owes within the delay.</summary>
+    private void ScheduleAck(PeerLink link)
+    {
         if (link.AckScheduled) return;
         link.AckScheduled = true;
         _acksDue.Add(link);
@@ -56,7 +62,9 @@ internal sealed partial class NodeRuntime
         foreach (var link in _acksDue)
         {
             link.AckScheduled = false;
-            if (link.State != PeerState.Gone) SendOwedAck(link);
+            if (link.State == PeerState.Gone) continue;
+            SendOwedAck(link);
+            SendBroadcastAck(link);
         }
         _acksDue.Clear();
         _ackTimer.Enable = false;

@@ -250,6 +250,9 @@ internal sealed partial class NodeRuntime
             case FrameType.Peers:
                 MergePeers(ControlFrames.ReadPeers(frame));
                 break;
+            case FrameType.BroadcastAck:
+                OnBroadcastAck(link, ControlFrames.ReadBroadcastAck(frame));
+                break;
             case FrameType.Leave:
                 ControlFrames.ReadEmpty(frame);
                 Reply(route, ControlFrames.Empty(FrameType.LeaveAck));
@@ -381,6 +384,7 @@ internal sealed partial class NodeRuntime
                 if (!link.HearsTheirBroadcast) throw new ProtocolException("broadcast before the subscription was proven");
                 Touch(link);
                 DeliverBatch(link, frame, FrameType.Broadcast);
+                OweBroadcastAck(link);
                 break;
             case FrameType.PubProbe:
                 var probe = ControlFrames.ReadPubProbe(frame);

@@ -234,18 +234,27 @@ internal sealed partial class NodeRuntime
         var published = 0;
         try
         {
-            foreach (var segment in _segments)
+            for (; published < _segments.Count; published++)
             {
-                // PUB never blocks: a subscriber past its high-water mark loses the frame (documented in PROTOCOL.md).
+                if (BroadcastWindowFull())
+                {
+                    // The rest waits for the slowest peer's BROADCAST_ACK (NodeRuntime.BroadcastFlow.cs).
+                    _broadcast.Hold(_segments, published);
+                    HoldBroadcast();
+                    published = _segments.Count;
+                    return;
+                }
+                var segment = _segments[published];
                 Publish(segment.Buffer, segment.Length);
+                _broadcastWindow.Published(segment.LastSequence);
                 CountSent(segment);
                 _broadcast.Release(segment);
-                published++;
             }
+            _broadcastHeld = false;
         }
         finally
         {
-            // Broadcasts are not acknowledged: what a failed publisher did not send is dropped, and counted.
+            // What a failed publisher did not send is dropped, and counted.
             for (var i = published; i < _segments.Count; i++)
             {
                 CountDropped(_segments[i].Count, "broadcast socket failed");

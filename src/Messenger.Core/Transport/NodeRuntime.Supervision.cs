@@ -120,6 +120,7 @@ internal sealed partial class NodeRuntime
         _publisher.Dispose();
         _publisher = NewPublisher();
         BindAgain(_publisher, PublishPort, "PublishPort");
+        _broadcastWindow.Clear();
         // What was queued when the old publisher failed is still queued (and the queue still counts as
         // scheduled, so no sender rings again): send it now.
         FlushBroadcast();

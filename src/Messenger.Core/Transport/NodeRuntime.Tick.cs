@@ -28,6 +28,7 @@ internal sealed partial class NodeRuntime
         Guard("broadcast", () => _ = _publisher.HasOut, RestartPublisher);
         ExpirePendingHandshakes(now);
         CheckDataConnections(now);
+        LeaveStalledPeersBehind(now);
         if (gossip)
         {
             _broadcast.TrimIfIdle();

@@ -211,6 +211,18 @@ internal sealed class OutboundQueue
         }
     }
 
+    /// <summary>Poller thread: frames taken by <see cref="TakeAll"/> that must wait (broadcasts, for the slowest peer's
+    /// acknowledgements) go back to the front of the queue, which stays scheduled: senders do not ring the doorbell
+    /// for each message meanwhile, and the poller comes back to it when the wait is over.</summary>
+    public void Hold(List<OutboundSegment> segments, int from)
+    {
+        lock (_gate)
+        {
+            _sealed.InsertRange(0, segments.Skip(from));
+            _scheduled = true;
+        }
+    }
+
     /// <summary>Poller thread: a frame is on the wire. It is kept until acknowledged, or released at once.</summary>
     public void Sent(OutboundSegment segment)
     {

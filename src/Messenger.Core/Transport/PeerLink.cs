@@ -94,6 +94,20 @@ internal sealed class PeerLink
     public bool TheyHearOurBroadcast { get; set; }
 
     public bool EverConnected { get; set; }
+
+    /// <summary>The last of our broadcasts it acknowledged (BROADCAST_ACK); -1 while it does not count for our
+    /// broadcasts' window (not connected, or our broadcasts do not reach it). Poller thread.</summary>
+    public long BroadcastAcked { get; set; } = -1;
+
+    /// <summary>When <see cref="BroadcastAcked"/> last moved or started to count. Poller thread.</summary>
+    public long BroadcastAckedAt { get; set; }
+
+    /// <summary>It stopped acknowledging our broadcasts while they waited for it: they no longer do, until it
+    /// acknowledges again. Poller thread.</summary>
+    public bool BroadcastLeftBehind { get; set; }
+
+    /// <summary>Its broadcast frames delivered since we last acknowledged them. Poller thread.</summary>
+    public int BroadcastFramesOwed { get; set; }
     public PeerState State { get; set; } = PeerState.Joining;
     public long UnreachableSince { get; set; }
     public long LastSeen { get; set; }

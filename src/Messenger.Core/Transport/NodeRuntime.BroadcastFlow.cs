@@ -1,0 +1,107 @@
+using Messenger.Internal;
+using Messenger.Protocol;
+
+namespace Messenger.Transport;
+
+// Broadcast flow control (docs/PROTOCOL.md, "Broadcast flow control"): a node acknowledges the broadcasts it
+// receives with BROADCAST_ACK on its link to their sender, and a sender publishes at most a window of frames past
+// what the slowest peer its broadcasts reach has acknowledged. A peer that acknowledges nothing for PeerTimeout
+// while the window is full is left behind until it acknowledges again.
+internal sealed partial class NodeRuntime
+{
+    /// <summary>Broadcast frames in flight past the slowest peer's acknowledgement: 2 MiB of full frames. With 8 the
+    /// broadcaster waited on every round trip (1.5-1.6M deliveries/s in the benchmark against 2.3-2.6M with 32).</summary>
+    private const int BroadcastWindowFrames = 32;
+
+    /// <summary>Every this many broadcast frames from a peer are acknowledged at once; fewer, within the ACK delay.</summary>
+    private const int BroadcastAckEveryFrames = 4;
+
+    private readonly BroadcastWindow _broadcastWindow = new(BroadcastWindowFrames);
+    private bool _broadcastHeld;
+    private long _broadcastHeldSince;
+    private long _peersLeftBehind;
+
+    /// <summary>Tests: broadcast frames in flight, whether publishing waits for acknowledgements, and how many times a
+    /// peer was left behind.</summary>
+    internal Task<(int InFlight, bool Held, long LeftBehind)> BroadcastWindowAsync() =>
+        InvokeAsync(() => (_broadcastWindow.Count, _broadcastHeld, _peersLeftBehind));
+
+    /// <summary>A broadcast frame from the peer was delivered: it is owed a BROADCAST_ACK.</summary>
+    private void OweBroadcastAck(PeerLink link)
+    {
+        if (++link.BroadcastFramesOwed >= BroadcastAckEveryFrames) SendBroadcastAck(link);
+        else ScheduleAck(link);
+    }
+
+    private void SendBroadcastAck(PeerLink link)
+    {
+        if (link.BroadcastFramesOwed == 0) return;
+        link.BroadcastFramesOwed = 0;
+        if (!Faults.MuteBroadcastAcks) SendOnLink(link, ControlFrames.BroadcastAck(link.SequenceState[1]));
+    }
+
+    /// <summary>The peer has our broadcasts up to <paramref name="sequence"/>; a peer left behind counts again.</summary>
+    private void OnBroadcastAck(PeerLink link, long sequence)
+    {
+        var acked = Math.Min(sequence, _broadcastWindow.LastPublished);
+        if (acked > link.BroadcastAcked)
+        {
+            link.BroadcastAcked = acked;
+            link.BroadcastAckedAt = Environment.TickCount64;
+            link.BroadcastLeftBehind = false;
+        }
+        if (_broadcastHeld) Guard("broadcast", FlushBroadcast, RestartPublisher);
+    }
+
+    /// <summary>True when no more broadcast frames may be published until the slowest peer acknowledges some. Takes
+    /// what every peer has acknowledged out of the window first; peers that our broadcasts do not reach (yet, or any
+    /// more) do not count, and one that starts to count owes nothing published before.</summary>
+    private bool BroadcastWindowFull()
+    {
+        if (!_broadcastWindow.IsFull) return false;
+        var floor = long.MaxValue;
+        foreach (var link in _peers.Values)
+        {
+            if (link.State != PeerState.Connected || !link.TheyHearOurBroadcast)
+            {
+                link.BroadcastAcked = -1;
+                link.BroadcastLeftBehind = false;
+                continue;
+            }
+            if (link.BroadcastLeftBehind) continue;
+            if (link.BroadcastAcked < 0)
+            {
+                link.BroadcastAcked = _broadcastWindow.LastPublished;
+                link.BroadcastAckedAt = Environment.TickCount64;
+            }
+            floor = Math.Min(floor, link.BroadcastAcked);
+        }
+        _broadcastWindow.AcknowledgedUpTo(floor);
+        return _broadcastWindow.IsFull;
+    }
+
+    /// <summary>Tick, while publishing waits: a peer that has acknowledged nothing for PeerTimeout since the wait
+    /// began no longer holds the others back (it may miss broadcasts; its link itself is judged by heartbeats).</summary>
+    private void LeaveStalledPeersBehind(long now)
+    {
+        if (!_broadcastHeld) return;
+        var limit = (long)_options.PeerTimeout.TotalMilliseconds;
+        foreach (var link in _peers.Values)
+        {
+            if (link.BroadcastAcked < 0 || link.BroadcastLeftBehind || link.BroadcastAcked >= _broadcastWindow.LastPublished) continue;
+            var waited = now - Math.Max(link.BroadcastAckedAt, _broadcastHeldSince);
+            if (waited < limit) continue;
+            link.BroadcastLeftBehind = true;
+            _peersLeftBehind++;
+            Log.BroadcastLeftBehind(_logger, link.Name, _broadcastWindow.Count, waited);
+        }
+        Guard("broadcast", FlushBroadcast, RestartPublisher);
+    }
+
+    private void HoldBroadcast()
+    {
+        if (_broadcastHeld) return;
+        _broadcastHeld = true;
+        _broadcastHeldSince = Environment.TickCount64;
+    }
+}

@@ -1,0 +1,112 @@
+using Messenger.Protocol;
+using Messenger.Tests.Support;
+using Messenger.Transport;
+
+namespace Messenger.Tests.Hosting;
+
+/// <summary>Broadcast flow control: a broadcaster publishes at most a window of frames past what its slowest peer
+/// acknowledged, and a peer that acknowledges nothing for PeerTimeout no longer holds the others back.</summary>
+public sealed class BroadcastFlowTests
+{
+    // 16 KiB bodies: four to a 64 KiB frame, so 1,000 of them are about 250 frames, well past the window.
+    private const int Count = 1000;
+    private static readonly byte[] Body = new byte[16 * 1024];
+
+    [Fact]
+    public async Task A_peer_that_stops_reading_holds_the_broadcaster_to_its_window_and_then_gets_everything()
+    {
+        await using var cluster = new TestCluster();
+        // Heartbeats must not give up on c while its loop is held below.
+        static MessengerNodeOptions Patient(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(60), PeerGoneAfter = TimeSpan.FromSeconds(120) };
+        var a = await cluster.StartAsync("a", Patient);
+        var b = await cluster.StartAsync("b", Patient);
+        var c = await cluster.StartAsync("c", Patient);
+        await Task.WhenAll(a.WaitForPeersAsync(["b", "c"], TestCluster.Timeout), b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout), c.WaitForPeersAsync(["a", "b"], TestCluster.Timeout));
+
+        using var release = new ManualResetEventSlim();
+        var held = c.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout));
+        try
+        {
+            for (var i = 0; i < Count; i++) await a.BroadcastAsync(Body);
+            var window = await UntilAsync(a, w => w.Held, "the broadcaster to wait for c");
+            Assert.Equal(32, window.InFlight);
+        }
+        finally
+        {
+            release.Set();
+        }
+        Assert.True(await held, "c's loop was held until released");
+
+        foreach (var node in new[] { b, c })
+        {
+            var got = await TestCluster.ReadAsync(node, Count);
+            Assert.Equal(Enumerable.Range(1, Count).Select(i => (long)i), got.Select(m => m.Sequence));
+            Assert.Equal(0, node.Statistics.MessagesDropped);
+        }
+        var after = await UntilAsync(a, w => !w.Held, "the broadcaster to stop waiting");
+        Assert.Equal(0, after.LeftBehind);
+    }
+
+    [Fact]
+    public async Task A_peer_that_acknowledges_nothing_is_left_behind_after_the_peer_timeout()
+    {
+        await using var cluster = new TestCluster();
+        var log = new CapturingLoggerFactory();
+        static MessengerNodeOptions Quick(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(1) };
+        var a = await cluster.StartAsync("a", o => Quick(o) with { LoggerFactory = log });
+        var b = await cluster.StartAsync("b", Quick);
+        var c = await cluster.StartAsync("c", Quick);
+        await Task.WhenAll(a.WaitForPeersAsync(["b", "c"], TestCluster.Timeout), b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout), c.WaitForPeersAsync(["a", "b"], TestCluster.Timeout));
+        c.Faults.MuteBroadcastAcks = true;
+
+        for (var i = 0; i < Count; i++) await a.BroadcastAsync(Body);
+
+        // b gets everything: the broadcaster stopped waiting for c. c, whose subscription works, gets it all too.
+        foreach (var node in new[] { b, c })
+        {
+            var got = await TestCluster.ReadAsync(node, Count);
+            Assert.Equal(Enumerable.Range(1, Count).Select(i => (long)i), got.Select(m => m.Sequence));
+        }
+        var window = await a.Runtime.BroadcastWindowAsync();
+        Assert.True(window.LeftBehind >= 1, $"c was never left behind: {window}");
+        Assert.True(log.Contains(1303, "Broadcasts no longer wait for c"), log.All);
+        Assert.Equal(PeerState.Connected, a.GetPeers().Single(p => p.Name == "c").State);
+    }
+
+    [Fact]
+    public void The_window_lets_go_of_what_every_peer_acknowledged()
+    {
+        var window = new BroadcastWindow(3);
+        window.Published(10);
+        window.Published(20);
+        Assert.False(window.IsFull);
+        window.Published(30);
+        Assert.True(window.IsFull);
+        window.AcknowledgedUpTo(19);
+        Assert.Equal(2, window.Count);
+        Assert.Equal(30, window.LastPublished);
+        window.AcknowledgedUpTo(long.MaxValue);
+        Assert.Equal(0, window.Count);
+    }
+
+    [Fact]
+    public void A_broadcast_acknowledgement_below_1_is_a_protocol_error()
+    {
+        Assert.Equal(7, ControlFrames.ReadBroadcastAck(ControlFrames.BroadcastAck(7)));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadBroadcastAck(ControlFrames.BroadcastAck(0)));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadBroadcastAck(ControlFrames.BroadcastAck(7).AsSpan(0, Wire.HeaderSize + 7)));
+    }
+
+    /// <summary>Re-reads the broadcaster's window (on its loop) until <paramref name="condition"/> holds.</summary>
+    private static async Task<(int InFlight, bool Held, long LeftBehind)> UntilAsync(MessengerNode node, Func<(int InFlight, bool Held, long LeftBehind), bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TestCluster.Timeout;
+        while (true)
+        {
+            var window = await node.Runtime.BroadcastWindowAsync();
+            if (condition(window)) return window;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}: {window}");
+            await Task.Delay(10);
+        }
+    }
+}
