@@ -44,8 +44,8 @@ internal static partial class Log
     [LoggerMessage(1302, LogLevel.Information, "Dropped {Count} frames in the last {Seconds} s; by reason: {Reasons}; by source: {Sources}")]
     public static partial void FramesRejectedSummary(ILogger logger, long count, double seconds, string reasons, string sources);
 
-    [LoggerMessage(1303, LogLevel.Warning, "Broadcasts no longer wait for {Peer}: it acknowledged none of the last {Frames} frames for {Milliseconds} ms; it may miss some")]
-    public static partial void BroadcastLeftBehind(ILogger logger, string peer, int frames, long milliseconds);
+    [LoggerMessage(1303, LogLevel.Warning, "Broadcasts no longer wait for {Peer}: it acknowledged nothing for {Milliseconds} ms with {Frames} frames in flight; it may miss some")]
+    public static partial void BroadcastLeftBehind(ILogger logger, string peer, long milliseconds, int frames);
 
     [LoggerMessage(1301, LogLevel.Warning, "Dropped {Count} messages for {Peer}: {Reason}")]
     public static partial void MessagesDropped(ILogger logger, int count, string peer, string reason);

@@ -89,11 +89,13 @@ internal sealed partial class NodeRuntime
         foreach (var link in _peers.Values)
         {
             if (link.BroadcastAcked < 0 || link.BroadcastLeftBehind || link.BroadcastAcked >= _broadcastWindow.LastPublished) continue;
+            // One our broadcasts no longer reach stops counting at the next look at the window, without a warning.
+            if (link.State != PeerState.Connected || !link.TheyHearOurBroadcast) continue;
             var waited = now - Math.Max(link.BroadcastAckedAt, _broadcastHeldSince);
             if (waited < limit) continue;
             link.BroadcastLeftBehind = true;
             _peersLeftBehind++;
-            Log.BroadcastLeftBehind(_logger, link.Name, _broadcastWindow.Count, waited);
+            Log.BroadcastLeftBehind(_logger, link.Name, waited, _broadcastWindow.Count);
         }
         Guard("broadcast", FlushBroadcast, RestartPublisher);
     }
