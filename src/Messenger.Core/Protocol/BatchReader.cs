@@ -51,17 +51,18 @@ internal static class BatchReader
     }
 
     /// <summary>Checks and decodes the records of a batch in one pass; the bodies point into
-    /// <paramref name="frame"/>. On a malformed record it throws <see cref="ProtocolException"/> with
-    /// <paramref name="into"/> partly filled: the caller delivers nothing from it.</summary>
-    public static void Read(byte[] frame, FrameType type, int maxMessageSize, List<BatchRecord> into) =>
+    /// <paramref name="frame"/>. Returns a DATA frame's <c>ack</c> (0 for a BROADCAST). On a malformed record it
+    /// throws <see cref="ProtocolException"/> with <paramref name="into"/> partly filled: the caller delivers nothing
+    /// from it.</summary>
+    public static long Read(byte[] frame, FrameType type, int maxMessageSize, List<BatchRecord> into) =>
         Read(new ArraySegment<byte>(frame), type, maxMessageSize, into);
 
     /// <summary>As <see cref="Read(byte[], FrameType, int, List{BatchRecord})"/>, for a frame that is part of a
     /// larger buffer (opened in place in the buffer it arrived in).</summary>
-    public static void Read(ArraySegment<byte> segment, FrameType type, int maxMessageSize, List<BatchRecord> into)
+    public static long Read(ArraySegment<byte> segment, FrameType type, int maxMessageSize, List<BatchRecord> into)
     {
         var frame = segment.AsSpan();
-        if (type == FrameType.Data) ReadAck(frame);
+        var ack = type == FrameType.Data ? ReadAck(frame) : 0;
         var pos = CountOffset(type);
         if (frame.Length - pos < 4) throw new ProtocolException("frame truncated in count");
         var count = BinaryPrimitives.ReadUInt32LittleEndian(frame[pos..]);
@@ -97,5 +98,6 @@ internal static class BatchReader
             pos += (int)length;
         }
         if (pos != frame.Length) throw new ProtocolException($"{frame.Length - pos} unexpected bytes after batch");
+        return ack;
     }
 }

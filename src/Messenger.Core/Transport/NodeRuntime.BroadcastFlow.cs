@@ -21,6 +21,10 @@ internal sealed partial class NodeRuntime
     private long _broadcastHeldSince;
     private long _peersLeftBehind;
 
+    /// <summary>Tests: raised on the poller thread when publishing starts (true) or stops (false) waiting for
+    /// acknowledgements.</summary>
+    internal event Action<bool>? BroadcastHeldChanged;
+
     /// <summary>Tests: broadcast frames in flight, whether publishing waits for acknowledgements, and how many times a
     /// peer was left behind.</summary>
     internal Task<(int InFlight, bool Held, long LeftBehind)> BroadcastWindowAsync() =>
@@ -100,10 +104,11 @@ internal sealed partial class NodeRuntime
         Guard("broadcast", FlushBroadcast, RestartPublisher);
     }
 
-    private void HoldBroadcast()
+    private void SetBroadcastHeld(bool held)
     {
-        if (_broadcastHeld) return;
-        _broadcastHeld = true;
-        _broadcastHeldSince = Environment.TickCount64;
+        if (_broadcastHeld == held) return;
+        _broadcastHeld = held;
+        if (held) _broadcastHeldSince = Environment.TickCount64;
+        BroadcastHeldChanged?.Invoke(held);
     }
 }

@@ -408,8 +408,8 @@ internal sealed partial class NodeRuntime
     private bool DeliverBatch(PeerLink link, ArraySegment<byte> frame, FrameType type)
     {
         _records.Clear();
-        BatchReader.Read(frame, type, _options.MaxMessageSize, _records);
-        if (type == FrameType.Data && BatchReader.ReadAck(frame) is > 0 and var acknowledged)
+        var acknowledged = BatchReader.Read(frame, type, _options.MaxMessageSize, _records);
+        if (acknowledged > 0)
         {
             // Our DATA, acknowledged in the peer's own: taken before its messages are delivered, so that a reader
             // who answers at once finds the link idle and sends on its own thread.

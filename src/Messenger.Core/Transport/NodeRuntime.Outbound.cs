@@ -240,7 +240,7 @@ internal sealed partial class NodeRuntime
                 {
                     // The rest waits for the slowest peer's BROADCAST_ACK (NodeRuntime.BroadcastFlow.cs).
                     _broadcast.Hold(_segments, published);
-                    HoldBroadcast();
+                    SetBroadcastHeld(true);
                     published = _segments.Count;
                     return;
                 }
@@ -250,7 +250,7 @@ internal sealed partial class NodeRuntime
                 CountSent(segment);
                 _broadcast.Release(segment);
             }
-            _broadcastHeld = false;
+            SetBroadcastHeld(false);
         }
         finally
         {

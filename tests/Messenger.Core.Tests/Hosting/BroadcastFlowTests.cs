@@ -23,12 +23,18 @@ public sealed class BroadcastFlowTests
         var c = await cluster.StartAsync("c", Patient);
         await Task.WhenAll(a.WaitForPeersAsync(["b", "c"], TestCluster.Timeout), b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout), c.WaitForPeersAsync(["a", "b"], TestCluster.Timeout));
 
+        var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var goingOn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Runtime.BroadcastHeldChanged += isHeld => (isHeld ? waiting : goingOn).TrySetResult();
+
         using var release = new ManualResetEventSlim();
         var held = c.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout));
         try
         {
             for (var i = 0; i < Count; i++) await a.BroadcastAsync(Body);
-            var window = await UntilAsync(a, w => w.Held, "the broadcaster to wait for c");
+            await waiting.Task.WaitAsync(TestCluster.Timeout);
+            var window = await a.Runtime.BroadcastWindowAsync();
+            Assert.True(window.Held, "the broadcaster waits for c");
             Assert.Equal(32, window.InFlight);
         }
         finally
@@ -43,8 +49,8 @@ public sealed class BroadcastFlowTests
             Assert.Equal(Enumerable.Range(1, Count).Select(i => (long)i), got.Select(m => m.Sequence));
             Assert.Equal(0, node.Statistics.MessagesDropped);
         }
-        var after = await UntilAsync(a, w => !w.Held, "the broadcaster to stop waiting");
-        Assert.Equal(0, after.LeftBehind);
+        await goingOn.Task.WaitAsync(TestCluster.Timeout);
+        Assert.Equal(0, (await a.Runtime.BroadcastWindowAsync()).LeftBehind);
     }
 
     [Fact]
@@ -95,18 +101,5 @@ public sealed class BroadcastFlowTests
         Assert.Equal(7, ControlFrames.ReadBroadcastAck(ControlFrames.BroadcastAck(7)));
         Assert.Throws<ProtocolException>(() => ControlFrames.ReadBroadcastAck(ControlFrames.BroadcastAck(0)));
         Assert.Throws<ProtocolException>(() => ControlFrames.ReadBroadcastAck(ControlFrames.BroadcastAck(7).AsSpan(0, Wire.HeaderSize + 7)));
-    }
-
-    /// <summary>Re-reads the broadcaster's window (on its loop) until <paramref name="condition"/> holds.</summary>
-    private static async Task<(int InFlight, bool Held, long LeftBehind)> UntilAsync(MessengerNode node, Func<(int InFlight, bool Held, long LeftBehind), bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TestCluster.Timeout;
-        while (true)
-        {
-            var window = await node.Runtime.BroadcastWindowAsync();
-            if (condition(window)) return window;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}: {window}");
-            await Task.Delay(10);
-        }
     }
 }
