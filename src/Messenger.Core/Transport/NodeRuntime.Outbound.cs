@@ -111,7 +111,7 @@ internal sealed partial class NodeRuntime
         var now = Wire.UnixMicros(DateTimeOffset.UtcNow);
         try
         {
-            if (queue.Owner is PeerLink { Data: { IsReady: true } data } link && TrySendDirect(link, queue, data, body, contentType, topic, ackNow, now, out sequence))
+            if (queue.MightBeIdle && queue.Owner is PeerLink { Data: { IsReady: true } data } link && TrySendDirect(link, queue, data, body, contentType, topic, ackNow, now, out sequence))
             {
                 Queued(queue, 1, doorbell: false);
                 return sequence;

@@ -126,6 +126,11 @@ internal sealed class OutboundQueue
         }
     }
 
+    /// <summary>Any thread, without the lock: false when <see cref="TryTakeIdle"/> would surely refuse, because
+    /// the queue is busy. A busy link's senders check this, not the data connection's gate and the queue's lock,
+    /// before they append. It may be stale either way; <see cref="TryTakeIdle"/> decides under the lock.</summary>
+    public bool MightBeIdle => RetainsUntilAcknowledged && !Volatile.Read(ref _scheduled) && _unacked.Count < MaxIdleUnacknowledged;
+
     /// <summary>A frame from <see cref="TryTakeIdle"/> that could not be sent goes to the front of the queue, for
     /// the poller. True when the poller must be told.</summary>
     public bool Unsent(OutboundSegment segment)
