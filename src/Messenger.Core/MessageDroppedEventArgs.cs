@@ -5,11 +5,23 @@ public sealed class MessageDroppedEventArgs : EventArgs
 {
     /// <summary>Creates the event data.</summary>
     public MessageDroppedEventArgs(MessengerMessage? message, string peer, string reason)
+        : this(message, peer, reason, 1)
     {
+    }
+
+    /// <summary>Creates the event data for <paramref name="count"/> messages dropped or missed at once.</summary>
+    public MessageDroppedEventArgs(MessengerMessage? message, string peer, string reason, long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         Message = message;
         Peer = peer;
         Reason = reason;
+        Count = count;
     }
+
+    /// <summary>How many messages this event reports: 1 for a message dropped from the receive queue; more for a
+    /// peer's queue dropped when it went away, or for broadcasts that never reached this node.</summary>
+    public long Count { get; }
 
     /// <summary>The dropped message where it was decoded, else null.</summary>
     public MessengerMessage? Message { get; }
@@ -17,6 +29,6 @@ public sealed class MessageDroppedEventArgs : EventArgs
     /// <summary>The name of the peer it came from or was meant for.</summary>
     public string Peer { get; }
 
-    /// <summary>Why: "receive queue full", "peer gone", ...</summary>
+    /// <summary>Why: "receive queue full", "... queued messages dropped: peer gone (...)", "... broadcasts missed: ...".</summary>
     public string Reason { get; }
 }

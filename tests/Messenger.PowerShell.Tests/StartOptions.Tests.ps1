@@ -112,6 +112,8 @@ Describe 'Start-MessengerNode -ReceiveFullMode at work' {
             $event = Wait-Event -SourceIdentifier 'options.dropped' -Timeout ([math]::Max(1, [math]::Ceiling(($deadline - [DateTime]::UtcNow).TotalSeconds)))
             if (-not $event) { break }
             $event | Remove-Event
+            $event.SourceEventArgs.Count | Should -Be 1
+            $event.SourceEventArgs.Reason | Should -Be 'receive queue full'
             $drops++
         }
         $drops | Should -Be 3

@@ -18,6 +18,22 @@ internal sealed class FaultInjection
     /// <summary>The node receives broadcasts but acknowledges none, as a peer whose subscription silently broke would.</summary>
     public bool MuteBroadcastAcks { get; set; }
 
+    private int _loseBroadcastFrames;
+
+    /// <summary>The node's next <paramref name="frames"/> broadcast frames are lost on the way, to every peer, as
+    /// ZeroMQ loses them for a subscriber past its high-water mark: the broadcaster counts them as published.</summary>
+    public void LoseBroadcastFrames(int frames) => Interlocked.Add(ref _loseBroadcastFrames, frames);
+
+    public bool TakeLostBroadcastFrame()
+    {
+        while (true)
+        {
+            var n = Volatile.Read(ref _loseBroadcastFrames);
+            if (n == 0) return false;
+            if (Interlocked.CompareExchange(ref _loseBroadcastFrames, n - 1, n) == n) return true;
+        }
+    }
+
     /// <summary>The actor's next piece of work throws.</summary>
     public void Throw(string actor) => _throws.AddOrUpdate(actor, 1, (_, n) => n + 1);
 

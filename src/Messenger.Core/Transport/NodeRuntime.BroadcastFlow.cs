@@ -111,4 +111,30 @@ internal sealed partial class NodeRuntime
         if (held) _broadcastHeldSince = Environment.TickCount64;
         BroadcastHeldChanged?.Invoke(held);
     }
+
+    /// <summary>Broadcasts of the peer's that never reached us: published while our subscription was down, dropped
+    /// by ZeroMQ past its high-water mark while we lagged far behind (a peer its broadcaster left behind), or lost
+    /// with the peer's failed publisher. Counted at once; logged (event 1304) and raised as MessageDropped at most
+    /// once a second per peer, summed, so that a long run of losses does not flood either.</summary>
+    private void OnBroadcastsMissed(PeerLink link, long count)
+    {
+        Interlocked.Add(ref _broadcastsMissed, count);
+        Telemetry.BroadcastsMissed.Add(count, _nodeTag);
+        link.BroadcastsMissedUnreported += count;
+        ReportMissedBroadcasts(link, Environment.TickCount64, force: false);
+    }
+
+    /// <summary>Logs and raises what the peer's stream missed since the last report: when a second has passed since
+    /// then, or at once when <paramref name="force"/> (the peer is going).</summary>
+    private void ReportMissedBroadcasts(PeerLink link, long now, bool force)
+    {
+        var count = link.BroadcastsMissedUnreported;
+        if (count == 0 || (!force && now - link.BroadcastsMissedReportedAt < 1000)) return;
+        link.BroadcastsMissedUnreported = 0;
+        link.BroadcastsMissedReportedAt = now;
+        Log.BroadcastsMissed(_logger, count, link.Name);
+        if (MessageDropped is null) return;
+        var peer = link.Name;
+        Raise(() => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(null, peer, $"{count} broadcasts missed: they never reached this node", count)));
+    }
 }

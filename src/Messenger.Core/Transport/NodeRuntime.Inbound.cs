@@ -421,6 +421,7 @@ internal sealed partial class NodeRuntime
         ref var last = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];
         _deliveries.Clear();
         var ackNow = false;
+        var missed = 0L;
         foreach (var r in _records)
         {
             ackNow |= r.AckNow;
@@ -429,9 +430,13 @@ internal sealed partial class NodeRuntime
                 RejectFrame(RejectReason.Duplicate, null, link.Name);
                 continue;
             }
+            // Unicast has no gaps (what is not acknowledged is sent again); a broadcast stream does where frames
+            // never reached us. The first broadcast heard from a peer starts its count wherever it stands.
+            if (kind == MessageKind.Broadcast && last > 0) missed += r.Sequence - last - 1;
             last = r.Sequence;
             _deliveries.Add(new MessengerMessage(origin, r.Topic, r.ContentType, r.Body, r.Sequence, Wire.UtcFromUnixMicros(r.SentAtMicros)));
         }
+        if (missed > 0) OnBroadcastsMissed(link, missed);
         var delivered = _received.Write(_deliveries);
         _deliveries.Clear();
         _messagesReceived += delivered;

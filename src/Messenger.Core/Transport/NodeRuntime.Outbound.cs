@@ -245,7 +245,7 @@ internal sealed partial class NodeRuntime
                     return;
                 }
                 var segment = _segments[published];
-                Publish(segment.Buffer, segment.Length);
+                if (!Faults.TakeLostBroadcastFrame()) Publish(segment.Buffer, segment.Length);
                 _broadcastWindow.Published(segment.LastSequence);
                 CountSent(segment);
                 _broadcast.Release(segment);

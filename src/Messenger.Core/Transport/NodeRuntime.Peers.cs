@@ -339,12 +339,13 @@ internal sealed partial class NodeRuntime
         CloseSockets(link);
         link.BroadcastOpener?.Dispose();
         link.BroadcastOpener = null;
+        ReportMissedBroadcasts(link, Environment.TickCount64, force: true);
         var dropped = link.Outbound.Close(new MessengerException("NotAcknowledged", $"'{link.Name}' went away ({reason}) before acknowledging the message; it may or may not have been received."));
         if (dropped > 0)
         {
             CountDropped(dropped, "peer gone");
             Log.MessagesDropped(_logger, dropped, link.Name, $"peer gone ({reason})");
-            if (MessageDropped is not null) Raise(() => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(null, link.Name, $"{dropped} queued messages dropped: peer gone ({reason})")));
+            if (MessageDropped is not null) Raise(() => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(null, link.Name, $"{dropped} queued messages dropped: peer gone ({reason})", dropped)));
         }
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), PeerState.Gone, reason);
         PublishSnapshot();

@@ -37,6 +37,7 @@ internal sealed partial class NodeRuntime
         foreach (var link in _peers.Values.ToList())
         {
             if (link.Watch is { } watch) Guard(LinkActor(link), watch.Poll, () => RestartLink(link));
+            ReportMissedBroadcasts(link, now, force: false);
             if (link.Session is null) continue;
             if (!link.Welcomed)
             {

@@ -77,6 +77,7 @@ internal sealed partial class NodeRuntime : IDisposable
     private long _messagesSent;
     private long _messagesReceived;
     private long _messagesDropped;
+    private long _broadcastsMissed;
     private long _framesSent;
     private long _framesReceived;
     private long _bytesSent;
@@ -196,6 +197,7 @@ internal sealed partial class NodeRuntime : IDisposable
         MessagesSentDirect = Interlocked.Read(ref _directSends),
         MessagesReceived = Volatile.Read(ref _messagesReceived),
         MessagesDropped = Interlocked.Read(ref _messagesDropped),
+        BroadcastsMissed = Interlocked.Read(ref _broadcastsMissed),
         FramesSent = Volatile.Read(ref _framesSent),
         FramesReceived = Volatile.Read(ref _framesReceived),
         BytesSent = Volatile.Read(ref _bytesSent),

@@ -106,6 +106,11 @@ internal sealed class PeerLink
     /// acknowledges again. Poller thread.</summary>
     public bool BroadcastLeftBehind { get; set; }
 
+    /// <summary>Its broadcasts that never reached us (gaps in its sequence) not yet logged and raised, and when we
+    /// last did. Poller thread.</summary>
+    public long BroadcastsMissedUnreported { get; set; }
+    public long BroadcastsMissedReportedAt { get; set; } = long.MinValue / 2;
+
     /// <summary>Its broadcast frames delivered since we last acknowledged them. Poller thread.</summary>
     public int BroadcastFramesOwed { get; set; }
     public PeerState State { get; set; } = PeerState.Joining;

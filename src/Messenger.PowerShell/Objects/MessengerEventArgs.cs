@@ -48,6 +48,7 @@ public sealed class MessengerMessageDroppedEventArgs : EventArgs
         Node = node;
         Peer = e.Peer;
         Reason = e.Reason;
+        Count = e.Count;
         Message = e.Message is null ? null : new MessengerReceivedMessage(e.Message);
     }
 
@@ -57,8 +58,12 @@ public sealed class MessengerMessageDroppedEventArgs : EventArgs
     /// <summary>The name of the peer the message came from or was meant for.</summary>
     public string Peer { get; }
 
-    /// <summary>Why: "receive queue full", "peer gone", ...</summary>
+    /// <summary>Why: "receive queue full", "... queued messages dropped: peer gone (...)", "... broadcasts missed: ...".</summary>
     public string Reason { get; }
+
+    /// <summary>How many messages the event reports: 1 for a message dropped from the receive queue, more for a
+    /// peer's queue dropped when it went away or for broadcasts that never reached the node.</summary>
+    public long Count { get; }
 
     /// <summary>The dropped message where it had been decoded, else null.</summary>
     public MessengerReceivedMessage? Message { get; }

@@ -80,6 +80,52 @@ public sealed class BroadcastFlowTests
     }
 
     [Fact]
+    public async Task Broadcasts_that_never_arrive_are_counted_logged_and_raised_as_missed()
+    {
+        await using var cluster = new TestCluster();
+        var log = new CapturingLoggerFactory();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { LoggerFactory = log });
+        var c = await cluster.StartAsync("c");
+        await Task.WhenAll(a.WaitForPeersAsync(["b", "c"], TestCluster.Timeout), b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout), c.WaitForPeersAsync(["a", "b"], TestCluster.Timeout));
+        var raised = new TaskCompletionSource<MessageDroppedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.MessageDropped += (_, e) => raised.TrySetResult(e);
+
+        // The first broadcast tells the receivers where a's stream stands; the frame after it is lost on the way.
+        await a.BroadcastAsync(Body);
+        foreach (var node in new[] { b, c }) Assert.Equal(1, (await TestCluster.ReadAsync(node, 1)).Single().Sequence);
+        a.Faults.LoseBroadcastFrames(1);
+        for (var i = 0; i < Count; i++) await a.BroadcastAsync(Body);
+
+        foreach (var node in new[] { b, c })
+        {
+            var got = await ReadUntilAsync(node, Count + 1);
+            var gaps = got.Zip(got.Skip(1), (x, y) => y.Sequence - x.Sequence - 1).Prepend(got[0].Sequence - 2).Where(g => g != 0).ToList();
+            var gap = Assert.Single(gaps);
+            // 16 KiB bodies go at most three to a frame: one lost frame is 1 to 3 broadcasts.
+            Assert.InRange(gap, 1, 3);
+            Assert.Equal(gap, node.Statistics.BroadcastsMissed);
+            Assert.Equal(0, node.Statistics.MessagesDropped);
+        }
+
+        var e = await raised.Task.WaitAsync(TestCluster.Timeout);
+        Assert.Equal("a", e.Peer);
+        Assert.Null(e.Message);
+        Assert.Equal(b.Statistics.BroadcastsMissed, e.Count);
+        Assert.Contains("broadcasts missed", e.Reason, StringComparison.Ordinal);
+        Assert.True(log.Contains(1304, $"Missed {e.Count} broadcasts from a"), log.All);
+    }
+
+    // Reads broadcasts until the one numbered lastSequence.
+    private static async Task<List<MessengerMessage>> ReadUntilAsync(MessengerNode node, long lastSequence)
+    {
+        using var cts = new CancellationTokenSource(TestCluster.Timeout);
+        var got = new List<MessengerMessage>();
+        while (got.Count == 0 || got[^1].Sequence < lastSequence) got.Add(await node.ReadAsync(cts.Token));
+        return got;
+    }
+
+    [Fact]
     public void The_window_lets_go_of_what_every_peer_acknowledged()
     {
         var window = new BroadcastWindow(3);
