@@ -33,6 +33,7 @@ internal sealed partial class NodeRuntime
             return known;
         }
         if (_refusedUntil.TryGetValue(id, out var until) && Environment.TickCount64 < until) return null;
+        if (how is "beacon" or "membership" && _departedUntil.TryGetValue(id, out var departed) && Environment.TickCount64 < departed) return null;
         if (name == Name) return null;
         if (_byName.TryGetValue(name, out var holder) && holder.Id != id)
         {
@@ -54,6 +55,7 @@ internal sealed partial class NodeRuntime
         if (!ConnectSockets(link, greeted)) return null;
         _peers[id] = link;
         _byName[name] = link;
+        _departedUntil.Remove(id);
         Log.PeerFound(_logger, name, id.ToString(), address.Endpoint, how);
         if (greeted is null) StartHandshake(link.Session!);
         PublishSnapshot();
@@ -329,6 +331,7 @@ internal sealed partial class NodeRuntime
         link.State = PeerState.Gone;
         if (previous == PeerState.Connected) Telemetry.PeersConnected.Add(-1, _nodeTag);
         _peers.Remove(link.Id);
+        _departedUntil[link.Id] = Environment.TickCount64 + DepartedQuarantineMilliseconds;
         _byName.TryRemove(new KeyValuePair<string, PeerLink>(link.Name, link));
         foreach (var route in link.Routes)
         {

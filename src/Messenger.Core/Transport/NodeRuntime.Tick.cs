@@ -81,6 +81,10 @@ internal sealed partial class NodeRuntime
             {
                 if (now > until) _refusedUntil.Remove(id);
             }
+            foreach (var (id, until) in _departedUntil.ToList())
+            {
+                if (now > until) _departedUntil.Remove(id);
+            }
         }
         if (now - _lastSnapshot >= heartbeat) PublishSnapshot();
     }

@@ -36,6 +36,11 @@ internal sealed partial class NodeRuntime : IDisposable
     // A probe that a subscription did not yet reach is lost (ZeroMQ's slow joiner): the first retries come fast.
     private const int FirstProbeRetryMilliseconds = 4;
     private const int GossipMilliseconds = 1000;
+
+    /// <summary>How long a removed peer is not found again by beacon or by another member's PEERS list: long enough
+    /// for the news of its going to reach every member (each sends PEERS once a second). A node that comes back with
+    /// its key in that time gets in by its own HELLO.</summary>
+    private const int DepartedQuarantineMilliseconds = 3 * GossipMilliseconds;
     private const int MaxFramesPerWakeup = 512;
 
     private readonly MessengerNodeOptions _options;
@@ -61,6 +66,10 @@ internal sealed partial class NodeRuntime : IDisposable
     private readonly Dictionary<byte[], PendingHandshake> _pending = new(ByteArrayComparer.Instance);
     private readonly Dictionary<string, SeedLink> _seeds = [];
     private readonly Dictionary<NodeId, long> _refusedUntil = [];
+
+    // Peers removed from the table, until when second-hand news of them (a beacon datagram already on its way, a
+    // member's PEERS list sent before it saw them go) no longer brings them back as ghosts that never connect.
+    private readonly Dictionary<NodeId, long> _departedUntil = [];
     private readonly List<OutboundSegment> _segments = [];
     private readonly List<BatchRecord> _records = [];
     private readonly List<MessengerMessage> _deliveries = [];

@@ -1,3 +1,7 @@
+using System.Net;
+using System.Net.Sockets;
+using Messenger.Discovery;
+using Messenger.Protocol;
 using Messenger.Tests.Support;
 
 namespace Messenger.Tests.Hosting;
@@ -89,6 +93,46 @@ public sealed class MembershipTests
         Assert.Equal(PeerState.Gone, left.Peer.State);
         Assert.Null(a.GetPeer("b"));
         await Assert.ThrowsAsync<PeerNotFoundException>(async () => await a.SendAsync("b", "anyone?"));
+    }
+
+    [Fact]
+    public async Task A_node_that_left_is_not_brought_back_by_a_late_beacon_but_gets_in_again_by_its_own_hello()
+    {
+        await using var cluster = new TestCluster();
+        var key = MessengerKeyPair.Generate();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = key });
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        var late = new BeaconAnnouncement(cluster.Name, NodeId.FromPublicKey(key.PublicKeyBytes), "b", b.Port, b.PublishPort, key.PublicKeyBytes);
+        using (var probe = new EventProbe(a))
+        {
+            await b.DisposeAsync();
+            await probe.WaitAsync("left", "b");
+        }
+
+        // b's beacon arrives after its LEAVE, as one already on its way would; then another node's. a reads its
+        // beacon socket in order: once it has found the second node, it has ignored b's beacon.
+        var other = MessengerKeyPair.Generate();
+        var marker = new BeaconAnnouncement(cluster.Name, NodeId.FromPublicKey(other.PublicKeyBytes), "marker", 9, 9, other.PublicKeyBytes);
+        var changed = a.Runtime.PeersChanged;
+        using (var udp = new UdpClient(AddressFamily.InterNetwork) { EnableBroadcast = true })
+        {
+            var to = new IPEndPoint(IPAddress.Parse("127.255.255.255"), MessengerNodeOptions.Default.BeaconPort);
+            await udp.SendAsync(late.Encode(), to);
+            await udp.SendAsync(marker.Encode(), to);
+        }
+        using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+        while (a.GetPeer("marker") is null)
+        {
+            await changed.WaitAsync(deadline.Token);
+            changed = a.Runtime.PeersChanged;
+        }
+        Assert.Null(a.GetPeer("b"));
+
+        // Back with its key at once: its HELLO, first-hand, lets it in.
+        var b2 = await cluster.StartAsync("b", o => o with { KeyPair = key });
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        Assert.Equal(b2.Id, a.GetPeer("b")!.Id);
     }
 
     [Fact]
