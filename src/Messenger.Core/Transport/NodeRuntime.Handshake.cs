@@ -308,7 +308,13 @@ internal sealed partial class NodeRuntime
         var route = new RouterSession(identity, link, session?.Sealer, session?.Opener, session?.HandshakeHash, acknowledgeOn);
         _routes[identity] = route;
         link.Routes.Add(route);
-        if (!Secure) link.SequenceState[0] = 0; // protocol 1 cannot tell a restarted peer from a reconnected one
+        if (!Secure)
+        {
+            // Protocol 1 cannot tell a restarted peer from a reconnected one: each session counts both streams
+            // afresh (nothing is sent again in protocol 1, so no duplicate gets through for it).
+            link.SequenceState[0] = 0;
+            link.SequenceState[1] = 0;
+        }
         if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey);
         Touch(link);
         Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null)));

@@ -136,6 +136,31 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public async Task An_insecure_node_restarted_with_its_key_before_it_is_gone_is_heard_broadcasting_from_1_again()
+    {
+        await using var cluster = new TestCluster();
+        var key = MessengerKeyPair.Generate();
+        var a = await cluster.StartAsync("a", o => o with { Insecure = true });
+        var b = await cluster.StartAsync("b", o => o with { Insecure = true, KeyPair = key });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        for (var i = 0; i < 5; i++) await b.BroadcastAsync($"old {i}");
+        Assert.Equal(5, (await TestCluster.ReadAsync(a, 5))[^1].Sequence);
+
+        using var probe = new EventProbe(a);
+        await b.AbandonForTestsAsync();
+        await probe.WaitAsync("unreachable", "b");
+        var b2 = await cluster.StartAsync("b", o => o with { Insecure = true, KeyPair = key });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b2.WaitForPeersAsync(["a"], TestCluster.Timeout));
+
+        // Protocol 1 cannot tell a restarted peer from a reconnected one: its new stream, from 1, is not taken for
+        // duplicates of the old one.
+        await b2.BroadcastAsync("new");
+        var got = (await TestCluster.ReadAsync(a, 1)).Single();
+        Assert.Equal(("new", 1L), (got.GetText(), got.Sequence));
+        Assert.Equal(0, a.Statistics.BroadcastsMissed);
+    }
+
+    [Fact]
     public async Task A_vanished_node_is_reported_unreachable_then_gone()
     {
         await using var cluster = new TestCluster();
