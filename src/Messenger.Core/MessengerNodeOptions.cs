@@ -112,6 +112,11 @@ public sealed record MessengerNodeOptions
     /// speaks wire protocol 1 and cannot talk to secure nodes.</summary>
     public bool Insecure { get; init; }
 
+    /// <summary>The AEAD that seals frames after the handshake. A link uses AES-256-GCM when both of its ends
+    /// prefer it, else ChaCha20-Poly1305; a node seals its broadcasts with its own preference. Auto (the default)
+    /// prefers AES-256-GCM where the processor has AES instructions. Secure mode only.</summary>
+    public MessengerCipher Cipher { get; init; } = MessengerCipher.Auto;
+
     /// <summary>Unicast messages to an idle peer are sealed and sent on the calling thread, over a second
     /// connection to that peer that carries only DATA, instead of being handed to the node's poller thread: a
     /// round trip then saves two thread wake-ups. On by default; secure mode only (insecure nodes ignore it).</summary>

@@ -27,6 +27,10 @@ public sealed record PeerInfo
     /// <summary>The last measured heartbeat round-trip time; null before the first one.</summary>
     public TimeSpan? RoundTrip { get; init; }
 
+    /// <summary>The AEAD sealing what this node sends the peer, chosen in their handshake (see
+    /// <see cref="MessengerNodeOptions.Cipher"/>); null before the handshake, and for insecure nodes.</summary>
+    public MessengerCipher? Cipher { get; init; }
+
     /// <summary>How the peer was found: "beacon", "seed", "hello" (it connected to us) or "membership" (another peer named it).</summary>
     public required string DiscoveredBy { get; init; }
 }

@@ -17,6 +17,7 @@ BeforeDiscovery {
         @{ Parameter = 'MaxRestarts'; Value = 0; Expected = 0 }
         @{ Parameter = 'SendQueueLimitBytes'; Value = 1MB; Expected = [long]1MB }
         @{ Parameter = 'ReceiveFullMode'; Value = 'DropOldest'; Expected = 'DropOldest' }
+        @{ Parameter = 'Cipher'; Value = 'ChaCha20Poly1305'; Expected = 'ChaCha20Poly1305' }
         @{ Parameter = 'HelloBurstPerConnection'; Value = 2; Expected = 2 }
         @{ Parameter = 'HelloIntervalPerConnection'; Value = 0.25; Expected = [timespan]::FromSeconds(0.25) }
         @{ Parameter = 'StrangerResetInterval'; Value = '00:00:03'; Expected = [timespan]::FromSeconds(3) }
@@ -89,6 +90,24 @@ Describe 'Start-MessengerNode settings' {
     }
 }
 
+Describe 'Start-MessengerNode -Cipher at work' {
+    AfterEach { Get-MessengerNode | Stop-MessengerNode }
+
+    It 'seals a link with <Expected> when one end prefers <Sink> and the other <Source>' -ForEach @(
+        @{ Sink = 'Aes256Gcm'; Source = 'Aes256Gcm'; Expected = 'Aes256Gcm' }
+        @{ Sink = 'Aes256Gcm'; Source = 'ChaCha20Poly1305'; Expected = 'ChaCha20Poly1305' }
+    ) {
+        $sink = New-TestNode -Name 'sink' -Extra @{ Cipher = $Sink }
+        $source = New-TestNode -Name 'source' -Extra @{ Cipher = $Source; Seed = $sink.Endpoint }
+        (Wait-MessengerPeer -Node source -Name sink -Timeout 60 -PassThru).Cipher | Should -Be $Expected
+        (Wait-MessengerPeer -Node sink -Name source -Timeout 60 -PassThru).Cipher | Should -Be $Expected
+        Send-MessengerMessage -Node source -To sink -Message 'sealed'
+        Send-MessengerBroadcast -Node sink -Message 'to all'
+        (Receive-MessengerMessage -Node sink -Count 1 -Timeout 30).Body | Should -Be 'sealed'
+        (Receive-MessengerMessage -Node source -Count 1 -Timeout 30).Body | Should -Be 'to all'
+    }
+}
+
 Describe 'Start-MessengerNode -ReceiveFullMode at work' {
     AfterEach {
         Get-EventSubscriber | Where-Object SourceIdentifier -like 'options.*' | Unregister-Event
@@ -141,6 +160,7 @@ Describe 'Start-MessengerNode bad settings' {
 
     It 'refuses -<Parameter> <Value> with <ErrorId>' -ForEach @(
         @{ Parameter = 'ReceiveFullMode'; Value = 'DropAll'; ErrorId = 'CannotConvertArgumentNoMessage' }
+        @{ Parameter = 'Cipher'; Value = 'Rot13'; ErrorId = 'CannotConvertArgumentNoMessage' }
         @{ Parameter = 'AckTimeout'; Value = 'soon'; ErrorId = 'ParameterArgumentTransformationError' }
         @{ Parameter = 'HangTimeout'; Value = -1; ErrorId = 'ParameterArgumentTransformationError' }
     ) {

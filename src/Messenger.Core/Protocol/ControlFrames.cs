@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using Messenger.Security;
+using Messenger.Security.Noise;
 
 namespace Messenger.Protocol;
 
@@ -6,13 +8,13 @@ namespace Messenger.Protocol;
 internal sealed record HelloFrame(string Cluster, NodeId Id, string Name, string Host, int Port, int PublishPort);
 
 /// <summary>WELCOME: the answer to an accepted HELLO.</summary>
-internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort, byte[]? BroadcastKey = null);
+internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort, byte[]? BroadcastKey = null, NoiseCipher BroadcastCipher = NoiseCipher.ChaChaPoly);
 
 /// <summary>The payloads of handshake messages 2 (responder: name and ports) and 3 (initiator: also its host and
 /// broadcast key). Both travel encrypted inside the Noise messages.</summary>
 /// <summary>A handshake payload. <see cref="DataFor"/>, in message 3 only, marks a data connection: the handshake
 /// hash of the initiator's link session that the connection belongs to.</summary>
-internal sealed record HandshakePayload(string Name, string Host, int Port, int PublishPort, byte[]? BroadcastKey, byte[]? DataFor = null);
+internal sealed record HandshakePayload(string Name, string Host, int Port, int PublishPort, byte[]? BroadcastKey, byte[]? DataFor = null, NoiseCipher Cipher = NoiseCipher.ChaChaPoly);
 
 /// <summary>REFUSE: the answer to a refused HELLO.</summary>
 internal sealed record RefuseFrame(RefuseCode Code, string Reason);
@@ -59,14 +61,16 @@ internal static class ControlFrames
 
     public static byte[] Welcome(WelcomeFrame w)
     {
-        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4 + (w.BroadcastKey?.Length ?? 0)];
+        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4 + (w.BroadcastKey is null ? 0 : w.BroadcastKey.Length + 1)];
         Wire.WriteHeader(frame, FrameType.Welcome);
         w.Id.WriteTo(frame.AsSpan(Wire.HeaderSize));
         var p = Wire.HeaderSize + Wire.NodeIdSize;
         p += Wire.WriteStr8(frame.AsSpan(p), w.Name);
         Wire.WriteU16(frame.AsSpan(p), w.Port);
         Wire.WriteU16(frame.AsSpan(p + 2), w.PublishPort);
-        w.BroadcastKey?.CopyTo(frame, p + 4);
+        if (w.BroadcastKey is null) return frame;
+        w.BroadcastKey.CopyTo(frame, p + 4);
+        frame[^1] = DataCipher.ToWire(w.BroadcastCipher);
         return frame;
     }
 
@@ -77,10 +81,16 @@ internal static class ControlFrames
         var name = r.ReadName("name");
         var port = r.ReadU16("port");
         var pubPort = r.ReadU16("publish port");
-        byte[]? key = r.Remaining == 32 ? r.ReadBytes(32, "broadcast key").ToArray() : null;
+        byte[]? key = null;
+        var cipher = NoiseCipher.ChaChaPoly;
+        if (r.Remaining > 0)
+        {
+            key = r.ReadBytes(32, "broadcast key").ToArray();
+            cipher = DataCipher.FromWire(r.ReadByte("broadcast cipher"));
+        }
         r.ExpectEnd("WELCOME");
         if (port == 0 || pubPort == 0) throw new ProtocolException("port 0");
-        return new WelcomeFrame(id, name, port, pubPort, key);
+        return new WelcomeFrame(id, name, port, pubPort, key, cipher);
     }
 
     public static byte[] Refuse(RefuseFrame f, byte version = Wire.Version)
@@ -173,13 +183,16 @@ internal static class ControlFrames
         return frame[Wire.HeaderSize..].ToArray();
     }
 
-    /// <summary>Purpose byte of a message 3 payload that opens a data connection.</summary>
+    /// <summary>Tag of a payload's field naming the link session a data connection belongs to (message 3 only).</summary>
     public const byte PurposeData = 1;
+
+    /// <summary>Tag of a payload's field with the sender's preferred data cipher (see <see cref="DataCipher"/>).</summary>
+    public const byte FieldCipher = 2;
 
     public static byte[] Payload(HandshakePayload p)
     {
         var dataLength = p.DataFor is null ? 0 : 1 + p.DataFor.Length;
-        var frame = new byte[Wire.Str8Size(p.Name) + Wire.Str8Size(p.Host) + 4 + (p.BroadcastKey?.Length ?? 0) + dataLength];
+        var frame = new byte[Wire.Str8Size(p.Name) + Wire.Str8Size(p.Host) + 4 + (p.BroadcastKey?.Length ?? 0) + dataLength + 2];
         var pos = Wire.WriteStr8(frame, p.Name);
         pos += Wire.WriteStr8(frame.AsSpan(pos), p.Host);
         Wire.WriteU16(frame.AsSpan(pos), p.Port);
@@ -191,7 +204,10 @@ internal static class ControlFrames
         {
             frame[pos] = PurposeData;
             p.DataFor.CopyTo(frame, pos + 1);
+            pos += dataLength;
         }
+        frame[pos] = FieldCipher;
+        frame[pos + 1] = DataCipher.ToWire(p.Cipher);
         return frame;
     }
 
@@ -204,14 +220,24 @@ internal static class ControlFrames
         var pubPort = r.ReadU16("publish port");
         var key = withKey ? r.ReadBytes(32, "broadcast key").ToArray() : null;
         byte[]? dataFor = null;
-        if (withKey && r.Remaining > 0)
+        NoiseCipher? cipher = null;
+        // Tagged fields, each at most once: the data connection's link session (message 3), the preferred cipher.
+        while (r.Remaining > 0)
         {
-            if (r.ReadByte("purpose") != PurposeData) throw new ProtocolException("unknown handshake purpose");
-            dataFor = r.ReadBytes(32, "link session hash").ToArray();
+            switch (r.ReadByte("field tag"))
+            {
+                case PurposeData when withKey && dataFor is null && cipher is null:
+                    dataFor = r.ReadBytes(32, "link session hash").ToArray();
+                    break;
+                case FieldCipher when cipher is null:
+                    cipher = DataCipher.FromWire(r.ReadByte("cipher"));
+                    break;
+                default:
+                    throw new ProtocolException("unknown, repeated or misplaced field in the handshake payload");
+            }
         }
-        r.ExpectEnd("handshake payload");
         ValidateAddress(host, port, pubPort);
-        return new HandshakePayload(name, host, port, pubPort, key, dataFor);
+        return new HandshakePayload(name, host, port, pubPort, key, dataFor, cipher ?? NoiseCipher.ChaChaPoly);
     }
 
     public static void ReadEmpty(ReadOnlySpan<byte> frame)

@@ -21,7 +21,13 @@ internal sealed class FrameSealer : IDisposable
         _cipher.MaxMessageLength = int.MaxValue;
     }
 
-    public static FrameSealer FromKey(ReadOnlySpan<byte> key) => new(new NoiseCipherState(MessengerHandshake.Cipher, key));
+    public static FrameSealer FromKey(NoiseCipher cipher, ReadOnlySpan<byte> key) => new(new NoiseCipherState(cipher, key));
+
+    /// <summary>Seals with a finished handshake's send key under the session's negotiated cipher.</summary>
+    public static FrameSealer ForSession(NoiseCipherState sendCipher, NoiseCipher cipher) =>
+        new(sendCipher.Cipher == cipher ? sendCipher : sendCipher.ConvertTo(cipher));
+
+    public NoiseCipher Cipher => _cipher.Cipher;
 
     /// <summary>Writes the sealed frame: <paramref name="prefix"/> (header, and sender id for broadcasts), the
     /// counter, the ciphertext. Returns its length.</summary>
@@ -52,7 +58,13 @@ internal sealed class FrameOpener : IDisposable
         _cipher.MaxMessageLength = int.MaxValue;
     }
 
-    public static FrameOpener FromKey(ReadOnlySpan<byte> key) => new(new NoiseCipherState(MessengerHandshake.Cipher, key));
+    public static FrameOpener FromKey(NoiseCipher cipher, ReadOnlySpan<byte> key) => new(new NoiseCipherState(cipher, key));
+
+    /// <summary>Opens with a finished handshake's receive key under the session's negotiated cipher.</summary>
+    public static FrameOpener ForSession(NoiseCipherState receiveCipher, NoiseCipher cipher) =>
+        new(receiveCipher.Cipher == cipher ? receiveCipher : receiveCipher.ConvertTo(cipher));
+
+    public NoiseCipher Cipher => _cipher.Cipher;
 
     /// <summary>Returns the inner frame, in an array of its own; throws <see cref="ProtocolException"/> for a
     /// truncated frame, a replay or a bad tag.</summary>

@@ -10,8 +10,9 @@ internal sealed class SecurityContext : IDisposable
 {
     private readonly HashSet<string>? _allowed;
 
-    private SecurityContext(MessengerKeyPair keyPair, byte[] psk, HashSet<string>? allowed, string cluster, bool insecure, string membership)
+    private SecurityContext(MessengerKeyPair keyPair, byte[] psk, HashSet<string>? allowed, string cluster, bool insecure, string membership, NoiseCipher cipher)
     {
+        Cipher = cipher;
         KeyPair = keyPair;
         Static = NoiseKeyPair.FromPrivateKey(keyPair.PrivateKey);
         Id = NodeId.FromPublicKey(keyPair.PublicKeyBytes);
@@ -21,7 +22,7 @@ internal sealed class SecurityContext : IDisposable
         Insecure = insecure;
         Membership = membership;
         BroadcastKey = RandomNumberGenerator.GetBytes(32);
-        BroadcastSealer = FrameSealer.FromKey(BroadcastKey);
+        BroadcastSealer = FrameSealer.FromKey(cipher, BroadcastKey);
     }
 
     public MessengerKeyPair KeyPair { get; }
@@ -38,6 +39,9 @@ internal sealed class SecurityContext : IDisposable
     public byte[] BroadcastKey { get; }
 
     public FrameSealer BroadcastSealer { get; }
+
+    /// <summary>This node's preferred data cipher (see <see cref="DataCipher"/>), which also seals its broadcasts.</summary>
+    public NoiseCipher Cipher { get; }
 
     public static SecurityContext Create(MessengerNodeOptions o)
     {
@@ -61,7 +65,7 @@ internal sealed class SecurityContext : IDisposable
             _ => "none",
         };
         if (o.Insecure) membership = "none: INSECURE, plaintext and unauthenticated";
-        return new SecurityContext(keyPair, clusterKey?.Bytes ?? MessengerHandshake.AllowlistOnlyPsk, allowed, o.Cluster, o.Insecure, membership);
+        return new SecurityContext(keyPair, clusterKey?.Bytes ?? MessengerHandshake.AllowlistOnlyPsk, allowed, o.Cluster, o.Insecure, membership, DataCipher.Resolve(o.Cipher));
     }
 
     public bool IsAllowed(ReadOnlySpan<byte> publicKey) => _allowed is null || _allowed.Contains(Convert.ToBase64String(publicKey));

@@ -41,14 +41,16 @@ internal sealed class DealerSession : IDisposable
     /// <summary>The handshake finished on our side (secure mode), or there is none (insecure mode).</summary>
     public bool Established { get; private set; }
 
-    public void Establish(NoiseTransport? transport)
+    /// <summary>The handshake is done: frames are sealed from now on with its keys under <paramref name="cipher"/>,
+    /// the one both ends chose in it (none in insecure mode, where <paramref name="transport"/> is null).</summary>
+    public void Establish(NoiseTransport? transport, NoiseCipher cipher = NoiseCipher.ChaChaPoly)
     {
         ClearCrypto();
         if (transport is not null)
         {
             HandshakeHash = transport.HandshakeHash.ToArray();
-            Sealer = new FrameSealer(transport.SendCipher);
-            Opener = new FrameOpener(transport.ReceiveCipher);
+            Sealer = FrameSealer.ForSession(transport.SendCipher, cipher);
+            Opener = FrameOpener.ForSession(transport.ReceiveCipher, cipher);
         }
         Established = true;
     }

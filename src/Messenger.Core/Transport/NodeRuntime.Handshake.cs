@@ -107,9 +107,9 @@ internal sealed partial class NodeRuntime
             fatal = failure is not null;
             if (failure is null)
             {
-                var reply = handshake.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, _security.BroadcastKey, session.DataFor)));
+                var reply = handshake.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, _security.BroadcastKey, session.DataFor, _security.Cipher)));
                 session.Dealer.TrySendFrame(ControlFrames.Handshake(reply));
-                session.Establish(handshake.ToTransport());
+                session.Establish(handshake.ToTransport(), DataCipher.Negotiate(_security.Cipher, payload.Cipher));
                 session.ProvenId = id;
                 return;
             }
@@ -186,7 +186,7 @@ internal sealed partial class NodeRuntime
                 oldest.Dispose();
                 CountSilentRefusal("pending-limit");
             }
-            var reply = responder.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, null)));
+            var reply = responder.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, null, null, _security.Cipher)));
             _pending[identity] = new PendingHandshake(identity, responder, Environment.TickCount64);
             responder = null;
             _router.SendMoreFrame(identity).SendFrame(ControlFrames.Handshake(reply));
@@ -234,10 +234,11 @@ internal sealed partial class NodeRuntime
                 return;
             }
             var transport = pending.State.ToTransport();
-            var sealer = new FrameSealer(transport.SendCipher);
-            var opener = new FrameOpener(transport.ReceiveCipher);
+            var cipher = DataCipher.Negotiate(_security.Cipher, payload.Cipher);
+            var sealer = FrameSealer.ForSession(transport.SendCipher, cipher);
+            var opener = FrameOpener.ForSession(transport.ReceiveCipher, cipher);
             var session = new AcceptedSession(sealer, opener, transport.HandshakeHash.ToArray(), payload.DataFor);
-            if (!AcceptSession(identity, id, payload.Name, new PeerAddress(payload.Host, payload.Port, payload.PublishPort), session, payload.BroadcastKey))
+            if (!AcceptSession(identity, id, payload.Name, new PeerAddress(payload.Host, payload.Port, payload.PublishPort), session, payload.BroadcastKey, payload.Cipher))
             {
                 sealer.Dispose();
                 opener.Dispose();
@@ -253,7 +254,7 @@ internal sealed partial class NodeRuntime
             Refuse(identity, RefuseCode.WrongCluster, $"this node is in cluster '{_options.Cluster}', not '{hello.Cluster}'", hello.Name, Wire.Version);
             return;
         }
-        AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), null, null);
+        AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), null, null, NoiseCipher.ChaChaPoly);
     }
 
     /// <summary>What a finished protocol 2 handshake gives the responder.</summary>
@@ -261,7 +262,7 @@ internal sealed partial class NodeRuntime
 
     /// <summary>Binds an inbound connection to the node it proved to be (after the checks every protocol makes), and
     /// answers WELCOME and PEERS on it (WELCOME alone on a data connection). Returns false when the node was refused.</summary>
-    private bool AcceptSession(byte[] identity, NodeId id, string name, PeerAddress address, AcceptedSession? session, byte[]? broadcastKey)
+    private bool AcceptSession(byte[] identity, NodeId id, string name, PeerAddress address, AcceptedSession? session, byte[]? broadcastKey, NoiseCipher broadcastCipher)
     {
         var version = Secure ? Wire.SecureVersion : Wire.Version;
         string? refusal = null;
@@ -315,9 +316,9 @@ internal sealed partial class NodeRuntime
             link.SequenceState[0] = 0;
             link.SequenceState[1] = 0;
         }
-        if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey);
+        if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey, broadcastCipher);
         Touch(link);
-        Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null)));
+        Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null, _security.Cipher)));
         if (!route.IsData) Reply(route, PeersFrame(except: link));
         return true;
     }

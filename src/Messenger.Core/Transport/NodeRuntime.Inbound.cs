@@ -294,7 +294,7 @@ internal sealed partial class NodeRuntime
                 if (welcome.Id != link.Id) throw new ProtocolException($"WELCOME from node {welcome.Id}, expected {link.Id}");
                 if (Secure != (welcome.BroadcastKey is not null)) throw new ProtocolException("WELCOME without the broadcast key of protocol 2");
                 Touch(link);
-                if (welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey);
+                if (welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey, welcome.BroadcastCipher);
                 OnLinkWelcomed(link);
                 break;
             case FrameType.Ack:

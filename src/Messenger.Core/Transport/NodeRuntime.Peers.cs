@@ -4,6 +4,7 @@ using Messenger.Discovery;
 using Messenger.Internal;
 using Messenger.Protocol;
 using Messenger.Security;
+using Messenger.Security.Noise;
 using NetMQ;
 using NetMQ.Sockets;
 
@@ -200,7 +201,7 @@ internal sealed partial class NodeRuntime
                     && (Secure ? seed.Session.ProvenId == welcome.Id && welcome.BroadcastKey is not null : welcome.BroadcastKey is null);
                 var greeted = seed.Session;
                 var link = Discover(welcome.Id, welcome.Name, address, "seed", takeOver ? greeted : null);
-                if (link is not null && welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey);
+                if (link is not null && welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey, welcome.BroadcastCipher);
                 // Discover gave a new link the greeted connection, or returned null and left it to the seed.
                 if (takeOver && link is not null)
                 {
@@ -257,13 +258,18 @@ internal sealed partial class NodeRuntime
     /// (our session to it, its broadcasts reaching us, ours reaching it) belonged to the old process and is made
     /// again. Within one incarnation the counts go on across reconnections, so a frame sent again is dropped as a
     /// duplicate.</summary>
-    private void SetBroadcastKey(PeerLink link, byte[] key)
+    private void SetBroadcastKey(PeerLink link, byte[] key, NoiseCipher cipher)
     {
-        if (link.BroadcastKey is not null && link.BroadcastKey.AsSpan().SequenceEqual(key)) return;
+        if (link.BroadcastKey is not null && link.BroadcastKey.AsSpan().SequenceEqual(key))
+        {
+            // A node chooses its broadcast cipher once, with its key.
+            if (link.BroadcastOpener?.Cipher != cipher) throw new ProtocolException("the same broadcast key with another cipher");
+            return;
+        }
         var restarted = link.BroadcastKey is not null;
         link.BroadcastOpener?.Dispose();
         link.BroadcastKey = key;
-        link.BroadcastOpener = FrameOpener.FromKey(key);
+        link.BroadcastOpener = FrameOpener.FromKey(cipher, key);
         link.SequenceState[0] = 0;
         link.SequenceState[1] = 0;
         if (!restarted) return;

@@ -425,6 +425,7 @@ internal sealed partial class NodeRuntime : IDisposable
         if (o.MaxStrangerFramesPerWakeup < 1) throw new MessengerConfigurationException("MaxStrangerFramesPerWakeup", "must be at least 1.");
         if (o.MaxTrackedConnections < 1) throw new MessengerConfigurationException("MaxTrackedConnections", "must be at least 1.");
         foreach (var key in o.AllowedKeys) SecurityContext.NormalizePublicKey(key);
+        DataCipher.Resolve(o.Cipher);
         foreach (var seed in o.Seeds) ParseEndpoint(seed, "Seeds");
 
         static void CheckPort(int port, string name)

@@ -147,5 +147,6 @@ internal sealed class PeerLink
         LastSeen = LastSeenWall,
         RoundTrip = RoundTrip,
         DiscoveredBy = DiscoveredBy,
+        Cipher = Session is { Established: true, Sealer: { } sealer } ? DataCipher.ToPublic(sealer.Cipher) : null,
     };
 }

@@ -16,6 +16,7 @@ public sealed class MessengerPeerInfo
         LastSeen = peer.LastSeen;
         RoundTrip = peer.RoundTrip;
         DiscoveredBy = peer.DiscoveredBy;
+        Cipher = peer.Cipher;
     }
 
     /// <summary>The name of the node of this session whose peer table this row comes from.</summary>
@@ -47,6 +48,10 @@ public sealed class MessengerPeerInfo
 
     /// <summary>How the peer was found: beacon, seed, hello or membership.</summary>
     public string DiscoveredBy { get; }
+
+    /// <summary>The AEAD sealing what the node sends the peer (Aes256Gcm or ChaCha20Poly1305); null before the
+    /// handshake, and for insecure nodes.</summary>
+    public MessengerCipher? Cipher { get; }
 
     /// <inheritdoc/>
     public override string ToString() => Name;

@@ -99,6 +99,11 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
     [Parameter]
     public ReceiveFullMode ReceiveFullMode { get; set; } = Defaults.ReceiveFullMode;
 
+    /// <summary>The AEAD that seals frames after the handshake: Auto (the default) prefers AES-256-GCM where the
+    /// processor has AES instructions; a link uses AES-256-GCM when both ends prefer it, else ChaCha20-Poly1305.</summary>
+    [Parameter]
+    public MessengerCipher Cipher { get; set; } = Defaults.Cipher;
+
     /// <summary>How many bytes of messages may wait to be sent to one peer; a send beyond waits for room. At least
     /// 64 KiB; default 64 MiB.</summary>
     [Parameter]
@@ -328,6 +333,7 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
             MaxMessageSize = MaxMessageSize,
             ReceiveQueueCapacity = ReceiveQueueCapacity,
             ReceiveFullMode = ReceiveFullMode,
+            Cipher = Cipher,
             SendQueueLimitBytes = SendQueueLimitBytes,
             AckTimeout = Time(AckTimeout, nameof(AckTimeout)),
             LeaveTimeout = Time(LeaveTimeout, nameof(LeaveTimeout)),

@@ -1,0 +1,123 @@
+using Messenger.Protocol;
+using Messenger.Security;
+using Messenger.Security.Noise;
+using Messenger.Tests.Support;
+
+namespace Messenger.Tests.Security;
+
+/// <summary>The data path's AEAD: each node states its preference inside the handshake, a link uses AES-256-GCM
+/// when both ends prefer it, else ChaCha20-Poly1305, and a node seals its broadcasts with its own preference.</summary>
+public sealed class DataCipherTests
+{
+    private static readonly byte[] Key = [.. Enumerable.Range(1, 32).Select(i => (byte)i)];
+
+    [Theory]
+    [InlineData(MessengerCipher.Aes256Gcm, MessengerCipher.Aes256Gcm, MessengerCipher.Aes256Gcm)]
+    [InlineData(MessengerCipher.Aes256Gcm, MessengerCipher.ChaCha20Poly1305, MessengerCipher.ChaCha20Poly1305)]
+    [InlineData(MessengerCipher.ChaCha20Poly1305, MessengerCipher.Aes256Gcm, MessengerCipher.ChaCha20Poly1305)]
+    [InlineData(MessengerCipher.ChaCha20Poly1305, MessengerCipher.ChaCha20Poly1305, MessengerCipher.ChaCha20Poly1305)]
+    public async Task A_link_uses_AES_GCM_only_when_both_ends_prefer_it_and_carries_everything_either_way(MessengerCipher atA, MessengerCipher atB, MessengerCipher expected)
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { Cipher = atA });
+        var b = await cluster.StartAsync("b", o => o with { Cipher = atB });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        Assert.Equal(expected, a.GetPeer("b")!.Cipher);
+        Assert.Equal(expected, b.GetPeer("a")!.Cipher);
+
+        // Unicast goes on the link and on the data connection the first message opens; broadcasts are sealed with
+        // the sender's own preference.
+        for (var i = 1; i <= 3; i++)
+        {
+            await a.SendAsync("b", $"a->b {i}");
+            await b.SendAsync("a", $"b->a {i}");
+        }
+        await a.BroadcastAsync("a to all");
+        await b.BroadcastAsync("b to all");
+        var atBGot = await TestCluster.ReadAsync(b, 4);
+        var atAGot = await TestCluster.ReadAsync(a, 4);
+        Assert.Equal(["a to all", "a->b 1", "a->b 2", "a->b 3"], atBGot.Select(m => m.GetText()).Order(StringComparer.Ordinal));
+        Assert.Equal(["b to all", "b->a 1", "b->a 2", "b->a 3"], atAGot.Select(m => m.GetText()).Order(StringComparer.Ordinal));
+        Assert.Equal(0, a.Statistics.FramesRejected + b.Statistics.FramesRejected);
+    }
+
+    [Fact]
+    public async Task By_default_a_node_prefers_AES_GCM_where_the_processor_has_AES_instructions()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        Assert.Equal(DataCipher.HasAesInstructions ? MessengerCipher.Aes256Gcm : MessengerCipher.ChaCha20Poly1305, a.GetPeer("b")!.Cipher);
+    }
+
+    [Fact]
+    public async Task An_insecure_node_has_no_cipher_and_an_unknown_setting_fails_the_start()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { Insecure = true });
+        var b = await cluster.StartAsync("b", o => o with { Insecure = true });
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        Assert.Null(a.GetPeer("b")!.Cipher);
+
+        var e = await Assert.ThrowsAsync<MessengerConfigurationException>(() => cluster.StartAsync("c", o => o with { Cipher = (MessengerCipher)7 }));
+        Assert.Equal("Cipher", e.Option);
+    }
+
+    [Fact]
+    public void The_preference_travels_in_the_handshake_payload_and_a_payload_without_one_means_ChaCha20_Poly1305()
+    {
+        var dataFor = new byte[32];
+        dataFor[0] = 9;
+        var withAll = ControlFrames.ReadPayload(ControlFrames.Payload(new HandshakePayload("a", "127.0.0.1", 1, 2, Key, dataFor, NoiseCipher.AesGcm)), withKey: true);
+        Assert.Equal(NoiseCipher.AesGcm, withAll.Cipher);
+        Assert.Equal(dataFor, withAll.DataFor);
+        Assert.Equal(NoiseCipher.ChaChaPoly, ControlFrames.ReadPayload(ControlFrames.Payload(new HandshakePayload("a", "h", 1, 2, null, null, NoiseCipher.ChaChaPoly)), withKey: false).Cipher);
+
+        // An older node's payload ends after its fixed fields (and, in message 3, the broadcast key).
+        var fixedPart = ControlFrames.Payload(new HandshakePayload("a", "h", 1, 2, null))[..^2];
+        Assert.Equal(NoiseCipher.ChaChaPoly, ControlFrames.ReadPayload(fixedPart, withKey: false).Cipher);
+
+        var payload = ControlFrames.Payload(new HandshakePayload("a", "h", 1, 2, null, null, NoiseCipher.AesGcm));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadPayload([.. payload[..^1], 3], withKey: false)); // unknown cipher
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadPayload([.. payload, ControlFrames.FieldCipher, 1], withKey: false)); // twice
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadPayload([.. payload, 0x7f], withKey: false)); // unknown field
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadPayload(payload.AsSpan(..^1), withKey: false)); // cut short
+    }
+
+    [Fact]
+    public void WELCOME_carries_the_broadcast_cipher_beside_the_broadcast_key()
+    {
+        var id = NodeId.NewRandom();
+        var read = ControlFrames.ReadWelcome(ControlFrames.Welcome(new WelcomeFrame(id, "b", 1, 2, Key, NoiseCipher.AesGcm)));
+        Assert.Equal((id, "b", NoiseCipher.AesGcm), (read.Id, read.Name, read.BroadcastCipher));
+        Assert.Equal(Key, read.BroadcastKey);
+        var frame = ControlFrames.Welcome(new WelcomeFrame(id, "b", 1, 2, Key, NoiseCipher.ChaChaPoly));
+        Assert.Equal(NoiseCipher.ChaChaPoly, ControlFrames.ReadWelcome(frame).BroadcastCipher);
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome([.. frame[..^1], 0]));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome(frame.AsSpan(..^1)));
+        Assert.Null(ControlFrames.ReadWelcome(ControlFrames.Welcome(new WelcomeFrame(id, "b", 1, 2))).BroadcastKey);
+    }
+
+    [Fact]
+    public void A_session_key_converted_to_AES_GCM_seals_as_AES_GCM_under_that_key_and_the_old_state_is_gone()
+    {
+        var chacha = new NoiseCipherState(NoiseCipher.ChaChaPoly, Key);
+        var sealer = FrameSealer.ForSession(chacha, NoiseCipher.AesGcm);
+        using var opener = FrameOpener.FromKey(NoiseCipher.AesGcm, Key);
+        Assert.Equal(NoiseCipher.AesGcm, sealer.Cipher);
+        Assert.Throws<ObjectDisposedException>(() => chacha.Encrypt("x"u8));
+
+        byte[] prefix = [1, 2, 3];
+        var inner = "a batch"u8.ToArray();
+        var sealedFrame = new byte[FrameSealer.SealedLength(prefix.Length, inner.Length)];
+        sealer.Seal(prefix, inner, sealedFrame);
+        Assert.Equal(inner, opener.Open(sealedFrame, prefix.Length));
+        using var wrong = FrameOpener.FromKey(NoiseCipher.ChaChaPoly, Key);
+        Assert.Throws<ProtocolException>(() => wrong.Open(sealedFrame, prefix.Length));
+        sealer.Dispose();
+
+        using var used = new NoiseCipherState(NoiseCipher.ChaChaPoly, Key);
+        used.Encrypt("x"u8);
+        Assert.Throws<NoiseException>(() => used.ConvertTo(NoiseCipher.AesGcm));
+    }
+}
