@@ -20,7 +20,7 @@ public sealed class MessageDroppedEventArgs : EventArgs
     }
 
     /// <summary>How many messages this event reports: 1 for a message dropped from the receive queue; more for a
-    /// peer's queue dropped when it went away, or for broadcasts that never reached this node.</summary>
+    /// peer's queue dropped when it went away, or for broadcasts of a peer never delivered here (gaps in its sequence).</summary>
     public long Count { get; }
 
     /// <summary>The dropped message where it was decoded, else null.</summary>

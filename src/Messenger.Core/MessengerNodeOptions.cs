@@ -113,8 +113,8 @@ public sealed record MessengerNodeOptions
     public bool Insecure { get; init; }
 
     /// <summary>The AEAD that seals frames after the handshake. A link uses AES-256-GCM when both of its ends
-    /// prefer it, else ChaCha20-Poly1305; a node seals its broadcasts with its own preference. Auto (the default)
-    /// prefers AES-256-GCM where the processor has AES instructions. Secure mode only.</summary>
+    /// prefer it, else ChaCha20-Poly1305; a node seals its broadcasts with its own preference (every node opens
+    /// both). Auto (the default) prefers AES-256-GCM where the processor has AES instructions. Secure mode only.</summary>
     public MessengerCipher Cipher { get; init; } = MessengerCipher.Auto;
 
     /// <summary>Unicast messages to an idle peer are sealed and sent on the calling thread, over a second

@@ -17,9 +17,9 @@ public sealed record MessengerStatistics
     /// <summary>Messages dropped, for any reason.</summary>
     public long MessagesDropped { get; init; }
 
-    /// <summary>Broadcasts from peers that never reached this node: gaps in a peer's broadcast sequence numbers
-    /// (published while our subscription was down, dropped by ZeroMQ while we lagged far behind, or lost with the
-    /// peer's failed publisher). Not part of <see cref="MessagesDropped"/>: this node never had them.</summary>
+    /// <summary>Broadcasts from peers that were never delivered here: gaps in a peer's broadcast sequence numbers
+    /// (published while our subscription was down, dropped by ZeroMQ while we lagged far behind, lost with the
+    /// peer's failed publisher, or in a frame this node rejected). Not part of <see cref="MessagesDropped"/>: this node never had them.</summary>
     public long BroadcastsMissed { get; init; }
 
     /// <summary>Frames put on the wire (a frame carries a batch of messages).</summary>

@@ -181,6 +181,7 @@ Describe 'Start-MessengerNode bad settings' {
         @{ Case = 'a -LeaveTimeout of TimeSpan.MaxValue'; Option = 'LeaveTimeout'; Extra = @{ LeaveTimeout = [timespan]::MaxValue } }
         @{ Case = '-Insecure with -ClusterKeyPath'; Option = 'Insecure'; Extra = @{ Insecure = $true; ClusterKeyPath = 'cluster.key' } }
         @{ Case = '-Insecure with -AllowedKey'; Option = 'Insecure'; Extra = @{ Insecure = $true; AllowedKey = [Convert]::ToBase64String([byte[]](1..32)) } }
+        @{ Case = '-Insecure with -Cipher Aes256Gcm'; Option = 'Cipher'; Extra = @{ Insecure = $true; Cipher = 'Aes256Gcm' } }
     ) {
         $err = Get-StartError $Extra
         $err.Count | Should -Be 1

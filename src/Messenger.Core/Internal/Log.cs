@@ -47,7 +47,7 @@ internal static partial class Log
     [LoggerMessage(1303, LogLevel.Warning, "Broadcasts no longer wait for {Peer}: it acknowledged nothing for {Milliseconds} ms with {Frames} frames in flight; it may miss some")]
     public static partial void BroadcastLeftBehind(ILogger logger, string peer, long milliseconds, int frames);
 
-    [LoggerMessage(1304, LogLevel.Warning, "Missed {Count} broadcasts from {Peer}: they never reached this node")]
+    [LoggerMessage(1304, LogLevel.Warning, "Missed {Count} broadcasts from {Peer}: gaps in its sequence, never delivered here")]
     public static partial void BroadcastsMissed(ILogger logger, long count, string peer);
 
     [LoggerMessage(1301, LogLevel.Warning, "Dropped {Count} messages for {Peer}: {Reason}")]

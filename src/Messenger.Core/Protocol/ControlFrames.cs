@@ -237,7 +237,7 @@ internal static class ControlFrames
             }
         }
         ValidateAddress(host, port, pubPort);
-        return new HandshakePayload(name, host, port, pubPort, key, dataFor, cipher ?? NoiseCipher.ChaChaPoly);
+        return new HandshakePayload(name, host, port, pubPort, key, dataFor, cipher ?? throw new ProtocolException("handshake payload without its cipher field"));
     }
 
     public static void ReadEmpty(ReadOnlySpan<byte> frame)

@@ -28,6 +28,10 @@ internal static class DataCipher
         _ => throw new MessengerConfigurationException("Cipher", $"{(int)setting} is not a MessengerCipher: Auto, ChaCha20Poly1305 or Aes256Gcm."),
     };
 
+    /// <summary>This platform can seal and open with <paramref name="cipher"/> (a peer's broadcasts come sealed with
+    /// the peer's preference).</summary>
+    public static bool IsSupported(NoiseCipher cipher) => cipher == NoiseCipher.AesGcm ? AesGcm.IsSupported : ChaCha20Poly1305.IsSupported;
+
     /// <summary>The session's cipher: AES-256-GCM when both ends prefer it.</summary>
     public static NoiseCipher Negotiate(NoiseCipher mine, NoiseCipher theirs) =>
         mine == NoiseCipher.AesGcm && theirs == NoiseCipher.AesGcm ? NoiseCipher.AesGcm : NoiseCipher.ChaChaPoly;

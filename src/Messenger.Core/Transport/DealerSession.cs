@@ -43,7 +43,7 @@ internal sealed class DealerSession : IDisposable
 
     /// <summary>The handshake is done: frames are sealed from now on with its keys under <paramref name="cipher"/>,
     /// the one both ends chose in it (none in insecure mode, where <paramref name="transport"/> is null).</summary>
-    public void Establish(NoiseTransport? transport, NoiseCipher cipher = NoiseCipher.ChaChaPoly)
+    public void Establish(NoiseTransport? transport, NoiseCipher cipher)
     {
         ClearCrypto();
         if (transport is not null)

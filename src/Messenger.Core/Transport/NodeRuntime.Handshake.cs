@@ -25,7 +25,7 @@ internal sealed partial class NodeRuntime
         session.LastHelloSent = Environment.TickCount64;
         if (!Secure)
         {
-            session.Establish(null);
+            session.Establish(null, NoiseCipher.ChaChaPoly);
             session.Dealer.TrySendFrame(ControlFrames.Hello(new HelloFrame(_options.Cluster, Id, Name, AdvertisedHost, Port, PublishPort)));
             return;
         }
@@ -268,6 +268,7 @@ internal sealed partial class NodeRuntime
         string? refusal = null;
         var code = RefuseCode.Malformed;
         if (id == Id) (code, refusal) = (RefuseCode.SelfConnection, "a node cannot join itself");
+        else if (broadcastKey is not null && !DataCipher.IsSupported(broadcastCipher)) refusal = UnsupportedBroadcastCipher(broadcastCipher);
         else if (name == Name) (code, refusal) = (RefuseCode.NameInUse, $"the name '{Name}' is taken by this node");
         else if (_byName.TryGetValue(name, out var holder) && holder.Id != id && holder.State is PeerState.Connected)
             (code, refusal) = (RefuseCode.NameInUse, $"the name '{name}' is taken by node {holder.Id}");

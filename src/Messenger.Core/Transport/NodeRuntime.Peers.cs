@@ -21,6 +21,11 @@ internal sealed partial class NodeRuntime
         Discover(heard.Id, heard.Name, new PeerAddress(from.ToString(), heard.Port, heard.PublishPort), "beacon");
     }
 
+    /// <summary>How long a removed peer is not found again by beacon or by another member's PEERS list: long enough
+    /// for the news of its going to reach every member (each sends PEERS once a second). A node that comes back with
+    /// its key in that time gets in by its own HELLO. Settable for tests.</summary>
+    public long DepartedQuarantineMilliseconds { get; set; } = 3 * GossipMilliseconds;
+
     /// <summary>Makes sure a link to the node exists; returns it, or null when the node is ignored. A new link
     /// starts its handshake, unless it takes over <paramref name="greeted"/>: a connection to the node that has
     /// completed one already (a seed's), whose WELCOME the caller then acts on.</summary>
@@ -193,6 +198,8 @@ internal sealed partial class NodeRuntime
         {
             case FrameType.Welcome:
                 var welcome = ControlFrames.ReadWelcome(inner);
+                // The handshake proved who answers at the seed: a WELCOME in another node's name is not believed.
+                if (Secure && seed.Session.ProvenId != welcome.Id) throw new ProtocolException($"WELCOME in the name of node {welcome.Id} from a seed that proved to be {seed.Session.ProvenId}");
                 seed.AnsweredBy = welcome.Name;
                 var address = new PeerAddress(seed.Host, welcome.Port, welcome.PublishPort);
                 // A node new to us that listens at the seed endpoint itself: its link takes this connection over,
@@ -258,18 +265,20 @@ internal sealed partial class NodeRuntime
     /// (our session to it, its broadcasts reaching us, ours reaching it) belonged to the old process and is made
     /// again. Within one incarnation the counts go on across reconnections, so a frame sent again is dropped as a
     /// duplicate.</summary>
+    private static string UnsupportedBroadcastCipher(NoiseCipher cipher) =>
+        $"its broadcasts are sealed with {DataCipher.ToPublic(cipher)}, which this platform cannot open";
+
     private void SetBroadcastKey(PeerLink link, byte[] key, NoiseCipher cipher)
     {
-        if (link.BroadcastKey is not null && link.BroadcastKey.AsSpan().SequenceEqual(key))
-        {
-            // A node chooses its broadcast cipher once, with its key.
-            if (link.BroadcastOpener?.Cipher != cipher) throw new ProtocolException("the same broadcast key with another cipher");
-            return;
-        }
+        // A node draws its key and chooses its cipher once, at start: the same key again is the same incarnation,
+        // whatever cipher comes with it (a frame sealed with another would not open).
+        if (link.BroadcastKey is not null && link.BroadcastKey.AsSpan().SequenceEqual(key)) return;
+        if (!DataCipher.IsSupported(cipher)) throw new ProtocolException(UnsupportedBroadcastCipher(cipher));
+        var opener = FrameOpener.FromKey(cipher, key);
         var restarted = link.BroadcastKey is not null;
         link.BroadcastOpener?.Dispose();
         link.BroadcastKey = key;
-        link.BroadcastOpener = FrameOpener.FromKey(cipher, key);
+        link.BroadcastOpener = opener;
         link.SequenceState[0] = 0;
         link.SequenceState[1] = 0;
         if (!restarted) return;

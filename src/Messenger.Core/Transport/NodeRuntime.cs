@@ -37,10 +37,6 @@ internal sealed partial class NodeRuntime : IDisposable
     private const int FirstProbeRetryMilliseconds = 4;
     private const int GossipMilliseconds = 1000;
 
-    /// <summary>How long a removed peer is not found again by beacon or by another member's PEERS list: long enough
-    /// for the news of its going to reach every member (each sends PEERS once a second). A node that comes back with
-    /// its key in that time gets in by its own HELLO.</summary>
-    private const int DepartedQuarantineMilliseconds = 3 * GossipMilliseconds;
     private const int MaxFramesPerWakeup = 512;
 
     private readonly MessengerNodeOptions _options;
@@ -426,6 +422,7 @@ internal sealed partial class NodeRuntime : IDisposable
         if (o.MaxTrackedConnections < 1) throw new MessengerConfigurationException("MaxTrackedConnections", "must be at least 1.");
         foreach (var key in o.AllowedKeys) SecurityContext.NormalizePublicKey(key);
         DataCipher.Resolve(o.Cipher);
+        if (o.Insecure && o.Cipher != MessengerCipher.Auto) throw new MessengerConfigurationException("Cipher", "applies to secure nodes; an insecure node seals nothing.");
         foreach (var seed in o.Seeds) ParseEndpoint(seed, "Seeds");
 
         static void CheckPort(int port, string name)
