@@ -16,6 +16,7 @@ internal static class MessengerRoles
         BindAddress = "127.0.0.1",
         BeaconInterface = "lo",
         BeaconEnabled = !a.Has("no-beacon"),
+        Insecure = a.Has("insecure"),
         Seeds = a.Get("seed") is { } seed ? [seed] : [],
         ReceiveQueueCapacity = a.Int("receive-capacity", MessengerNodeOptions.Default.ReceiveQueueCapacity),
         LoggerFactory = new StderrLoggerFactory(Enum.Parse<Microsoft.Extensions.Logging.LogLevel>(a.Get("log-level") ?? "Warning", ignoreCase: true)),

@@ -92,17 +92,20 @@ internal sealed partial class Orchestrator
             "DEALER->ROUTER and Messenger unicast, 64 B",
             new("netmq-dealer-router", Small, null, ct => NetMqThroughputAsync(Small, uni64, curve: false, ct)),
             new("netmq-dealer-router-curve", Small, null, ct => NetMqThroughputAsync(Small, curve64, curve: true, ct)),
-            new("messenger-unicast", Small, null, ct => MessengerUnicastAsync(Small, uni64, ct))).ConfigureAwait(false);
+            new("messenger-unicast", Small, null, ct => MessengerUnicastAsync(Small, uni64, insecure: false, ct)),
+            new("messenger-unicast-insecure", Small, null, ct => MessengerUnicastAsync(Small, uni64, insecure: true, ct), InsecureNote)).ConfigureAwait(false);
         await MeasureGroupAsync(
             "DEALER->ROUTER and Messenger unicast, 1 KiB",
             new("netmq-dealer-router", Large, null, ct => NetMqThroughputAsync(Large, uni1k, curve: false, ct)),
             new("netmq-dealer-router-curve", Large, null, ct => NetMqThroughputAsync(Large, curve1k, curve: true, ct)),
-            new("messenger-unicast", Large, null, ct => MessengerUnicastAsync(Large, uni1k, ct))).ConfigureAwait(false);
+            new("messenger-unicast", Large, null, ct => MessengerUnicastAsync(Large, uni1k, insecure: false, ct)),
+            new("messenger-unicast-insecure", Large, null, ct => MessengerUnicastAsync(Large, uni1k, insecure: true, ct), InsecureNote)).ConfigureAwait(false);
         await MeasureGroupAsync(
             "Round trip, one message in flight, 64 B",
             new("netmq-dealer-router", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: false, ct)),
             new("netmq-dealer-router-curve", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: true, ct)),
-            new("messenger-unicast", Small, "rtt", ct => MessengerRoundTripAsync(Small, rtt, ct))).ConfigureAwait(false);
+            new("messenger-unicast", Small, "rtt", ct => MessengerRoundTripAsync(Small, rtt, insecure: false, ct)),
+            new("messenger-unicast-insecure", Small, "rtt", ct => MessengerRoundTripAsync(Small, rtt, insecure: true, ct), InsecureNote)).ConfigureAwait(false);
         await MeasureGroupAsync(
             "Handshake: a new connection until its first round trip (raw NetMQ) or until the peer is connected (Messenger)",
             new("netmq-dealer-router", 0, "handshake", ct => NetMqHandshakeAsync(handshakes, curve: false, ct)),
@@ -119,6 +122,9 @@ internal sealed partial class Orchestrator
 
         await RunPwshAsync().ConfigureAwait(false);
     }
+
+    // The engine issue's targets are for the engine itself; the security issue's, with security on (the default).
+    private const string InsecureNote = "Insecure nodes (plaintext protocol 1): the engine without the cipher";
 
     /// <summary>One figure to measure: each run starts fresh child processes.</summary>
     private sealed record Measurement(string Name, int Payload, string? Kind, Func<CancellationToken, Task<Run>> Once, string? Note = null)
@@ -317,14 +323,14 @@ internal sealed partial class Orchestrator
 
     // ---- Messenger ----
 
-    private async Task<Run> MessengerUnicastAsync(int size, long count, CancellationToken ct)
+    private async Task<Run> MessengerUnicastAsync(int size, long count, bool insecure, CancellationToken ct)
     {
         var warmup = _settings.Warmup(count);
         var cluster = NewCluster();
         await using var g = new ChildGroup(_settings, ChildEnvironment);
-        var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(size, warmup, count), "--kind", "unicast"]);
+        var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null, insecure), .. Common(size, warmup, count), "--kind", "unicast"]);
         var ready = await g.ExpectAsync(receiver, "ready", ct).ConfigureAwait(false);
-        var sender = g.Self("node a (sender)", "messenger-send", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
+        var sender = g.Self("node a (sender)", "messenger-send", [.. Node("a", cluster, ready["endpoint"], insecure), "--to", "b", "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
         var met = await g.ExpectAsync(sender, "ready", ct).ConfigureAwait(false);
         sender.Send($"send {warmup + count}");
         var done = await g.ExpectAsync(receiver, "done", ct).ConfigureAwait(false);
@@ -339,13 +345,13 @@ internal sealed partial class Orchestrator
         return run;
     }
 
-    private async Task<Run> MessengerRoundTripAsync(int size, int count, CancellationToken ct)
+    private async Task<Run> MessengerRoundTripAsync(int size, int count, bool insecure, CancellationToken ct)
     {
         var cluster = NewCluster();
         await using var g = new ChildGroup(_settings, ChildEnvironment);
-        var echo = g.Self("node b (echo)", "messenger-echo", [.. Node("b", cluster, null)]);
+        var echo = g.Self("node b (echo)", "messenger-echo", [.. Node("b", cluster, null, insecure)]);
         var ready = await g.ExpectAsync(echo, "ready", ct).ConfigureAwait(false);
-        var client = g.Self("node a (client)", "messenger-rtt", [.. Node("a", cluster, ready["endpoint"]), "--to", "b", .. Common(size, _settings.RoundTripWarmup(count), count)]);
+        var client = g.Self("node a (client)", "messenger-rtt", [.. Node("a", cluster, ready["endpoint"], insecure), "--to", "b", .. Common(size, _settings.RoundTripWarmup(count), count)]);
         await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
         client.Send("run");
         var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
@@ -414,8 +420,8 @@ internal sealed partial class Orchestrator
     private string[] Common(int size, long warmup, long count) =>
         ["--size", Str(size), "--warmup", Str(warmup), "--count", Str(count), "--timeout", Str(TimeoutSeconds)];
 
-    private string[] Node(string name, string cluster, string? seed) =>
-        ["--name", name, "--cluster", cluster, .. Opt("--seed", seed), .. (_settings.NoBeacon ? new[] { "--no-beacon" } : []),
+    private string[] Node(string name, string cluster, string? seed, bool insecure = false) =>
+        ["--name", name, "--cluster", cluster, .. Opt("--seed", seed), .. (_settings.NoBeacon ? new[] { "--no-beacon" } : []), .. (insecure ? new[] { "--insecure" } : []),
             .. Opt("--receive-capacity", _settings.ReceiveCapacity?.ToString(CultureInfo.InvariantCulture)), .. Opt("--log-level", _settings.LogLevel)];
 
     private static string[] Opt(string key, string? value) => value is null ? [] : [key, value];

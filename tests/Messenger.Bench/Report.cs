@@ -9,13 +9,17 @@ internal static class Report
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    /// <summary>Targets of the engine issue (ratio to the raw NetMQ plaintext twin); shown, not enforced.</summary>
+    /// <summary>Targets (ratio to the raw NetMQ plaintext twin); shown, not enforced. The security issue's apply with
+    /// security on, as every Messenger row but the insecure ones runs; the engine issue's to the engine itself.</summary>
     private static readonly (string Name, int? Payload, string Metric, double Ratio, bool AtMost)[] Targets =
     [
         ("messenger-unicast", 64, "msgs_per_s", 3.0, false),
-        ("messenger-unicast", 1024, "msgs_per_s", 1.5, false),
+        ("messenger-unicast", 1024, "msgs_per_s", 1.0, false),
         ("messenger-broadcast", 64, "deliveries_per_s", 2.0, false),
-        ("messenger-unicast", 64, "rtt_p99_us", 1.3, true),
+        ("messenger-unicast", 64, "rtt_p99_us", 1.5, true),
+        ("messenger-unicast-insecure", 64, "msgs_per_s", 3.0, false),
+        ("messenger-unicast-insecure", 1024, "msgs_per_s", 1.5, false),
+        ("messenger-unicast-insecure", 64, "rtt_p99_us", 1.3, true),
         ("messenger-pwsh-send", null, "msgs_per_s", 0.5, false),
         ("messenger-pwsh-receive", null, "msgs_per_s", 0.5, false),
     ];
@@ -31,7 +35,7 @@ internal static class Report
         {
             var (name, payload, metric) = row.Name switch
             {
-                "netmq-dealer-router" or "netmq-dealer-router-curve" or "messenger-unicast" => ("netmq-dealer-router", row.Payload, row.Metric),
+                "netmq-dealer-router" or "netmq-dealer-router-curve" or "messenger-unicast" or "messenger-unicast-insecure" => ("netmq-dealer-router", row.Payload, row.Metric),
                 "netmq-pub-sub" or "messenger-broadcast" => ("netmq-pub-sub", row.Payload, row.Metric),
                 "messenger-pwsh-send" or "messenger-pwsh-receive" => ("netmq-dealer-router", 64, "msgs_per_s"),
                 _ => (row.Name, row.Payload, row.Metric),
