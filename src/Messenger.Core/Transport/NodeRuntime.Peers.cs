@@ -260,14 +260,15 @@ internal sealed partial class NodeRuntime
         return ControlFrames.Peers(list);
     }
 
+    // Why a peer whose broadcast cipher this platform lacks is refused.
+    private static string UnsupportedBroadcastCipher(NoiseCipher cipher) =>
+        $"its broadcasts are sealed with {DataCipher.ToPublic(cipher)}, which this platform cannot open";
+
     /// <summary>Takes the peer's broadcast key. A key other than the one it had means a new incarnation of the
     /// peer (it draws one at each start): its streams count from 1 again, and every proof that the links work
     /// (our session to it, its broadcasts reaching us, ours reaching it) belonged to the old process and is made
     /// again. Within one incarnation the counts go on across reconnections, so a frame sent again is dropped as a
     /// duplicate.</summary>
-    private static string UnsupportedBroadcastCipher(NoiseCipher cipher) =>
-        $"its broadcasts are sealed with {DataCipher.ToPublic(cipher)}, which this platform cannot open";
-
     private void SetBroadcastKey(PeerLink link, byte[] key, NoiseCipher cipher)
     {
         // A node draws its key and chooses its cipher once, at start: the same key again is the same incarnation,
