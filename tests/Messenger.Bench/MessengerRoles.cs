@@ -159,7 +159,7 @@ internal static class MessengerRoles
         catch (OperationCanceledException) when (ParentLink.Stopping.IsCancellationRequested)
         {
         }
-        ParentLink.Say("final", ("dropped", node.Statistics.MessagesDropped), ("direct", node.Statistics.MessagesSentDirect), ("sent", node.Statistics.MessagesSent));
+        ParentLink.Say("final", ("dropped", node.Statistics.MessagesDropped), ("direct", node.Statistics.MessagesSentDirect), ("sent", node.Statistics.MessagesSent), ("acks_on_link", node.Runtime.AcksSent.OnLink), ("acks_in_data", node.Runtime.AcksSent.InData));
         return 0;
     }
 

@@ -5,11 +5,12 @@ namespace Messenger.Transport;
 
 // Acknowledging a peer's DATA (protocol 2): the sender keeps each frame until it is acknowledged. An ACK frame costs
 // a frame, and a wake-up of the peer's threads, so it is not sent per frame: at once only when a record's sender
-// waits for it, else after a few frames or within a millisecond, or sooner, for free, in the ack field of our own
-// next DATA to that peer.
+// waits for it, else after a few frames or within two milliseconds, or sooner, for free, in the ack field of our
+// own next DATA to that peer.
 internal sealed partial class NodeRuntime
 {
-    /// <summary>An unacknowledged DATA frame from a peer is acknowledged within this time at the latest.</summary>
+    /// <summary>An unacknowledged DATA frame from a peer is acknowledged after this time, and one clock tick (the
+    /// clock counts whole milliseconds), at the latest.</summary>
     private const int AckDelayMilliseconds = 1;
 
     /// <summary>Every this many DATA frames from a peer are acknowledged at once.</summary>
@@ -28,23 +29,46 @@ internal sealed partial class NodeRuntime
     /// <paramref name="on"/>, the session its DATA belongs to.</summary>
     private void Acknowledge(PeerLink link, RouterSession on, bool now)
     {
-        if (link.OweAck(link.SequenceState[0]) == 0) link.FramesOwed = 0;
+        // Nothing was owed: what was went out, in our own DATA to the peer (an answer), or had never been.
+        var fresh = link.OweAck(link.SequenceState[0]) == 0;
+        if (fresh) link.FramesOwed = 0;
         link.AckRoute = on;
         if (now || ++link.FramesOwed >= AckEveryFrames)
         {
             SendOwedAck(link);
             return;
         }
-        ScheduleAck(link);
+        ScheduleAck(link, fresh && link.BroadcastFramesOwed == 0);
     }
 
-    /// <summary>The link owes an ACK or a BROADCAST_ACK: the timer sends what it owes within the delay.</summary>
-    private void ScheduleAck(PeerLink link)
+    /// <summary>The link owes an ACK or a BROADCAST_ACK: the timer sends what it owes a full delay after it began to
+    /// owe it. The clock counts whole milliseconds, so a full delay is one tick more: one tick alone often ended
+    /// within microseconds, before the reader's answer could carry the ACK, and cost a frame. When what the link
+    /// owed went out in our own DATA meanwhile (<paramref name="afresh"/>: a conversation, where each answer carries
+    /// the ACK), the delay starts again, so that the timer does not wake the node for nothing at every tick.</summary>
+    private void ScheduleAck(PeerLink link, bool afresh)
     {
-        if (link.AckScheduled) return;
-        link.AckScheduled = true;
-        _acksDue.Add(link);
-        _ackTimer.Enable = true;
+        var now = Environment.TickCount64;
+        if (!link.AckScheduled)
+        {
+            link.AckScheduled = true;
+            _acksDue.Add(link);
+        }
+        else if (!afresh)
+        {
+            return;
+        }
+        link.AckDueAt = now + AckDelayMilliseconds + 1;
+        ArmAckTimer(now);
+    }
+
+    // Poller thread: the timer fires at the earliest time a due link waits for.
+    private void ArmAckTimer(long now)
+    {
+        var first = long.MaxValue;
+        foreach (var due in _acksDue) first = Math.Min(first, due.AckDueAt);
+        _ackTimer.Interval = (int)Math.Clamp(first - now, 1, AckDelayMilliseconds + 1);
+        _ackTimer.EnableAndReset();
     }
 
     private void SendOwedAck(PeerLink link)
@@ -59,15 +83,19 @@ internal sealed partial class NodeRuntime
 
     private void OnAckTimer()
     {
-        foreach (var link in _acksDue)
+        var now = Environment.TickCount64;
+        for (var i = _acksDue.Count - 1; i >= 0; i--)
         {
+            var link = _acksDue[i];
+            if (link.State != PeerState.Gone && now < link.AckDueAt) continue;
+            _acksDue.RemoveAt(i);
             link.AckScheduled = false;
             if (link.State == PeerState.Gone) continue;
             SendOwedAck(link);
             SendBroadcastAck(link);
         }
-        _acksDue.Clear();
-        _ackTimer.Enable = false;
+        if (_acksDue.Count > 0) ArmAckTimer(now);
+        else _ackTimer.Enable = false;
     }
 
     /// <summary>Puts the ACK owed to the peer, if any, in the <c>ack</c> field of a DATA frame about to go to it (on any

@@ -34,7 +34,7 @@ internal sealed partial class NodeRuntime
     private void OweBroadcastAck(PeerLink link)
     {
         if (++link.BroadcastFramesOwed >= BroadcastAckEveryFrames) SendBroadcastAck(link);
-        else ScheduleAck(link);
+        else ScheduleAck(link, afresh: false);
     }
 
     private void SendBroadcastAck(PeerLink link)

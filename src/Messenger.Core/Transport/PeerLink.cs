@@ -68,6 +68,10 @@ internal sealed class PeerLink
     /// <summary>The link waits on the node's ACK timer. Poller thread.</summary>
     public bool AckScheduled { get; set; }
 
+    /// <summary>When the ACK timer sends what this link owes (Environment.TickCount64): a full delay after it began
+    /// to owe. Poller thread.</summary>
+    public long AckDueAt { get; set; }
+
     /// <summary>Watches our DEALER's connection: a peer whose process dies closes it, which tells us long before
     /// its silence would.</summary>
     public ConnectionWatch? Watch { get; set; }

@@ -110,7 +110,7 @@ public sealed class DataConnectionTests
         await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
 
         // Each side acknowledges the other's last message in its own answer's DATA frame: an ACK that costs no frame
-        // of its own. Only the timer's (an answer slower than 1 ms) go as ACK frames, on the link session.
+        // of its own. Only the timer's (an answer slower than 1-2 ms) go as ACK frames, on the link session.
         const int exchanges = 300;
         for (var i = 0; i < exchanges; i++)
         {
