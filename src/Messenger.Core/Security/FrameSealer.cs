@@ -25,7 +25,7 @@ internal sealed class FrameSealer : IDisposable
 
     /// <summary>Seals with a finished handshake's send key under the session's negotiated cipher.</summary>
     public static FrameSealer ForSession(NoiseCipherState sendCipher, NoiseCipher cipher) =>
-        new(sendCipher.Cipher == cipher ? sendCipher : sendCipher.ConvertTo(cipher));
+        new(sendCipher.ConvertTo(cipher));
 
     public NoiseCipher Cipher => _cipher.Cipher;
 
@@ -62,7 +62,7 @@ internal sealed class FrameOpener : IDisposable
 
     /// <summary>Opens with a finished handshake's receive key under the session's negotiated cipher.</summary>
     public static FrameOpener ForSession(NoiseCipherState receiveCipher, NoiseCipher cipher) =>
-        new(receiveCipher.Cipher == cipher ? receiveCipher : receiveCipher.ConvertTo(cipher));
+        new(receiveCipher.ConvertTo(cipher));
 
     public NoiseCipher Cipher => _cipher.Cipher;
 

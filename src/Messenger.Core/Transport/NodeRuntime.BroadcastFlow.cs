@@ -114,8 +114,8 @@ internal sealed partial class NodeRuntime
 
     /// <summary>Broadcasts of the peer's never delivered here: published while our subscription was down, dropped
     /// by ZeroMQ past its high-water mark while we lagged far behind (a peer its broadcaster left behind), lost with
-    /// the peer's failed publisher, or in a frame we rejected. Counted at once; logged (event 1304) and raised as MessageDropped at most
-    /// once a second per peer, summed, so that a long run of losses does not flood either.</summary>
+    /// the peer's failed publisher, or in a frame we rejected. Counted at once; logged (event 1304) and raised as
+    /// MessageDropped at most once a second per peer, summed, so that a long run of losses does not flood either.</summary>
     private void OnBroadcastsMissed(PeerLink link, long count)
     {
         Interlocked.Add(ref _broadcastsMissed, count);

@@ -77,14 +77,8 @@ internal sealed partial class NodeRuntime
                 var found = seed.AnsweredBy is not null && _byName.ContainsKey(seed.AnsweredBy);
                 if (!found && now - seed.Session.LastHelloSent >= 2 * GossipMilliseconds) StartHandshake(seed.Session);
             }
-            foreach (var (id, until) in _refusedUntil.ToList())
-            {
-                if (now > until) _refusedUntil.Remove(id);
-            }
-            foreach (var (id, until) in _departedUntil.ToList())
-            {
-                if (now > until) _departedUntil.Remove(id);
-            }
+            RemoveExpired(_refusedUntil, now);
+            RemoveExpired(_departedUntil, now);
         }
         if (now - _lastSnapshot >= heartbeat) PublishSnapshot();
     }
@@ -117,5 +111,14 @@ internal sealed partial class NodeRuntime
             waiting = true;
         }
         if (!waiting) _probeTimer.Enable = false;
+    }
+
+    // The entries of a table of node ids held back until a time that has passed.
+    private static void RemoveExpired(Dictionary<NodeId, long> until, long now)
+    {
+        foreach (var (id, time) in until.ToList())
+        {
+            if (now > time) until.Remove(id);
+        }
     }
 }

@@ -39,13 +39,15 @@ internal sealed class NoiseCipherState : IDisposable
         InitializeKey(key);
     }
 
-    /// <summary>A fresh state with this one's key under another cipher function, and <c>n</c> = 0; this one is
-    /// disposed (its key zeroed). Not part of Noise: Messenger's data path may seal with AES-256-GCM under the
-    /// transport keys of its ChaChaPoly handshake, a choice both ends made inside that handshake.</summary>
+    /// <summary>This state under <paramref name="cipher"/>: itself when it already uses it, else a fresh state with
+    /// this one's key and <c>n</c> = 0, and this one is disposed (its key zeroed). Not part of Noise: Messenger's data
+    /// path may seal with AES-256-GCM under the transport keys of its ChaChaPoly handshake, a choice both ends made
+    /// inside that handshake.</summary>
     /// <exception cref="NoiseException">This state has no key, or has been used.</exception>
     public NoiseCipherState ConvertTo(NoiseCipher cipher)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (cipher == Cipher) return this;
         if (!_hasKey || _nonce != 0) throw new NoiseException("Only a keyed, unused cipher state can change its cipher function.");
         var converted = new NoiseCipherState(cipher, _key);
         Dispose();
