@@ -33,6 +33,7 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<MessengerNode>(cancellationToken);
         try
         {
+            FrameBufferPool.EnsureInstalled();
             var runtime = new NodeRuntime(options);
             var node = new MessengerNode(options, runtime);
             runtime.Start();
