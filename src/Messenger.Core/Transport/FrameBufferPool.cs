@@ -77,7 +77,8 @@ internal sealed class FrameBufferPool : IBufferPool
                 return buffer;
             }
         }
-        return new byte[index * Granularity];
+        // Uninitialized: NetMQ writes a whole frame before it reads one, and the tail past a frame is never read.
+        return GC.AllocateUninitializedArray<byte>(index * Granularity);
     }
 
     public void Return(byte[] buffer)
