@@ -28,7 +28,12 @@ internal static class MessengerRoles
     {
         var size = a.Int("size", 64);
         var warmup = a.Long("warmup", 1);
-        var total = warmup + a.Long("count", 1);
+        // After the warm-up and the settling (see JitSettle), the window runs from the first measured message to the
+        // last: one more. Without settling (--no-settle: a sender that does not pause after its warm-up), it runs from
+        // the last warm-up message.
+        var settle = !a.Has("no-settle");
+        var first = settle ? warmup + 1 : warmup;
+        var total = first + a.Long("count", 1);
         var kind = a.Get("kind") == "broadcast" ? MessageKind.Broadcast : MessageKind.Unicast;
         await using var node = await MessengerNode.StartAsync(NodeOptions(a)).ConfigureAwait(false);
         ParentLink.Say("ready", ("endpoint", node.Endpoint));
@@ -65,7 +70,8 @@ internal static class MessengerRoles
                 if (m.Sequence != last + 1) lost += m.Sequence - last - 1;
                 last = m.Sequence;
                 n++;
-                if (n == warmup)
+                if (settle && JitSettle.IsRoundEnd(n, warmup)) ParentLink.Say("warmed", JitSettle.Wait());
+                if (n == first)
                 {
                     start = Probe.Take();
                     startStats = node.Statistics;
@@ -91,7 +97,7 @@ internal static class MessengerRoles
         ParentLink.Say(
             "done",
             end.Since(start),
-            ("received", n - warmup),
+            ("received", n - first),
             ("lost", lost),
             ("dropped", stats.MessagesDropped),
             ("frames", stats.FramesReceived - startStats.FramesReceived),
@@ -114,6 +120,7 @@ internal static class MessengerRoles
         ParentLink.Say("ready", ("connect_ms", Math.Round(Stopwatch.GetElapsedTime(begin).TotalMilliseconds, 1)));
         while (await ParentLink.NextCommandAsync().ConfigureAwait(false) is var command && command != "stop")
         {
+            if (NetMqRoles.Settled(command)) continue;
             var count = NetMqRoles.ParseSend(command);
             var before = node.Statistics;
             var start = Probe.Take();
@@ -214,7 +221,11 @@ internal static class MessengerRoles
         {
             for (var i = 0; i < warmup + count; i++)
             {
-                if (i == warmup) start = Probe.Take();
+                if (i == warmup)
+                {
+                    ParentLink.Say("warmed", JitSettle.Wait());
+                    start = Probe.Take();
+                }
                 var t0 = Stopwatch.GetTimestamp();
                 await node.SendAsync(to, payload, cancellationToken: timeout.Token).ConfigureAwait(false);
                 var echo = await node.ReadAsync(timeout.Token).ConfigureAwait(false);

@@ -17,7 +17,8 @@ internal static class NetMqRoles
     {
         var size = a.Int("size", 64);
         var warmup = a.Long("warmup", 1);
-        var total = warmup + a.Long("count", 1);
+        // After the warm-up and the settling, the window runs from the first measured message to the last: count more.
+        var total = warmup + 1 + a.Long("count", 1);
         var deadline = Deadline(a);
         using var router = new RouterSocket();
         var secret = a.Get("curve-secret");
@@ -37,7 +38,7 @@ internal static class NetMqRoles
         {
             if (!router.TryReceive(ref msg, Remaining(deadline)))
             {
-                ParentLink.Fail($"timed out with {n - warmup} of {total - warmup} measured messages received");
+                ParentLink.Fail($"timed out with {n} of {total} messages (warm-up included) received");
                 return 1;
             }
             if (!msg.HasMore)
@@ -51,11 +52,12 @@ internal static class NetMqRoles
                 ParentLink.Fail($"a body of {msg.Size} bytes, expected {size}");
                 return 1;
             }
-            if (++n == warmup) start = Probe.Take();
+            if (JitSettle.IsRoundEnd(++n, warmup)) ParentLink.Say("warmed", JitSettle.Wait());
+            else if (n == warmup + 1) start = Probe.Take();
         }
         var end = Probe.Take();
         msg.Close();
-        ParentLink.Say("done", end.Since(start), ("received", total - warmup));
+        ParentLink.Say("done", end.Since(start), ("received", total - warmup - 1));
         await ParentLink.WaitForStopAsync().ConfigureAwait(false);
         return 0;
     }
@@ -69,6 +71,7 @@ internal static class NetMqRoles
         ParentLink.Say("ready");
         while (await ParentLink.NextCommandAsync().ConfigureAwait(false) is var command && command != "stop")
         {
+            if (Settled(command)) continue;
             var count = ParseSend(command);
             var start = Probe.Take();
             for (long i = 0; i < count; i++) dealer.SendFrame(body);
@@ -177,7 +180,11 @@ internal static class NetMqRoles
         var start = default(Probe);
         for (var i = 0; i < warmup + count; i++)
         {
-            if (i == warmup) start = Probe.Take();
+            if (i == warmup)
+            {
+                ParentLink.Say("warmed", JitSettle.Wait());
+                start = Probe.Take();
+            }
             var t0 = Stopwatch.GetTimestamp();
             dealer.SendFrame(payload);
             if (!dealer.TryReceive(ref reply, Remaining(deadline)))
@@ -227,6 +234,7 @@ internal static class NetMqRoles
         ParentLink.Say("subscribed");
         while (await ParentLink.NextCommandAsync().ConfigureAwait(false) is var command && command != "stop")
         {
+            if (Settled(command)) continue;
             var count = ParseSend(command);
             var start = Probe.Take();
             for (long i = 0; i < count; i++) pub.SendFrame(body);
@@ -240,7 +248,8 @@ internal static class NetMqRoles
     {
         var size = a.Int("size", 64);
         var warmup = a.Long("warmup", 1);
-        var total = warmup + a.Long("count", 1);
+        // After the warm-up and the settling, the window runs from the first measured message to the last: count more.
+        var total = warmup + 1 + a.Long("count", 1);
         var deadline = Deadline(a);
         using var sub = new SubscriberSocket();
         sub.Options.ReceiveHighWatermark = 0;
@@ -255,7 +264,7 @@ internal static class NetMqRoles
         {
             if (!sub.TryReceive(ref msg, Remaining(deadline)))
             {
-                ParentLink.Fail($"timed out with {n - warmup} of {total - warmup} measured messages received");
+                ParentLink.Fail($"timed out with {n} of {total} messages (warm-up included) received");
                 return 1;
             }
             if (msg.Size != size)
@@ -263,13 +272,22 @@ internal static class NetMqRoles
                 ParentLink.Fail($"a body of {msg.Size} bytes, expected {size}");
                 return 1;
             }
-            if (++n == warmup) start = Probe.Take();
+            if (JitSettle.IsRoundEnd(++n, warmup)) ParentLink.Say("warmed", JitSettle.Wait());
+            else if (n == warmup + 1) start = Probe.Take();
         }
         var end = Probe.Take();
         msg.Close();
-        ParentLink.Say("done", end.Since(start), ("received", total - warmup));
+        ParentLink.Say("done", end.Since(start), ("received", total - warmup - 1));
         await ParentLink.WaitForStopAsync().ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>A sender's "settle": waits for its JIT to go quiet (see <see cref="JitSettle"/>), then answers.</summary>
+    public static bool Settled(string command)
+    {
+        if (command != "settle") return false;
+        ParentLink.Say("settled", JitSettle.Wait());
+        return true;
     }
 
     public static long ParseSend(string command) =>

@@ -156,7 +156,7 @@ internal sealed partial class Orchestrator
         var warmup = PwshWarmup(count);
         var cluster = NewCluster();
         await using var g = new ChildGroup(_settings, ChildEnvironment);
-        var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(Small, warmup, count), "--kind", "unicast"]);
+        var receiver = g.Self("node b (receiver)", "messenger-recv", [.. Node("b", cluster, null), .. Common(Small, warmup, count), "--kind", "unicast", "--no-settle"]);
         var ready = await g.ExpectAsync(receiver, "ready", ct).ConfigureAwait(false);
         var pwsh = g.Add(StartPwsh("pwsh node a (Send-MessengerMessage)", "send.ps1",
             ["-Cluster", cluster, "-Seed", ready["endpoint"], "-Count", Str(count), "-Warmup", Str(warmup), "-Size", Str(Small)]));

@@ -255,12 +255,13 @@ internal sealed partial class Orchestrator
         var ready = await g.ExpectAsync(receiver, "ready", ct).ConfigureAwait(false);
         var sender = g.Self("sender", "netmq-send", ["--endpoint", ready["endpoint"], "--size", Str(size), .. Opt("--curve-server", server)]);
         await g.ExpectAsync(sender, "ready", ct).ConfigureAwait(false);
-        sender.Send($"send {warmup + count}");
+        await WarmUpAndSettleAsync(g, sender, [receiver], warmup, ct).ConfigureAwait(false);
+        sender.Send($"send {count + 1}");
         var done = await g.ExpectAsync(receiver, "done", ct).ConfigureAwait(false);
         var sent = await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
         run.Values["msgs_per_s"] = count / Seconds(done);
-        run.Costs.Add(Cost.From("sender", sent, warmup + count));
+        run.Costs.Add(Cost.From("sender", sent, count + 1));
         run.Costs.Add(Cost.From("receiver", done, count));
         return run;
     }
@@ -310,13 +311,14 @@ internal sealed partial class Orchestrator
             .ToList();
         foreach (var s in subscribers) await g.ExpectAsync(s, "ready", ct).ConfigureAwait(false);
         await g.ExpectAsync(publisher, "subscribed", ct).ConfigureAwait(false);
-        publisher.Send($"send {warmup + count}");
+        await WarmUpAndSettleAsync(g, publisher, subscribers, warmup, ct).ConfigureAwait(false);
+        publisher.Send($"send {count + 1}");
         var done = new List<Fields>();
         foreach (var s in subscribers) done.Add(await g.ExpectAsync(s, "done", ct).ConfigureAwait(false));
         var sent = await g.ExpectAsync(publisher, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
         run.Values["deliveries_per_s"] = Subscribers * count / Span(done);
-        run.Costs.Add(Cost.From("publisher", sent, warmup + count));
+        run.Costs.Add(Cost.From("publisher", sent, count + 1));
         run.Costs.Add(Cost.From("subscriber 1", done[0], count));
         return run;
     }
@@ -332,7 +334,8 @@ internal sealed partial class Orchestrator
         var ready = await g.ExpectAsync(receiver, "ready", ct).ConfigureAwait(false);
         var sender = g.Self("node a (sender)", "messenger-send", [.. Node("a", cluster, ready["endpoint"], insecure), "--to", "b", "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
         var met = await g.ExpectAsync(sender, "ready", ct).ConfigureAwait(false);
-        sender.Send($"send {warmup + count}");
+        await WarmUpAndSettleAsync(g, sender, [receiver], warmup, ct).ConfigureAwait(false);
+        sender.Send($"send {count + 1}");
         var done = await g.ExpectAsync(receiver, "done", ct).ConfigureAwait(false);
         var sent = await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
@@ -340,7 +343,7 @@ internal sealed partial class Orchestrator
         run.Dropped = done.Long("dropped") + sent.Long("dropped");
         run.Lost = done.Long("lost");
         run.Side["connect_ms"] = met.Double("connect_ms");
-        run.Costs.Add(Cost.From("node a (sender)", sent, warmup + count));
+        run.Costs.Add(Cost.From("node a (sender)", sent, count + 1));
         run.Costs.Add(Cost.From("node b (receiver)", done, count));
         return run;
     }
@@ -397,7 +400,8 @@ internal sealed partial class Orchestrator
             .ToList();
         foreach (var r in receivers) await g.ExpectAsync(r, "ready", ct).ConfigureAwait(false);
         var met = await g.ExpectAsync(publisher, "ready", ct).ConfigureAwait(false);
-        publisher.Send($"send {warmup + count}");
+        await WarmUpAndSettleAsync(g, publisher, receivers, warmup, ct).ConfigureAwait(false);
+        publisher.Send($"send {count + 1}");
         var done = new List<Fields>();
         foreach (var r in receivers) done.Add(await g.ExpectAsync(r, "done", ct).ConfigureAwait(false));
         var sent = await g.ExpectAsync(publisher, "sent", ct).ConfigureAwait(false);
@@ -406,12 +410,27 @@ internal sealed partial class Orchestrator
         run.Dropped = done.Sum(d => d.Long("dropped")) + sent.Long("dropped");
         run.Lost = done.Sum(d => d.Long("lost"));
         run.Side["connect_ms"] = met.Double("connect_ms");
-        run.Costs.Add(Cost.From("node p (broadcaster)", sent, warmup + count));
+        run.Costs.Add(Cost.From("node p (broadcaster)", sent, count + 1));
         run.Costs.Add(Cost.From("node r1 (receiver)", done[0], count));
         return run;
     }
 
     // ---- helpers ----
+
+    /// <summary>The warm-up bursts, after each of which every process waits until its JIT has gone quiet (see
+    /// <see cref="JitSettle"/>): the sender on "settle", each receiver by itself once the burst is in. The measured burst (count + 1: the
+    /// window runs from the first measured message to the last) is the caller's.</summary>
+    private static async Task WarmUpAndSettleAsync(ChildGroup g, Child sender, IReadOnlyList<Child> receivers, long warmup, CancellationToken ct)
+    {
+        for (var round = 1; round <= JitSettle.Rounds; round++)
+        {
+            sender.Send($"send {JitSettle.RoundEnd(warmup, round) - JitSettle.RoundEnd(warmup, round - 1)}");
+            await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
+            sender.Send("settle");
+            await g.ExpectAsync(sender, "settled", ct).ConfigureAwait(false);
+            foreach (var r in receivers) await g.ExpectAsync(r, "warmed", ct).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>The children's own limit: shorter than the run's, so that a child that gives up says why (what it
     /// received, what its node counted) before the orchestrator gives up on it.</summary>

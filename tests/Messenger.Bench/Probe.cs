@@ -6,7 +6,7 @@ namespace Messenger.Bench;
 /// <summary>What a process has spent so far: the monotonic clock (shared by every process on Linux, so
 /// timestamps from different processes compare), CPU time, collections, allocation and GC pauses. The
 /// difference of two probes is the cost of the window between them.</summary>
-internal readonly record struct Probe(long Ticks, TimeSpan Cpu, int Gen0, int Gen1, int Gen2, long Allocated, TimeSpan Pause, Dictionary<int, (string Name, long Jiffies)> Threads)
+internal readonly record struct Probe(long Ticks, TimeSpan Cpu, int Gen0, int Gen1, int Gen2, long Allocated, TimeSpan Pause, Dictionary<int, (string Name, long Jiffies)> Threads, long JitMethods, TimeSpan JitTime)
 {
     private const double MillisecondsPerJiffy = 10; // USER_HZ is 100 on Linux
     public static Probe Take()
@@ -20,7 +20,9 @@ internal readonly record struct Probe(long Ticks, TimeSpan Cpu, int Gen0, int Ge
             GC.CollectionCount(2),
             GC.GetTotalAllocatedBytes(precise: false),
             GC.GetTotalPauseDuration(),
-            ThreadTimes());
+            ThreadTimes(),
+            System.Runtime.JitInfo.GetCompiledMethodCount(),
+            System.Runtime.JitInfo.GetCompilationTime());
     }
 
     /// <summary>CPU time of each thread of this process so far (Linux: /proc/self/task), by thread id.</summary>
@@ -87,6 +89,8 @@ internal readonly record struct Probe(long Ticks, TimeSpan Cpu, int Gen0, int Ge
         ("alloc_mb", Math.Round((Allocated - start.Allocated) / 1048576.0, 1)),
         ("pause_ms", Math.Round((Pause - start.Pause).TotalMilliseconds, 1)),
         ("threads", BusiestThreads(start)),
+        ("jit_methods", JitMethods - start.JitMethods),
+        ("jit_ms", Math.Round((JitTime - start.JitTime).TotalMilliseconds, 1)),
         ("peak_rss_mb", PeakRssMb()),
     ];
 

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Runtime;
+
+namespace Messenger.Bench;
+
+/// <summary>
+/// Between the warm-up and the measured window, every process of a throughput or round-trip measurement waits,
+/// idle, until its JIT has compiled nothing for a while. For seconds after start the runtime's background compiler
+/// keeps recompiling methods with their profile data (tier 1), the colder paths last as they pass their call
+/// counts, and on two cores it took a fifth to a third of a receiver's CPU in the measured window (80-220 ms of its
+/// 330-850). The figures are meant to be a long-running node's, and the raw NetMQ yardsticks settle the same way.
+/// </summary>
+internal static class JitSettle
+{
+    /// <summary>The warm-up goes in this many bursts, each followed by a settling: a method still on its way up the
+    /// tiers is promoted only as it is called, so the paths the first burst left unpromoted (waiting readers, say)
+    /// are promoted in the second rather than in the measured window.</summary>
+    public const int Rounds = 2;
+
+    /// <summary>The number of messages, counted from the start, after which warm-up burst <paramref name="round"/>
+    /// (1 to <see cref="Rounds"/>) ends.</summary>
+    public static long RoundEnd(long warmup, int round) => warmup * round / Rounds;
+
+    /// <summary>True when the <paramref name="n"/>th message ends a warm-up burst: its receiver then settles.</summary>
+    public static bool IsRoundEnd(long n, long warmup)
+    {
+        for (var round = 1; round <= Rounds; round++)
+        {
+            if (n == RoundEnd(warmup, round)) return true;
+        }
+        return false;
+    }
+
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(10);
+
+    /// <summary>Waits until no method has been compiled for <see cref="Quiet"/>, or <see cref="Limit"/> has passed;
+    /// returns what to report: how long it waited, the methods compiled so far, and whether it went quiet.</summary>
+    public static (string Key, object Value)[] Wait()
+    {
+        var begin = Stopwatch.GetTimestamp();
+        var compiled = JitInfo.GetCompiledMethodCount();
+        var quietSince = begin;
+        var quiet = false;
+        while (Stopwatch.GetElapsedTime(begin) < Limit)
+        {
+            Thread.Sleep(Poll);
+            var now = JitInfo.GetCompiledMethodCount();
+            if (now != compiled)
+            {
+                compiled = now;
+                quietSince = Stopwatch.GetTimestamp();
+            }
+            else if (Stopwatch.GetElapsedTime(quietSince) >= Quiet)
+            {
+                quiet = true;
+                break;
+            }
+        }
+        return [("settle_ms", Math.Round(Stopwatch.GetElapsedTime(begin).TotalMilliseconds)), ("jit_methods", compiled), ("jit_quiet", quiet ? 1 : 0)];
+    }
+}
