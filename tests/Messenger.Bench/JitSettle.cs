@@ -22,11 +22,16 @@ internal static class JitSettle
     public static long RoundEnd(long warmup, int round) => warmup * round / Rounds;
 
     /// <summary>True when the <paramref name="n"/>th message ends a warm-up burst: its receiver then settles.</summary>
-    public static bool IsRoundEnd(long n, long warmup)
+    public static bool IsRoundEnd(long n, long warmup) => EndsRound(n - 1, n, warmup);
+
+    /// <summary>True when going from message <paramref name="before"/> to message <paramref name="now"/> (numbered
+    /// from 1) passed the end of a warm-up burst.</summary>
+    public static bool EndsRound(long before, long now, long warmup)
     {
         for (var round = 1; round <= Rounds; round++)
         {
-            if (n == RoundEnd(warmup, round)) return true;
+            var end = RoundEnd(warmup, round);
+            if (before < end && now >= end) return true;
         }
         return false;
     }
@@ -34,6 +39,9 @@ internal static class JitSettle
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(10);
+
+    /// <summary>The longest all the settlings of one measurement can take, which its timeouts allow for.</summary>
+    public static TimeSpan MaxTotal => Limit * Rounds;
 
     /// <summary>Waits until no method has been compiled for <see cref="Quiet"/>, or <see cref="Limit"/> has passed;
     /// returns what to report: how long it waited, the methods compiled so far, and whether it went quiet.</summary>

@@ -67,11 +67,13 @@ internal static class MessengerRoles
                     return 1;
                 }
                 // One sender, started after this node: sequence numbers run 1, 2, 3 ... and a gap is a lost message.
+                // Warm-up rounds and the window are marked by sequence number, so that a gap cannot hide them.
                 if (m.Sequence != last + 1) lost += m.Sequence - last - 1;
+                var before = last;
                 last = m.Sequence;
                 n++;
-                if (settle && JitSettle.IsRoundEnd(n, warmup)) ParentLink.Say("warmed", JitSettle.Wait());
-                if (n == first)
+                if (settle && JitSettle.EndsRound(before, last, warmup)) ParentLink.Say("warmed", JitSettle.Wait());
+                if (before < first && last >= first)
                 {
                     start = Probe.Take();
                     startStats = node.Statistics;

@@ -152,7 +152,7 @@ internal sealed partial class Orchestrator
             foreach (var m in selected.Where(m => m.Failures < 2))
             {
                 Console.Write($"  [{i + 1}/{repeats}] {m.Label,-38}");
-                using var timeout = new CancellationTokenSource(_settings.Timeout);
+                using var timeout = new CancellationTokenSource(_settings.Timeout + JitSettle.MaxTotal);
                 try
                 {
                     var run = await m.Once(timeout.Token).ConfigureAwait(false);
@@ -255,11 +255,12 @@ internal sealed partial class Orchestrator
         var ready = await g.ExpectAsync(receiver, "ready", ct).ConfigureAwait(false);
         var sender = g.Self("sender", "netmq-send", ["--endpoint", ready["endpoint"], "--size", Str(size), .. Opt("--curve-server", server)]);
         await g.ExpectAsync(sender, "ready", ct).ConfigureAwait(false);
-        await WarmUpAndSettleAsync(g, sender, [receiver], warmup, ct).ConfigureAwait(false);
+        var settling = await WarmUpAndSettleAsync(g, sender, [receiver], warmup, ct).ConfigureAwait(false);
         sender.Send($"send {count + 1}");
         var done = await g.ExpectAsync(receiver, "done", ct).ConfigureAwait(false);
         var sent = await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Notes.AddRange(settling);
         run.Values["msgs_per_s"] = count / Seconds(done);
         run.Costs.Add(Cost.From("sender", sent, count + 1));
         run.Costs.Add(Cost.From("receiver", done, count));
@@ -311,12 +312,13 @@ internal sealed partial class Orchestrator
             .ToList();
         foreach (var s in subscribers) await g.ExpectAsync(s, "ready", ct).ConfigureAwait(false);
         await g.ExpectAsync(publisher, "subscribed", ct).ConfigureAwait(false);
-        await WarmUpAndSettleAsync(g, publisher, subscribers, warmup, ct).ConfigureAwait(false);
+        var settling = await WarmUpAndSettleAsync(g, publisher, subscribers, warmup, ct).ConfigureAwait(false);
         publisher.Send($"send {count + 1}");
         var done = new List<Fields>();
         foreach (var s in subscribers) done.Add(await g.ExpectAsync(s, "done", ct).ConfigureAwait(false));
         var sent = await g.ExpectAsync(publisher, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Notes.AddRange(settling);
         run.Values["deliveries_per_s"] = Subscribers * count / Span(done);
         run.Costs.Add(Cost.From("publisher", sent, count + 1));
         run.Costs.Add(Cost.From("subscriber 1", done[0], count));
@@ -334,11 +336,12 @@ internal sealed partial class Orchestrator
         var ready = await g.ExpectAsync(receiver, "ready", ct).ConfigureAwait(false);
         var sender = g.Self("node a (sender)", "messenger-send", [.. Node("a", cluster, ready["endpoint"], insecure), "--to", "b", "--size", Str(size), "--timeout", Str(TimeoutSeconds)]);
         var met = await g.ExpectAsync(sender, "ready", ct).ConfigureAwait(false);
-        await WarmUpAndSettleAsync(g, sender, [receiver], warmup, ct).ConfigureAwait(false);
+        var settling = await WarmUpAndSettleAsync(g, sender, [receiver], warmup, ct).ConfigureAwait(false);
         sender.Send($"send {count + 1}");
         var done = await g.ExpectAsync(receiver, "done", ct).ConfigureAwait(false);
         var sent = await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Notes.AddRange(settling);
         run.Values["msgs_per_s"] = count / Seconds(done);
         run.Dropped = done.Long("dropped") + sent.Long("dropped");
         run.Lost = done.Long("lost");
@@ -400,12 +403,13 @@ internal sealed partial class Orchestrator
             .ToList();
         foreach (var r in receivers) await g.ExpectAsync(r, "ready", ct).ConfigureAwait(false);
         var met = await g.ExpectAsync(publisher, "ready", ct).ConfigureAwait(false);
-        await WarmUpAndSettleAsync(g, publisher, receivers, warmup, ct).ConfigureAwait(false);
+        var settling = await WarmUpAndSettleAsync(g, publisher, receivers, warmup, ct).ConfigureAwait(false);
         publisher.Send($"send {count + 1}");
         var done = new List<Fields>();
         foreach (var r in receivers) done.Add(await g.ExpectAsync(r, "done", ct).ConfigureAwait(false));
         var sent = await g.ExpectAsync(publisher, "sent", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Notes.AddRange(settling);
         run.Values["deliveries_per_s"] = Subscribers * count / Span(done);
         run.Dropped = done.Sum(d => d.Long("dropped")) + sent.Long("dropped");
         run.Lost = done.Sum(d => d.Long("lost"));
@@ -420,21 +424,28 @@ internal sealed partial class Orchestrator
     /// <summary>The warm-up bursts, after each of which every process waits until its JIT has gone quiet (see
     /// <see cref="JitSettle"/>): the sender on "settle", each receiver by itself once the burst is in. The measured burst (count + 1: the
     /// window runs from the first measured message to the last) is the caller's.</summary>
-    private static async Task WarmUpAndSettleAsync(ChildGroup g, Child sender, IReadOnlyList<Child> receivers, long warmup, CancellationToken ct)
+    private static async Task<List<string>> WarmUpAndSettleAsync(ChildGroup g, Child sender, IReadOnlyList<Child> receivers, long warmup, CancellationToken ct)
     {
+        var notes = new List<string>();
         for (var round = 1; round <= JitSettle.Rounds; round++)
         {
             sender.Send($"send {JitSettle.RoundEnd(warmup, round) - JitSettle.RoundEnd(warmup, round - 1)}");
             await g.ExpectAsync(sender, "sent", ct).ConfigureAwait(false);
             sender.Send("settle");
-            await g.ExpectAsync(sender, "settled", ct).ConfigureAwait(false);
-            foreach (var r in receivers) await g.ExpectAsync(r, "warmed", ct).ConfigureAwait(false);
+            Note(sender, await g.ExpectAsync(sender, "settled", ct).ConfigureAwait(false));
+            foreach (var r in receivers) Note(r, await g.ExpectAsync(r, "warmed", ct).ConfigureAwait(false));
+
+            void Note(Child child, Fields settled)
+            {
+                if (settled.Long("jit_quiet") == 0) notes.Add($"{child.Label}: its JIT was still compiling after {settled["settle_ms"]} ms of warm-up round {round}'s settling");
+            }
         }
+        return notes;
     }
 
     /// <summary>The children's own limit: shorter than the run's, so that a child that gives up says why (what it
-    /// received, what its node counted) before the orchestrator gives up on it.</summary>
-    private long TimeoutSeconds => Math.Max(1, (long)(_settings.Timeout.TotalSeconds * 0.8));
+    /// received, what its node counted) before the orchestrator gives up on it. Both leave room for the settling.</summary>
+    private long TimeoutSeconds => Math.Max(1, (long)(_settings.Timeout.TotalSeconds * 0.8 + JitSettle.MaxTotal.TotalSeconds));
 
     private string[] Common(int size, long warmup, long count) =>
         ["--size", Str(size), "--warmup", Str(warmup), "--count", Str(count), "--timeout", Str(TimeoutSeconds)];

@@ -17,6 +17,9 @@ internal sealed class FrameSealer : IDisposable
 
     public FrameSealer(NoiseCipherState cipher)
     {
+        // Without a key, EncryptWithAd copies without a tag: a frame would be shorter than SealedLength says, and the
+        // rest of its (pooled, uninitialized) NetMQ buffer would go on the wire.
+        if (!cipher.HasKey) throw new ArgumentException("a frame sealer needs a keyed cipher state", nameof(cipher));
         _cipher = cipher;
         _cipher.MaxMessageLength = int.MaxValue;
     }
