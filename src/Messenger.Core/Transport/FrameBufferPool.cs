@@ -60,10 +60,13 @@ internal sealed class FrameBufferPool : IBufferPool
         lock (s_installGate)
         {
             if (s_installed) return;
-            if (!AppContext.TryGetSwitch(KeepNetMQDefaultSwitch, out var keep) || !keep) BufferPool.SetCustomBufferPool(new FrameBufferPool());
+            if (ShouldInstall()) BufferPool.SetCustomBufferPool(new FrameBufferPool());
             Volatile.Write(ref s_installed, true);
         }
     }
+
+    /// <summary>False when the application set <see cref="KeepNetMQDefaultSwitch"/>.</summary>
+    internal static bool ShouldInstall() => !AppContext.TryGetSwitch(KeepNetMQDefaultSwitch, out var keep) || !keep;
 
     public byte[] Take(int size)
     {

@@ -72,6 +72,25 @@ public sealed class FrameBufferPoolTests
         Assert.Equal(40_960, BufferPool.Take(40_000).Length);
     }
 
+    [Fact]
+    public void The_AppContext_switch_keeps_NetMQs_own_pool()
+    {
+        // The switch is read once per process, at the first node's start: once that is done, setting it here
+        // cannot change what nodes started by other tests meanwhile get.
+        FrameBufferPool.EnsureInstalled();
+        try
+        {
+            AppContext.SetSwitch(FrameBufferPool.KeepNetMQDefaultSwitch, true);
+            Assert.False(FrameBufferPool.ShouldInstall());
+            AppContext.SetSwitch(FrameBufferPool.KeepNetMQDefaultSwitch, false);
+            Assert.True(FrameBufferPool.ShouldInstall());
+        }
+        finally
+        {
+            AppContext.SetSwitch(FrameBufferPool.KeepNetMQDefaultSwitch, false);
+        }
+    }
+
     /// <summary>Recycled buffers must never carry one frame's bytes into another: bodies that each name their own
     /// index, many full batch frames of them, one way and the other, unicast and broadcast, arrive intact.</summary>
     [Fact]
