@@ -13,8 +13,8 @@ namespace Messenger.Transport;
 /// </para>
 /// <para>
 /// The pool is NetMQ's, so it is the process's: it is installed at the first node's start, unless the application
-/// sets the AppContext switch <see cref="KeepNetMQDefaultSwitch"/>. Buffers of received frames are taken from it
-/// too but never given back: the delivered messages point into them.
+/// sets the AppContext switch <see cref="KeepNetMQDefaultSwitch"/>. The buffers of received batch frames come from it
+/// too but are never given back: the delivered messages point into them.
 /// </para>
 /// </summary>
 internal sealed class FrameBufferPool : IBufferPool
