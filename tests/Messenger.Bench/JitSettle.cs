@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Tracing;
 using System.Runtime;
 
 namespace Messenger.Bench;
@@ -37,35 +38,63 @@ internal static class JitSettle
     }
 
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
-    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(10);
 
     /// <summary>The longest all the settlings of one measurement can take, which its timeouts allow for.</summary>
     public static TimeSpan MaxTotal => Limit * Rounds;
 
-    /// <summary>Waits until no method has been compiled for <see cref="Quiet"/>, or <see cref="Limit"/> has passed;
-    /// returns what to report: how long it waited, the methods compiled so far, and whether it went quiet.</summary>
+    /// <summary>Waits until the runtime has reported no method compiled for <see cref="Quiet"/>, or
+    /// <see cref="Limit"/> has passed; returns what to report: how long it waited, the methods compiled so far, and
+    /// whether it went quiet.</summary>
     public static (string Key, object Value)[] Wait()
     {
         var begin = Stopwatch.GetTimestamp();
-        var compiled = JitInfo.GetCompiledMethodCount();
-        var quietSince = begin;
         var quiet = false;
-        while (Stopwatch.GetElapsedTime(begin) < Limit)
+        using (var jit = new JitEvents())
         {
-            Thread.Sleep(Poll);
-            var now = JitInfo.GetCompiledMethodCount();
-            if (now != compiled)
+            while (Limit - Stopwatch.GetElapsedTime(begin) is var left && left > TimeSpan.Zero)
             {
-                compiled = now;
-                quietSince = Stopwatch.GetTimestamp();
-            }
-            else if (Stopwatch.GetElapsedTime(quietSince) >= Quiet)
-            {
-                quiet = true;
-                break;
+                // Each compilation signals; a whole quiet period without one ends the wait.
+                if (!jit.Compiled.WaitOne(left < Quiet ? left : Quiet))
+                {
+                    quiet = left >= Quiet;
+                    break;
+                }
             }
         }
-        return [("settle_ms", Math.Round(Stopwatch.GetElapsedTime(begin).TotalMilliseconds)), ("jit_methods", compiled), ("jit_quiet", quiet ? 1 : 0)];
+        return [("settle_ms", Math.Round(Stopwatch.GetElapsedTime(begin).TotalMilliseconds)), ("jit_methods", JitInfo.GetCompiledMethodCount()), ("jit_quiet", quiet ? 1 : 0)];
+    }
+
+    /// <summary>The runtime's JIT events (MethodLoadVerbose, keyword JIT), while the settling lasts.</summary>
+    private sealed class JitEvents : EventListener
+    {
+        private const int MethodLoadVerbose = 143;
+        private const EventKeywords JitKeyword = (EventKeywords)0x10;
+
+        public AutoResetEvent Compiled { get; } = new(false);
+
+        protected override void OnEventSourceCreated(EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime") EnableEvents(source, EventLevel.Verbose, JitKeyword);
+        }
+
+        protected override void OnEventWritten(EventWrittenEventArgs e)
+        {
+            // An event still being dispatched as the settling ends may find the signal gone.
+            if (e.EventId != MethodLoadVerbose) return;
+            try
+            {
+                Compiled.Set();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        public override void Dispose()
+        {
+            base.Dispose();
+            Compiled.Dispose();
+        }
     }
 }
