@@ -260,4 +260,36 @@ public sealed class NoiseCipherStateTests
         Assert.Throws<NoiseException>(() => b.DecryptAndHash(ciphertext));
         Assert.Equal(before, b.GetHandshakeHash());
     }
+
+    /// <summary>Small AES-GCM messages are sealed by the processor's instructions, larger ones by the system's
+    /// AesGcm: on both sides of the limit, what the state seals opens with the system's AesGcm under Noise's nonce
+    /// (four zero bytes, then n big-endian), and what that seals opens with the state.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(64)]
+    [InlineData(NoiseCipherState.SmallMessageLimit)]
+    [InlineData(NoiseCipherState.SmallMessageLimit + 1)]
+    [InlineData(5000)]
+    public void AesGcm_messages_agree_with_the_system_implementation_on_both_sides_of_the_small_limit(int length)
+    {
+        using var sender = new NoiseCipherState(NoiseCipher.AesGcm, Key);
+        using var receiver = new NoiseCipherState(NoiseCipher.AesGcm, Key);
+        using var system = new AesGcm(Key, 16);
+        var plaintext = RandomNumberGenerator.GetBytes(length);
+        var ad = "frame header"u8.ToArray();
+        for (ulong n = 0; n < 3; n++)
+        {
+            var nonce = new byte[12];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(nonce.AsSpan(4), n);
+
+            var sealedByState = sender.EncryptWithAd(ad, plaintext);
+            var opened = new byte[length];
+            system.Decrypt(nonce, sealedByState.AsSpan(0, length), sealedByState.AsSpan(length), opened, ad);
+            Assert.Equal(plaintext, opened);
+
+            var sealedBySystem = new byte[length + 16];
+            system.Encrypt(nonce, plaintext, sealedBySystem.AsSpan(0, length), sealedBySystem.AsSpan(length), ad);
+            Assert.Equal(plaintext, receiver.DecryptWithAd(ad, sealedBySystem));
+        }
+    }
 }

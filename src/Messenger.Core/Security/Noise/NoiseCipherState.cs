@@ -1,12 +1,13 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using Messenger.Security.Aead;
 
 namespace Messenger.Security.Noise;
 
 /// <summary>
 /// The Noise CipherState (section 5.1): a key <c>k</c> (possibly empty) and a 64-bit nonce <c>n</c>.
-/// One AEAD instance (<see cref="ChaCha20Poly1305"/> or <see cref="AesGcm"/>) is kept per key, so the
-/// span overloads allocate nothing per call. Not thread-safe: use one instance per direction and
+/// One AEAD instance (<see cref="ChaCha20Poly1305"/> or <see cref="AesGcm"/>, and for small AES-GCM messages an
+/// <see cref="IntrinsicAesGcm"/>) is kept per key, so the span overloads allocate nothing per call. Not thread-safe: use one instance per direction and
 /// serialize calls. Any ciphertext (tag included) is limited to <see cref="NoiseConstants.MaxMessageLength"/>
 /// bytes, so a plaintext may be at most <see cref="NoiseConstants.MaxPayloadLength"/> bytes once a key is set.
 /// </summary>
@@ -14,9 +15,16 @@ internal sealed class NoiseCipherState : IDisposable
 {
     private const ulong ReservedNonce = ulong.MaxValue;
 
+    /// <summary>Up to this many bytes of plaintext, AES-GCM runs on <see cref="IntrinsicAesGcm"/>: at 1 KiB it is as
+    /// fast as the system's when both are warm (2.0 against 2.6 us), past about 1.5 KiB slower.</summary>
+    internal const int SmallMessageLimit = 1024;
+
     private readonly byte[] _key = new byte[NoiseConstants.KeyLength];
     private ChaCha20Poly1305? _chaCha;
     private AesGcm? _aesGcm;
+
+    // AES-GCM on the processor's instructions for messages of up to SmallMessageLimit bytes (see IntrinsicAesGcm).
+    private IntrinsicAesGcm? _smallAesGcm;
     private bool _hasKey;
     private ulong _nonce;
     private bool _disposed;
@@ -274,6 +282,8 @@ internal sealed class NoiseCipherState : IDisposable
         _chaCha = null;
         _aesGcm?.Dispose();
         _aesGcm = null;
+        _smallAesGcm?.Dispose();
+        _smallAesGcm = null;
         CryptographicOperations.ZeroMemory(_key);
         _hasKey = false;
         if (key.IsEmpty)
@@ -299,6 +309,7 @@ internal sealed class NoiseCipherState : IDisposable
             }
 
             _aesGcm = new AesGcm(_key, NoiseConstants.TagLength);
+            if (IntrinsicAesGcm.IsSupported) _smallAesGcm = new IntrinsicAesGcm(_key);
         }
 
         _hasKey = true;
@@ -325,6 +336,10 @@ internal sealed class NoiseCipherState : IDisposable
         {
             _chaCha.Encrypt(nonce, plaintext, ciphertext, tag, ad);
         }
+        else if (_smallAesGcm is not null && plaintext.Length <= SmallMessageLimit)
+        {
+            _smallAesGcm.Encrypt(nonce, plaintext, ciphertext, tag, ad);
+        }
         else
         {
             _aesGcm!.Encrypt(nonce, plaintext, ciphertext, tag, ad);
@@ -335,6 +350,13 @@ internal sealed class NoiseCipherState : IDisposable
     {
         Span<byte> nonce = stackalloc byte[NoiseConstants.NonceLength];
         WriteNonce(n, nonce);
+        if (_smallAesGcm is not null && ciphertext.Length <= SmallMessageLimit)
+        {
+            if (_smallAesGcm.TryDecrypt(nonce, ciphertext, tag, plaintext, ad)) return;
+            // It checks the tag before it decrypts, but the buffer is cleared as on the system's path.
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw new NoiseException("Noise message failed authentication.");
+        }
         try
         {
             if (_chaCha is not null)
