@@ -24,8 +24,6 @@ internal sealed class IntrinsicAesGcm : IDisposable
 
     private const int Rounds = 14;
 
-    private static readonly byte[] s_sbox = BuildSbox();
-
     // Round keys in the byte order AESENC takes; the hash key H byte-reversed, as the multiplication wants it.
     private readonly Vector128<byte>[] _roundKeys = new Vector128<byte>[Rounds + 1];
     private Vector128<ulong> _hashKey;
@@ -219,74 +217,46 @@ internal sealed class IntrinsicAesGcm : IDisposable
         return System.Runtime.Intrinsics.X86.Aes.EncryptLast(block, _roundKeys[Rounds]);
     }
 
-    // FIPS 197, 5.2, for Nk = 8: 60 words, taken four at a time as the round keys.
+    // AES-256's key schedule on AESKEYGENASSIST (Gueron, "Intel Advanced Encryption Standard (AES) New Instructions
+    // Set", figure 26): no table lookups indexed by the key, so no cache timing to learn it from.
     private static void ExpandKey(ReadOnlySpan<byte> key, Vector128<byte>[] roundKeys)
     {
-        Span<byte> w = stackalloc byte[4 * 4 * (Rounds + 1)];
-        key.CopyTo(w);
-        Span<byte> temp = stackalloc byte[4];
-        byte rcon = 1;
-        for (var i = 8; i < 4 * (Rounds + 1); i++)
-        {
-            w.Slice((i - 1) * 4, 4).CopyTo(temp);
-            if (i % 8 == 0)
-            {
-                var first = temp[0];
-                temp[0] = (byte)(s_sbox[temp[1]] ^ rcon);
-                temp[1] = s_sbox[temp[2]];
-                temp[2] = s_sbox[temp[3]];
-                temp[3] = s_sbox[first];
-                rcon = Times2(rcon);
-            }
-            else if (i % 8 == 4)
-            {
-                for (var b = 0; b < 4; b++) temp[b] = s_sbox[temp[b]];
-            }
-            for (var b = 0; b < 4; b++) w[i * 4 + b] = (byte)(w[(i - 8) * 4 + b] ^ temp[b]);
-        }
-        for (var r = 0; r <= Rounds; r++) roundKeys[r] = Vector128.Create((ReadOnlySpan<byte>)w.Slice(r * 16, 16));
-        CryptographicOperations.ZeroMemory(w);
-    }
+        var even = Vector128.Create(key[..16]);
+        var odd = Vector128.Create(key[16..]);
+        roundKeys[0] = even;
+        roundKeys[1] = odd;
+        // The round constants must be constants in the code (AESKEYGENASSIST takes an immediate).
+        roundKeys[2] = even = NextEven(even, System.Runtime.Intrinsics.X86.Aes.KeygenAssist(odd, 0x01));
+        roundKeys[3] = odd = NextOdd(odd, even);
+        roundKeys[4] = even = NextEven(even, System.Runtime.Intrinsics.X86.Aes.KeygenAssist(odd, 0x02));
+        roundKeys[5] = odd = NextOdd(odd, even);
+        roundKeys[6] = even = NextEven(even, System.Runtime.Intrinsics.X86.Aes.KeygenAssist(odd, 0x04));
+        roundKeys[7] = odd = NextOdd(odd, even);
+        roundKeys[8] = even = NextEven(even, System.Runtime.Intrinsics.X86.Aes.KeygenAssist(odd, 0x08));
+        roundKeys[9] = odd = NextOdd(odd, even);
+        roundKeys[10] = even = NextEven(even, System.Runtime.Intrinsics.X86.Aes.KeygenAssist(odd, 0x10));
+        roundKeys[11] = odd = NextOdd(odd, even);
+        roundKeys[12] = even = NextEven(even, System.Runtime.Intrinsics.X86.Aes.KeygenAssist(odd, 0x20));
+        roundKeys[13] = odd = NextOdd(odd, even);
+        roundKeys[14] = NextEven(even, System.Runtime.Intrinsics.X86.Aes.KeygenAssist(odd, 0x40));
 
-    // The S-box from its definition (FIPS 197, 5.1.1): the inverse in GF(2^8), then the affine map.
-    private static byte[] BuildSbox()
-    {
-        var sbox = new byte[256];
-        for (var x = 0; x < 256; x++)
-        {
-            var inverse = x == 0 ? (byte)0 : Inverse((byte)x);
-            var s = inverse ^ Rotate(inverse, 1) ^ Rotate(inverse, 2) ^ Rotate(inverse, 3) ^ Rotate(inverse, 4) ^ 0x63;
-            sbox[x] = (byte)s;
-        }
-        return sbox;
+        // The previous odd key's last word rotated, substituted and XORed with the round constant, in every lane.
+        static Vector128<byte> NextEven(Vector128<byte> even, Vector128<byte> assisted) =>
+            SpreadXor(even) ^ Sse2.Shuffle(assisted.AsUInt32(), 0xff).AsByte();
 
-        static int Rotate(byte b, int n) => ((b << n) | (b >> (8 - n))) & 0xff;
+        // The new even key's last word substituted, with no rotation or constant.
+        static Vector128<byte> NextOdd(Vector128<byte> odd, Vector128<byte> even) =>
+            SpreadXor(odd) ^ Sse2.Shuffle(System.Runtime.Intrinsics.X86.Aes.KeygenAssist(even, 0).AsUInt32(), 0xaa).AsByte();
 
-        // x^254 = x^-1 in GF(2^8).
-        static byte Inverse(byte x)
+        // Each word XORed with all the words before it in the block.
+        static Vector128<byte> SpreadXor(Vector128<byte> v)
         {
-            byte result = 1;
-            var power = x;
-            for (var e = 254; e > 0; e >>= 1)
-            {
-                if ((e & 1) != 0) result = MultiplyBytes(result, power);
-                power = MultiplyBytes(power, power);
-            }
-            return result;
+            var shifted = Sse2.ShiftLeftLogical128BitLane(v, 4);
+            v ^= shifted;
+            shifted = Sse2.ShiftLeftLogical128BitLane(shifted, 4);
+            v ^= shifted;
+            shifted = Sse2.ShiftLeftLogical128BitLane(shifted, 4);
+            return v ^ shifted;
         }
     }
-
-    private static byte MultiplyBytes(byte a, byte b)
-    {
-        byte product = 0;
-        while (b != 0)
-        {
-            if ((b & 1) != 0) product ^= a;
-            a = Times2(a);
-            b >>= 1;
-        }
-        return product;
-    }
-
-    private static byte Times2(byte b) => (byte)((b << 1) ^ ((b & 0x80) != 0 ? 0x1b : 0));
 }
