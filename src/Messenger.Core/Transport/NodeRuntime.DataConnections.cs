@@ -160,7 +160,7 @@ internal sealed partial class NodeRuntime
             }
             else if (queue.Unsent(segment))
             {
-                _doorbell.Enqueue(queue);
+                RingDoorbell(queue);
             }
             return true;
         }

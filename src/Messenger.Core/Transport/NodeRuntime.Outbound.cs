@@ -132,7 +132,7 @@ internal sealed partial class NodeRuntime
         if (count == 0) return;
         Interlocked.Add(ref _messagesSent, count);
         Telemetry.MessagesSent.Add(count, _nodeTag);
-        if (doorbell) _doorbell.Enqueue(queue);
+        if (doorbell) RingDoorbell(queue);
     }
 
     // A queue closes when its peer is removed, or, for broadcasts, when the node stops.
@@ -152,11 +152,14 @@ internal sealed partial class NodeRuntime
 
     private void OnDoorbell()
     {
-        while (_doorbell.TryDequeue(out var queue, TimeSpan.Zero))
-        {
-            if (queue == _broadcast) Guard("broadcast", FlushBroadcast, RestartPublisher);
-            else if (queue.Owner is PeerLink link && link.State != PeerState.Gone) Guard(LinkActor(link), () => FlushLink(link), () => RestartLink(link));
-        }
+        FlushHandedOver();
+        while (_doorbell.TryDequeue(out var queue, TimeSpan.Zero)) Flush(queue);
+    }
+
+    private void Flush(OutboundQueue queue)
+    {
+        if (queue == _broadcast) Guard("broadcast", FlushBroadcast, RestartPublisher);
+        else if (queue.Owner is PeerLink link && link.State != PeerState.Gone) Guard(LinkActor(link), () => FlushLink(link), () => RestartLink(link));
     }
 
     /// <summary>Sends what is queued for a peer, once its handshake allows data: on the data connection once that is

@@ -141,7 +141,13 @@ internal sealed partial class NodeRuntime
         // we read it.
         router.Options.MaxMsgSize = _maxFrame;
         router.Options.ReceiveHighWatermark = RouterReceiveHighWatermark;
-        router.ReceiveReady += (_, _) => Guard("unicast", OnRouterReady, RestartRouter);
+        router.ReceiveReady += (_, _) =>
+        {
+            // Only what this wake-up delivers counts (broadcasts from the SUBs may have woken a reader meanwhile).
+            _received.LastWriteWokeReader = false;
+            Guard("unicast", OnRouterReady, RestartRouter);
+            Guard("node", AwaitReply);
+        };
         return router;
     }
 

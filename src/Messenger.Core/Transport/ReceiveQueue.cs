@@ -33,6 +33,10 @@ internal sealed class ReceiveQueue
         _onDropped = onDropped;
     }
 
+    /// <summary>Poller thread: a write completed a reader that was waiting for messages (the poller clears it once
+    /// it has acted on it).</summary>
+    public bool LastWriteWokeReader { get; set; }
+
     /// <summary>How many messages wait to be read.</summary>
     public int Count => Volatile.Read(ref _queued) + Volatile.Read(ref _currentRemaining);
 
@@ -128,7 +132,11 @@ internal sealed class ReceiveQueue
         batch.CopyTo(start, array, 0, count);
         _batches.Enqueue(array);
         Interlocked.Add(ref _queued, count);
-        Interlocked.Exchange(ref _waiter, null)?.TrySetResult(true);
+        if (Interlocked.Exchange(ref _waiter, null) is { } waiter)
+        {
+            LastWriteWokeReader = true;
+            waiter.TrySetResult(true);
+        }
     }
 
     // Writer, DropOldest: makes room for the batch by dropping the oldest waiting messages, and, when the batch
