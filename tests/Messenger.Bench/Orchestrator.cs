@@ -104,6 +104,7 @@ internal sealed partial class Orchestrator
             "Round trip, one message in flight, 64 B",
             new("netmq-dealer-router", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: false, ct)),
             new("netmq-dealer-router-curve", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: true, ct)),
+            new("netmq-poller-pool", Small, "rtt", ct => NetMqPollerRoundTripAsync(Small, rtt, ct), PollerPoolNote),
             new("messenger-unicast", Small, "rtt", ct => MessengerRoundTripAsync(Small, rtt, insecure: false, ct)),
             new("messenger-unicast-insecure", Small, "rtt", ct => MessengerRoundTripAsync(Small, rtt, insecure: true, ct), InsecureNote)).ConfigureAwait(false);
         await MeasureGroupAsync(
@@ -122,6 +123,8 @@ internal sealed partial class Orchestrator
 
         await RunPwshAsync().ConfigureAwait(false);
     }
+
+    private const string PollerPoolNote = "Raw NetMQ laid out as an asynchronous API over it is (and as a node is): each side receives in a NetMQPoller and hands the message to a reader on the thread pool, which answers on a DEALER of its own";
 
     // The engine issue's targets are for the engine itself; the security issue's, with security on (the default).
     private const string InsecureNote = "Insecure nodes (plaintext protocol 1): the engine without the cipher";
@@ -275,6 +278,23 @@ internal sealed partial class Orchestrator
         var ready = await g.ExpectAsync(echo, "ready", ct).ConfigureAwait(false);
         var client = g.Self("client", "netmq-rtt", ["--endpoint", ready["endpoint"], .. Common(size, _settings.RoundTripWarmup(count), count), .. Opt("--curve-server", server)]);
         await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
+        client.Send("run");
+        var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
+        var run = new Run { OtherLoad = g.OtherLoadPercent() };
+        run.Values["rtt_p50_us"] = done.Double("p50_us");
+        run.Values["rtt_p99_us"] = done.Double("p99_us");
+        run.Costs.Add(Cost.From("client", done, count));
+        return run;
+    }
+
+    private async Task<Run> NetMqPollerRoundTripAsync(int size, int count, CancellationToken ct)
+    {
+        await using var g = new ChildGroup(_settings, ChildEnvironment);
+        var echo = g.Self("echo", "netmq-poller-echo", []);
+        var echoReady = await g.ExpectAsync(echo, "ready", ct).ConfigureAwait(false);
+        var client = g.Self("client", "netmq-poller-rtt", ["--endpoint", echoReady["endpoint"], .. Common(size, _settings.RoundTripWarmup(count), count)]);
+        var clientReady = await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
+        echo.Send($"connect {clientReady["endpoint"]}");
         client.Send("run");
         var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
         var run = new Run { OtherLoad = g.OtherLoadPercent() };

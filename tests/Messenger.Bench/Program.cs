@@ -61,6 +61,8 @@ internal static class Program
                 "netmq-send" => await NetMqRoles.SendAsync(args).ConfigureAwait(false),
                 "netmq-echo" => await NetMqRoles.EchoAsync(args).ConfigureAwait(false),
                 "netmq-rtt" => await NetMqRoles.RoundTripAsync(args).ConfigureAwait(false),
+                "netmq-poller-echo" => await PollerPoolRoles.EchoAsync(args).ConfigureAwait(false),
+                "netmq-poller-rtt" => await PollerPoolRoles.RoundTripAsync(args).ConfigureAwait(false),
                 "netmq-handshake" => await NetMqRoles.HandshakeAsync(args).ConfigureAwait(false),
                 "messenger-handshake" => await MessengerRoles.HandshakeAsync(args).ConfigureAwait(false),
                 "netmq-pub" => await NetMqRoles.PublishAsync(args).ConfigureAwait(false),

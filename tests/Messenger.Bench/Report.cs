@@ -35,7 +35,7 @@ internal static class Report
         {
             var (name, payload, metric) = row.Name switch
             {
-                "netmq-dealer-router" or "netmq-dealer-router-curve" or "messenger-unicast" or "messenger-unicast-insecure" => ("netmq-dealer-router", row.Payload, row.Metric),
+                "netmq-dealer-router" or "netmq-dealer-router-curve" or "netmq-poller-pool" or "messenger-unicast" or "messenger-unicast-insecure" => ("netmq-dealer-router", row.Payload, row.Metric),
                 "netmq-pub-sub" or "messenger-broadcast" => ("netmq-pub-sub", row.Payload, row.Metric),
                 "messenger-pwsh-send" or "messenger-pwsh-receive" => ("netmq-dealer-router", 64, "msgs_per_s"),
                 _ => (row.Name, row.Payload, row.Metric),
