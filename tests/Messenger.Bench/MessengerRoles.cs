@@ -217,37 +217,17 @@ internal static class MessengerRoles
         ParentLink.Say("ready");
         if (await ParentLink.NextCommandAsync().ConfigureAwait(false) != "run") return 0;
 
-        var samples = new long[count];
-        var start = default(Probe);
-        try
+        return await RoundTripLoop.RunAsync(payload.Length, warmup, count, async _ =>
         {
-            for (var i = 0; i < warmup + count; i++)
+            try
             {
-                if (i == warmup)
-                {
-                    ParentLink.Say("warmed", JitSettle.Wait());
-                    start = Probe.Take();
-                }
-                var t0 = Stopwatch.GetTimestamp();
                 await node.SendAsync(to, payload, cancellationToken: timeout.Token).ConfigureAwait(false);
-                var echo = await node.ReadAsync(timeout.Token).ConfigureAwait(false);
-                var t1 = Stopwatch.GetTimestamp();
-                if (echo.Body.Length != payload.Length)
-                {
-                    ParentLink.Fail($"an echo of {echo.Body.Length} bytes, expected {payload.Length}");
-                    return 1;
-                }
-                if (i >= warmup) samples[i - warmup] = t1 - t0;
+                return (await node.ReadAsync(timeout.Token).ConfigureAwait(false)).Body.Length;
             }
-        }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-        {
-            ParentLink.Fail("timed out waiting for an echo");
-            return 1;
-        }
-        var end = Probe.Take();
-        ParentLink.Say("done", [.. end.Since(start), .. Latency.Summarize(samples), ("dropped", node.Statistics.MessagesDropped), ("direct", node.Statistics.MessagesSentDirect)]);
-        await ParentLink.WaitForStopAsync().ConfigureAwait(false);
-        return 0;
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                return -1;
+            }
+        }, () => [("dropped", node.Statistics.MessagesDropped), ("direct", node.Statistics.MessagesSentDirect)]).ConfigureAwait(false);
     }
 }

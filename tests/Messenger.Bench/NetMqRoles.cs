@@ -174,37 +174,20 @@ internal static class NetMqRoles
         ParentLink.Say("ready");
         if (await ParentLink.NextCommandAsync().ConfigureAwait(false) != "run") return 0;
 
-        var samples = new long[count];
         var reply = new Msg();
         reply.InitEmpty();
-        var start = default(Probe);
-        for (var i = 0; i < warmup + count; i++)
+        try
         {
-            if (i == warmup)
+            return await RoundTripLoop.RunAsync(payload.Length, warmup, count, _ =>
             {
-                ParentLink.Say("warmed", JitSettle.Wait());
-                start = Probe.Take();
-            }
-            var t0 = Stopwatch.GetTimestamp();
-            dealer.SendFrame(payload);
-            if (!dealer.TryReceive(ref reply, Remaining(deadline)))
-            {
-                ParentLink.Fail($"timed out waiting for echo {i}");
-                return 1;
-            }
-            var t1 = Stopwatch.GetTimestamp();
-            if (reply.Size != payload.Length)
-            {
-                ParentLink.Fail($"an echo of {reply.Size} bytes, expected {payload.Length}");
-                return 1;
-            }
-            if (i >= warmup) samples[i - warmup] = t1 - t0;
+                dealer.SendFrame(payload);
+                return new ValueTask<int>(dealer.TryReceive(ref reply, Remaining(deadline)) ? reply.Size : -1);
+            }).ConfigureAwait(false);
         }
-        var end = Probe.Take();
-        reply.Close();
-        ParentLink.Say("done", [.. end.Since(start), .. Latency.Summarize(samples)]);
-        await ParentLink.WaitForStopAsync().ConfigureAwait(false);
-        return 0;
+        finally
+        {
+            reply.Close();
+        }
     }
 
     /// <summary>

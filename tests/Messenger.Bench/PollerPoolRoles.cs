@@ -49,38 +49,18 @@ internal static class PollerPoolRoles
         ParentLink.Say("ready", ("endpoint", side.Endpoint));
         if (await ParentLink.NextCommandAsync().ConfigureAwait(false) != "run") return 0;
 
-        var samples = new long[count];
-        var start = default(Probe);
-        try
+        return await RoundTripLoop.RunAsync(payload.Length, warmup, count, async _ =>
         {
-            for (var i = 0; i < warmup + count; i++)
+            side.Send(payload);
+            try
             {
-                if (i == warmup)
-                {
-                    ParentLink.Say("warmed", JitSettle.Wait());
-                    start = Probe.Take();
-                }
-                var t0 = Stopwatch.GetTimestamp();
-                side.Send(payload);
-                var echo = await side.ReceiveAsync(timeout.Token).ConfigureAwait(false);
-                var t1 = Stopwatch.GetTimestamp();
-                if (echo.Length != payload.Length)
-                {
-                    ParentLink.Fail($"an echo of {echo.Length} bytes, expected {payload.Length}");
-                    return 1;
-                }
-                if (i >= warmup) samples[i - warmup] = t1 - t0;
+                return (await side.ReceiveAsync(timeout.Token).ConfigureAwait(false)).Length;
             }
-        }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-        {
-            ParentLink.Fail("timed out waiting for an echo");
-            return 1;
-        }
-        var end = Probe.Take();
-        ParentLink.Say("done", [.. end.Since(start), .. Latency.Summarize(samples)]);
-        await ParentLink.WaitForStopAsync().ConfigureAwait(false);
-        return 0;
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                return -1;
+            }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>One side: a ROUTER in a poller for what comes in, a DEALER sent on from the reader's thread.</summary>
