@@ -7,8 +7,8 @@ namespace Messenger.Security.Noise;
 /// <summary>
 /// The Noise CipherState (section 5.1): a key <c>k</c> (possibly empty) and a 64-bit nonce <c>n</c>.
 /// One AEAD instance (<see cref="ChaCha20Poly1305"/> or <see cref="AesGcm"/>, and for small AES-GCM messages an
-/// <see cref="IntrinsicAesGcm"/>) is kept per key, so the span overloads allocate nothing per call. Not thread-safe: use one instance per direction and
-/// serialize calls. Any ciphertext (tag included) is limited to <see cref="NoiseConstants.MaxMessageLength"/>
+/// <see cref="IntrinsicAesGcm"/>) is kept per key, so the span overloads allocate nothing per call. Not
+/// thread-safe: use one instance per direction and serialize calls. Any ciphertext (tag included) is limited to <see cref="NoiseConstants.MaxMessageLength"/>
 /// bytes, so a plaintext may be at most <see cref="NoiseConstants.MaxPayloadLength"/> bytes once a key is set.
 /// </summary>
 internal sealed class NoiseCipherState : IDisposable
