@@ -53,7 +53,8 @@ internal sealed partial class NodeRuntime
 
     /// <summary>Poller thread, after a wake-up that woke a waiting reader: while the reply path goes through the
     /// poller (protocol 1, or direct sends turned off), waits up to <see cref="ReplyWait"/> for a sender's hand-over
-    /// and flushes it at once. A busy machine loses nothing by it: the wait yields the processor as it spins.</summary>
+    /// and flushes it at once. The wait yields the processor between spins, so that the reader's thread and NetMQ's
+    /// can run on a machine with few cores.</summary>
     private void AwaitReply()
     {
         if (!_received.LastWriteWokeReader) return;
