@@ -280,11 +280,7 @@ internal sealed partial class Orchestrator
         await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
         client.Send("run");
         var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
-        var run = new Run { OtherLoad = g.OtherLoadPercent() };
-        run.Values["rtt_p50_us"] = done.Double("p50_us");
-        run.Values["rtt_p99_us"] = done.Double("p99_us");
-        run.Costs.Add(Cost.From("client", done, count));
-        return run;
+        return LatencyRun(g, "rtt", "client", done, count);
     }
 
     private async Task<Run> NetMqPollerRoundTripAsync(int size, int count, CancellationToken ct)
@@ -297,10 +293,17 @@ internal sealed partial class Orchestrator
         echo.Send($"connect {clientReady["endpoint"]}");
         client.Send("run");
         var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
+        return LatencyRun(g, "rtt", "client", done, count);
+    }
+
+    /// <summary>A latency measurement's run: the p50 and p99 that <paramref name="process"/> reported in
+    /// <paramref name="done"/>, as <paramref name="metric"/>_p50_us and _p99_us, and that process's costs.</summary>
+    private static Run LatencyRun(ChildGroup g, string metric, string process, Fields done, int count)
+    {
         var run = new Run { OtherLoad = g.OtherLoadPercent() };
-        run.Values["rtt_p50_us"] = done.Double("p50_us");
-        run.Values["rtt_p99_us"] = done.Double("p99_us");
-        run.Costs.Add(Cost.From("client", done, count));
+        run.Values[$"{metric}_p50_us"] = done.Double("p50_us");
+        run.Values[$"{metric}_p99_us"] = done.Double("p99_us");
+        run.Costs.Add(Cost.From(process, done, count));
         return run;
     }
 
@@ -314,11 +317,7 @@ internal sealed partial class Orchestrator
         await g.ExpectAsync(client, "ready", ct).ConfigureAwait(false);
         client.Send("run");
         var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
-        var run = new Run { OtherLoad = g.OtherLoadPercent() };
-        run.Values["handshake_p50_us"] = done.Double("p50_us");
-        run.Values["handshake_p99_us"] = done.Double("p99_us");
-        run.Costs.Add(Cost.From("client", done, count));
-        return run;
+        return LatencyRun(g, "handshake", "client", done, count);
     }
 
     private async Task<Run> NetMqPubSubAsync(int size, long count, CancellationToken ct)
@@ -383,11 +382,8 @@ internal sealed partial class Orchestrator
         var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
         echo.Send("stop");
         var final = await g.ExpectAsync(echo, "final", ct).ConfigureAwait(false);
-        var run = new Run { OtherLoad = g.OtherLoadPercent() };
-        run.Values["rtt_p50_us"] = done.Double("p50_us");
-        run.Values["rtt_p99_us"] = done.Double("p99_us");
+        var run = LatencyRun(g, "rtt", "node a (client)", done, count);
         run.Dropped = done.Long("dropped") + final.Long("dropped");
-        run.Costs.Add(Cost.From("node a (client)", done, count));
         return run;
     }
 
@@ -403,11 +399,7 @@ internal sealed partial class Orchestrator
         var done = await g.ExpectAsync(client, "done", ct).ConfigureAwait(false);
         echo.Send("stop");
         await g.ExpectAsync(echo, "final", ct).ConfigureAwait(false);
-        var run = new Run { OtherLoad = g.OtherLoadPercent() };
-        run.Values["handshake_p50_us"] = done.Double("p50_us");
-        run.Values["handshake_p99_us"] = done.Double("p99_us");
-        run.Costs.Add(Cost.From("node h (joining)", done, count));
-        return run;
+        return LatencyRun(g, "handshake", "node h (joining)", done, count);
     }
 
     private async Task<Run> MessengerBroadcastAsync(int size, long count, CancellationToken ct)

@@ -57,8 +57,8 @@ internal sealed partial class NodeRuntime
     /// can run on a machine with few cores.</summary>
     private void AwaitReply()
     {
+        // The ROUTER's handler clears the flag before each wake-up's reading.
         if (!_received.LastWriteWokeReader) return;
-        _received.LastWriteWokeReader = false;
         if (ReplyWait <= TimeSpan.Zero || (Secure && _options.DirectSends)) return;
         if (_replyWaitsSkipped > 0)
         {

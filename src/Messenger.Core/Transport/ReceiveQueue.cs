@@ -33,8 +33,8 @@ internal sealed class ReceiveQueue
         _onDropped = onDropped;
     }
 
-    /// <summary>Poller thread: a write completed a reader that was waiting for messages (the poller clears it once
-    /// it has acted on it).</summary>
+    /// <summary>Poller thread: a write completed a reader that was waiting for messages (the poller clears it before
+    /// each wake-up of its ROUTER).</summary>
     public bool LastWriteWokeReader { get; set; }
 
     /// <summary>How many messages wait to be read.</summary>
