@@ -150,12 +150,6 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    private void OnDoorbell()
-    {
-        FlushHandedOver();
-        while (_doorbell.TryDequeue(out var queue, TimeSpan.Zero)) Flush(queue);
-    }
-
     private void Flush(OutboundQueue queue)
     {
         if (queue == _broadcast) Guard("broadcast", FlushBroadcast, RestartPublisher);

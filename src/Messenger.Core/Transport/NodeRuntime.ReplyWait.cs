@@ -20,8 +20,10 @@ internal sealed partial class NodeRuntime
     private const int FirstReplyWaitPause = 32;
     private const int MaxReplyWaitPause = 4096;
 
-    // What senders hand over while the poller waits: the queue it must flush, in place of a doorbell ring.
+    // The queues senders want flushed. A sender adds its queue here, and posts a flush to the poller unless one is
+    // posted and not yet begun, or the poller is waiting for a reply (it watches this queue then).
     private readonly ConcurrentQueue<OutboundQueue> _handoff = new();
+    private int _flushPosted;
     private int _awaitingReply;
     private int _replyWaitMisses;
     private int _replyWaitsSkipped;
@@ -35,20 +37,17 @@ internal sealed partial class NodeRuntime
     /// <summary>Tests: how often the poller waited for a reply, and how often one came while it did.</summary>
     internal (long Waits, long Caught) ReplyWaitCounts => (Interlocked.Read(ref _replyWaits), Interlocked.Read(ref _repliesCaught));
 
-    /// <summary>Any thread: tells the poller that <paramref name="queue"/> has something to send. While it waits
-    /// for a reply, through the hand-over queue it is watching; else by the doorbell, which wakes it.</summary>
+    /// <summary>Any thread: tells the poller that <paramref name="queue"/> has something to send. While the poller
+    /// waits for a reply it finds the queue in the hand-over queue it is watching; else a flush posted to it, one for
+    /// however many rings come before it begins, wakes it.</summary>
     private void RingDoorbell(OutboundQueue queue)
     {
-        if (Volatile.Read(ref _awaitingReply) != 0)
-        {
-            _handoff.Enqueue(queue);
-            // The poller clears the flag and then empties the hand-over queue: the full fence orders our enqueue
-            // before this second look, so that either it sees the flag still set (and will empty the queue), or we
-            // see it cleared and ring as well (a queue flushed twice has nothing left the second time).
-            Interlocked.MemoryBarrier();
-            if (Volatile.Read(ref _awaitingReply) != 0) return;
-        }
-        _doorbell.Enqueue(queue);
+        _handoff.Enqueue(queue);
+        // The poller clears each flag before it empties the hand-over queue. The full fence orders our enqueue before
+        // the looks that follow: either we see a flag still set (and the poller will find our queue), or we post.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _awaitingReply) != 0) return;
+        if (Interlocked.Exchange(ref _flushPosted, 1) == 0) Post(FlushHandedOver);
     }
 
     /// <summary>Poller thread, after a wake-up that woke a waiting reader: while the reply path goes through the
@@ -98,8 +97,11 @@ internal sealed partial class NodeRuntime
         }
     }
 
+    /// <summary>Poller thread: flushes every queue handed over.</summary>
     private void FlushHandedOver()
     {
+        Volatile.Write(ref _flushPosted, 0);
+        Interlocked.MemoryBarrier();
         while (_handoff.TryDequeue(out var queue)) Flush(queue);
     }
 }

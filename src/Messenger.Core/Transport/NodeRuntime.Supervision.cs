@@ -95,7 +95,7 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>Test-only: the node loop hangs for <paramref name="duration"/>.</summary>
-    internal void InjectHang(TimeSpan duration) => _commands.Enqueue(() => Thread.Sleep(duration));
+    internal void InjectHang(TimeSpan duration) => Post(() => Thread.Sleep(duration));
 
     private void RestartLink(PeerLink link)
     {
@@ -166,8 +166,8 @@ internal sealed partial class NodeRuntime
             _options.BeaconPort,
             _options.BeaconInterval,
             new BeaconAnnouncement(_options.Cluster, Id, Name, Port, PublishPort, _options.Insecure ? null : _security.KeyPair.PublicKeyBytes),
-            (heard, from) => _commands.Enqueue(() => OnBeacon(heard, from)),
-            (part, e) => _commands.Enqueue(() => OnActorFailed("beacon", e ?? new InvalidOperationException(part), RestartBeacon)),
+            (heard, from) => Post(() => OnBeacon(heard, from)),
+            (part, e) => Post(() => OnActorFailed("beacon", e ?? new InvalidOperationException(part), RestartBeacon)),
             () => Faults.Check("beacon"));
 
     /// <summary>Binds a new socket to the port of the one it replaces. The old listener closes on NetMQ's I/O thread,

@@ -13,7 +13,8 @@ namespace Messenger.Transport;
 /// <summary>
 /// The engine of one node: a NetMQPoller thread that alone touches the node's sockets (ROUTER for inbound
 /// unicast, PUB for broadcast, and per peer a DEALER to its ROUTER and a SUB to its PUB; a DEALER per seed), the
-/// peer table, the handshakes, heartbeats and discovery. Other threads hand it work through <see cref="NetMQQueue{T}"/>s.
+/// peer table, the handshakes, heartbeats and discovery. Other threads hand it work through the poller's own task
+/// queue (<see cref="Post"/>).
 /// Every handler catches what it throws: a failure is logged and counted, never fatal to the process.
 /// </summary>
 internal sealed partial class NodeRuntime : IDisposable
@@ -49,8 +50,6 @@ internal sealed partial class NodeRuntime : IDisposable
     private readonly IReadOnlyList<BeaconInterface>? _beaconInterfaces;
     private readonly SecurityContext _security;
     private readonly long _maxFrame;
-    private readonly NetMQQueue<Action> _commands;
-    private readonly NetMQQueue<OutboundQueue> _doorbell;
     private readonly NetMQTimer _timer;
     private readonly NetMQTimer _probeTimer;
     private UdpBeacon? _beacon;
@@ -133,11 +132,7 @@ internal sealed partial class NodeRuntime : IDisposable
         }
 
         _broadcast = new OutboundQueue(FrameType.Broadcast, Id, options.SendQueueLimitBytes);
-        _commands = new NetMQQueue<Action>();
-        _doorbell = new NetMQQueue<OutboundQueue>();
         _timer = new NetMQTimer(TimeSpan.FromMilliseconds(TickMilliseconds));
-        _commands.ReceiveReady += (_, _) => Guard("node", OnCommands);
-        _doorbell.ReceiveReady += (_, _) => Guard("node", OnDoorbell);
         _timer.Elapsed += (_, _) => Guard("node", OnTick);
         _probeTimer = new NetMQTimer(TimeSpan.FromMilliseconds(FirstProbeRetryMilliseconds)) { Enable = false };
         _probeTimer.Elapsed += (_, _) => Guard("node", OnProbeTimer);
@@ -145,7 +140,7 @@ internal sealed partial class NodeRuntime : IDisposable
         _dataRetryTimer.Elapsed += (_, _) => Guard("node", OnDataRetryTimer);
         _ackTimer = new NetMQTimer(TimeSpan.FromMilliseconds(AckDelayMilliseconds)) { Enable = false };
         _ackTimer.Elapsed += (_, _) => Guard("node", OnAckTimer);
-        _poller = new NetMQPoller { _router, _commands, _doorbell, _timer, _probeTimer, _dataRetryTimer, _ackTimer };
+        _poller = new NetMQPoller { _router, _timer, _probeTimer, _dataRetryTimer, _ackTimer };
 
         _received = new ReceiveQueue(options.ReceiveQueueCapacity, options.ReceiveFullMode, OnReceiveDropped);
         _events = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
@@ -192,7 +187,7 @@ internal sealed partial class NodeRuntime : IDisposable
         _poller.RunAsync($"messenger-{Name}", isBackgroundThread: true);
         _beacon?.Start();
         StartWatchdog();
-        foreach (var seed in _options.Seeds) _commands.Enqueue(() => AddSeed(seed));
+        foreach (var seed in _options.Seeds) Post(() => AddSeed(seed));
         Log.NodeStarted(_logger, Name, Endpoint, PublishEndpoint, _options.Cluster);
     }
 
@@ -216,7 +211,7 @@ internal sealed partial class NodeRuntime : IDisposable
     public Task<T> InvokeAsync<T>(Func<T> action)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _commands.Enqueue(() =>
+        var posted = Post(() =>
         {
             try
             {
@@ -227,6 +222,7 @@ internal sealed partial class NodeRuntime : IDisposable
                 done.TrySetException(e);
             }
         });
+        if (!posted) done.TrySetException(new NodeStoppedException(Name));
         return done.Task;
     }
 
@@ -249,7 +245,7 @@ internal sealed partial class NodeRuntime : IDisposable
         Interlocked.Exchange(ref _stopRequested, 1);
         if (_watchdog is not null) await _watchdog.DisposeAsync().ConfigureAwait(false);
         _beacon?.Dispose();
-        if (leave && _poller.IsRunning) _commands.Enqueue(BeginLeave);
+        if (leave && _poller.IsRunning) Post(BeginLeave);
         else _stopped.TrySetResult();
         // The leave finishes within LeaveTimeout on the poller's timer; the margin covers a starved machine.
         await _stopped.Task.WaitAsync(_options.LeaveTimeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -304,8 +300,6 @@ internal sealed partial class NodeRuntime : IDisposable
         _router.Dispose();
         _publisher.Dispose();
         _security.Dispose();
-        _commands.Dispose();
-        _doorbell.Dispose();
     }
 
     public void Dispose()
@@ -313,9 +307,21 @@ internal sealed partial class NodeRuntime : IDisposable
         StopAsync().GetAwaiter().GetResult();
     }
 
-    private void OnCommands()
+    /// <summary>Any thread: runs <paramref name="command"/> on the poller thread, after what was posted before it
+    /// (before the poller runs, once it does). Through the poller's own task queue, not a queue of ours: every socket
+    /// in a NetMQPoller costs a poll(2) of its mailbox twice on every wake-up, for every message, and two queues of
+    /// ours were two of the seven sockets of a node with one peer. False once the poller is gone: nothing runs.</summary>
+    private bool Post(Action command)
     {
-        while (_commands.TryDequeue(out var command, TimeSpan.Zero)) Guard("node", command);
+        try
+        {
+            new Task(() => Guard("node", command)).Start(_poller);
+            return true;
+        }
+        catch (TaskSchedulerException) when (_stopRequested != 0)
+        {
+            return false;
+        }
     }
 
     private async Task PumpEventsAsync()
