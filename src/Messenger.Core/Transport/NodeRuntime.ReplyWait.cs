@@ -47,7 +47,8 @@ internal sealed partial class NodeRuntime
         // the looks that follow: either we see a flag still set (and the poller will find our queue), or we post.
         Interlocked.MemoryBarrier();
         if (Volatile.Read(ref _awaitingReply) != 0) return;
-        if (Interlocked.Exchange(ref _flushPosted, 1) == 0) Post(FlushHandedOver);
+        // A flush that fails is restarted as a flush: until one clears the flag, no sender posts another.
+        if (Interlocked.Exchange(ref _flushPosted, 1) == 0) Post(FlushHandedOver, restart: FlushHandedOver);
     }
 
     /// <summary>Poller thread, after a wake-up that woke a waiting reader: while the reply path goes through the

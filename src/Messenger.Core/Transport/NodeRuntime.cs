@@ -310,12 +310,13 @@ internal sealed partial class NodeRuntime : IDisposable
     /// <summary>Any thread: runs <paramref name="command"/> on the poller thread, after what was posted before it
     /// (before the poller runs, once it does). Through the poller's own task queue, not a queue of ours: every socket
     /// in a NetMQPoller costs a poll(2) of its mailbox twice on every wake-up, for every message, and two queues of
-    /// ours were two of the seven sockets of a node with one peer. False once the poller is gone: nothing runs.</summary>
-    private bool Post(Action command)
+    /// ours were two of the seven sockets of a node with one peer. A failure goes to the supervisor, as the node
+    /// actor's, with <paramref name="restart"/>. False once the poller is gone: nothing runs.</summary>
+    private bool Post(Action command, Action? restart = null)
     {
         try
         {
-            new Task(() => Guard("node", command)).Start(_poller);
+            new Task(() => Guard("node", command, restart)).Start(_poller);
             return true;
         }
         catch (TaskSchedulerException) when (_stopRequested != 0)

@@ -59,6 +59,38 @@ public sealed class DoorbellTests
     }
 
     [Fact]
+    public async Task A_flush_that_fails_is_restarted_and_sends_go_on()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { DirectSends = false });
+        var b = await cluster.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        a.Runtime.ReplyWait = TimeSpan.Zero;
+        var restarted = new TaskCompletionSource<ActorRestartedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.ActorRestarted += (_, e) => restarted.TrySetResult(e);
+
+        // Hold the poller in a command, arm a fault of the node actor, and send: the flush the send posts is the
+        // next of the node's work to run, and fails.
+        using var holding = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var hold = a.Runtime.InvokeAsync(() =>
+        {
+            holding.Set();
+            return release.Wait(TestCluster.Timeout);
+        });
+        Assert.True(holding.Wait(TestCluster.Timeout));
+        a.Faults.Throw("node");
+        await a.SendAsync("b", "through the fault");
+        release.Set();
+        Assert.True(await hold.WaitAsync(TestCluster.Timeout));
+
+        Assert.Equal("node", (await restarted.Task.WaitAsync(TestCluster.Timeout)).Actor);
+        Assert.Equal("through the fault", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+        await a.SendAsync("b", "and after it");
+        Assert.Equal("and after it", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+    }
+
+    [Fact]
     public async Task Work_posted_after_the_node_stopped_fails_with_NodeStoppedException()
     {
         await using var cluster = new TestCluster();
