@@ -1,4 +1,3 @@
-using Messenger.Security.Aead;
 using Xunit;
 
 namespace Messenger.Core.Tests.Security;
@@ -6,8 +5,5 @@ namespace Messenger.Core.Tests.Security;
 /// <summary>A theory that needs the processor's AES and carry-less multiply instructions, skipped where they lack.</summary>
 public sealed class AesInstructionsTheoryAttribute : TheoryAttribute
 {
-    public AesInstructionsTheoryAttribute()
-    {
-        if (!IntrinsicAesGcm.IsSupported) Skip = "this processor lacks AES-NI, PCLMULQDQ or SSSE3";
-    }
+    public AesInstructionsTheoryAttribute() => Skip = AesInstructionsFactAttribute.SkipReason;
 }
