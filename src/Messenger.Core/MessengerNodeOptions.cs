@@ -33,6 +33,11 @@ public sealed record MessengerNodeOptions
     /// <summary>TCP port of the broadcast (PUB) socket; 0 lets the system pick a free one.</summary>
     public int PublishPort { get; init; }
 
+    /// <summary>TCP port of the data receiver (a second ROUTER, read by a thread of its own, where peers' data
+    /// connections send their DATA; secure nodes only); 0 lets the system pick a free one. Peers learn it in the
+    /// handshake, so it needs no configuring but where ports must be fixed (containers, firewalls).</summary>
+    public int DataPort { get; init; }
+
     /// <summary>Whether the node announces itself and listens for others with a UDP beacon.</summary>
     public bool BeaconEnabled { get; init; } = true;
 

@@ -79,6 +79,19 @@ Describe 'Start-MessengerNode' {
         $node.Endpoint | Should -Be "tcp://localhost:$port"
     }
 
+    It 'maps -DataPort, and refuses it on an insecure node' {
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $listener.Start()
+        $port = $listener.LocalEndpoint.Port
+        $listener.Stop()
+        $node = New-TestNode -Name 'data-port' -Extra @{ DataPort = $port }
+        $node.GetEngineNode().DataPort | Should -Be $port
+        $node | Stop-MessengerNode
+        $null = Start-MessengerNode -Name 'insecure-data' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon -Insecure -DataPort $port -WarningAction SilentlyContinue -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidConfiguration,*'
+        $err[0].Exception.Message | Should -BeLike 'DataPort:*'
+    }
+
     It 'fails with NodeNameInUse when the name is taken in this session' {
         $null = New-TestNode -Name 'dup'
         { New-TestNode -Name 'dup' -ErrorAction Stop } |

@@ -8,7 +8,7 @@ internal sealed class NodeArguments
     public const string Usage =
         "Messenger.TestNode [--name N] [--cluster C] [--cluster-key BASE64 | --cluster-key-path FILE] [--key-path FILE] " +
         "[--bind ADDRESS] [--advertised-host HOST] [--beacon-interface IF] [--beacon-port P] [--no-beacon] [--seed tcp://host:port]... " +
-        "[--port P] [--publish-port P] [--heartbeat-ms MS] [--timeout-ms MS] [--gone-ms MS] [--log trace|debug|information|warning|error|none]";
+        "[--port P] [--publish-port P] [--data-port P] [--heartbeat-ms MS] [--timeout-ms MS] [--gone-ms MS] [--log trace|debug|information|warning|error|none]";
 
     public MessengerNodeOptions Options { get; private set; } = MessengerNodeOptions.Default;
 
@@ -63,6 +63,7 @@ internal sealed class NodeArguments
                 case "--seed": seeds.Add(Value()); break;
                 case "--port": o = o with { Port = Int() }; break;
                 case "--publish-port": o = o with { PublishPort = Int() }; break;
+                case "--data-port": o = o with { DataPort = Int() }; break;
                 case "--heartbeat-ms": o = o with { HeartbeatInterval = Millis() }; break;
                 case "--timeout-ms": o = o with { PeerTimeout = Millis() }; break;
                 case "--gone-ms": o = o with { PeerGoneAfter = Millis() }; break;

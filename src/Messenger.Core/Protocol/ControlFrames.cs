@@ -8,7 +8,7 @@ namespace Messenger.Protocol;
 internal sealed record HelloFrame(string Cluster, NodeId Id, string Name, string Host, int Port, int PublishPort);
 
 /// <summary>WELCOME: the answer to an accepted HELLO.</summary>
-internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort, byte[]? BroadcastKey = null, NoiseCipher BroadcastCipher = NoiseCipher.ChaChaPoly);
+internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort, byte[]? BroadcastKey = null, NoiseCipher BroadcastCipher = NoiseCipher.ChaChaPoly, int DataPort = 0);
 
 /// <summary>The payloads of handshake messages 2 (responder: name and ports) and 3 (initiator: also its host and
 /// broadcast key). Both travel encrypted inside the Noise messages.</summary>
@@ -61,7 +61,7 @@ internal static class ControlFrames
 
     public static byte[] Welcome(WelcomeFrame w)
     {
-        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4 + (w.BroadcastKey is null ? 0 : w.BroadcastKey.Length + 1)];
+        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4 + (w.BroadcastKey is null ? 0 : w.BroadcastKey.Length + 1 + (w.DataPort == 0 ? 0 : 2))];
         Wire.WriteHeader(frame, FrameType.Welcome);
         w.Id.WriteTo(frame.AsSpan(Wire.HeaderSize));
         var p = Wire.HeaderSize + Wire.NodeIdSize;
@@ -70,7 +70,9 @@ internal static class ControlFrames
         Wire.WriteU16(frame.AsSpan(p + 2), w.PublishPort);
         if (w.BroadcastKey is null) return frame;
         w.BroadcastKey.CopyTo(frame, p + 4);
-        frame[^1] = DataCipher.ToWire(w.BroadcastCipher);
+        p += 4 + w.BroadcastKey.Length;
+        frame[p] = DataCipher.ToWire(w.BroadcastCipher);
+        if (w.DataPort != 0) Wire.WriteU16(frame.AsSpan(p + 1), w.DataPort);
         return frame;
     }
 
@@ -83,14 +85,16 @@ internal static class ControlFrames
         var pubPort = r.ReadU16("publish port");
         byte[]? key = null;
         var cipher = NoiseCipher.ChaChaPoly;
+        var dataPort = 0;
         if (r.Remaining > 0)
         {
             key = r.ReadBytes(32, "broadcast key").ToArray();
             cipher = DataCipher.FromWire(r.ReadByte("broadcast cipher"));
+            if (r.Remaining > 0 && (dataPort = r.ReadU16("data port")) == 0) throw new ProtocolException("data port 0");
         }
         r.ExpectEnd("WELCOME");
         if (port == 0 || pubPort == 0) throw new ProtocolException("port 0");
-        return new WelcomeFrame(id, name, port, pubPort, key, cipher);
+        return new WelcomeFrame(id, name, port, pubPort, key, cipher, dataPort);
     }
 
     public static byte[] Refuse(RefuseFrame f, byte version = Wire.Version)

@@ -48,4 +48,9 @@ internal enum RejectReason : byte
     /// <summary>Passed the structural checks but failed the full validation of its fields (log event 1300 tells
     /// which).</summary>
     Invalid,
+
+    /// <summary>DATA on a data connection whose first new record is not the next of its sender's stream: frames
+    /// before it were lost on the way (a TCP connection that broke and was connected again). The data connection's
+    /// session ends, and its sender sends again what was not acknowledged.</summary>
+    Gap,
 }

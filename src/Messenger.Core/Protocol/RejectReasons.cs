@@ -21,6 +21,7 @@ internal static class RejectReasons
         "authentication",
         "duplicate",
         "invalid",
+        "gap",
     ];
 
     public static int Count => s_tags.Length;

@@ -24,13 +24,24 @@ internal sealed class FaultInjection
     /// ZeroMQ loses them for a subscriber past its high-water mark: the broadcaster counts them as published.</summary>
     public void LoseBroadcastFrames(int frames) => Interlocked.Add(ref _loseBroadcastFrames, frames);
 
-    public bool TakeLostBroadcastFrame()
+    public bool TakeLostBroadcastFrame() => TakeOne(ref _loseBroadcastFrames);
+
+    private int _loseDataFrames;
+
+    /// <summary>The node's next <paramref name="frames"/> frames sent on data connections are lost on the way, as
+    /// when a TCP connection breaks and ZeroMQ connects it again: the sender counts them as sent.</summary>
+    public void LoseDataFrames(int frames) => Interlocked.Add(ref _loseDataFrames, frames);
+
+    public bool TakeLostDataFrame() => TakeOne(ref _loseDataFrames);
+
+    /// <summary>Takes one from a count of faults still to come: false when none is left.</summary>
+    private static bool TakeOne(ref int count)
     {
         while (true)
         {
-            var n = Volatile.Read(ref _loseBroadcastFrames);
+            var n = Volatile.Read(ref count);
             if (n == 0) return false;
-            if (Interlocked.CompareExchange(ref _loseBroadcastFrames, n - 1, n) == n) return true;
+            if (Interlocked.CompareExchange(ref count, n - 1, n) == n) return true;
         }
     }
 

@@ -15,6 +15,15 @@ internal sealed partial class NodeRuntime
     /// <summary>How often a data connection that hit its high-water mark is tried again.</summary>
     private const int DataBlockedRetryMilliseconds = 1;
 
+    /// <summary>A data connection on which frames wait this long with no acknowledgement coming is given up, and
+    /// what it carried goes again on the link's own connection. A peer acknowledges within 2 ms: this catches a
+    /// data port that cannot be reached (a firewall, a container that publishes only the unicast port), where
+    /// ZeroMQ would keep the frames queued, unsent, for ever.</summary>
+    private const int DataStallMilliseconds = 2000;
+
+    /// <summary>The longest wait before a data connection is opened again after ones that never worked.</summary>
+    private const int MaxDataRetryMilliseconds = 60_000;
+
     private readonly NetMQTimer _dataRetryTimer;
     private long _directSends;
 
@@ -43,9 +52,12 @@ internal sealed partial class NodeRuntime
     private void OpenDataConnection(PeerLink link)
     {
         var dealer = NewDealer();
+        // A routing id of our choosing, which the connection keeps when it moves to the peer's data port.
+        dealer.Options.Identity = NewDataIdentity();
+        var endpoint = link.Address.Endpoint;
         try
         {
-            dealer.Connect(link.Address.Endpoint);
+            dealer.Connect(endpoint);
         }
         catch (Exception e) when (e is NetMQException or ArgumentException)
         {
@@ -54,7 +66,7 @@ internal sealed partial class NodeRuntime
             Log.FrameRejected(_logger, link.Address.Endpoint, $"cannot open a data connection: {e.Message}");
             return;
         }
-        var data = new DataConnection(new DealerSession(dealer, link.Id) { DataFor = link.Session!.HandshakeHash });
+        var data = new DataConnection(new DealerSession(dealer, link.Id) { DataFor = link.Session!.HandshakeHash }, endpoint);
         dealer.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnDataDealerReady(link, data), () => RestartLink(link));
         _poller.Add(dealer);
         link.Data = data;
@@ -71,8 +83,10 @@ internal sealed partial class NodeRuntime
             switch (Wire.ReadHeader(inner))
             {
                 case FrameType.Welcome:
-                    if (ControlFrames.ReadWelcome(inner).Id != link.Id) throw new ProtocolException($"data connection WELCOME from another node than {link.Id}");
-                    OnDataWelcomed(link, data);
+                    var welcome = ControlFrames.ReadWelcome(inner);
+                    if (welcome.Id != link.Id) throw new ProtocolException($"data connection WELCOME from another node than {link.Id}");
+                    if (welcome.DataPort == 0) throw new ProtocolException("data connection WELCOME without a data port");
+                    OnDataWelcomed(link, data, welcome.DataPort);
                     break;
                 case FrameType.Reset:
                     CloseData(link, "the peer forgot its session");
@@ -82,14 +96,38 @@ internal sealed partial class NodeRuntime
             }
         });
 
-    private void OnDataWelcomed(PeerLink link, DataConnection data)
+    private void OnDataWelcomed(PeerLink link, DataConnection data, int dataPort)
     {
         if (data.State != DataConnectionState.Handshaking) return;
         // From here on the socket is touched only under the gate, by senders and by the poller alike.
         _poller.Remove(data.Session.Dealer);
         data.InPoller = false;
+        // The connection moves to the peer's data receiver. Until ZeroMQ has connected it there, it refuses what is
+        // sent on it, which then waits for the data retry timer.
+        var dataEndpoint = new PeerAddress(link.Address.Host, dataPort, link.Address.PublishPort).Endpoint;
+        try
+        {
+            lock (data.Gate)
+            {
+                data.Session.Dealer.Disconnect(data.Endpoint);
+                data.Session.Dealer.Connect(dataEndpoint);
+            }
+        }
+        catch (Exception e) when (e is NetMQException or ArgumentException)
+        {
+            CloseData(link, $"cannot connect to the data port {dataPort}: {e.Message}");
+            return;
+        }
         data.MoveTo(DataConnectionState.Draining);
         TryFinishDrain(link, data);
+    }
+
+    /// <summary>A data connection's routing id: 16 random bytes, the first never 0 (ZeroMQ's own ids start with 0).</summary>
+    private static byte[] NewDataIdentity()
+    {
+        var id = System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
+        id[0] |= 0x80;
+        return id;
     }
 
     /// <summary>Makes the data connection the link's path for DATA once nothing sent on the link's own connection
@@ -131,7 +169,7 @@ internal sealed partial class NodeRuntime
             if (data.Blocked || !data.IsReady) return;
             var dealer = data.Session.Dealer;
             var sealer = data.Session.Sealer!;
-            if (!SendQueued(link, segment => TrySendSealed(dealer, sealer, SealedPrefix, segment.Buffer.AsSpan(0, segment.Length))))
+            if (!SendQueued(link, segment => Faults.TakeLostDataFrame() || TrySendSealed(dealer, sealer, SealedPrefix, segment.Buffer.AsSpan(0, segment.Length))))
             {
                 data.Blocked = true;
                 _dataRetryTimer.Enable = true;
@@ -172,8 +210,9 @@ internal sealed partial class NodeRuntime
 
     /// <summary>Under the gate, on a sender's thread or the poller: seals and sends one frame on the data connection.
     /// False when the socket refused it or was closed meanwhile (the caller keeps the frame for the poller).</summary>
-    private static bool TrySendOnData(DataConnection data, ReadOnlySpan<byte> inner)
+    private bool TrySendOnData(DataConnection data, ReadOnlySpan<byte> inner)
     {
+        if (Faults.TakeLostDataFrame()) return true;
         try
         {
             return TrySendSealed(data.Session.Dealer, data.Session.Sealer!, SealedPrefix, inner);
@@ -208,12 +247,18 @@ internal sealed partial class NodeRuntime
     private void CheckDataConnections(long now)
     {
         List<(PeerLink, string)>? failed = null;
+        List<PeerLink>? stalled = null;
         foreach (var link in _peers.Values)
         {
             if (link.Data is not { } data) continue;
             if (data.InPoller)
             {
                 if (now - data.Session.LastHelloSent > (long)_options.HandshakeTimeout.TotalMilliseconds) (failed ??= []).Add((link, "its handshake timed out"));
+                continue;
+            }
+            if (IsStalled(link, data, now))
+            {
+                (stalled ??= []).Add(link);
                 continue;
             }
             lock (data.Gate)
@@ -229,7 +274,37 @@ internal sealed partial class NodeRuntime
                 }
             }
         }
-        if (failed is null) return;
-        foreach (var (link, reason) in failed) CloseData(link, reason);
+        if (failed is not null) foreach (var (link, reason) in failed) CloseData(link, reason);
+        if (stalled is null) return;
+        foreach (var link in stalled)
+        {
+            var neverWorked = link.Data is { EverAcknowledged: false };
+            CloseData(link, $"nothing sent on it was acknowledged for {DataStallMilliseconds / 1000} s");
+            if (!neverWorked) continue;
+            // A data port out of reach stays so: the next tries come later and later.
+            link.DataStalls++;
+            link.DataRetryAt = now + Math.Min(MaxDataRetryMilliseconds, DataRetryMilliseconds << Math.Min(link.DataStalls, 16));
+        }
+    }
+
+    /// <summary>From the tick: whether a ready data connection has had messages waiting (unsent, as when ZeroMQ
+    /// has no connection to send them on, or unacknowledged) with no acknowledgement coming for
+    /// <see cref="DataStallMilliseconds"/>.</summary>
+    private static bool IsStalled(PeerLink link, DataConnection data, long now)
+    {
+        if (data.State != DataConnectionState.Ready) return false;
+        var acknowledged = link.Outbound.AcknowledgedSequence;
+        if (acknowledged != data.LastAcknowledged || link.Outbound.PendingBytes == 0)
+        {
+            if (acknowledged != data.LastAcknowledged && data.ProgressAt != 0)
+            {
+                data.EverAcknowledged = true;
+                link.DataStalls = 0;
+            }
+            data.LastAcknowledged = acknowledged;
+            data.ProgressAt = now;
+            return false;
+        }
+        return now - data.ProgressAt > DataStallMilliseconds;
     }
 }

@@ -307,8 +307,10 @@ internal sealed partial class NodeRuntime
         // The connection proved itself: should its session be forgotten later, its next frame is answered RESET at once.
         _resetBudget.Forget(identity);
         _helloBudget.Forget(identity);
+        // A peer sends on one data connection at a time: one it opened before this one is done with (what it carried
+        // and was not acknowledged went again on the link's own connection).
+        if (acknowledgeOn is not null) foreach (var earlier in link.Routes.Where(r => r.AcknowledgedOn == acknowledgeOn).ToList()) DropRoute(earlier);
         var route = new RouterSession(identity, link, session?.Sealer, session?.Opener, session?.HandshakeHash, acknowledgeOn);
-        _routes[identity] = route;
         link.Routes.Add(route);
         if (!Secure)
         {
@@ -319,8 +321,17 @@ internal sealed partial class NodeRuntime
         }
         if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey, broadcastCipher);
         Touch(link);
-        Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null, _security.Cipher)));
-        if (!route.IsData) Reply(route, PeersFrame(except: link));
+        Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null, _security.Cipher, route.IsData ? (AnnouncedDataPort is not 0 and var announced ? announced : DataPort) : 0)));
+        if (route.IsData)
+        {
+            // The peer moves the connection to the data port on this WELCOME, keeping its routing id: the data
+            // receiver knows it by that from now on, and this ROUTER no longer does.
+            route.OnDataReceiver = true;
+            AddDataRoute(route);
+            return true;
+        }
+        _routes[identity] = route;
+        Reply(route, PeersFrame(except: link));
         return true;
     }
 

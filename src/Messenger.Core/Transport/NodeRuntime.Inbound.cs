@@ -2,6 +2,7 @@ using Messenger.Internal;
 using Messenger.Protocol;
 using Microsoft.Extensions.Logging;
 using NetMQ;
+using NetMQ.Sockets;
 
 namespace Messenger.Transport;
 
@@ -28,46 +29,59 @@ internal sealed partial class NodeRuntime
         var strangers = 0;
         for (var i = 0; i < MaxFramesPerWakeup; i++)
         {
-            msg.InitEmpty();
-            if (!_router.TryReceive(ref msg, TimeSpan.Zero))
+            if (!TakeRouted(_router, ref msg, waited: false, out var identity, out var reason)) return;
+            if (reason != RejectReason.None)
             {
-                msg.Close();
-                return;
-            }
-            if (!msg.HasMore)
-            {
-                msg.Close();
-                RejectFrame(RejectReason.Multipart, null, null);
+                RejectFrame(reason, identity, null);
+                if (reason == RejectReason.Truncated) return;
                 continue;
             }
-            var identity = msg.CloneData();
-            msg.Close();
+            // Strangers get a bounded share of each wakeup: past it, the poller serves the rest of the node
+            // before it comes back to this socket.
+            if (!OnRouterFrame(identity!, KeepBuffer(ref msg)) && ++strangers >= _options.MaxStrangerFramesPerWakeup) return;
+        }
+    }
+
+    /// <summary>Takes the next message from a ROUTER without waiting (its first part is in <paramref name="msg"/>
+    /// already when <paramref name="waited"/>): false when none was there. A message is a routing id and one frame:
+    /// with <see cref="RejectReason.None"/> the frame is in <paramref name="msg"/>, for the caller; a message of
+    /// another shape is read to its end and dropped, and the reason says why (the routing id is null when the
+    /// message had none).</summary>
+    private static bool TakeRouted(RouterSocket router, ref Msg msg, bool waited, out byte[]? identity, out RejectReason reason)
+    {
+        identity = null;
+        reason = RejectReason.None;
+        if (!waited)
+        {
             msg.InitEmpty();
-            if (!_router.TryReceive(ref msg, TimeSpan.Zero))
+            if (!router.TryReceive(ref msg, TimeSpan.Zero))
             {
                 msg.Close();
-                RejectFrame(RejectReason.Truncated, identity, null);
-                return;
-            }
-            var kept = false;
-            try
-            {
-                if (msg.HasMore)
-                {
-                    _router.SkipMultipartMessage();
-                    RejectFrame(RejectReason.Multipart, identity, null);
-                    continue;
-                }
-                kept = true;
-                // Strangers get a bounded share of each wakeup: past it, the poller serves the rest of the node
-                // before it comes back to this socket.
-                if (!OnRouterFrame(identity, KeepBuffer(ref msg)) && ++strangers >= _options.MaxStrangerFramesPerWakeup) return;
-            }
-            finally
-            {
-                if (!kept) msg.Close();
+                return false;
             }
         }
+        if (!msg.HasMore)
+        {
+            msg.Close();
+            reason = RejectReason.Multipart;
+            return true;
+        }
+        identity = msg.CloneData();
+        msg.Close();
+        msg.InitEmpty();
+        if (!router.TryReceive(ref msg, TimeSpan.Zero))
+        {
+            msg.Close();
+            reason = RejectReason.Truncated;
+            return true;
+        }
+        if (msg.HasMore)
+        {
+            msg.Close();
+            router.SkipMultipartMessage();
+            reason = RejectReason.Multipart;
+        }
+        return true;
     }
 
     /// <summary>
@@ -210,13 +224,22 @@ internal sealed partial class NodeRuntime
 
     private void SendReset(byte[] identity) => _router.SendMoreFrame(identity).SendFrame(Secure ? s_resetV2 : s_resetV1);
 
+    /// <summary>Ends an inbound session (the data receiver may ask again for one it already dropped).</summary>
     private void DropRoute(RouterSession route)
     {
-        _routes.Remove(route.RoutingId);
-        route.Link.Routes.Remove(route);
+        ForgetRoute(route);
+        if (!route.Link.Routes.Remove(route)) return;
         route.Dispose();
         // A data connection is acknowledged on its link session: it ends with it.
         foreach (var data in route.Link.Routes.Where(r => r.AcknowledgedOn == route).ToList()) DropRoute(data);
+    }
+
+    /// <summary>Takes the route out of the map of its socket: the ROUTER's, or the data receiver's. A routing id on
+    /// one socket may also be in use on the other, so only this route is removed.</summary>
+    private void ForgetRoute(RouterSession route)
+    {
+        if (route.OnDataReceiver) RemoveDataRoute(route);
+        else if (_routes.TryGetValue(route.RoutingId, out var held) && held == route) _routes.Remove(route.RoutingId);
     }
 
     private void OnRouterInner(RouterSession route, ArraySegment<byte> frame)
@@ -417,31 +440,63 @@ internal sealed partial class NodeRuntime
             OnAcknowledged(link, acknowledged);
         }
         var kind = type == FrameType.Data ? MessageKind.Unicast : MessageKind.Broadcast;
-        var origin = new MessengerMessage.Origin(link.Name, link.IdText, Name, kind, DateTime.UtcNow);
-        ref var last = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];
-        _deliveries.Clear();
-        var ackNow = false;
-        var missed = 0L;
-        foreach (var r in _records)
-        {
-            ackNow |= r.AckNow;
-            if (r.Sequence <= last)
-            {
-                RejectFrame(RejectReason.Duplicate, null, link.Name);
-                continue;
-            }
-            // Unicast has no gaps (what is not acknowledged is sent again); a broadcast stream does where frames
-            // never reached us. The first broadcast heard from a peer starts its count wherever it stands.
-            if (kind == MessageKind.Broadcast && last > 0) missed += r.Sequence - last - 1;
-            last = r.Sequence;
-            _deliveries.Add(new MessengerMessage(origin, r.Topic, r.ContentType, r.Body, r.Sequence, Wire.UtcFromUnixMicros(r.SentAtMicros)));
-        }
+        var delivered = QueueNewRecords(link, kind, _records, _deliveries, refuseGap: false, out var ackNow, out var duplicates, out var missed, out _);
+        for (var i = 0; i < duplicates; i++) RejectFrame(RejectReason.Duplicate, null, link.Name);
         if (missed > 0) OnBroadcastsMissed(link, missed);
-        var delivered = _received.Write(_deliveries);
-        _deliveries.Clear();
         _messagesReceived += delivered;
         Telemetry.MessagesReceived.Add(delivered, _nodeTag);
         return ackNow;
+    }
+
+    /// <summary>Queues for the reader the records whose sequence numbers are new, in order, and returns how many the
+    /// receive queue accepted. The poller and the data receiver both deliver a peer's unicast (while a link moves its
+    /// DATA from one connection to the other, the same frame may come on both), so the check and the queueing happen
+    /// under the link's delivery gate. <paramref name="last"/> is the highest sequence number delivered since. With
+    /// <paramref name="refuseGap"/>, a frame whose first new record is not the next of the stream delivers nothing
+    /// and returns -1.</summary>
+    private int QueueNewRecords(PeerLink link, MessageKind kind, List<BatchRecord> records, List<MessengerMessage> deliveries, bool refuseGap, out bool ackNow, out int duplicates, out long missed, out long last)
+    {
+        var origin = new MessengerMessage.Origin(link.Name, link.IdText, Name, kind, DateTime.UtcNow);
+        ackNow = false;
+        duplicates = 0;
+        missed = 0;
+        lock (link.DeliveryGate)
+        {
+            ref var highest = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];
+            deliveries.Clear();
+            if (refuseGap && FirstNew(records, highest) is var first && first > highest + 1)
+            {
+                last = highest;
+                return -1;
+            }
+            foreach (var r in records)
+            {
+                ackNow |= r.AckNow;
+                if (r.Sequence <= highest)
+                {
+                    duplicates++;
+                    continue;
+                }
+                // Unicast has no gaps (what is not acknowledged is sent again); a broadcast stream does where frames
+                // never reached us. The first broadcast heard from a peer starts its count wherever it stands.
+                if (kind == MessageKind.Broadcast && highest > 0) missed += r.Sequence - highest - 1;
+                highest = r.Sequence;
+                deliveries.Add(new MessengerMessage(origin, r.Topic, r.ContentType, r.Body, r.Sequence, Wire.UtcFromUnixMicros(r.SentAtMicros)));
+            }
+            last = highest;
+            var delivered = _received.Write(deliveries);
+            deliveries.Clear();
+            return delivered;
+        }
+
+        static long FirstNew(List<BatchRecord> records, long highest)
+        {
+            foreach (var r in records)
+            {
+                if (r.Sequence > highest) return r.Sequence;
+            }
+            return highest;
+        }
     }
 
     private void OnReceiveDropped(MessengerMessage message)

@@ -280,8 +280,11 @@ internal sealed partial class NodeRuntime
         link.BroadcastOpener?.Dispose();
         link.BroadcastKey = key;
         link.BroadcastOpener = opener;
-        link.SequenceState[0] = 0;
-        link.SequenceState[1] = 0;
+        lock (link.DeliveryGate)
+        {
+            link.SequenceState[0] = 0;
+            link.SequenceState[1] = 0;
+        }
         if (!restarted) return;
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");
         link.HearsTheirBroadcast = false;
@@ -351,7 +354,7 @@ internal sealed partial class NodeRuntime
         _byName.TryRemove(new KeyValuePair<string, PeerLink>(link.Name, link));
         foreach (var route in link.Routes)
         {
-            _routes.Remove(route.RoutingId);
+            ForgetRoute(route);
             route.Dispose();
         }
         link.Routes.Clear();

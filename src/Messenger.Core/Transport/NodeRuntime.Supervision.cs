@@ -133,7 +133,8 @@ internal sealed partial class NodeRuntime
         _beacon?.Start();
     }
 
-    private RouterSocket NewRouter()
+    /// <summary>A ROUTER with the settings every inbound socket of the node has.</summary>
+    private RouterSocket NewRouterSocket()
     {
         var router = new RouterSocket();
         router.Options.Linger = TimeSpan.Zero;
@@ -141,6 +142,12 @@ internal sealed partial class NodeRuntime
         // we read it.
         router.Options.MaxMsgSize = _maxFrame;
         router.Options.ReceiveHighWatermark = RouterReceiveHighWatermark;
+        return router;
+    }
+
+    private RouterSocket NewRouter()
+    {
+        var router = NewRouterSocket();
         router.ReceiveReady += (_, _) =>
         {
             // Only what this wake-up delivers counts (broadcasts from the SUBs may have woken a reader meanwhile).

@@ -14,7 +14,8 @@ namespace Messenger.Transport;
 /// The engine of one node: a NetMQPoller thread that alone touches the node's sockets (ROUTER for inbound
 /// unicast, PUB for broadcast, and per peer a DEALER to its ROUTER and a SUB to its PUB; a DEALER per seed), the
 /// peer table, the handshakes, heartbeats and discovery. Other threads hand it work through the poller's own task
-/// queue (<see cref="Post"/>).
+/// queue (<see cref="Post"/>). Secure nodes have a second thread, the data receiver, with a ROUTER of its own for
+/// peers' data connections (NodeRuntime.DataReceiver.cs).
 /// Every handler catches what it throws: a failure is logged and counted, never fatal to the process.
 /// </summary>
 internal sealed partial class NodeRuntime : IDisposable
@@ -122,11 +123,13 @@ internal sealed partial class NodeRuntime : IDisposable
         {
             Port = Bind(_router, options.BindAddress, options.Port, "Port");
             PublishPort = Bind(_publisher, options.BindAddress, options.PublishPort, "PublishPort");
+            if (Secure) BindDataReceiver();
         }
         catch
         {
             _router.Dispose();
             _publisher.Dispose();
+            StopDataReceiver();
             _security.Dispose();
             throw;
         }
@@ -185,6 +188,7 @@ internal sealed partial class NodeRuntime : IDisposable
     public void Start()
     {
         _poller.RunAsync($"messenger-{Name}", isBackgroundThread: true);
+        StartDataReceiver();
         _beacon?.Start();
         StartWatchdog();
         foreach (var seed in _options.Seeds) Post(() => AddSeed(seed));
@@ -195,14 +199,14 @@ internal sealed partial class NodeRuntime : IDisposable
     {
         MessagesSent = Interlocked.Read(ref _messagesSent),
         MessagesSentDirect = Interlocked.Read(ref _directSends),
-        MessagesReceived = Volatile.Read(ref _messagesReceived),
+        MessagesReceived = Volatile.Read(ref _messagesReceived) + Volatile.Read(ref _dataMessagesReceived),
         MessagesDropped = Interlocked.Read(ref _messagesDropped),
         BroadcastsMissed = Interlocked.Read(ref _broadcastsMissed),
         FramesSent = Volatile.Read(ref _framesSent),
-        FramesReceived = Volatile.Read(ref _framesReceived),
+        FramesReceived = Volatile.Read(ref _framesReceived) + Volatile.Read(ref _dataFramesReceived),
         BytesSent = Volatile.Read(ref _bytesSent),
-        BytesReceived = Volatile.Read(ref _bytesReceived),
-        FramesRejected = Volatile.Read(ref _framesRejected),
+        BytesReceived = Volatile.Read(ref _bytesReceived) + Volatile.Read(ref _dataBytesReceived),
+        FramesRejected = Volatile.Read(ref _framesRejected) + Volatile.Read(ref _dataFramesRejected),
         HandshakesRefused = Volatile.Read(ref _handshakesRefused),
         Restarts = _supervisor.TotalRestarts,
     };
@@ -292,6 +296,7 @@ internal sealed partial class NodeRuntime : IDisposable
             CloseData(link, "the node stopped", resend: false);
         }
         _poller.Dispose();
+        StopDataReceiver();
         foreach (var link in _peers.Values) CloseSockets(link);
         foreach (var seed in _seeds.Values) seed.Session.Dispose();
         _seeds.Clear();
@@ -347,7 +352,7 @@ internal sealed partial class NodeRuntime : IDisposable
     /// the ports it was given are free again, or after a second.</summary>
     private async Task WaitForFixedPortsToCloseAsync()
     {
-        var ports = new[] { _options.Port, _options.PublishPort }.Where(p => p != 0).ToList();
+        var ports = new[] { _options.Port, _options.PublishPort, _options.DataPort }.Where(p => p != 0).ToList();
         if (ports.Count == 0) return;
         var address = _options.BindAddress == "*" ? IPAddress.Any : IPAddress.Parse(_options.BindAddress);
         var deadline = Environment.TickCount64 + 1000;
@@ -405,6 +410,8 @@ internal sealed partial class NodeRuntime : IDisposable
         if (o.AdvertisedHost is not null && Uri.CheckHostName(o.AdvertisedHost) == UriHostNameType.Unknown) throw new MessengerConfigurationException("AdvertisedHost", $"'{o.AdvertisedHost}' is not a host name or address.");
         CheckPort(o.Port, "Port");
         CheckPort(o.PublishPort, "PublishPort");
+        CheckPort(o.DataPort, "DataPort");
+        if (o.Insecure && o.DataPort != 0) throw new MessengerConfigurationException("DataPort", "applies to secure nodes; an insecure node has no data receiver.");
         if (o.BeaconPort is < 1 or > 65535) throw new MessengerConfigurationException("BeaconPort", $"{o.BeaconPort} is not a port (1-65535).");
         CheckPositive(o.BeaconInterval, "BeaconInterval");
         CheckPositive(o.HeartbeatInterval, "HeartbeatInterval");

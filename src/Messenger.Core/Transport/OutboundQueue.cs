@@ -150,6 +150,12 @@ internal sealed class OutboundQueue
         get { lock (_gate) return _unacked.Count; }
     }
 
+    /// <summary>The highest sequence number the peer has acknowledged.</summary>
+    public long AcknowledgedSequence
+    {
+        get { lock (_gate) return _acknowledged; }
+    }
+
     // Under _gate: true when the queue was idle, so that the caller must ring the doorbell.
     private bool Schedule()
     {

@@ -6,12 +6,15 @@ namespace Messenger.Transport;
 
 /// <summary>
 /// Everything this node holds for one peer. Only the node's poller thread reads or writes the fields, except
-/// <see cref="Outbound"/>, which senders on any thread append to, and <see cref="Data"/>, which they read.
+/// <see cref="Outbound"/>, which senders on any thread append to, <see cref="Data"/>, which they read, and those
+/// the data receiver uses, as each one says.
 /// </summary>
 internal sealed class PeerLink
 {
     private DataConnection? _data;
     private long _ackOwed;
+    private RouterSession? _ackRoute;
+    private long _lastSeen;
 
     public PeerLink(NodeId id, string name, PeerAddress address, string discoveredBy, OutboundQueue outbound, long now)
     {
@@ -48,8 +51,12 @@ internal sealed class PeerLink
     /// <summary>When the data connection may be opened again after it failed.</summary>
     public long DataRetryAt { get; set; }
 
+    /// <summary>Data connections in a row that never had anything acknowledged (the peer's data port out of reach):
+    /// each waits twice as long before the next is opened.</summary>
+    public int DataStalls { get; set; }
+
     /// <summary>Owes the peer an ACK of its unicast messages up to <paramref name="sequence"/>; returns what was
-    /// owed before (0: nothing). Poller thread.</summary>
+    /// owed before (0: nothing). The poller and the data receiver.</summary>
     public long OweAck(long sequence) => Interlocked.Exchange(ref _ackOwed, sequence);
 
     /// <summary>Takes the ACK owed to the peer, for the caller to send (0: none owed): the poller's ACK timer, or
@@ -59,11 +66,30 @@ internal sealed class PeerLink
     /// <summary>An ACK taken with <see cref="TakeOwedAck"/> could not be sent: owed again, unless a newer one is.</summary>
     public void GiveBackOwedAck(long sequence) => Interlocked.CompareExchange(ref _ackOwed, sequence, 0);
 
+    /// <summary>Whether an ACK is owed (any thread).</summary>
+    public bool HasOwedAck => Volatile.Read(ref _ackOwed) != 0;
+
     /// <summary>DATA frames from the peer since it was last acknowledged. Poller thread.</summary>
     public int FramesOwed { get; set; }
 
-    /// <summary>The peer's session on which its DATA is acknowledged. Poller thread.</summary>
-    public RouterSession? AckRoute { get; set; }
+    /// <summary>The same, for DATA that came to the data receiver. Its thread only.</summary>
+    public int DataFramesOwed { get; set; }
+
+    /// <summary>The link waits on the data receiver's ACK delay, until <see cref="DataAckDueAt"/>. Its thread only.</summary>
+    public bool DataAckScheduled { get; set; }
+
+    public long DataAckDueAt { get; set; }
+
+    /// <summary>Held while the peer's messages are checked against <see cref="SequenceState"/> and queued: the
+    /// poller and the data receiver both deliver them.</summary>
+    public Lock DeliveryGate { get; } = new();
+
+    /// <summary>The peer's session on which its DATA is acknowledged. The poller and the data receiver.</summary>
+    public RouterSession? AckRoute
+    {
+        get => Volatile.Read(ref _ackRoute);
+        set => Volatile.Write(ref _ackRoute, value);
+    }
 
     /// <summary>The link waits on the node's ACK timer. Poller thread.</summary>
     public bool AckScheduled { get; set; }
@@ -119,7 +145,12 @@ internal sealed class PeerLink
     public int BroadcastFramesOwed { get; set; }
     public PeerState State { get; set; } = PeerState.Joining;
     public long UnreachableSince { get; set; }
-    public long LastSeen { get; set; }
+    /// <summary>Also written by the data receiver.</summary>
+    public long LastSeen
+    {
+        get => Volatile.Read(ref _lastSeen);
+        set => Volatile.Write(ref _lastSeen, value);
+    }
     public DateTimeOffset LastSeenWall { get; set; }
     public TimeSpan? RoundTrip { get; set; }
     public long LastProbeSent { get; set; } = long.MinValue / 2;

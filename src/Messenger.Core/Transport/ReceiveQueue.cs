@@ -13,6 +13,9 @@ internal sealed class ReceiveQueue
 {
     private readonly ConcurrentQueue<MessengerMessage[]> _batches = new();
     private readonly Lock _readGate = new();
+
+    // Two threads write: the poller and the data receiver. Uncontended nearly always, and held for one batch.
+    private readonly Lock _writeGate = new();
     private readonly int _capacity;
     private readonly ReceiveFullMode _fullMode;
     private readonly Action<MessengerMessage> _onDropped;
@@ -33,14 +36,15 @@ internal sealed class ReceiveQueue
         _onDropped = onDropped;
     }
 
-    /// <summary>Poller thread: a write completed a reader that was waiting for messages (the poller clears it before
-    /// each wake-up of its ROUTER).</summary>
+    /// <summary>A write completed a reader that was waiting for messages (the poller clears it before each wake-up of
+    /// its ROUTER; it looks at it only on nodes without a data receiver).</summary>
     public bool LastWriteWokeReader { get; set; }
 
     /// <summary>How many messages wait to be read.</summary>
     public int Count => Volatile.Read(ref _queued) + Volatile.Read(ref _currentRemaining);
 
-    /// <summary>Poller thread (one writer): queues the messages in order and returns how many were accepted; each
+    /// <summary>The node's poller (broadcasts, and unicast on a link's own connection) or its data receiver (unicast
+    /// on data connections), one at a time: queues the messages in order and returns how many were accepted; each
     /// one the full queue turns away (or, in <see cref="ReceiveFullMode.DropOldest"/>, pushes out) goes to the drop
     /// callback.</summary>
     public int Write(List<MessengerMessage> batch)
@@ -48,18 +52,21 @@ internal sealed class ReceiveQueue
         if (batch.Count == 0 || _completed) return 0;
         List<MessengerMessage>? dropped = null;
         int accepted;
-        if (_fullMode == ReceiveFullMode.DropOldest)
+        lock (_writeGate)
         {
-            var excess = Count + batch.Count - _capacity;
-            if (excess > 0) dropped = DropOldest(excess, batch);
-            accepted = Math.Min(batch.Count, _capacity);
-            Enqueue(batch, batch.Count - accepted, accepted);
-        }
-        else
-        {
-            accepted = Math.Clamp(_capacity - Count, 0, batch.Count);
-            if (accepted > 0) Enqueue(batch, 0, accepted);
-            if (accepted < batch.Count) dropped = batch.GetRange(accepted, batch.Count - accepted);
+            if (_fullMode == ReceiveFullMode.DropOldest)
+            {
+                var excess = Count + batch.Count - _capacity;
+                if (excess > 0) dropped = DropOldest(excess, batch);
+                accepted = Math.Min(batch.Count, _capacity);
+                Enqueue(batch, batch.Count - accepted, accepted);
+            }
+            else
+            {
+                accepted = Math.Clamp(_capacity - Count, 0, batch.Count);
+                if (accepted > 0) Enqueue(batch, 0, accepted);
+                if (accepted < batch.Count) dropped = batch.GetRange(accepted, batch.Count - accepted);
+            }
         }
         if (dropped is not null) foreach (var m in dropped) _onDropped(m);
         return accepted;

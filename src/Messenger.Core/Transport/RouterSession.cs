@@ -3,9 +3,13 @@ using Messenger.Security;
 namespace Messenger.Transport;
 
 /// <summary>An inbound unicast connection (a peer's DEALER to our ROUTER, known by its routing id), bound to the
-/// peer it proved to be, with the sealer and opener of its session (none in insecure mode).</summary>
+/// peer it proved to be, with the sealer and opener of its session (none in insecure mode). A data connection's is
+/// opened on by the data receiver's thread and disposed of by the poller's, hence <see cref="TryOpenInPlace"/>.</summary>
 internal sealed class RouterSession : IDisposable
 {
+    private readonly Lock _gate = new();
+    private bool _disposed;
+
     public RouterSession(byte[] routingId, PeerLink link, FrameSealer? sealer, FrameOpener? opener, byte[]? handshakeHash = null, RouterSession? acknowledgedOn = null)
     {
         RoutingId = routingId;
@@ -30,9 +34,28 @@ internal sealed class RouterSession : IDisposable
 
     public bool IsData => AcknowledgedOn is not null;
 
+    /// <summary>A data connection that has moved to the data receiver's port (poller thread).</summary>
+    public bool OnDataReceiver { get; set; }
+
+    /// <summary>Opens a sealed frame with the session's opener; false when it does not open, or the session has
+    /// ended.</summary>
+    public bool TryOpenInPlace(ArraySegment<byte> frame, int prefixLength, out ArraySegment<byte> inner)
+    {
+        lock (_gate)
+        {
+            inner = default;
+            return !_disposed && Opener is { } opener && opener.TryOpenInPlace(frame, prefixLength, out inner);
+        }
+    }
+
     public void Dispose()
     {
-        Sealer?.Dispose();
-        Opener?.Dispose();
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            Sealer?.Dispose();
+            Opener?.Dispose();
+        }
     }
 }

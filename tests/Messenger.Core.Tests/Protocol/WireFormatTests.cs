@@ -24,6 +24,22 @@ public sealed class WireFormatTests
         Assert.Equal(id, new NodeId(Convert.FromHexString(id.ToString())));
     }
 
+    [Fact]
+    public void A_data_connections_welcome_carries_the_data_port_and_refuses_port_0()
+    {
+        var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        var sent = new WelcomeFrame(NodeId.NewRandom(), "b", 1, 2, key, Messenger.Security.Noise.NoiseCipher.ChaChaPoly, 40_001);
+        var frame = ControlFrames.Welcome(sent);
+        var read = ControlFrames.ReadWelcome(frame);
+        Assert.Equal((sent.Id, sent.Name, sent.Port, sent.PublishPort, sent.DataPort), (read.Id, read.Name, read.Port, read.PublishPort, read.DataPort));
+        Assert.Equal(key, read.BroadcastKey);
+        // A link's own WELCOME has none.
+        Assert.Equal(0, ControlFrames.ReadWelcome(ControlFrames.Welcome(sent with { DataPort = 0 })).DataPort);
+        frame[^1] = 0;
+        frame[^2] = 0;
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome(frame));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("has space")]

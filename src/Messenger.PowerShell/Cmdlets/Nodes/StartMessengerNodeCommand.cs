@@ -35,6 +35,11 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
     [ValidateRange(0, 65535)]
     public int PublishPort { get; set; }
 
+    /// <summary>TCP port of the data receiver (secure nodes); 0 (the default) lets the system pick one.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(0, 65535)]
+    public int DataPort { get; set; }
+
     /// <summary>The IPv4 address the sockets bind to, or * for every interface (the default).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -317,6 +322,7 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
         if (Cluster is not null) o = o with { Cluster = Cluster };
         if (bound.ContainsKey(nameof(Port))) o = o with { Port = Port };
         if (bound.ContainsKey(nameof(PublishPort))) o = o with { PublishPort = PublishPort };
+        if (bound.ContainsKey(nameof(DataPort))) o = o with { DataPort = DataPort };
         if (BindAddress is not null) o = o with { BindAddress = BindAddress };
         if (AdvertisedHost is not null) o = o with { AdvertisedHost = AdvertisedHost };
         if (Seed is not null) o = o with { Seeds = Seed };

@@ -1,0 +1,327 @@
+using System.Collections.Concurrent;
+using Messenger.Internal;
+using Messenger.Protocol;
+using Microsoft.Extensions.Logging;
+using NetMQ;
+using NetMQ.Sockets;
+
+namespace Messenger.Transport;
+
+// The data receiver (protocol 2; docs/PROTOCOL.md, "Data connections"): a ROUTER of its own, the data port, that a
+// thread of its own reads with a blocking receive. Peers' data connections move to it once their handshake on the
+// unicast port is done, so that their DATA is opened and queued for the reader without waking the node's poller:
+// a NetMQPoller's wake-up looks at every socket it holds, twice, and in the benchmark's round trip a thread blocked
+// on one socket answered 20-30 us sooner than a poller holding that socket alone. The thread owns its socket; it
+// shares with the poller only the routes (a concurrent map the poller fills and empties), a link's delivery gate,
+// and the receive queue; what else a frame asks for (an ACK frame, a dropped session) it posts to the poller.
+internal sealed partial class NodeRuntime
+{
+    /// <summary>How long the data receiver sleeps at most between looks at the acknowledgements it owes and its
+    /// reject summary.</summary>
+    private const int DataReceiverIdleMilliseconds = 250;
+
+    private RouterSocket? _dataRouter;
+    private DealerSocket? _dataWake;
+    private readonly Lock _dataWakeGate = new();
+    private Thread? _dataThread;
+    private volatile bool _dataStopping;
+    private readonly ConcurrentDictionary<byte[], RouterSession> _dataRoutes = new(ByteArrayComparer.Instance);
+
+    // The data receiver's own: written by its thread only.
+    private readonly List<BatchRecord> _dataRecords = [];
+    private readonly List<MessengerMessage> _dataDeliveries = [];
+    private readonly List<PeerLink> _dataAcksDue = [];
+    private readonly RejectTally _dataRejects = new();
+    private SourceBudget? _dataResetBudget;
+    private long _dataTidiedAt;
+    private long _dataFramesReceived;
+    private long _dataBytesReceived;
+    private long _dataMessagesReceived;
+    private long _dataFramesRejected;
+    private static readonly byte[] s_dataWakeIdentity = [0, (byte)'w', (byte)'a', (byte)'k', (byte)'e'];
+
+    /// <summary>The TCP port of the data receiver (0 on an insecure node, which has none).</summary>
+    public int DataPort { get; private set; }
+
+    /// <summary>Tests: the data port told to peers in place of the real one (0: the real one), as if a firewall
+    /// stood in the way.</summary>
+    internal int AnnouncedDataPort { get; set; }
+
+    /// <summary>Tests: data connections bound to the data receiver now.</summary>
+    internal int DataRouteCount => _dataRoutes.Count;
+
+    /// <summary>Tests: messages the data receiver queued for the reader.</summary>
+    internal long DataReceiverMessages => Volatile.Read(ref _dataMessagesReceived);
+
+    /// <summary>Binds the data receiver's ROUTER (constructor; secure nodes only).</summary>
+    private void BindDataReceiver()
+    {
+        _dataRouter = NewRouterSocket();
+        DataPort = Bind(_dataRouter, _options.BindAddress, _options.DataPort, "DataPort");
+        // The wake-up connects before any peer can: its routing id is then taken, and nobody else can use it.
+        var inproc = $"inproc://messenger-data-{Guid.NewGuid():N}";
+        _dataRouter.Bind(inproc);
+        _dataWake = new DealerSocket();
+        _dataWake.Options.Linger = TimeSpan.Zero;
+        _dataWake.Options.Identity = s_dataWakeIdentity;
+        _dataWake.Connect(inproc);
+        _dataResetBudget = new SourceBudget(burst: 1, (int)_options.StrangerResetInterval.TotalMilliseconds, _options.MaxTrackedConnections);
+    }
+
+    private void StartDataReceiver()
+    {
+        if (_dataRouter is null) return;
+        _dataThread = new Thread(RunDataReceiver) { IsBackground = true, Name = $"messenger-{Name}-data" };
+        _dataThread.Start();
+    }
+
+    /// <summary>Stops the data receiver's thread and closes its sockets (any thread, once the poller is stopped).</summary>
+    private void StopDataReceiver()
+    {
+        _dataStopping = true;
+        if (_dataThread is not null)
+        {
+            WakeDataReceiver();
+            _dataThread.Join();
+            _dataThread = null;
+        }
+        foreach (var route in _dataRoutes.Values) route.Dispose();
+        _dataRoutes.Clear();
+        lock (_dataWakeGate)
+        {
+            _dataWake?.Dispose();
+            _dataWake = null;
+        }
+        _dataRouter?.Dispose();
+    }
+
+    private void WakeDataReceiver()
+    {
+        lock (_dataWakeGate) _dataWake?.TrySendFrameEmpty();
+    }
+
+    /// <summary>Poller thread: from now on the data connection's frames arrive at the data receiver.</summary>
+    private void AddDataRoute(RouterSession route) => _dataRoutes[route.RoutingId] = route;
+
+    /// <summary>The data receiver forgets the route (its session ended): the poller's thread, or the receiver's.</summary>
+    private void RemoveDataRoute(RouterSession route) =>
+        _dataRoutes.TryRemove(new KeyValuePair<byte[], RouterSession>(route.RoutingId, route));
+
+    private void RunDataReceiver()
+    {
+        var router = _dataRouter!;
+        var msg = new Msg();
+        while (!_dataStopping)
+        {
+            try
+            {
+                var wait = NextDataWait(Environment.TickCount64);
+                msg.InitEmpty();
+                if (router.TryReceive(ref msg, wait)) OnDataReady(router, ref msg);
+                else msg.Close();
+                var now = Environment.TickCount64;
+                SendDataAcksDue(now);
+                TidyDataReceiver(now);
+            }
+            catch (Exception e) when (e is TerminatingException or ObjectDisposedException && _dataStopping)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                if (msg.IsInitialised) msg.Close();
+                try
+                {
+                    RestartDataReceiver(router);
+                    Post(() => OnActorFailed("data", e, null));
+                }
+                catch (Exception again) when (again is NetMQException or ObjectDisposedException or TaskSchedulerException or InvalidOperationException)
+                {
+                    // The node is going away under the thread: nothing is left to restart.
+                    Log.PartFailed(_logger, "data", again);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Data receiver thread, after a failure: the frame it was working on may be lost, so every data
+    /// connection's session ends, as on a restarted ROUTER. Each is told RESET at once, and its initiator sends
+    /// again, on the link's own connection, what it had not had acknowledged.</summary>
+    private void RestartDataReceiver(RouterSocket router)
+    {
+        foreach (var route in _dataRoutes.Values)
+        {
+            RemoveDataRoute(route);
+            router.TrySendFrame(TimeSpan.Zero, route.RoutingId, more: true);
+            router.TrySendFrame(TimeSpan.Zero, s_resetV2);
+            Post(() => DropRoute(route));
+        }
+        _dataRecords.Clear();
+        _dataDeliveries.Clear();
+    }
+
+    /// <summary>Reads what the data ROUTER holds, starting with the message part already in <paramref name="msg"/>.</summary>
+    private void OnDataReady(RouterSocket router, ref Msg msg)
+    {
+        for (var i = 0; i < MaxFramesPerWakeup; i++)
+        {
+            if (!TakeRouted(router, ref msg, waited: i == 0, out var identity, out var reason)) return;
+            if (reason != RejectReason.None)
+            {
+                RejectDataFrame(reason, identity, null);
+                if (reason == RejectReason.Truncated) return;
+                continue;
+            }
+            if (identity!.AsSpan().SequenceEqual(s_dataWakeIdentity))
+            {
+                msg.Close();
+                continue;
+            }
+            // The frame's buffer is kept, as on the ROUTER: delivered messages point into it.
+            OnDataFrame(router, identity!, KeepBuffer(ref msg));
+        }
+    }
+
+    private void OnDataFrame(RouterSocket router, byte[] identity, ArraySegment<byte> frame)
+    {
+        Faults.Check("data");
+        Volatile.Write(ref _dataFramesReceived, _dataFramesReceived + 1);
+        Volatile.Write(ref _dataBytesReceived, _dataBytesReceived + frame.Count);
+        Telemetry.BytesReceived.Add(frame.Count, _nodeTag);
+        if (!_dataRoutes.TryGetValue(identity, out var route))
+        {
+            // A connection this node holds no session for (a stranger, or a data connection whose session ended):
+            // told RESET, as on the unicast port, so that a peer opens a new data connection.
+            RejectDataFrame(RejectReason.NoSession, identity, null);
+            if (_dataResetBudget!.TryTake(identity, Environment.TickCount64)) router.SendMoreFrame(identity).SendFrame(s_resetV2);
+            return;
+        }
+        var link = route.Link;
+        var reason = Wire.CheckEnvelope(frame, out var type);
+        if (reason != RejectReason.None || type != FrameType.Sealed)
+        {
+            RejectDataFrame(reason != RejectReason.None ? reason : RejectReason.WrongSocket, identity, link.Name);
+            return;
+        }
+        if (!route.TryOpenInPlace(frame, Wire.HeaderSize, out var inner))
+        {
+            // A frame that fails authentication ends that session; the peer opens a new data connection.
+            EndDataSession(router, route, RejectReason.Authentication);
+            return;
+        }
+        try
+        {
+            if (Wire.ReadHeader(inner) != FrameType.Data) throw new ProtocolException($"{(FrameType)inner[2]} is not sent on a data connection");
+            OnDataConnectionData(router, link, route, inner);
+        }
+        catch (ProtocolException e)
+        {
+            Volatile.Write(ref _dataFramesRejected, _dataFramesRejected + 1);
+            Telemetry.FramesRejected.Add(1, _nodeTag, new("reason", RejectReasons.Tag(RejectReason.Invalid)));
+            Log.FrameRejected(_logger, link.Name, e.Message);
+        }
+    }
+
+    /// <summary>DATA on a data connection: its acknowledgement of our DATA is taken, its new messages are queued
+    /// for the reader, and the peer is owed an ACK (which an answer carries, or the poller sends).</summary>
+    /// <summary>Ends a data connection's session at once, answering RESET: its initiator sends what it had not had
+    /// acknowledged again on the link's own connection, and opens a new data connection.</summary>
+    private void EndDataSession(RouterSocket router, RouterSession route, RejectReason reason)
+    {
+        RemoveDataRoute(route);
+        RejectDataFrame(reason, route.RoutingId, route.Link.Name);
+        _dataResetBudget!.Forget(route.RoutingId);
+        router.SendMoreFrame(route.RoutingId).SendFrame(s_resetV2);
+        Post(() => DropRoute(route));
+    }
+
+    private void OnDataConnectionData(RouterSocket router, PeerLink link, RouterSession route, ArraySegment<byte> frame)
+    {
+        _dataRecords.Clear();
+        var acknowledged = BatchReader.Read(frame, FrameType.Data, _options.MaxMessageSize, _dataRecords);
+        if (acknowledged > 0)
+        {
+            // Before the messages are delivered, as on the poller: a reader who answers at once finds the link idle.
+            link.Outbound.Acknowledge(acknowledged);
+            if (link.Data is { State: DataConnectionState.Draining }) Post(() => OnAcknowledged(link, acknowledged));
+        }
+        var now = Environment.TickCount64;
+        link.LastSeen = now;
+        if (link.State == PeerState.Unreachable) Post(() => Touch(link));
+        var delivered = QueueNewRecords(link, MessageKind.Unicast, _dataRecords, _dataDeliveries, refuseGap: true, out var ackNow, out var duplicates, out _, out var last);
+        if (delivered < 0)
+        {
+            EndDataSession(router, route, RejectReason.Gap);
+            return;
+        }
+        for (var i = 0; i < duplicates; i++) RejectDataFrame(RejectReason.Duplicate, null, link.Name);
+        Volatile.Write(ref _dataMessagesReceived, _dataMessagesReceived + delivered);
+        Telemetry.MessagesReceived.Add(delivered, _nodeTag);
+        OweDataAck(link, route, last, ackNow, now);
+    }
+
+    /// <summary>The data receiver's part of <see cref="Acknowledge"/>: the ACK is owed at once; the poller is asked
+    /// to send it only when the record's sender waits for it, every few frames, or when no answer took it within the
+    /// delay, so that a conversation, whose answers carry the ACKs, costs the poller no wake-up.</summary>
+    private void OweDataAck(PeerLink link, RouterSession route, long last, bool now, long tick)
+    {
+        var fresh = link.OweAck(last) == 0;
+        if (fresh) link.DataFramesOwed = 0;
+        link.AckRoute = route.AcknowledgedOn;
+        if (now || ++link.DataFramesOwed >= AckEveryFrames)
+        {
+            link.DataFramesOwed = 0;
+            Post(() => SendOwedAck(link));
+            return;
+        }
+        if (!link.DataAckScheduled)
+        {
+            link.DataAckScheduled = true;
+            _dataAcksDue.Add(link);
+        }
+        else if (!fresh)
+        {
+            return;
+        }
+        link.DataAckDueAt = tick + AckDelayMilliseconds + 1;
+    }
+
+    private TimeSpan NextDataWait(long now)
+    {
+        var wait = (long)DataReceiverIdleMilliseconds;
+        foreach (var link in _dataAcksDue) wait = Math.Min(wait, Math.Max(0, link.DataAckDueAt - now));
+        return TimeSpan.FromMilliseconds(wait);
+    }
+
+    private void SendDataAcksDue(long now)
+    {
+        for (var i = _dataAcksDue.Count - 1; i >= 0; i--)
+        {
+            var link = _dataAcksDue[i];
+            if (now < link.DataAckDueAt) continue;
+            _dataAcksDue.RemoveAt(i);
+            link.DataAckScheduled = false;
+            if (link.HasOwedAck) Post(() => SendOwedAck(link));
+        }
+    }
+
+    private void RejectDataFrame(RejectReason reason, byte[]? connection, string? peer)
+    {
+        Volatile.Write(ref _dataFramesRejected, _dataFramesRejected + 1);
+        Telemetry.FramesRejected.Add(1, _nodeTag, new("reason", RejectReasons.Tag(reason)));
+        if (_dataRejects.Add(reason, connection, peer, Environment.TickCount64) && _logger.IsEnabled(LogLevel.Debug))
+            Log.FrameRejected(_logger, RejectTally.Describe(connection, peer), RejectReasons.Tag(reason));
+    }
+
+    /// <summary>Once a second: the summary of rejected frames, and the RESET budgets of connections gone quiet.</summary>
+    private void TidyDataReceiver(long now)
+    {
+        if (now - _dataTidiedAt < RejectSummaryMilliseconds) return;
+        _dataTidiedAt = now;
+        _dataResetBudget!.Prune(now);
+        if (!_dataRejects.FramesDue(now, RejectSummaryMilliseconds)) return;
+        var (count, seconds, reasons, sources) = _dataRejects.TakeFrames(now);
+        Log.FramesRejectedSummary(_logger, count, seconds, reasons, sources);
+    }
+}

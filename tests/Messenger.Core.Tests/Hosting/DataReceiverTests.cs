@@ -1,0 +1,222 @@
+using System.Net;
+using System.Net.Sockets;
+using Messenger.Protocol;
+using Messenger.Tests.Support;
+using NetMQ;
+using NetMQ.Sockets;
+
+namespace Messenger.Tests.Hosting;
+
+/// <summary>The data receiver: a ROUTER on a port of its own, read by a thread of its own, to which peers' data
+/// connections move after their handshake (docs/PROTOCOL.md, "Data connections").</summary>
+public sealed class DataReceiverTests
+{
+    /// <summary>Sends one message at a time until <paramref name="direct"/> of them went out on the data connection.</summary>
+    private static async Task<int> ExchangeUntilDirectAsync(MessengerNode from, MessengerNode to, long direct)
+    {
+        var sent = 0;
+        var start = from.Statistics.MessagesSentDirect;
+        using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+        while (from.Statistics.MessagesSentDirect - start < direct)
+        {
+            Assert.False(deadline.IsCancellationRequested, $"{from.Name} sent {from.Statistics.MessagesSentDirect - start} of {sent} messages direct");
+            await from.SendAsync(to.Name, $"m{++sent}");
+            Assert.Equal($"m{sent}", (await TestCluster.ReadAsync(to, 1))[0].GetText());
+        }
+        return sent;
+    }
+
+    [Fact]
+    public async Task Data_connections_move_to_the_data_port_and_their_messages_arrive_there_in_order()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        Assert.NotEqual(0, b.DataPort);
+        Assert.DoesNotContain(b.DataPort, new[] { b.Port, b.PublishPort });
+
+        await ExchangeUntilDirectAsync(a, b, 20);
+        Assert.Equal(1, b.Runtime.DataRouteCount);
+        var before = b.Runtime.DataReceiverMessages;
+        var sequence = b.Statistics.MessagesReceived;
+
+        // A burst while the data connection is up: every message comes through the data receiver, once, in order.
+        const int burst = 2000;
+        for (var i = 0; i < burst; i++) await a.SendAsync("b", $"burst {i}");
+        var got = await TestCluster.ReadAsync(b, burst);
+        Assert.Equal(Enumerable.Range(0, burst).Select(i => $"burst {i}"), got.Select(m => m.GetText()));
+        Assert.Equal(Enumerable.Range(1, burst).Select(i => sequence + i), got.Select(m => m.Sequence));
+        Assert.Equal(burst, b.Runtime.DataReceiverMessages - before);
+        Assert.All(got, m => Assert.Equal("a", m.From));
+        // The link's own session is the only one on b's unicast port.
+        Assert.Equal(1, await b.Runtime.SessionCountAsync("a"));
+    }
+
+    [Fact]
+    public async Task A_data_connection_whose_session_ends_is_replaced_and_nothing_is_lost()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await ExchangeUntilDirectAsync(a, b, 5);
+        Assert.Equal(1, b.Runtime.DataRouteCount);
+
+        // b forgets every session: the data receiver forgets the data connection with its link session, answers its
+        // next frame RESET, and a sends what was not acknowledged again and opens a new data connection.
+        b.Faults.ForgetSessions();
+        var sends = Enumerable.Range(1, 5).Select(i => a.SendAsync("b", $"lost {i}", topic: null, requireAck: true)).ToList();
+        await Task.WhenAll(sends).WaitAsync(TestCluster.Timeout);
+        Assert.Equal(Enumerable.Range(1, 5).Select(i => $"lost {i}"), (await TestCluster.ReadAsync(b, 5)).Select(m => m.GetText()));
+        Assert.False(b.TryRead(out var dup), $"no duplicate, but got {dup}");
+
+        var before = b.Runtime.DataReceiverMessages;
+        await ExchangeUntilDirectAsync(a, b, 5);
+        Assert.True(b.Runtime.DataReceiverMessages - before >= 5, "the new data connection's messages came through the data receiver");
+        Assert.Equal(1, b.Runtime.DataRouteCount);
+    }
+
+    [Fact]
+    public async Task Frames_lost_on_a_data_connection_are_noticed_by_the_gap_they_leave_and_sent_again()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await ExchangeUntilDirectAsync(a, b, 3);
+        var rejected = b.Statistics.FramesRejected;
+
+        // The next frame a sends on its data connection never arrives, as when a TCP connection breaks and ZeroMQ
+        // connects it again. The frame after it would be delivered without it and acknowledge it: b sees the gap
+        // instead, ends the data connection's session, and a sends the lost one again, then the next.
+        // "next" must go in a frame of its own: from a link with nothing unacknowledged, the frame to lose is the
+        // first to wait for an acknowledgement.
+        using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+        while (await a.Runtime.UnacknowledgedFramesAsync("b") != 0) Assert.False(deadline.IsCancellationRequested, "a's frames were never acknowledged");
+        a.Faults.LoseDataFrames(1);
+        await a.SendAsync("b", "lost on the way");
+        while (await a.Runtime.UnacknowledgedFramesAsync("b") == 0) Assert.False(deadline.IsCancellationRequested, "the frame to lose never went out");
+        await a.SendAsync("b", "next", topic: null, requireAck: true).WaitAsync(TestCluster.Timeout);
+        var got = await TestCluster.ReadAsync(b, 2);
+        Assert.Equal(["lost on the way", "next"], got.Select(m => m.GetText()));
+        Assert.False(b.TryRead(out var dup), $"no duplicate, but got {dup}");
+        Assert.Equal(1, b.Statistics.FramesRejected - rejected);
+    }
+
+    [Fact]
+    public async Task Strangers_on_the_data_port_are_dropped_counted_and_told_reset_while_members_talk()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await ExchangeUntilDirectAsync(a, b, 3);
+        var rejectedBefore = b.Statistics.FramesRejected;
+
+        using var stranger = new DealerSocket();
+        stranger.Options.Linger = TimeSpan.Zero;
+        stranger.Connect($"tcp://127.0.0.1:{b.DataPort}");
+        var random = new Random(7);
+        const int junk = 200;
+        for (var i = 0; i < junk; i++)
+        {
+            var body = new byte[random.Next(0, 120)];
+            random.NextBytes(body);
+            stranger.SendFrame(i % 2 == 0 ? [Wire.Magic, Wire.SecureVersion, (byte)FrameType.Sealed, .. body] : body);
+        }
+
+        // One RESET for the connection (not one per frame), and nothing else.
+        Assert.True(stranger.TryReceiveFrameBytes(TestCluster.Timeout, out var reply), "no RESET came back");
+        Assert.Equal([Wire.Magic, Wire.SecureVersion, (byte)FrameType.Reset], reply);
+        using var counted = new CancellationTokenSource(TestCluster.Timeout);
+        while (b.Statistics.FramesRejected - rejectedBefore < junk)
+        {
+            Assert.False(counted.IsCancellationRequested, $"{b.Statistics.FramesRejected - rejectedBefore} of {junk} frames counted as rejected");
+            await ExchangeUntilDirectAsync(a, b, 1);
+        }
+        Assert.Equal(junk, b.Statistics.FramesRejected - rejectedBefore);
+        Assert.False(stranger.TryReceiveFrameBytes(TimeSpan.Zero, out var more), $"a second answer: {(more is null ? "" : Convert.ToHexString(more))}");
+        Assert.False(b.TryRead(out var leaked), $"nothing of the stranger's delivered, but got {leaked}");
+        await ExchangeUntilDirectAsync(a, b, 3);
+    }
+
+    [Fact]
+    public async Task A_failed_data_receiver_is_restarted_and_what_it_dropped_arrives()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await ExchangeUntilDirectAsync(a, b, 3);
+        var restarted = new TaskCompletionSource<ActorRestartedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.ActorRestarted += (_, e) => restarted.TrySetResult(e);
+
+        b.Faults.Throw("data");
+        await a.SendAsync("b", "hit by the fault", topic: null, requireAck: true).WaitAsync(TestCluster.Timeout);
+        var e = await restarted.Task.WaitAsync(TestCluster.Timeout);
+        Assert.Equal("data", e.Actor);
+        Assert.Contains("fault injected", e.Cause);
+        Assert.Equal("hit by the fault", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+        Assert.Equal(NodeState.Running, b.State);
+        var before = b.Runtime.DataReceiverMessages;
+        await ExchangeUntilDirectAsync(a, b, 3);
+        Assert.True(b.Runtime.DataReceiverMessages > before, "the data receiver serves again");
+    }
+
+    [Fact]
+    public async Task A_data_port_out_of_reach_costs_no_message_and_the_link_carries_them()
+    {
+        await using var cluster = new TestCluster();
+        var log = new CapturingLoggerFactory();
+        var (a, b) = (await cluster.StartAsync("a", o => o with { LoggerFactory = log }), await cluster.StartAsync("b"));
+        // b tells its peers a port where nobody listens, as a firewall or a container publishing only the unicast
+        // port would have it: a's data connection connects nowhere, and ZeroMQ keeps what is sent on it queued.
+        b.Runtime.AnnouncedDataPort = FreePort();
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+
+        // One at a time, each read before the next. Once the data connection is ready, a's messages go to it and
+        // wait there: a gives it up when nothing has been acknowledged for 2 s, and sends them again on the link's
+        // own connection. Each arrives once, in order; the data connection is tried again, later each time.
+        const string givenUp = "nothing sent on it was acknowledged";
+        using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+        var sent = 0;
+        while (!log.Contains(1102, givenUp) || sent < 10)
+        {
+            Assert.False(deadline.IsCancellationRequested, $"the data connection to b was never given up after {sent} messages: {log.All}");
+            await a.SendAsync("b", $"m{sent}");
+            Assert.Equal($"m{sent++}", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+        }
+        Assert.False(b.TryRead(out var dup), $"no duplicate, but got {dup}");
+        Assert.Equal(0, b.Runtime.DataReceiverMessages);
+    }
+
+    [Fact]
+    public async Task A_fixed_data_port_is_used_and_a_bad_one_is_a_configuration_error()
+    {
+        await using var cluster = new TestCluster();
+        var port = FreePort();
+        var b = await cluster.StartAsync("b", o => o with { DataPort = port });
+        Assert.Equal(port, b.DataPort);
+        var a = await cluster.StartAsync("a");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await ExchangeUntilDirectAsync(a, b, 3);
+
+        var taken = await Assert.ThrowsAsync<MessengerConfigurationException>(() => cluster.StartAsync("c", o => o with { DataPort = port }));
+        Assert.Equal("DataPort", taken.Option);
+        var range = await Assert.ThrowsAsync<MessengerConfigurationException>(() => cluster.StartAsync("d", o => o with { DataPort = 70_000 }));
+        Assert.Equal("DataPort", range.Option);
+        var insecure = await Assert.ThrowsAsync<MessengerConfigurationException>(() => cluster.StartAsync("e", o => o with { Insecure = true, DataPort = FreePort() }));
+        Assert.Equal("DataPort", insecure.Option);
+    }
+
+    [Fact]
+    public async Task Insecure_nodes_have_no_data_receiver()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { Insecure = true });
+        Assert.Equal(0, a.DataPort);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
