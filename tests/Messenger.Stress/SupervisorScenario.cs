@@ -7,7 +7,7 @@ namespace Messenger.Stress;
 /// <summary>
 /// Scenario 3 (issue 5): the supervisor under a steady fault run. Members a and b exchange acknowledged unicast
 /// both ways and b broadcasts, while faults are injected into b's actors in turn (unicast, broadcast, link:a, node,
-/// beacon) through the engine's test-only hook (MessengerNode.Faults, internal; Messenger.Core grants this assembly
+/// beacon, data) through the engine's test-only hook (MessengerNode.Faults, internal; Messenger.Core grants this assembly
 /// its internals for that alone). Measured: fault to restart, restart to serving again (a fresh acknowledged
 /// message each way), and acknowledged messages lost (every one a sender saw acknowledged must have been read by
 /// the other side). Then faults faster than the restart limit, and a hung node loop, must escalate to Faulted.
@@ -16,7 +16,7 @@ internal sealed class SupervisorScenario(Report report, Settings settings)
 {
     private const string S = "3 supervisor";
     private static readonly TimeSpan Ask = TimeSpan.FromSeconds(30);
-    private static readonly string[] Actors = ["unicast", "broadcast", "link:a", "node", "beacon"];
+    private static readonly string[] Actors = ["unicast", "broadcast", "link:a", "node", "beacon", "data"];
 
     private readonly string _cluster = $"stress-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5))}";
     private readonly ClusterKey _key = ClusterKey.Generate();
