@@ -86,6 +86,7 @@ Describe 'Start-MessengerNode' {
         $listener.Stop()
         $node = New-TestNode -Name 'data-port' -Extra @{ DataPort = $port }
         $node.GetEngineNode().DataPort | Should -Be $port
+        $node.DataPort | Should -Be $port
         $node | Stop-MessengerNode
         $null = Start-MessengerNode -Name 'insecure-data' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon -Insecure -DataPort $port -WarningAction SilentlyContinue -ErrorVariable err -ErrorAction SilentlyContinue
         $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidConfiguration,*'

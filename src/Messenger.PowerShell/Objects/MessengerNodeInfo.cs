@@ -66,6 +66,10 @@ public sealed class MessengerNodeInfo
     /// <summary>The broadcast endpoint (tcp://host:port).</summary>
     public string PublishEndpoint => _node.PublishEndpoint;
 
+    /// <summary>The data receiver's TCP port, where peers' data connections send their messages (0 on an insecure
+    /// node): with the ports of Endpoint and PublishEndpoint, the ports to open in a firewall.</summary>
+    public int DataPort => _node.DataPort;
+
     /// <summary>How many peers are connected.</summary>
     public int PeerCount => _node.ConnectedPeerCount;
 
