@@ -25,14 +25,14 @@ internal sealed partial class NodeRuntime
     /// own DATA.</summary>
     internal (long OnLink, long InData) AcksSent => (Interlocked.Read(ref _acksOnLink), Interlocked.Read(ref _acksInData));
 
-    /// <summary>The peer's DATA frame was delivered: it is owed an ACK of everything delivered from it so far, on
-    /// <paramref name="on"/>, the session its DATA belongs to.</summary>
-    private void Acknowledge(PeerLink link, RouterSession on, bool now)
+    /// <summary>The peer's DATA frame was delivered: it is owed an ACK of everything delivered from it so far (up to
+    /// <paramref name="last"/>), on <paramref name="on"/>, the session its DATA belongs to.</summary>
+    private void Acknowledge(PeerLink link, RouterSession on, long last, bool now)
     {
-        // Nothing was owed: what was went out, in our own DATA to the peer (an answer), or had never been.
-        var fresh = link.OweAck(link.SequenceState[0]) == 0;
-        if (fresh) link.FramesOwed = 0;
         link.AckRoute = on;
+        // Nothing was owed: what was went out, in our own DATA to the peer (an answer), or had never been.
+        var fresh = link.OweAck(last) == 0;
+        if (fresh) link.FramesOwed = 0;
         if (now || ++link.FramesOwed >= AckEveryFrames)
         {
             SendOwedAck(link);

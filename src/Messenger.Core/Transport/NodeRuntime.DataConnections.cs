@@ -287,16 +287,17 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    /// <summary>From the tick: whether a ready data connection has had messages waiting (unsent, as when ZeroMQ
-    /// has no connection to send them on, or unacknowledged) with no acknowledgement coming for
-    /// <see cref="DataStallMilliseconds"/>.</summary>
+    /// <summary>From the tick: whether a data connection out of the poller has had messages waiting (unsent, as
+    /// when ZeroMQ has no connection to send them on, or unacknowledged) with no acknowledgement coming for
+    /// <see cref="DataStallMilliseconds"/>: a ready one, or one draining, whose wait for the link's own connection
+    /// must not be endless either.</summary>
     private static bool IsStalled(PeerLink link, DataConnection data, long now)
     {
-        if (data.State != DataConnectionState.Ready) return false;
+        if (data.State is not (DataConnectionState.Ready or DataConnectionState.Draining)) return false;
         var acknowledged = link.Outbound.AcknowledgedSequence;
         if (acknowledged != data.LastAcknowledged || link.Outbound.PendingBytes == 0)
         {
-            if (acknowledged != data.LastAcknowledged && data.ProgressAt != 0)
+            if (acknowledged != data.LastAcknowledged && data.ProgressAt != 0 && data.State == DataConnectionState.Ready)
             {
                 data.EverAcknowledged = true;
                 link.DataStalls = 0;

@@ -38,7 +38,9 @@ internal sealed partial class NodeRuntime
     private long _dataBytesReceived;
     private long _dataMessagesReceived;
     private long _dataFramesRejected;
-    private static readonly byte[] s_dataWakeIdentity = [0, (byte)'w', (byte)'a', (byte)'k', (byte)'e'];
+    // Not 5 bytes: NetMQ makes up 5-byte routing ids (0 and a counter) for connections that bring none, without
+    // looking whether one is taken, and throws when it is.
+    private static readonly byte[] s_dataWakeIdentity = "\0messenger-wake"u8.ToArray();
 
     /// <summary>The TCP port of the data receiver (0 on an insecure node, which has none).</summary>
     public int DataPort { get; private set; }
@@ -57,14 +59,14 @@ internal sealed partial class NodeRuntime
     private void BindDataReceiver()
     {
         _dataRouter = NewRouterSocket();
-        DataPort = Bind(_dataRouter, _options.BindAddress, _options.DataPort, "DataPort");
-        // The wake-up connects before any peer can: its routing id is then taken, and nobody else can use it.
+        // The wake-up connects before the TCP port is open: its routing id is then taken, and nobody else can use it.
         var inproc = $"inproc://messenger-data-{Guid.NewGuid():N}";
         _dataRouter.Bind(inproc);
         _dataWake = new DealerSocket();
         _dataWake.Options.Linger = TimeSpan.Zero;
         _dataWake.Options.Identity = s_dataWakeIdentity;
         _dataWake.Connect(inproc);
+        DataPort = Bind(_dataRouter, _options.BindAddress, _options.DataPort, "DataPort");
         _dataResetBudget = new SourceBudget(burst: 1, (int)_options.StrangerResetInterval.TotalMilliseconds, _options.MaxTrackedConnections);
     }
 
@@ -117,7 +119,7 @@ internal sealed partial class NodeRuntime
             {
                 var wait = NextDataWait(Environment.TickCount64);
                 msg.InitEmpty();
-                if (router.TryReceive(ref msg, wait)) OnDataReady(router, ref msg);
+                if (TryReceiveQuietly(router, ref msg, wait)) OnDataReady(router, ref msg);
                 else msg.Close();
                 var now = Environment.TickCount64;
                 SendDataAcksDue(now);
@@ -129,20 +131,50 @@ internal sealed partial class NodeRuntime
             }
             catch (Exception e)
             {
+                // Nothing may leave the thread (it would end the process): a failure of the socket itself is beyond
+                // repair here, and the node stops with it.
                 if (msg.IsInitialised) msg.Close();
-                try
-                {
-                    RestartDataReceiver(router);
-                    Post(() => OnActorFailed("data", e, null));
-                }
-                catch (Exception again) when (again is NetMQException or ObjectDisposedException or TaskSchedulerException or InvalidOperationException)
-                {
-                    // The node is going away under the thread: nothing is left to restart.
-                    Log.PartFailed(_logger, "data", again);
-                    return;
-                }
+                Log.PartFailed(_logger, "data", e);
+                if (!_dataStopping) Escalate("data", $"the data receiver's socket failed: {e.GetType().Name}: {e.Message}");
+                return;
             }
         }
+    }
+
+    /// <summary>A receive that takes NetMQ's throw at a made-up routing id that is taken (a stranger can bring that
+    /// about, see <see cref="s_dataWakeIdentity"/>) for what it is: that stranger's connection is not attached,
+    /// and the socket goes on working. False, with <paramref name="msg"/> still open, when nothing came.</summary>
+    private static bool TryReceiveQuietly(RouterSocket router, ref Msg msg, TimeSpan wait)
+    {
+        try
+        {
+            return router.TryReceive(ref msg, wait);
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Answers RESET on the data ROUTER; a send that NetMQ cannot make (see <see cref="TryReceiveQuietly"/>)
+    /// is given up: the peer notices a dead data connection by its missing acknowledgements.</summary>
+    private static void SendDataReset(RouterSocket router, byte[] identity)
+    {
+        try
+        {
+            if (router.TrySendFrame(TimeSpan.Zero, identity, more: true)) router.TrySendFrame(TimeSpan.Zero, s_resetV2);
+        }
+        catch (ArgumentException)
+        {
+        }
+    }
+
+    /// <summary>A data receiver's piece of work failed (a bug, or an injected fault): the supervisor hears of it, and
+    /// the receiver restarts.</summary>
+    private void OnDataReceiverFailed(RouterSocket router, Exception e)
+    {
+        RestartDataReceiver(router);
+        Post(() => OnActorFailed("data", e, null));
     }
 
     /// <summary>Data receiver thread, after a failure: the frame it was working on may be lost, so every data
@@ -153,8 +185,7 @@ internal sealed partial class NodeRuntime
         foreach (var route in _dataRoutes.Values)
         {
             RemoveDataRoute(route);
-            router.TrySendFrame(TimeSpan.Zero, route.RoutingId, more: true);
-            router.TrySendFrame(TimeSpan.Zero, s_resetV2);
+            SendDataReset(router, route.RoutingId);
             Post(() => DropRoute(route));
         }
         _dataRecords.Clear();
@@ -179,7 +210,14 @@ internal sealed partial class NodeRuntime
                 continue;
             }
             // The frame's buffer is kept, as on the ROUTER: delivered messages point into it.
-            OnDataFrame(router, identity!, KeepBuffer(ref msg));
+            try
+            {
+                OnDataFrame(router, identity!, KeepBuffer(ref msg));
+            }
+            catch (Exception e) when (e is not (TerminatingException or ObjectDisposedException) || !_dataStopping)
+            {
+                OnDataReceiverFailed(router, e);
+            }
         }
     }
 
@@ -194,7 +232,7 @@ internal sealed partial class NodeRuntime
             // A connection this node holds no session for (a stranger, or a data connection whose session ended):
             // told RESET, as on the unicast port, so that a peer opens a new data connection.
             RejectDataFrame(RejectReason.NoSession, identity, null);
-            if (_dataResetBudget!.TryTake(identity, Environment.TickCount64)) router.SendMoreFrame(identity).SendFrame(s_resetV2);
+            if (_dataResetBudget!.TryTake(identity, Environment.TickCount64)) SendDataReset(router, identity);
             return;
         }
         var link = route.Link;
@@ -206,8 +244,9 @@ internal sealed partial class NodeRuntime
         }
         if (!route.TryOpenInPlace(frame, Wire.HeaderSize, out var inner))
         {
-            // A frame that fails authentication ends that session; the peer opens a new data connection.
-            EndDataSession(router, route, RejectReason.Authentication);
+            // A frame that fails authentication ends that session; the peer opens a new data connection. A session
+            // that the poller ended a moment ago is not an authentication failure.
+            EndDataSession(router, route, route.IsDisposed ? RejectReason.NoSession : RejectReason.Authentication);
             return;
         }
         try
@@ -232,7 +271,7 @@ internal sealed partial class NodeRuntime
         RemoveDataRoute(route);
         RejectDataFrame(reason, route.RoutingId, route.Link.Name);
         _dataResetBudget!.Forget(route.RoutingId);
-        router.SendMoreFrame(route.RoutingId).SendFrame(s_resetV2);
+        SendDataReset(router, route.RoutingId);
         Post(() => DropRoute(route));
     }
 
@@ -266,9 +305,10 @@ internal sealed partial class NodeRuntime
     /// delay, so that a conversation, whose answers carry the ACKs, costs the poller no wake-up.</summary>
     private void OweDataAck(PeerLink link, RouterSession route, long last, bool now, long tick)
     {
+        // The route first: the poller's SendOwedAck may take the owed ACK as soon as it is owed.
+        link.AckRoute = route.AcknowledgedOn;
         var fresh = link.OweAck(last) == 0;
         if (fresh) link.DataFramesOwed = 0;
-        link.AckRoute = route.AcknowledgedOn;
         if (now || ++link.DataFramesOwed >= AckEveryFrames)
         {
             link.DataFramesOwed = 0;

@@ -321,16 +321,17 @@ internal sealed partial class NodeRuntime
         }
         if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey, broadcastCipher);
         Touch(link);
-        Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null, _security.Cipher, route.IsData ? (AnnouncedDataPort is not 0 and var announced ? announced : DataPort) : 0)));
         if (route.IsData)
         {
             // The peer moves the connection to the data port on this WELCOME, keeping its routing id: the data
-            // receiver knows it by that from now on, and this ROUTER no longer does.
+            // receiver knows it by that from now on (before the WELCOME goes), and this ROUTER no longer does.
             route.OnDataReceiver = true;
             AddDataRoute(route);
+            Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, _security.BroadcastKey, _security.Cipher, AnnouncedDataPort is not 0 and var announced ? announced : DataPort)));
             return true;
         }
         _routes[identity] = route;
+        Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null, _security.Cipher)));
         Reply(route, PeersFrame(except: link));
         return true;
     }

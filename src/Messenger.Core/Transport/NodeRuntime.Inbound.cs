@@ -54,7 +54,7 @@ internal sealed partial class NodeRuntime
         if (!waited)
         {
             msg.InitEmpty();
-            if (!router.TryReceive(ref msg, TimeSpan.Zero))
+            if (!TryReceiveQuietly(router, ref msg, TimeSpan.Zero))
             {
                 msg.Close();
                 return false;
@@ -69,7 +69,7 @@ internal sealed partial class NodeRuntime
         identity = msg.CloneData();
         msg.Close();
         msg.InitEmpty();
-        if (!router.TryReceive(ref msg, TimeSpan.Zero))
+        if (!TryReceiveQuietly(router, ref msg, TimeSpan.Zero))
         {
             msg.Close();
             reason = RejectReason.Truncated;
@@ -250,8 +250,8 @@ internal sealed partial class NodeRuntime
         switch (type)
         {
             case FrameType.Data:
-                var ackNow = DeliverBatch(link, frame, FrameType.Data);
-                if (route.Sealer is not null) Acknowledge(link, route.AcknowledgedOn ?? route, ackNow);
+                var ackNow = DeliverBatch(link, frame, FrameType.Data, out var last);
+                if (route.Sealer is not null) Acknowledge(link, route.AcknowledgedOn ?? route, last, ackNow);
                 break;
             case FrameType.Ping:
                 var stamp = ControlFrames.ReadTimestamped(frame);
@@ -406,7 +406,7 @@ internal sealed partial class NodeRuntime
                 if (BatchReader.ReadSender(frame) != link.Id) throw new ProtocolException("broadcast names another sender than the node at that endpoint");
                 if (!link.HearsTheirBroadcast) throw new ProtocolException("broadcast before the subscription was proven");
                 Touch(link);
-                DeliverBatch(link, frame, FrameType.Broadcast);
+                DeliverBatch(link, frame, FrameType.Broadcast, out _);
                 OweBroadcastAck(link);
                 break;
             case FrameType.PubProbe:
@@ -427,8 +427,8 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>Delivers a batch's new records (after the acknowledgement a DATA frame carries); true when one of them
-    /// asks to be acknowledged at once.</summary>
-    private bool DeliverBatch(PeerLink link, ArraySegment<byte> frame, FrameType type)
+    /// asks to be acknowledged at once, and the highest sequence number delivered from that stream since.</summary>
+    private bool DeliverBatch(PeerLink link, ArraySegment<byte> frame, FrameType type, out long last)
     {
         _records.Clear();
         var acknowledged = BatchReader.Read(frame, type, _options.MaxMessageSize, _records);
@@ -440,7 +440,7 @@ internal sealed partial class NodeRuntime
             OnAcknowledged(link, acknowledged);
         }
         var kind = type == FrameType.Data ? MessageKind.Unicast : MessageKind.Broadcast;
-        var delivered = QueueNewRecords(link, kind, _records, _deliveries, refuseGap: false, out var ackNow, out var duplicates, out var missed, out _);
+        var delivered = QueueNewRecords(link, kind, _records, _deliveries, refuseGap: false, out var ackNow, out var duplicates, out var missed, out last);
         for (var i = 0; i < duplicates; i++) RejectFrame(RejectReason.Duplicate, null, link.Name);
         if (missed > 0) OnBroadcastsMissed(link, missed);
         _messagesReceived += delivered;

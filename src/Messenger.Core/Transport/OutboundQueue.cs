@@ -234,15 +234,23 @@ internal sealed class OutboundQueue
         }
     }
 
-    /// <summary>Poller thread: a frame is on the wire. It is kept until acknowledged, or released at once.</summary>
+    /// <summary>Poller thread: a frame is on the wire. It is kept until acknowledged, or released at once: also when
+    /// it was sent again and the acknowledgement of its first sending came meanwhile (the data receiver takes
+    /// acknowledgements on a thread of its own), which a later acknowledgement of the same sequence would not free.</summary>
     public void Sent(OutboundSegment segment)
     {
-        if (!RetainsUntilAcknowledged)
+        if (RetainsUntilAcknowledged)
         {
-            Release(segment);
-            return;
+            lock (_gate)
+            {
+                if (segment.LastSequence > _acknowledged)
+                {
+                    _unacked.Add(segment);
+                    return;
+                }
+            }
         }
-        lock (_gate) _unacked.Add(segment);
+        Release(segment);
     }
 
     /// <summary>Poller thread: the peer has every message up to <paramref name="sequence"/>; frees their frames and

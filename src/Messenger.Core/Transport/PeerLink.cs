@@ -57,7 +57,16 @@ internal sealed class PeerLink
 
     /// <summary>Owes the peer an ACK of its unicast messages up to <paramref name="sequence"/>; returns what was
     /// owed before (0: nothing). The poller and the data receiver.</summary>
-    public long OweAck(long sequence) => Interlocked.Exchange(ref _ackOwed, sequence);
+    public long OweAck(long sequence)
+    {
+        // The highest wins: the poller and the data receiver may owe for the same peer at once.
+        while (true)
+        {
+            var owed = Volatile.Read(ref _ackOwed);
+            if (owed >= sequence) return owed;
+            if (Interlocked.CompareExchange(ref _ackOwed, sequence, owed) == owed) return owed;
+        }
+    }
 
     /// <summary>Takes the ACK owed to the peer, for the caller to send (0: none owed): the poller's ACK timer, or
     /// whoever sends DATA to the peer next, in that frame's <c>ack</c> field.</summary>

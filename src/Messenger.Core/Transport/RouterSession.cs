@@ -34,6 +34,15 @@ internal sealed class RouterSession : IDisposable
 
     public bool IsData => AcknowledgedOn is not null;
 
+    /// <summary>The session has ended (any thread).</summary>
+    public bool IsDisposed
+    {
+        get
+        {
+            lock (_gate) return _disposed;
+        }
+    }
+
     /// <summary>A data connection that has moved to the data receiver's port (poller thread).</summary>
     public bool OnDataReceiver { get; set; }
 
