@@ -262,8 +262,6 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    /// <summary>DATA on a data connection: its acknowledgement of our DATA is taken, its new messages are queued
-    /// for the reader, and the peer is owed an ACK (which an answer carries, or the poller sends).</summary>
     /// <summary>Ends a data connection's session at once, answering RESET: its initiator sends what it had not had
     /// acknowledged again on the link's own connection, and opens a new data connection.</summary>
     private void EndDataSession(RouterSocket router, RouterSession route, RejectReason reason)
@@ -275,6 +273,9 @@ internal sealed partial class NodeRuntime
         Post(() => DropRoute(route));
     }
 
+    /// <summary>DATA on a data connection: its acknowledgement of our DATA is taken, its new messages are queued
+    /// for the reader, and the peer is owed an ACK (which an answer carries, or the poller sends). A frame that
+    /// leaves a gap in the stream ends the session instead.</summary>
     private void OnDataConnectionData(RouterSocket router, PeerLink link, RouterSession route, ArraySegment<byte> frame)
     {
         _dataRecords.Clear();
