@@ -1,4 +1,5 @@
 using System.Net;
+using System.Reflection;
 using System.Net.Sockets;
 using Messenger.Protocol;
 using Messenger.Tests.Support;
@@ -135,6 +136,54 @@ public sealed class DataReceiverTests
         Assert.False(stranger.TryReceiveFrameBytes(TimeSpan.Zero, out var more), $"a second answer: {(more is null ? "" : Convert.ToHexString(more))}");
         Assert.False(b.TryRead(out var leaked), $"nothing of the stranger's delivered, but got {leaked}");
         await ExchangeUntilDirectAsync(a, b, 3);
+    }
+
+    [Fact]
+    public async Task A_stranger_who_makes_NetMQ_throw_at_a_taken_routing_id_neither_stops_the_node_nor_the_data_port()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await ExchangeUntilDirectAsync(a, b, 3);
+
+        // NetMQ's ROUTER makes up the routing id 0 + a counter (from a random start) for a connection that brings
+        // none, and throws when a peer has claimed it. The counter is set here (reflection into NetMQ 4.0.4.5) to
+        // where a stranger's claimed id waits, as a stranger holding many ids gets there by opening many connections.
+        var router = (NetMQSocket)typeof(Messenger.Transport.NodeRuntime).GetField("_dataRouter", BindingFlags.Instance | BindingFlags.NonPublic)!.GetValue(b.Runtime)!;
+        var core = typeof(NetMQSocket).GetProperty("SocketHandle", BindingFlags.Instance | BindingFlags.NonPublic)!.GetValue(router)!;
+        core.GetType().GetField("m_nextPeerId", BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(core, 4242);
+        byte[] claimed = [0, .. BitConverter.GetBytes(4242)];
+        var rejected = b.Statistics.FramesRejected;
+        using var holder = new DealerSocket();
+        holder.Options.Linger = TimeSpan.Zero;
+        holder.Options.Identity = claimed;
+        holder.Connect($"tcp://127.0.0.1:{b.DataPort}");
+        holder.SendFrame("claim");
+        await WaitForRejectsAsync(b, rejected + 1);
+
+        using var anonymous = new DealerSocket();
+        anonymous.Options.Linger = TimeSpan.Zero;
+        anonymous.Connect($"tcp://127.0.0.1:{b.DataPort}");
+        anonymous.SendFrame("collide");
+        using var later = new DealerSocket();
+        later.Options.Linger = TimeSpan.Zero;
+        later.Connect($"tcp://127.0.0.1:{b.DataPort}");
+        later.SendFrame("after");
+        // The stranger after the clash is still read (and rejected): the data port works on.
+        await WaitForRejectsAsync(b, rejected + 2);
+        Assert.Equal(NodeState.Running, b.State);
+        await ExchangeUntilDirectAsync(a, b, 3);
+        Assert.Equal(NodeState.Running, b.State);
+    }
+
+    private static async Task WaitForRejectsAsync(MessengerNode node, long atLeast)
+    {
+        using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+        while (node.Statistics.FramesRejected < atLeast)
+        {
+            Assert.False(deadline.IsCancellationRequested, $"{node.Name} rejected {node.Statistics.FramesRejected} frames, not {atLeast}");
+            await Task.Yield();
+        }
     }
 
     [Fact]
