@@ -34,6 +34,7 @@ internal sealed partial class NodeRuntime
         {
             OnActorFailed(actor, e, restart);
         }
+        CheckRouterAfterWork();
     }
 
     private void OnActorFailed(string actor, Exception e, Action? restart)
@@ -105,14 +106,14 @@ internal sealed partial class NodeRuntime
 
     private void RestartRouter()
     {
-        _poller.Remove(_router);
+        RemoveRouterFromPoller();
         _router.Dispose();
         foreach (var route in _routes.Values.ToList()) DropRoute(route);
         foreach (var pending in _pending.Values) pending.Dispose();
         _pending.Clear();
         _router = NewRouter();
         BindAgain(_router, Port, "Port");
-        _poller.Add(_router);
+        AddRouterToPoller();
     }
 
     private void RestartPublisher()
@@ -145,18 +146,7 @@ internal sealed partial class NodeRuntime
         return router;
     }
 
-    private RouterSocket NewRouter()
-    {
-        var router = NewRouterSocket();
-        router.ReceiveReady += (_, _) =>
-        {
-            // Only what this wake-up delivers counts (broadcasts from the SUBs may have woken a reader meanwhile).
-            _received.LastWriteWokeReader = false;
-            Guard("unicast", OnRouterReady, RestartRouter);
-            Guard("node", AwaitReply);
-        };
-        return router;
-    }
+    private RouterSocket NewRouter() => NewRouterSocket();
 
     private PublisherSocket NewPublisher()
     {

@@ -143,7 +143,8 @@ internal sealed partial class NodeRuntime : IDisposable
         _dataRetryTimer.Elapsed += (_, _) => Guard("node", OnDataRetryTimer);
         _ackTimer = new NetMQTimer(TimeSpan.FromMilliseconds(AckDelayMilliseconds)) { Enable = false };
         _ackTimer.Elapsed += (_, _) => Guard("node", OnAckTimer);
-        _poller = new NetMQPoller { _router, _timer, _probeTimer, _dataRetryTimer, _ackTimer };
+        _poller = new NetMQPoller { _timer, _probeTimer, _dataRetryTimer, _ackTimer };
+        AddRouterToPoller();
 
         _received = new ReceiveQueue(options.ReceiveQueueCapacity, options.ReceiveFullMode, OnReceiveDropped);
         _events = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
