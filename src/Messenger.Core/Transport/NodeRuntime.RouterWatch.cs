@@ -65,9 +65,18 @@ internal sealed partial class NodeRuntime
     private void CheckRouterAfterWork()
     {
         if (_readingRouter || _routerReadPosted || _routerMailbox is null || _stopRequested != 0 && !_poller.IsRunning) return;
-        if (!RouterHasIn()) return;
-        _routerReadPosted = true;
-        if (!Post(OnRouterSignalled)) _routerReadPosted = false;
+        try
+        {
+            if (!RouterHasIn()) return;
+            _routerReadPosted = true;
+            if (!Post(OnRouterSignalled)) _routerReadPosted = false;
+        }
+        catch (Exception e)
+        {
+            // Outside every handler's guard: nothing may leave the poller's loop. The unicast actor restarts.
+            _routerReadPosted = false;
+            OnActorFailed("unicast", e, RestartRouter);
+        }
     }
 
     /// <summary>Processes the ROUTER's pending commands and says whether a message waits.</summary>
