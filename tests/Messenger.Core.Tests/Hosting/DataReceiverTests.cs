@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Reflection;
 using System.Net.Sockets;
@@ -13,14 +14,22 @@ namespace Messenger.Tests.Hosting;
 public sealed class DataReceiverTests
 {
     /// <summary>Sends one message at a time until <paramref name="direct"/> of them went out on the data connection.</summary>
-    private static async Task<int> ExchangeUntilDirectAsync(MessengerNode from, MessengerNode to, long direct)
+    private static Task<int> ExchangeUntilDirectAsync(MessengerNode from, MessengerNode to, long direct)
+    {
+        var start = from.Statistics.MessagesSentDirect;
+        return ExchangeUntilAsync(from, to, _ => from.Statistics.MessagesSentDirect - start >= direct,
+            sent => $"{from.Name} sent {from.Statistics.MessagesSentDirect - start} of {sent} messages direct");
+    }
+
+    /// <summary>Sends one message at a time, each read at the other end (once, in order) before the next, until
+    /// <paramref name="enough"/> holds for the count sent; returns that count.</summary>
+    private static async Task<int> ExchangeUntilAsync(MessengerNode from, MessengerNode to, Func<int, bool> enough, Func<int, string> failure)
     {
         var sent = 0;
-        var start = from.Statistics.MessagesSentDirect;
         using var deadline = new CancellationTokenSource(TestCluster.Timeout);
-        while (from.Statistics.MessagesSentDirect - start < direct)
+        while (!enough(sent))
         {
-            Assert.False(deadline.IsCancellationRequested, $"{from.Name} sent {from.Statistics.MessagesSentDirect - start} of {sent} messages direct");
+            Assert.False(deadline.IsCancellationRequested, failure(sent));
             await from.SendAsync(to.Name, $"m{++sent}");
             Assert.Equal($"m{sent}", (await TestCluster.ReadAsync(to, 1))[0].GetText());
         }
@@ -176,14 +185,19 @@ public sealed class DataReceiverTests
         Assert.Equal(NodeState.Running, b.State);
     }
 
+    /// <summary>Waits until the node has rejected <paramref name="atLeast"/> frames, looking again at each rejection
+    /// recorded in <c>messenger.frames.rejected</c>.</summary>
     private static async Task WaitForRejectsAsync(MessengerNode node, long atLeast)
     {
-        using var deadline = new CancellationTokenSource(TestCluster.Timeout);
-        while (node.Statistics.FramesRejected < atLeast)
+        var rejected = new ChangeSignal();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
         {
-            Assert.False(deadline.IsCancellationRequested, $"{node.Name} rejected {node.Statistics.FramesRejected} frames, not {atLeast}");
-            await Task.Yield();
-        }
+            if (instrument.Meter.Name == "Messenger" && instrument.Name == "messenger.frames.rejected") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, _, _) => rejected.Pulse());
+        listener.Start();
+        await rejected.UntilAsync(() => node.Statistics.FramesRejected >= atLeast, () => $"{node.Name} rejected {node.Statistics.FramesRejected} frames, not {atLeast}", TestCluster.Timeout);
     }
 
     [Fact]
@@ -223,14 +237,8 @@ public sealed class DataReceiverTests
         // wait there: a gives it up when nothing has been acknowledged for 2 s, and sends them again on the link's
         // own connection. Each arrives once, in order; the data connection is tried again, later each time.
         const string givenUp = "nothing sent on it was acknowledged";
-        using var deadline = new CancellationTokenSource(TestCluster.Timeout);
-        var sent = 0;
-        while (!log.Contains(1102, givenUp) || sent < 10)
-        {
-            Assert.False(deadline.IsCancellationRequested, $"the data connection to b was never given up after {sent} messages: {log.All}");
-            await a.SendAsync("b", $"m{sent}");
-            Assert.Equal($"m{sent++}", (await TestCluster.ReadAsync(b, 1))[0].GetText());
-        }
+        await ExchangeUntilAsync(a, b, sent => log.Contains(1102, givenUp) && sent >= 10,
+            sent => $"the data connection to b was never given up after {sent} messages: {log.All}");
         Assert.False(b.TryRead(out var dup), $"no duplicate, but got {dup}");
         Assert.Equal(0, b.Runtime.DataReceiverMessages);
     }
