@@ -79,8 +79,7 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     /// <summary>The TCP port of the broadcast socket.</summary>
     public int PublishPort => _runtime.PublishPort;
 
-    /// <summary>The TCP port of the data receiver, where peers' data connections send their DATA; 0 on an insecure
-    /// node, which has none.</summary>
+    /// <summary>The TCP port of the data receiver, where peers' data connections send their DATA.</summary>
     public int DataPort => _runtime.DataPort;
 
     /// <summary>Where the node is in its life cycle.</summary>

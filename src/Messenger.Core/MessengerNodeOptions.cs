@@ -34,7 +34,7 @@ public sealed record MessengerNodeOptions
     public int PublishPort { get; init; }
 
     /// <summary>TCP port of the data receiver (a second ROUTER, read by a thread of its own, where peers' data
-    /// connections send their DATA; secure nodes only); 0 lets the system pick a free one. Peers learn it in the
+    /// connections send their DATA); 0 lets the system pick a free one. Peers learn it in the
     /// handshake, so it needs no configuring but where ports must be fixed (containers, firewalls).</summary>
     public int DataPort { get; init; }
 
@@ -124,7 +124,7 @@ public sealed record MessengerNodeOptions
 
     /// <summary>Unicast messages to an idle peer are sealed and sent on the calling thread, over a second
     /// connection to that peer that carries only DATA, instead of being handed to the node's poller thread: a
-    /// round trip then saves two thread wake-ups. On by default; secure mode only (insecure nodes ignore it).</summary>
+    /// round trip then saves two thread wake-ups. On by default.</summary>
     public bool DirectSends { get; init; } = true;
 
     /// <summary>How many peers the node links to at most; discoveries beyond are dropped and counted.</summary>

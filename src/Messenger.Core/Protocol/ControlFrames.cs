@@ -4,8 +4,11 @@ using Messenger.Security.Noise;
 
 namespace Messenger.Protocol;
 
-/// <summary>HELLO: the first frame on a new unicast connection.</summary>
-internal sealed record HelloFrame(string Cluster, NodeId Id, string Name, string Host, int Port, int PublishPort);
+/// <summary>HELLO (protocol 1): the first frame on a new unicast connection. <see cref="Incarnation"/> is drawn once
+/// per node start (a new one is a restarted node), <see cref="Session"/> for each HELLO (it names the session to
+/// the node's data connections), and <see cref="DataFor"/>, on a data connection only, is the <see cref="Session"/>
+/// of the link it belongs to.</summary>
+internal sealed record HelloFrame(string Cluster, NodeId Id, string Name, string Host, int Port, int PublishPort, Guid Incarnation, Guid Session, Guid? DataFor = null);
 
 /// <summary>WELCOME: the answer to an accepted HELLO.</summary>
 internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort, byte[]? BroadcastKey = null, NoiseCipher BroadcastCipher = NoiseCipher.ChaChaPoly, int DataPort = 0);
@@ -31,7 +34,8 @@ internal static class ControlFrames
 {
     public static byte[] Hello(HelloFrame h)
     {
-        var size = Wire.HeaderSize + Wire.Str8Size(h.Cluster) + Wire.NodeIdSize + Wire.Str8Size(h.Name) + Wire.Str8Size(h.Host) + 4;
+        var size = Wire.HeaderSize + Wire.Str8Size(h.Cluster) + Wire.NodeIdSize + Wire.Str8Size(h.Name) + Wire.Str8Size(h.Host) + 4
+            + 2 * TokenSize + (h.DataFor is null ? 0 : 1 + TokenSize);
         var frame = new byte[size];
         Wire.WriteHeader(frame, FrameType.Hello);
         var p = Wire.HeaderSize;
@@ -42,8 +46,21 @@ internal static class ControlFrames
         p += Wire.WriteStr8(frame.AsSpan(p), h.Host);
         Wire.WriteU16(frame.AsSpan(p), h.Port);
         Wire.WriteU16(frame.AsSpan(p + 2), h.PublishPort);
+        p += 4;
+        h.Incarnation.TryWriteBytes(frame.AsSpan(p));
+        h.Session.TryWriteBytes(frame.AsSpan(p + TokenSize));
+        p += 2 * TokenSize;
+        if (h.DataFor is not { } link) return frame;
+        frame[p] = LinkTag;
+        link.TryWriteBytes(frame.AsSpan(p + 1));
         return frame;
     }
+
+    /// <summary>The size of HELLO's incarnation, session and link tokens.</summary>
+    private const int TokenSize = 16;
+
+    /// <summary>The tag of HELLO's one optional field, and of handshake payloads' first: <c>link</c>.</summary>
+    private const byte LinkTag = 1;
 
     public static HelloFrame ReadHello(ReadOnlySpan<byte> frame)
     {
@@ -54,29 +71,42 @@ internal static class ControlFrames
         var host = r.ReadStr8("host");
         var port = r.ReadU16("port");
         var pubPort = r.ReadU16("publish port");
+        var incarnation = new Guid(r.ReadBytes(TokenSize, "incarnation"));
+        var session = new Guid(r.ReadBytes(TokenSize, "session"));
+        Guid? dataFor = null;
+        if (r.Remaining > 0)
+        {
+            if (r.ReadByte("tag") != LinkTag) throw new ProtocolException("HELLO with an unknown tagged field");
+            dataFor = new Guid(r.ReadBytes(TokenSize, "link"));
+        }
         r.ExpectEnd("HELLO");
         ValidateAddress(host, port, pubPort);
-        return new HelloFrame(cluster, id, name, host, port, pubPort);
+        return new HelloFrame(cluster, id, name, host, port, pubPort, incarnation, session, dataFor);
     }
 
     public static byte[] Welcome(WelcomeFrame w)
     {
-        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4 + (w.BroadcastKey is null ? 0 : w.BroadcastKey.Length + 1 + (w.DataPort == 0 ? 0 : 2))];
+        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4 + (w.BroadcastKey is null ? 0 : w.BroadcastKey.Length + 1) + (w.DataPort == 0 ? 0 : 2)];
         Wire.WriteHeader(frame, FrameType.Welcome);
         w.Id.WriteTo(frame.AsSpan(Wire.HeaderSize));
         var p = Wire.HeaderSize + Wire.NodeIdSize;
         p += Wire.WriteStr8(frame.AsSpan(p), w.Name);
         Wire.WriteU16(frame.AsSpan(p), w.Port);
         Wire.WriteU16(frame.AsSpan(p + 2), w.PublishPort);
-        if (w.BroadcastKey is null) return frame;
-        w.BroadcastKey.CopyTo(frame, p + 4);
-        p += 4 + w.BroadcastKey.Length;
-        frame[p] = DataCipher.ToWire(w.BroadcastCipher);
-        if (w.DataPort != 0) Wire.WriteU16(frame.AsSpan(p + 1), w.DataPort);
+        p += 4;
+        if (w.BroadcastKey is not null)
+        {
+            w.BroadcastKey.CopyTo(frame, p);
+            p += w.BroadcastKey.Length;
+            frame[p++] = DataCipher.ToWire(w.BroadcastCipher);
+        }
+        if (w.DataPort != 0) Wire.WriteU16(frame.AsSpan(p), w.DataPort);
         return frame;
     }
 
-    public static WelcomeFrame ReadWelcome(ReadOnlySpan<byte> frame)
+    /// <summary>Reads a WELCOME: in protocol 2 (<paramref name="secure"/>) the broadcast key and cipher follow the
+    /// fixed fields; on a data connection, in either protocol, the data port comes last.</summary>
+    public static WelcomeFrame ReadWelcome(ReadOnlySpan<byte> frame, bool secure)
     {
         var r = new FrameReader(frame);
         var id = r.ReadNodeId("node id");
@@ -86,12 +116,12 @@ internal static class ControlFrames
         byte[]? key = null;
         var cipher = NoiseCipher.ChaChaPoly;
         var dataPort = 0;
-        if (r.Remaining > 0)
+        if (secure)
         {
             key = r.ReadBytes(32, "broadcast key").ToArray();
             cipher = DataCipher.FromWire(r.ReadByte("broadcast cipher"));
-            if (r.Remaining > 0 && (dataPort = r.ReadU16("data port")) == 0) throw new ProtocolException("data port 0");
         }
+        if (r.Remaining > 0 && (dataPort = r.ReadU16("data port")) == 0) throw new ProtocolException("data port 0");
         r.ExpectEnd("WELCOME");
         if (port == 0 || pubPort == 0) throw new ProtocolException("port 0");
         return new WelcomeFrame(id, name, port, pubPort, key, cipher, dataPort);

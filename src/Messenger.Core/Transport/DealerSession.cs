@@ -24,12 +24,13 @@ internal sealed class DealerSession : IDisposable
 
     public NoiseHandshakeState? Handshake { get; set; }
 
-    /// <summary>For a data connection: the handshake hash of the link session it belongs to, sent in message 3 so
-    /// that the responder knows which of its sessions acknowledges what arrives here. Null for a link's own
-    /// connection.</summary>
+    /// <summary>For a data connection: the <see cref="HandshakeHash"/> of the link session it belongs to, sent in
+    /// message 3 (protocol 1: in HELLO) so that the responder knows which of its sessions acknowledges what arrives
+    /// here. Null for a link's own connection.</summary>
     public byte[]? DataFor { get; init; }
 
-    /// <summary>The finished handshake's hash (protocol 2), which names this session to the peer; null before.</summary>
+    /// <summary>What names this session to the peer: the finished handshake's hash (protocol 2), or the session token
+    /// of the HELLO (protocol 1); null before.</summary>
     public byte[]? HandshakeHash { get; private set; }
 
     /// <summary>The node whose static key the finished handshake proved (protocol 2); null before, and in protocol 1.</summary>
@@ -42,10 +43,12 @@ internal sealed class DealerSession : IDisposable
     public bool Established { get; private set; }
 
     /// <summary>The handshake is done: frames are sealed from now on with its keys under <paramref name="cipher"/>,
-    /// the one both ends chose in it (none in insecure mode, where <paramref name="transport"/> is null).</summary>
-    public void Establish(NoiseTransport? transport, NoiseCipher cipher)
+    /// the one both ends chose in it (none in insecure mode, where <paramref name="transport"/> is null and
+    /// <paramref name="plainSession"/> is the HELLO's session token).</summary>
+    public void Establish(NoiseTransport? transport, NoiseCipher cipher, byte[]? plainSession = null)
     {
         ClearCrypto();
+        HandshakeHash = plainSession;
         if (transport is not null)
         {
             HandshakeHash = transport.HandshakeHash.ToArray();

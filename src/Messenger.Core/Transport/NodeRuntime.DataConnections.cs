@@ -44,7 +44,7 @@ internal sealed partial class NodeRuntime
     });
 
     private bool WantsDataConnection(PeerLink link) =>
-        Secure && _options.DirectSends && link.Data is null && link.Welcomed && _stopRequested == 0
+        _options.DirectSends && link.Data is null && link.Welcomed && _stopRequested == 0
         && link.Session is { Established: true, HandshakeHash: not null } && Environment.TickCount64 >= link.DataRetryAt;
 
     /// <summary>Opens the link's data connection and starts its handshake; DATA goes on the link's own connection
@@ -83,7 +83,7 @@ internal sealed partial class NodeRuntime
             switch (Wire.ReadHeader(inner))
             {
                 case FrameType.Welcome:
-                    var welcome = ControlFrames.ReadWelcome(inner);
+                    var welcome = ControlFrames.ReadWelcome(inner, Secure);
                     if (welcome.Id != link.Id) throw new ProtocolException($"data connection WELCOME from another node than {link.Id}");
                     if (welcome.DataPort == 0) throw new ProtocolException("data connection WELCOME without a data port");
                     OnDataWelcomed(link, data, welcome.DataPort);
@@ -168,8 +168,8 @@ internal sealed partial class NodeRuntime
         {
             if (data.Blocked || !data.IsReady) return;
             var dealer = data.Session.Dealer;
-            var sealer = data.Session.Sealer!;
-            if (!SendQueued(link, segment => Faults.TakeLostDataFrame() || TrySendSealed(dealer, sealer, SealedPrefix, segment.Buffer.AsSpan(0, segment.Length))))
+            var sealer = data.Session.Sealer;
+            if (!SendQueued(link, segment => Faults.TakeLostDataFrame() || TrySendInner(dealer, sealer, segment.Buffer.AsSpan(0, segment.Length))))
             {
                 data.Blocked = true;
                 _dataRetryTimer.Enable = true;
@@ -215,7 +215,7 @@ internal sealed partial class NodeRuntime
         if (Faults.TakeLostDataFrame()) return true;
         try
         {
-            return TrySendSealed(data.Session.Dealer, data.Session.Sealer!, SealedPrefix, inner);
+            return TrySendInner(data.Session.Dealer, data.Session.Sealer, inner);
         }
         catch (Exception e) when (e is NetMQException or ObjectDisposedException)
         {

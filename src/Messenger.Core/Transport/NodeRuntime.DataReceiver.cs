@@ -7,7 +7,7 @@ using NetMQ.Sockets;
 
 namespace Messenger.Transport;
 
-// The data receiver (protocol 2; docs/PROTOCOL.md, "Data connections"): a ROUTER of its own, the data port, that a
+// The data receiver (docs/PROTOCOL.md, "Data connections"): a ROUTER of its own, the data port, that a
 // thread of its own reads with a blocking receive. Peers' data connections move to it once their handshake on the
 // unicast port is done, so that their DATA is opened and queued for the reader without waking the node's poller:
 // a NetMQPoller's wake-up looks at every socket it holds, twice, and in the benchmark's round trip a thread blocked
@@ -42,7 +42,7 @@ internal sealed partial class NodeRuntime
     // looking whether one is taken, and throws when it is.
     private static readonly byte[] s_dataWakeIdentity = "\0messenger-wake"u8.ToArray();
 
-    /// <summary>The TCP port of the data receiver (0 on an insecure node, which has none).</summary>
+    /// <summary>The TCP port of the data receiver.</summary>
     public int DataPort { get; private set; }
 
     /// <summary>Tests: the data port told to peers in place of the real one (0: the real one), as if a firewall
@@ -55,7 +55,7 @@ internal sealed partial class NodeRuntime
     /// <summary>Tests: messages the data receiver queued for the reader.</summary>
     internal long DataReceiverMessages => Volatile.Read(ref _dataMessagesReceived);
 
-    /// <summary>Binds the data receiver's ROUTER (constructor; secure nodes only).</summary>
+    /// <summary>Binds the data receiver's ROUTER (constructor).</summary>
     private void BindDataReceiver()
     {
         _dataRouter = NewRouterSocket();
@@ -158,11 +158,11 @@ internal sealed partial class NodeRuntime
 
     /// <summary>Answers RESET on the data ROUTER; a send that NetMQ cannot make (see <see cref="TryReceiveQuietly"/>)
     /// is given up: the peer notices a dead data connection by its missing acknowledgements.</summary>
-    private static void SendDataReset(RouterSocket router, byte[] identity)
+    private void SendDataReset(RouterSocket router, byte[] identity)
     {
         try
         {
-            if (router.TrySendFrame(TimeSpan.Zero, identity, more: true)) router.TrySendFrame(TimeSpan.Zero, s_resetV2);
+            if (router.TrySendFrame(TimeSpan.Zero, identity, more: true)) router.TrySendFrame(TimeSpan.Zero, Secure ? s_resetV2 : s_resetV1);
         }
         catch (ArgumentException)
         {
@@ -236,13 +236,14 @@ internal sealed partial class NodeRuntime
             return;
         }
         var link = route.Link;
-        var reason = Wire.CheckEnvelope(frame, out var type);
-        if (reason != RejectReason.None || type != FrameType.Sealed)
+        var reason = Secure ? Wire.CheckEnvelope(frame, out var type) : Wire.CheckHeader(frame, out type);
+        if (reason != RejectReason.None || type != (Secure ? FrameType.Sealed : FrameType.Data))
         {
             RejectDataFrame(reason != RejectReason.None ? reason : RejectReason.WrongSocket, identity, link.Name);
             return;
         }
-        if (!route.TryOpenInPlace(frame, Wire.HeaderSize, out var inner))
+        var inner = frame;
+        if (Secure ? !route.TryOpenInPlace(frame, Wire.HeaderSize, out inner) : route.IsDisposed)
         {
             // A frame that fails authentication ends that session; the peer opens a new data connection. A session
             // that the poller ended a moment ago is not an authentication failure.

@@ -19,14 +19,19 @@ internal sealed partial class NodeRuntime
 
     private bool Secure => !_options.Insecure;
 
+    /// <summary>Protocol 1: this node's incarnation, in every HELLO it sends (protocol 2's is its broadcast key).</summary>
+    private readonly Guid _incarnation = Guid.NewGuid();
+
     /// <summary>Sends HELLO on a connection: a fresh handshake in protocol 2, the plain greeting in protocol 1.</summary>
     private void StartHandshake(DealerSession session)
     {
         session.LastHelloSent = Environment.TickCount64;
         if (!Secure)
         {
-            session.Establish(null, NoiseCipher.ChaChaPoly);
-            session.Dealer.TrySendFrame(ControlFrames.Hello(new HelloFrame(_options.Cluster, Id, Name, AdvertisedHost, Port, PublishPort)));
+            var token = Guid.NewGuid();
+            session.Establish(null, NoiseCipher.ChaChaPoly, token.ToByteArray());
+            Guid? link = session.DataFor is { } dataFor ? new Guid(dataFor) : null;
+            session.Dealer.TrySendFrame(ControlFrames.Hello(new HelloFrame(_options.Cluster, Id, Name, AdvertisedHost, Port, PublishPort, _incarnation, token, link)));
             return;
         }
         session.Reset();
@@ -254,11 +259,22 @@ internal sealed partial class NodeRuntime
             Refuse(identity, RefuseCode.WrongCluster, $"this node is in cluster '{_options.Cluster}', not '{hello.Cluster}'", hello.Name, Wire.Version);
             return;
         }
-        AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), null, null, NoiseCipher.ChaChaPoly);
+        var session = new AcceptedSession(null, null, hello.Session.ToByteArray(), hello.DataFor?.ToByteArray());
+        if (!AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), session, null, NoiseCipher.ChaChaPoly)) return;
+        if (hello.DataFor is not null || !_peers.TryGetValue(hello.Id, out var link) || link.PlainIncarnation == hello.Incarnation) return;
+        // A new incarnation (a restarted node) counts both of its streams afresh; the same one, reconnected, goes on
+        // where it was, and what it sends again is recognised and dropped.
+        link.PlainIncarnation = hello.Incarnation;
+        lock (link.DeliveryGate)
+        {
+            link.SequenceState[0] = 0;
+            link.SequenceState[1] = 0;
+        }
     }
 
-    /// <summary>What a finished protocol 2 handshake gives the responder.</summary>
-    private sealed record AcceptedSession(FrameSealer Sealer, FrameOpener Opener, byte[] HandshakeHash, byte[]? DataFor);
+    /// <summary>What the responder holds of an accepted connection: the keys of a finished protocol 2 handshake
+    /// (none in protocol 1), the hash or token that names the session, and for a data connection its link's.</summary>
+    private sealed record AcceptedSession(FrameSealer? Sealer, FrameOpener? Opener, byte[] HandshakeHash, byte[]? DataFor);
 
     /// <summary>Binds an inbound connection to the node it proved to be (after the checks every protocol makes), and
     /// answers WELCOME and PEERS on it (WELCOME alone on a data connection). Returns false when the node was refused.</summary>
@@ -312,13 +328,6 @@ internal sealed partial class NodeRuntime
         if (acknowledgeOn is not null) foreach (var earlier in link.Routes.Where(r => r.AcknowledgedOn == acknowledgeOn).ToList()) DropRoute(earlier);
         var route = new RouterSession(identity, link, session?.Sealer, session?.Opener, session?.HandshakeHash, acknowledgeOn);
         link.Routes.Add(route);
-        if (!Secure)
-        {
-            // Protocol 1 cannot tell a restarted peer from a reconnected one: each session counts both streams
-            // afresh (nothing is sent again in protocol 1, so no duplicate gets through for it).
-            link.SequenceState[0] = 0;
-            link.SequenceState[1] = 0;
-        }
         if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey, broadcastCipher);
         Touch(link);
         if (route.IsData)
@@ -327,7 +336,7 @@ internal sealed partial class NodeRuntime
             // receiver knows it by that from now on (before the WELCOME goes), and this ROUTER no longer does.
             route.OnDataReceiver = true;
             AddDataRoute(route);
-            Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, _security.BroadcastKey, _security.Cipher, AnnouncedDataPort is not 0 and var announced ? announced : DataPort)));
+            Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null, _security.Cipher, AnnouncedDataPort is not 0 and var announced ? announced : DataPort)));
             return true;
         }
         _routes[identity] = route;
@@ -404,6 +413,24 @@ internal sealed partial class NodeRuntime
         Wire.WriteHeader(prefix, FrameType.SealedBroadcast, Wire.SecureVersion);
         Id.WriteTo(prefix[Wire.HeaderSize..]);
         TrySendSealed(_publisher, _security.BroadcastSealer, prefix, inner.AsSpan(0, length));
+    }
+
+    /// <summary>Sends an inner frame without waiting: sealed with <paramref name="sealer"/> in protocol 2, as it is in
+    /// protocol 1 (no sealer). False when the socket is at its high-water mark.</summary>
+    private static bool TrySendInner(NetMQSocket socket, FrameSealer? sealer, ReadOnlySpan<byte> inner)
+    {
+        if (sealer is not null) return TrySendSealed(socket, sealer, SealedPrefix, inner);
+        var msg = new Msg();
+        msg.InitPool(inner.Length);
+        try
+        {
+            inner.CopyTo(msg.Slice());
+            return socket.TrySend(ref msg, TimeSpan.Zero, more: false);
+        }
+        finally
+        {
+            msg.Close();
+        }
     }
 
     private static ReadOnlySpan<byte> SealedPrefix => [Wire.Magic, Wire.SecureVersion, (byte)FrameType.Sealed];

@@ -251,7 +251,7 @@ internal sealed partial class NodeRuntime
         {
             case FrameType.Data:
                 var ackNow = DeliverBatch(link, frame, FrameType.Data, out var last);
-                if (route.Sealer is not null) Acknowledge(link, route.AcknowledgedOn ?? route, last, ackNow);
+                Acknowledge(link, route.AcknowledgedOn ?? route, last, ackNow);
                 break;
             case FrameType.Ping:
                 var stamp = ControlFrames.ReadTimestamped(frame);
@@ -313,7 +313,7 @@ internal sealed partial class NodeRuntime
         switch (type)
         {
             case FrameType.Welcome:
-                var welcome = ControlFrames.ReadWelcome(frame);
+                var welcome = ControlFrames.ReadWelcome(frame, Secure);
                 if (welcome.Id != link.Id) throw new ProtocolException($"WELCOME from node {welcome.Id}, expected {link.Id}");
                 if (Secure != (welcome.BroadcastKey is not null)) throw new ProtocolException("WELCOME without the broadcast key of protocol 2");
                 Touch(link);
@@ -436,7 +436,6 @@ internal sealed partial class NodeRuntime
         {
             // Our DATA, acknowledged in the peer's own: taken before its messages are delivered, so that a reader
             // who answers at once finds the link idle and sends on its own thread.
-            if (!Secure) throw new ProtocolException("an acknowledgement in protocol 1, which has none");
             OnAcknowledged(link, acknowledged);
         }
         var kind = type == FrameType.Data ? MessageKind.Unicast : MessageKind.Broadcast;

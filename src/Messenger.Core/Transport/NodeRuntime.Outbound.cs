@@ -20,8 +20,6 @@ internal sealed partial class NodeRuntime
     public async Task SendAcknowledgedAsync(string to, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (!_byName.TryGetValue(to, out var link)) throw new PeerNotFoundException(to);
-        if (!link.Outbound.RetainsUntilAcknowledged)
-            throw new MessengerException("AckUnsupported", "acknowledged sends need encrypted links; this node runs insecure.");
         var sequence = await EnqueueAsync(link.Outbound, body, contentType, topic, ackNow: true, cancellationToken).ConfigureAwait(false);
         try
         {

@@ -53,7 +53,7 @@ internal sealed partial class NodeRuntime
             return null;
         }
 
-        var outbound = new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes, retainUntilAcknowledged: Secure);
+        var outbound = new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes, retainUntilAcknowledged: true);
         var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64);
         link.Outbound.Owner = link;
         link.ProbeToken = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
@@ -197,7 +197,7 @@ internal sealed partial class NodeRuntime
         switch (Wire.ReadHeader(inner))
         {
             case FrameType.Welcome:
-                var welcome = ControlFrames.ReadWelcome(inner);
+                var welcome = ControlFrames.ReadWelcome(inner, Secure);
                 // The handshake proved who answers at the seed: a WELCOME in another node's name is not believed.
                 if (Secure && seed.Session.ProvenId != welcome.Id) throw new ProtocolException($"WELCOME in the name of node {welcome.Id} from a seed that proved to be {seed.Session.ProvenId}");
                 seed.AnsweredBy = welcome.Name;

@@ -52,14 +52,14 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>Poller thread, after a wake-up that woke a waiting reader: while the reply path goes through the
-    /// poller (protocol 1, or direct sends turned off), waits up to <see cref="ReplyWait"/> for a sender's hand-over
+    /// poller (direct sends turned off), waits up to <see cref="ReplyWait"/> for a sender's hand-over
     /// and flushes it at once. The wait yields the processor between spins, so that the reader's thread and NetMQ's
     /// can run on a machine with few cores.</summary>
     private void AwaitReply()
     {
         // The ROUTER's handler clears the flag before each wake-up's reading.
         if (!_received.LastWriteWokeReader) return;
-        if (ReplyWait <= TimeSpan.Zero || (Secure && _options.DirectSends)) return;
+        if (ReplyWait <= TimeSpan.Zero || _options.DirectSends) return;
         if (_replyWaitsSkipped > 0)
         {
             _replyWaitsSkipped--;

@@ -14,8 +14,8 @@ namespace Messenger.Transport;
 /// The engine of one node: a NetMQPoller thread that alone touches the node's sockets (ROUTER for inbound
 /// unicast, PUB for broadcast, and per peer a DEALER to its ROUTER and a SUB to its PUB; a DEALER per seed), the
 /// peer table, the handshakes, heartbeats and discovery. Other threads hand it work through the poller's own task
-/// queue (<see cref="Post"/>). Secure nodes have a second thread, the data receiver, with a ROUTER of its own for
-/// peers' data connections (NodeRuntime.DataReceiver.cs).
+/// queue (<see cref="Post"/>). A second thread, the data receiver, has a ROUTER of its own for peers' data
+/// connections (NodeRuntime.DataReceiver.cs).
 /// Every handler catches what it throws: a failure is logged and counted, never fatal to the process.
 /// </summary>
 internal sealed partial class NodeRuntime : IDisposable
@@ -123,7 +123,7 @@ internal sealed partial class NodeRuntime : IDisposable
         {
             Port = Bind(_router, options.BindAddress, options.Port, "Port");
             PublishPort = Bind(_publisher, options.BindAddress, options.PublishPort, "PublishPort");
-            if (Secure) BindDataReceiver();
+            BindDataReceiver();
         }
         catch
         {
@@ -412,7 +412,6 @@ internal sealed partial class NodeRuntime : IDisposable
         CheckPort(o.Port, "Port");
         CheckPort(o.PublishPort, "PublishPort");
         CheckPort(o.DataPort, "DataPort");
-        if (o.Insecure && o.DataPort != 0) throw new MessengerConfigurationException("DataPort", "applies to secure nodes; an insecure node has no data receiver.");
         if (o.BeaconPort is < 1 or > 65535) throw new MessengerConfigurationException("BeaconPort", $"{o.BeaconPort} is not a port (1-65535).");
         CheckPositive(o.BeaconInterval, "BeaconInterval");
         CheckPositive(o.HeartbeatInterval, "HeartbeatInterval");

@@ -121,6 +121,9 @@ internal sealed class PeerLink
     public byte[]? BroadcastKey { get; set; }
     public FrameOpener? BroadcastOpener { get; set; }
 
+    /// <summary>Its incarnation from its last HELLO (insecure mode; secure mode tells one by the broadcast key).</summary>
+    public Guid PlainIncarnation { get; set; }
+
     public List<RouterSession> Routes { get; } = [];
 
     /// <summary>Our HELLO was answered with WELCOME: unicast from us to it works.</summary>

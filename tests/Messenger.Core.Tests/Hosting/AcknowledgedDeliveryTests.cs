@@ -4,10 +4,12 @@ namespace Messenger.Tests.Hosting;
 
 public sealed class AcknowledgedDeliveryTests
 {
-    [Fact]
-    public async Task An_acknowledged_send_returns_once_the_peer_has_the_message()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_acknowledged_send_returns_once_the_peer_has_the_message(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await a.SendAsync("b", "sure", topic: null, requireAck: true);
@@ -15,10 +17,12 @@ public sealed class AcknowledgedDeliveryTests
         Assert.Equal("sure", (await TestCluster.ReadAsync(b, 1))[0].GetText());
     }
 
-    [Fact]
-    public async Task Frames_lost_with_a_session_are_sent_again_and_arrive_exactly_once()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Frames_lost_with_a_session_are_sent_again_and_arrive_exactly_once(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await a.SendAsync("b", "before", topic: null, requireAck: true);
@@ -35,10 +39,12 @@ public sealed class AcknowledgedDeliveryTests
         Assert.False(b.TryRead(out var dup), $"no duplicate, but got {dup}");
     }
 
-    [Fact]
-    public async Task An_unacknowledged_send_to_a_vanished_peer_is_reported()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_unacknowledged_send_to_a_vanished_peer_is_reported(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var a = await cluster.StartAsync("a", o => o with { AckTimeout = TimeSpan.FromSeconds(1), PeerGoneAfter = TimeSpan.FromSeconds(30) });
         var b = await cluster.StartAsync("b");
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);

@@ -5,13 +5,15 @@ using Messenger.Transport;
 namespace Messenger.Tests.Hosting;
 
 /// <summary>Data connections: a second connection per peer that carries DATA alone, on which a sender whose link is
-/// idle seals and sends on its own thread (docs/PROTOCOL.md, "Data connections").</summary>
+/// idle seals and sends on its own thread (docs/PROTOCOL.md, "Data connections"), in protocol 2 and in protocol 1.</summary>
 public sealed class DataConnectionTests
 {
-    [Fact]
-    public async Task Sends_to_an_idle_peer_go_out_on_the_callers_thread_over_the_data_connection()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Sends_to_an_idle_peer_go_out_on_the_callers_thread_over_the_data_connection(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
 
@@ -36,10 +38,12 @@ public sealed class DataConnectionTests
         Assert.Equal(0, a.Statistics.MessagesDropped);
     }
 
-    [Fact]
-    public async Task Senders_on_many_threads_keep_one_order_and_lose_nothing_while_the_data_connection_comes_and_goes()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Senders_on_many_threads_keep_one_order_and_lose_nothing_while_the_data_connection_comes_and_goes(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
 
@@ -79,10 +83,12 @@ public sealed class DataConnectionTests
         Assert.False(b.TryRead(out var extra), $"nothing more, but got {extra}");
     }
 
-    [Fact]
-    public async Task A_peer_that_forgets_its_sessions_gets_what_went_out_on_the_data_connection_again()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_peer_that_forgets_its_sessions_gets_what_went_out_on_the_data_connection_again(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         var sent = 0;
@@ -101,10 +107,12 @@ public sealed class DataConnectionTests
         Assert.False(b.TryRead(out var dup), $"no duplicate, but got {dup}");
     }
 
-    [Fact]
-    public async Task Answers_go_out_direct_both_ways_and_carry_the_acknowledgements()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Answers_go_out_direct_both_ways_and_carry_the_acknowledgements(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
@@ -126,10 +134,12 @@ public sealed class DataConnectionTests
         Assert.True(acks.InData > exchanges / 2, $"b carried {acks.InData} ACKs in its answers and sent {acks.OnLink} on their own, for {exchanges} pings");
     }
 
-    [Fact]
-    public async Task A_frame_nobody_answers_is_acknowledged_within_the_delay()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_frame_nobody_answers_is_acknowledged_within_the_delay(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await a.SendAsync("b", "no answer");
@@ -161,19 +171,6 @@ public sealed class DataConnectionTests
         var b = await cluster.StartAsync("b");
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         for (var i = 0; i < 5; i++) await a.SendAsync("b", $"m{i}", topic: null, requireAck: true);
-        Assert.Equal(5, (await TestCluster.ReadAsync(b, 5)).Count);
-        Assert.Equal((null, 0L), (await a.Runtime.DataConnectionAsync("b"), a.Statistics.MessagesSentDirect));
-    }
-
-    [Fact]
-    public async Task Insecure_nodes_send_everything_through_the_poller()
-    {
-        await using var cluster = new TestCluster();
-        static MessengerNodeOptions Insecure(MessengerNodeOptions o) => o with { Insecure = true };
-        var a = await cluster.StartAsync("a", Insecure);
-        var b = await cluster.StartAsync("b", Insecure);
-        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
-        for (var i = 0; i < 5; i++) await a.SendAsync("b", $"m{i}");
         Assert.Equal(5, (await TestCluster.ReadAsync(b, 5)).Count);
         Assert.Equal((null, 0L), (await a.Runtime.DataConnectionAsync("b"), a.Statistics.MessagesSentDirect));
     }

@@ -36,10 +36,12 @@ public sealed class DataReceiverTests
         return sent;
     }
 
-    [Fact]
-    public async Task Data_connections_move_to_the_data_port_and_their_messages_arrive_there_in_order()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Data_connections_move_to_the_data_port_and_their_messages_arrive_there_in_order(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         Assert.NotEqual(0, b.DataPort);
@@ -62,10 +64,12 @@ public sealed class DataReceiverTests
         Assert.Equal(1, await b.Runtime.SessionCountAsync("a"));
     }
 
-    [Fact]
-    public async Task A_data_connection_whose_session_ends_is_replaced_and_nothing_is_lost()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_data_connection_whose_session_ends_is_replaced_and_nothing_is_lost(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await ExchangeUntilDirectAsync(a, b, 5);
@@ -85,10 +89,12 @@ public sealed class DataReceiverTests
         Assert.Equal(1, b.Runtime.DataRouteCount);
     }
 
-    [Fact]
-    public async Task Frames_lost_on_a_data_connection_are_noticed_by_the_gap_they_leave_and_sent_again()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Frames_lost_on_a_data_connection_are_noticed_by_the_gap_they_leave_and_sent_again(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await ExchangeUntilDirectAsync(a, b, 3);
@@ -200,10 +206,12 @@ public sealed class DataReceiverTests
         await rejected.UntilAsync(() => node.Statistics.FramesRejected >= atLeast, () => $"{node.Name} rejected {node.Statistics.FramesRejected} frames, not {atLeast}", TestCluster.Timeout);
     }
 
-    [Fact]
-    public async Task A_failed_data_receiver_is_restarted_and_what_it_dropped_arrives()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_failed_data_receiver_is_restarted_and_what_it_dropped_arrives(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await ExchangeUntilDirectAsync(a, b, 3);
@@ -222,10 +230,12 @@ public sealed class DataReceiverTests
         Assert.True(b.Runtime.DataReceiverMessages > before, "the data receiver serves again");
     }
 
-    [Fact]
-    public async Task A_data_port_out_of_reach_costs_no_message_and_the_link_carries_them()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_data_port_out_of_reach_costs_no_message_and_the_link_carries_them(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var log = new CapturingLoggerFactory();
         var (a, b) = (await cluster.StartAsync("a", o => o with { LoggerFactory = log }), await cluster.StartAsync("b"));
         // b tells its peers a port where nobody listens, as a firewall or a container publishing only the unicast
@@ -243,10 +253,12 @@ public sealed class DataReceiverTests
         Assert.Equal(0, b.Runtime.DataReceiverMessages);
     }
 
-    [Fact]
-    public async Task A_fixed_data_port_is_used_and_a_bad_one_is_a_configuration_error()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_fixed_data_port_is_used_and_a_bad_one_is_a_configuration_error(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var port = FreePort();
         var b = await cluster.StartAsync("b", o => o with { DataPort = port });
         Assert.Equal(port, b.DataPort);
@@ -258,16 +270,6 @@ public sealed class DataReceiverTests
         Assert.Equal("DataPort", taken.Option);
         var range = await Assert.ThrowsAsync<MessengerConfigurationException>(() => cluster.StartAsync("d", o => o with { DataPort = 70_000 }));
         Assert.Equal("DataPort", range.Option);
-        var insecure = await Assert.ThrowsAsync<MessengerConfigurationException>(() => cluster.StartAsync("e", o => o with { Insecure = true, DataPort = FreePort() }));
-        Assert.Equal("DataPort", insecure.Option);
-    }
-
-    [Fact]
-    public async Task Insecure_nodes_have_no_data_receiver()
-    {
-        await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => o with { Insecure = true });
-        Assert.Equal(0, a.DataPort);
     }
 
     private static int FreePort()

@@ -138,7 +138,7 @@ public sealed class MembershipTests
     }
 
     [Fact]
-    public async Task An_insecure_node_restarted_with_its_key_before_it_is_gone_is_heard_broadcasting_from_1_again()
+    public async Task An_insecure_node_restarted_with_its_key_before_it_is_gone_is_heard_from_1_again()
     {
         await using var cluster = new TestCluster();
         var key = MessengerKeyPair.Generate();
@@ -147,6 +147,8 @@ public sealed class MembershipTests
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
         for (var i = 0; i < 5; i++) await b.BroadcastAsync($"old {i}");
         Assert.Equal(5, (await TestCluster.ReadAsync(a, 5))[^1].Sequence);
+        for (var i = 0; i < 5; i++) await b.SendAsync("a", $"old unicast {i}", topic: null, requireAck: true);
+        Assert.Equal(5, (await TestCluster.ReadAsync(a, 5))[^1].Sequence);
 
         using var probe = new EventProbe(a);
         await b.AbandonForTestsAsync();
@@ -154,12 +156,15 @@ public sealed class MembershipTests
         var b2 = await cluster.StartAsync("b", o => o with { Insecure = true, KeyPair = key });
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b2.WaitForPeersAsync(["a"], TestCluster.Timeout));
 
-        // Protocol 1 cannot tell a restarted peer from a reconnected one: its new stream, from 1, is not taken for
-        // duplicates of the old one.
+        // Its HELLO's new incarnation tells a restarted peer from a reconnected one: its new streams, from 1, are not
+        // taken for duplicates of the old ones.
         await b2.BroadcastAsync("new");
         var got = (await TestCluster.ReadAsync(a, 1)).Single();
         Assert.Equal(("new", 1L), (got.GetText(), got.Sequence));
         Assert.Equal(0, a.Statistics.BroadcastsMissed);
+        await b2.SendAsync("a", "new unicast", topic: null, requireAck: true).WaitAsync(TestCluster.Timeout);
+        got = (await TestCluster.ReadAsync(a, 1)).Single();
+        Assert.Equal(("new unicast", 1L), (got.GetText(), got.Sequence));
     }
 
     [Fact]

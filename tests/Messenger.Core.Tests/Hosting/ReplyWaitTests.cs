@@ -3,7 +3,7 @@ using Messenger.Tests.Support;
 namespace Messenger.Tests.Hosting;
 
 /// <summary>The poller's wait for a reply: after it wakes a waiting reader, it stays awake for what that reader sends
-/// back, where replies go through it (protocol 1, or direct sends off), and stops waiting on readers that never
+/// back, where replies go through it (direct sends off), and stops waiting on readers that never
 /// answer.</summary>
 public sealed class ReplyWaitTests
 {
@@ -11,8 +11,8 @@ public sealed class ReplyWaitTests
     public async Task A_reply_handed_over_while_the_poller_waits_goes_out_in_order()
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => o with { Insecure = true });
-        var b = await cluster.StartAsync("b", o => o with { Insecure = true });
+        var a = await cluster.StartAsync("a", o => o with { DirectSends = false });
+        var b = await cluster.StartAsync("b", o => o with { DirectSends = false });
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
         // Long enough that even a starved reader answers within it: every reply should be handed over, none rung.

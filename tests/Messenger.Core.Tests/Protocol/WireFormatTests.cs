@@ -9,10 +9,14 @@ public sealed class WireFormatTests
     public void Control_frames_round_trip()
     {
         var id = NodeId.NewRandom();
-        var hello = new HelloFrame("cluster-1", id, "node.a_1", "127.0.0.1", 5000, 5001);
+        var hello = new HelloFrame("cluster-1", id, "node.a_1", "127.0.0.1", 5000, 5001, Guid.NewGuid(), Guid.NewGuid());
         Assert.Equal(hello, ControlFrames.ReadHello(ControlFrames.Hello(hello)));
+        var dataHello = hello with { DataFor = Guid.NewGuid() };
+        Assert.Equal(dataHello, ControlFrames.ReadHello(ControlFrames.Hello(dataHello)));
         var welcome = new WelcomeFrame(id, "b", 1, 65535);
-        Assert.Equal(welcome, ControlFrames.ReadWelcome(ControlFrames.Welcome(welcome)));
+        Assert.Equal(welcome, ControlFrames.ReadWelcome(ControlFrames.Welcome(welcome), secure: false));
+        var dataWelcome = welcome with { DataPort = 40_001 };
+        Assert.Equal(dataWelcome, ControlFrames.ReadWelcome(ControlFrames.Welcome(dataWelcome), secure: false));
         var refuse = new RefuseFrame(RefuseCode.NameInUse, "taken");
         Assert.Equal(refuse, ControlFrames.ReadRefuse(ControlFrames.Refuse(refuse)));
         var probe = new PubProbeFrame(id, NodeId.NewRandom(), 99);
@@ -30,14 +34,16 @@ public sealed class WireFormatTests
         var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
         var sent = new WelcomeFrame(NodeId.NewRandom(), "b", 1, 2, key, Messenger.Security.Noise.NoiseCipher.ChaChaPoly, 40_001);
         var frame = ControlFrames.Welcome(sent);
-        var read = ControlFrames.ReadWelcome(frame);
+        var read = ControlFrames.ReadWelcome(frame, secure: true);
         Assert.Equal((sent.Id, sent.Name, sent.Port, sent.PublishPort, sent.DataPort), (read.Id, read.Name, read.Port, read.PublishPort, read.DataPort));
         Assert.Equal(key, read.BroadcastKey);
         // A link's own WELCOME has none.
-        Assert.Equal(0, ControlFrames.ReadWelcome(ControlFrames.Welcome(sent with { DataPort = 0 })).DataPort);
+        Assert.Equal(0, ControlFrames.ReadWelcome(ControlFrames.Welcome(sent with { DataPort = 0 }), secure: true).DataPort);
+        // A protocol 2 WELCOME without the broadcast key is malformed, whatever follows.
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome(ControlFrames.Welcome(sent with { BroadcastKey = null }), secure: true));
         frame[^1] = 0;
         frame[^2] = 0;
-        Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome(frame));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome(frame, secure: true));
     }
 
     [Theory]
@@ -47,7 +53,7 @@ public sealed class WireFormatTests
     [InlineData("a/b")]
     public void Invalid_names_are_rejected_on_receipt(string name)
     {
-        var frame = ControlFrames.Hello(new HelloFrame("c", NodeId.NewRandom(), "placeholder", "127.0.0.1", 1, 2));
+        var frame = ControlFrames.Hello(new HelloFrame("c", NodeId.NewRandom(), "placeholder", "127.0.0.1", 1, 2, Guid.NewGuid(), Guid.NewGuid()));
         var bytes = System.Text.Encoding.UTF8.GetBytes(name);
         // Rebuild with the bad name in place of "placeholder".
         var at = Wire.HeaderSize + 2 + Wire.NodeIdSize;
@@ -94,7 +100,7 @@ public sealed class WireFormatTests
         var seeds = new List<byte[]>
         {
             segments[0].Buffer[..segments[0].Length],
-            ControlFrames.Hello(new HelloFrame("c", NodeId.NewRandom(), "n", "127.0.0.1", 1, 2)),
+            ControlFrames.Hello(new HelloFrame("c", NodeId.NewRandom(), "n", "127.0.0.1", 1, 2, Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid())),
             ControlFrames.Peers([new PeerRecord(NodeId.NewRandom(), "p", "localhost", 1, 2)]),
             ControlFrames.Welcome(new WelcomeFrame(NodeId.NewRandom(), "w", 1, 2)),
         };
@@ -123,7 +129,7 @@ public sealed class WireFormatTests
                         break;
                     case FrameType.Hello: ControlFrames.ReadHello(frame); break;
                     case FrameType.Peers: ControlFrames.ReadPeers(frame); break;
-                    case FrameType.Welcome: ControlFrames.ReadWelcome(frame); break;
+                    case FrameType.Welcome: ControlFrames.ReadWelcome(frame, secure: round % 2 == 0); break;
                 }
             }
             catch (ProtocolException)

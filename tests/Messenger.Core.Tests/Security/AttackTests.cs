@@ -38,7 +38,7 @@ public sealed class AttackTests
         using var raw = new DealerSocket();
         raw.Options.Linger = TimeSpan.Zero;
         raw.Connect(b.Endpoint);
-        raw.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, NodeId.NewRandom(), "a", "127.0.0.1", 1, 2)));
+        raw.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, NodeId.NewRandom(), "a", "127.0.0.1", 1, 2, Guid.NewGuid(), Guid.NewGuid())));
         Assert.True(raw.TryReceiveFrameBytes(TestCluster.Timeout, out var refuse));
         Assert.Equal(RefuseCode.UnsupportedVersion, ControlFrames.ReadRefuse(refuse!).Code);
         // Plaintext DATA is dropped; a sealed frame without a session is answered RESET. Nothing is delivered.

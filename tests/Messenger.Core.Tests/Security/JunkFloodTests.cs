@@ -76,7 +76,7 @@ public sealed class JunkFloodTests
         expected["multipart"] = 1;
         // Refused with a REFUSE rather than dropped: counted as refused handshakes.
         stranger.SendFrame(ControlFrames.SecureHello("another-cluster", RandomBytes(random, 48)));
-        stranger.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, NodeId.NewRandom(), "plain", "127.0.0.1", 1, 2)));
+        stranger.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, NodeId.NewRandom(), "plain", "127.0.0.1", 1, 2, Guid.NewGuid(), Guid.NewGuid())));
         var total = frames.Count + 1;
 
         // Both REFUSEs counted (they go out right after): other HELLOs above are refused without an answer and count

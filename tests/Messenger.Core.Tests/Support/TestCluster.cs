@@ -15,10 +15,14 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>The cluster's secret; each test cluster has its own.</summary>
     public ClusterKey Key { get; } = ClusterKey.Generate();
 
+    /// <summary>Its nodes run insecure (plaintext protocol 1).</summary>
+    public bool Insecure { get; init; }
+
     /// <summary>Options for a node of this cluster: its own new key pair, the cluster's key, the beacon on
     /// loopback only. Nothing is read from or written to the user's ~/.messenger.</summary>
     public MessengerNodeOptions Options(string name) => MessengerNodeOptions.Default with
     {
+        Insecure = Insecure,
         Name = name,
         Cluster = Name,
         BindAddress = "127.0.0.1",

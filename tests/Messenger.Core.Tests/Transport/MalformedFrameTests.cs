@@ -67,7 +67,7 @@ public sealed class MalformedFrameTests
         raw.Options.Linger = TimeSpan.Zero;
         raw.Connect(b.Endpoint);
         var id = NodeId.NewRandom();
-        raw.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, id, "raw", "127.0.0.1", 1, 2)));
+        raw.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, id, "raw", "127.0.0.1", 1, 2, Guid.NewGuid(), Guid.NewGuid())));
         Assert.True(raw.TryReceiveFrameBytes(Wait, out var welcome));
         Assert.Equal(FrameType.Welcome, Wire.ReadHeader(welcome!));
 

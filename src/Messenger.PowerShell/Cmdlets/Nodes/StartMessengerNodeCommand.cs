@@ -35,7 +35,7 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
     [ValidateRange(0, 65535)]
     public int PublishPort { get; set; }
 
-    /// <summary>TCP port of the data receiver (secure nodes); 0 (the default) lets the system pick one.</summary>
+    /// <summary>TCP port of the data receiver; 0 (the default) lets the system pick one.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateRange(0, 65535)]
     public int DataPort { get; set; }
