@@ -59,7 +59,7 @@ internal static class ControlFrames
     /// <summary>The size of HELLO's incarnation, session and link tokens.</summary>
     private const int TokenSize = 16;
 
-    /// <summary>The tag of HELLO's one optional field, and of handshake payloads' first: <c>link</c>.</summary>
+    /// <summary>The tag of HELLO's one optional field, <c>link</c> (the tag it has in handshake payloads too).</summary>
     private const byte LinkTag = 1;
 
     public static HelloFrame ReadHello(ReadOnlySpan<byte> frame)
