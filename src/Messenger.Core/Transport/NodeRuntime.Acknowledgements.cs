@@ -3,7 +3,7 @@ using NetMQ;
 
 namespace Messenger.Transport;
 
-// Acknowledging a peer's DATA (protocol 2): the sender keeps each frame until it is acknowledged. An ACK frame costs
+// Acknowledging a peer's DATA: the sender keeps each frame until it is acknowledged. An ACK frame costs
 // a frame, and a wake-up of the peer's threads, so it is not sent per frame: at once only when a record's sender
 // waits for it, else after a few frames or within two milliseconds, or sooner, for free, in the ack field of our
 // own next DATA to that peer.

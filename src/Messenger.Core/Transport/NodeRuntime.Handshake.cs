@@ -342,6 +342,9 @@ internal sealed partial class NodeRuntime
         _routes[identity] = route;
         Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null, _security.Cipher)));
         Reply(route, PeersFrame(except: link));
+        // Its broadcasts reach us already: said again, since the peer may have made its link to us anew (it had
+        // removed us) and wait for it.
+        if (link.HearsTheirBroadcast) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
         return true;
     }
 

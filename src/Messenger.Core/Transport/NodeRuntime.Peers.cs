@@ -53,8 +53,16 @@ internal sealed partial class NodeRuntime
             return null;
         }
 
-        var outbound = new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes, retainUntilAcknowledged: true);
+        _streams.TryGetValue(id, out var kept);
+        var outbound = new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes, retainUntilAcknowledged: true, lastSequence: kept?.Sent ?? 0);
         var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64);
+        if (kept is not null)
+        {
+            link.SequenceState[0] = kept.ReceivedUnicast;
+            link.SequenceState[1] = kept.ReceivedBroadcast;
+            link.PlainIncarnation = kept.PlainIncarnation;
+            link.RememberedBroadcastKey = kept.BroadcastKey;
+        }
         link.Outbound.Owner = link;
         link.ProbeToken = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         link.SendReadyHandler = (_, _) => Guard(LinkActor(link), () => OnDealerSendReady(link), () => RestartLink(link));
@@ -62,6 +70,7 @@ internal sealed partial class NodeRuntime
         _peers[id] = link;
         _byName[name] = link;
         _departedUntil.Remove(id);
+        _streams.Remove(id);
         Log.PeerFound(_logger, name, id.ToString(), address.Endpoint, how);
         if (greeted is null) StartHandshake(link.Session!);
         PublishSnapshot();
@@ -277,13 +286,19 @@ internal sealed partial class NodeRuntime
         if (!DataCipher.IsSupported(cipher)) throw new ProtocolException(UnsupportedBroadcastCipher(cipher));
         var opener = FrameOpener.FromKey(cipher, key);
         var restarted = link.BroadcastKey is not null;
+        // A link made anew to a peer this node had removed: the same key is the incarnation it counted for.
+        var remembered = link.RememberedBroadcastKey is { } before && before.AsSpan().SequenceEqual(key);
+        link.RememberedBroadcastKey = null;
         link.BroadcastOpener?.Dispose();
         link.BroadcastKey = key;
         link.BroadcastOpener = opener;
-        lock (link.DeliveryGate)
+        if (!remembered)
         {
-            link.SequenceState[0] = 0;
-            link.SequenceState[1] = 0;
+            lock (link.DeliveryGate)
+            {
+                link.SequenceState[0] = 0;
+                link.SequenceState[1] = 0;
+            }
         }
         if (!restarted) return;
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");
@@ -352,6 +367,7 @@ internal sealed partial class NodeRuntime
         _peers.Remove(link.Id);
         _departedUntil[link.Id] = Environment.TickCount64 + DepartedQuarantineMilliseconds;
         _byName.TryRemove(new KeyValuePair<string, PeerLink>(link.Name, link));
+        RememberStreams(link);
         foreach (var route in link.Routes)
         {
             ForgetRoute(route);
@@ -377,6 +393,20 @@ internal sealed partial class NodeRuntime
             Raise(() => PeerLeft?.Invoke(this, args));
         }
     }
+
+    /// <summary>Keeps where the streams with a removed peer stood (<see cref="PeerStreams"/>), for the last
+    /// <see cref="MaxRememberedPeers"/> peers removed.</summary>
+    private void RememberStreams(PeerLink link)
+    {
+        long unicast, broadcast;
+        lock (link.DeliveryGate) (unicast, broadcast) = (link.SequenceState[0], link.SequenceState[1]);
+        var key = link.BroadcastKey ?? link.RememberedBroadcastKey;
+        _streams[link.Id] = new PeerStreams(link.Outbound.LastSequence, unicast, broadcast, link.PlainIncarnation, key, Environment.TickCount64);
+        if (_streams.Count <= MaxRememberedPeers) return;
+        _streams.Remove(_streams.MinBy(s => s.Value.ForgottenAt).Key);
+    }
+
+    private int MaxRememberedPeers => Math.Max(1024, 4 * _options.MaxPeers);
 
     private void PublishSnapshot()
     {

@@ -66,6 +66,8 @@ internal sealed partial class NodeRuntime : IDisposable
     // Peers removed from the table, until when second-hand news of them (a beacon datagram already on its way, a
     // member's PEERS list sent before it saw them go) no longer brings them back as ghosts that never connect.
     private readonly Dictionary<NodeId, long> _departedUntil = [];
+    // Poller thread: where the streams stood with peers removed from the table (PeerStreams).
+    private readonly Dictionary<NodeId, PeerStreams> _streams = [];
     private readonly List<OutboundSegment> _segments = [];
     private readonly List<BatchRecord> _records = [];
     private readonly List<MessengerMessage> _deliveries = [];

@@ -39,8 +39,12 @@ internal sealed class OutboundQueue
     private bool _closed;
     private TaskCompletionSource? _roomWaiter;
 
-    public OutboundQueue(FrameType type, NodeId sender, long limitBytes, bool retainUntilAcknowledged = false)
+    /// <summary>A queue whose first message gets the sequence number after <c>lastSequence</c> (where the stream to
+    /// that peer stood, see <see cref="PeerStreams"/>).</summary>
+    public OutboundQueue(FrameType type, NodeId sender, long limitBytes, bool retainUntilAcknowledged = false, long lastSequence = 0)
     {
+        _sequence = lastSequence;
+        _acknowledged = lastSequence;
         _type = type;
         _sender = sender;
         _limitBytes = limitBytes;

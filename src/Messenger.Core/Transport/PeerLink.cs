@@ -41,7 +41,7 @@ internal sealed class PeerLink
     public DealerSession? Session { get; set; }
 
     /// <summary>Our connection for DATA alone, on which senders send from their own thread when the link is idle;
-    /// null until the first message to the peer opens it, and in insecure mode.</summary>
+    /// null until the first message to the peer opens it.</summary>
     public DataConnection? Data
     {
         get => Volatile.Read(ref _data);
@@ -120,6 +120,10 @@ internal sealed class PeerLink
     /// <summary>Its broadcast key (secure mode), given inside its authenticated session.</summary>
     public byte[]? BroadcastKey { get; set; }
     public FrameOpener? BroadcastOpener { get; set; }
+
+    /// <summary>The broadcast key it had when this node last removed it (<see cref="PeerStreams"/>): the same key in
+    /// the new link's handshake is the same incarnation, whose counts go on.</summary>
+    public byte[]? RememberedBroadcastKey { get; set; }
 
     /// <summary>Its incarnation from its last HELLO (insecure mode; secure mode tells one by the broadcast key).</summary>
     public Guid PlainIncarnation { get; set; }

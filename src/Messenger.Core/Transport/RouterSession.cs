@@ -25,7 +25,8 @@ internal sealed class RouterSession : IDisposable
     public FrameSealer? Sealer { get; }
     public FrameOpener? Opener { get; }
 
-    /// <summary>The hash of the handshake that opened it (protocol 2): how a data connection names its link session.</summary>
+    /// <summary>The hash of the handshake that opened it (protocol 2), or its HELLO's session token (protocol 1): how
+    /// a data connection names its link session.</summary>
     public byte[]? HandshakeHash { get; }
 
     /// <summary>For a data connection (the peer sends DATA on it and reads nothing from it): the peer's link session,
