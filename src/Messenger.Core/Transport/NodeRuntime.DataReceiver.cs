@@ -290,7 +290,12 @@ internal sealed partial class NodeRuntime
         var now = Environment.TickCount64;
         link.LastSeen = now;
         if (link.State == PeerState.Unreachable) Post(() => Touch(link));
-        var delivered = QueueNewRecords(link, MessageKind.Unicast, _dataRecords, _dataDeliveries, refuseGap: true, out var ackNow, out var duplicates, out _, out var last);
+        var delivered = QueueNewRecords(link, route, MessageKind.Unicast, _dataRecords, _dataDeliveries, refuseGap: true, out var ackNow, out var duplicates, out _, out var last);
+        if (delivered == -2)
+        {
+            RejectDataFrame(RejectReason.NoSession, route.RoutingId, link.Name);
+            return;
+        }
         if (delivered < 0)
         {
             EndDataSession(router, route, RejectReason.Gap);

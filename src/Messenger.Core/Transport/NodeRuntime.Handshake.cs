@@ -265,11 +265,7 @@ internal sealed partial class NodeRuntime
         // A new incarnation (a restarted node) counts both of its streams afresh; the same one, reconnected, goes on
         // where it was, and what it sends again is recognised and dropped.
         link.PlainIncarnation = hello.Incarnation;
-        lock (link.DeliveryGate)
-        {
-            link.SequenceState[0] = 0;
-            link.SequenceState[1] = 0;
-        }
+        StartNewIncarnation(link, _routes.GetValueOrDefault(identity));
     }
 
     /// <summary>What the responder holds of an accepted connection: the keys of a finished protocol 2 handshake
@@ -328,7 +324,7 @@ internal sealed partial class NodeRuntime
         if (acknowledgeOn is not null) foreach (var earlier in link.Routes.Where(r => r.AcknowledgedOn == acknowledgeOn).ToList()) DropRoute(earlier);
         var route = new RouterSession(identity, link, session?.Sealer, session?.Opener, session?.HandshakeHash, acknowledgeOn);
         link.Routes.Add(route);
-        if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey, broadcastCipher);
+        if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey, broadcastCipher, keep: route);
         Touch(link);
         if (route.IsData)
         {

@@ -439,7 +439,7 @@ internal sealed partial class NodeRuntime
             OnAcknowledged(link, acknowledged);
         }
         var kind = type == FrameType.Data ? MessageKind.Unicast : MessageKind.Broadcast;
-        var delivered = QueueNewRecords(link, kind, _records, _deliveries, refuseGap: false, out var ackNow, out var duplicates, out var missed, out last);
+        var delivered = QueueNewRecords(link, null, kind, _records, _deliveries, refuseGap: false, out var ackNow, out var duplicates, out var missed, out last);
         for (var i = 0; i < duplicates; i++) RejectFrame(RejectReason.Duplicate, null, link.Name);
         if (missed > 0) OnBroadcastsMissed(link, missed);
         _messagesReceived += delivered;
@@ -452,8 +452,9 @@ internal sealed partial class NodeRuntime
     /// DATA from one connection to the other, the same frame may come on both), so the check and the queueing happen
     /// under the link's delivery gate. <paramref name="last"/> is the highest sequence number delivered since. With
     /// <paramref name="refuseGap"/>, a frame whose first new record is not the next of the stream delivers nothing
-    /// and returns -1.</summary>
-    private int QueueNewRecords(PeerLink link, MessageKind kind, List<BatchRecord> records, List<MessengerMessage> deliveries, bool refuseGap, out bool ackNow, out int duplicates, out long missed, out long last)
+    /// and returns -1. A frame from <paramref name="from"/>, a data connection's session, is dropped (-2) when the
+    /// session has ended meanwhile (the poller ends sessions before it resets the counts).</summary>
+    private int QueueNewRecords(PeerLink link, RouterSession? from, MessageKind kind, List<BatchRecord> records, List<MessengerMessage> deliveries, bool refuseGap, out bool ackNow, out int duplicates, out long missed, out long last)
     {
         var origin = new MessengerMessage.Origin(link.Name, link.IdText, Name, kind, DateTime.UtcNow);
         ackNow = false;
@@ -463,6 +464,11 @@ internal sealed partial class NodeRuntime
         {
             ref var highest = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];
             deliveries.Clear();
+            if (from is { IsDisposed: true })
+            {
+                last = highest;
+                return -2;
+            }
             if (refuseGap && FirstNew(records, highest) is var first && first > highest + 1)
             {
                 last = highest;

@@ -277,8 +277,9 @@ internal sealed partial class NodeRuntime
     /// peer (it draws one at each start): its streams count from 1 again, and every proof that the links work
     /// (our session to it, its broadcasts reaching us, ours reaching it) belonged to the old process and is made
     /// again. Within one incarnation the counts go on across reconnections, so a frame sent again is dropped as a
-    /// duplicate.</summary>
-    private void SetBroadcastKey(PeerLink link, byte[] key, NoiseCipher cipher)
+    /// duplicate. <paramref name="keep"/> is the peer's session that brought the new key, if any: the old
+    /// incarnation's other sessions end (see <see cref="StartNewIncarnation"/>).</summary>
+    private void SetBroadcastKey(PeerLink link, byte[] key, NoiseCipher cipher, RouterSession? keep = null)
     {
         // A node draws its key and chooses its cipher once, at start: the same key again is the same incarnation,
         // whatever cipher comes with it (a frame sealed with another would not open).
@@ -292,14 +293,7 @@ internal sealed partial class NodeRuntime
         link.BroadcastOpener?.Dispose();
         link.BroadcastKey = key;
         link.BroadcastOpener = opener;
-        if (!remembered)
-        {
-            lock (link.DeliveryGate)
-            {
-                link.SequenceState[0] = 0;
-                link.SequenceState[1] = 0;
-            }
-        }
+        if (!remembered) StartNewIncarnation(link, keep);
         if (!restarted) return;
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");
         link.HearsTheirBroadcast = false;
@@ -391,6 +385,21 @@ internal sealed partial class NodeRuntime
         {
             var args = new PeerEventArgs(link.ToInfo(), previous, reason);
             Raise(() => PeerLeft?.Invoke(this, args));
+        }
+    }
+
+    /// <summary>The peer is a new incarnation (a restarted process): the old one's sessions with this node end first,
+    /// all but <paramref name="keep"/>, so that a frame of theirs read late cannot count against the new one; then
+    /// both of the peer's streams count afresh. A frame the data receiver opened before its session ended is
+    /// delivered before the counts start again, or not at all (<see cref="QueueNewRecords"/> looks under the same
+    /// gate).</summary>
+    private void StartNewIncarnation(PeerLink link, RouterSession? keep)
+    {
+        foreach (var route in link.Routes.Where(r => r != keep && r.AcknowledgedOn != keep).ToList()) DropRoute(route);
+        lock (link.DeliveryGate)
+        {
+            link.SequenceState[0] = 0;
+            link.SequenceState[1] = 0;
         }
     }
 

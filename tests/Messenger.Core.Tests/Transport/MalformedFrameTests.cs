@@ -83,7 +83,6 @@ public sealed class MalformedFrameTests
             WithByte(good, RecordAt + 1, 0x09),           // unknown content type
             Batch(0, "zero"u8.ToArray()),                 // sequence 0
             WithAck(good, -1),                            // negative ack
-            WithAck(good, 1),                             // an acknowledgement in protocol 1, which has none
             good[..(Wire.HeaderSize + 4)],                // truncated in ack
         ];
         foreach (var f in broken) raw.SendFrame(f);
@@ -99,6 +98,41 @@ public sealed class MalformedFrameTests
         Assert.Equal("ok", m.GetText());
         Assert.False(b.TryRead(out _), "nothing from a broken batch, and no duplicate, is delivered");
         Assert.True(b.Statistics.FramesRejected >= broken.Count + 1);
+    }
+
+    [Fact]
+    public async Task Frames_of_an_old_incarnation_read_after_the_new_ones_HELLO_are_not_delivered()
+    {
+        await using var cluster = new TestCluster();
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, Insecure = true });
+        var id = NodeId.NewRandom();
+        using var old = Greet(b, cluster, id);
+        for (var i = 1; i <= 5; i++) old.SendFrame(Batch(i, System.Text.Encoding.UTF8.GetBytes($"old {i}")));
+        Assert.Equal(5, (await TestCluster.ReadAsync(b, 5))[^1].Sequence);
+
+        // The node restarts (a new incarnation, on a new connection) while a frame of its old process is still on
+        // the way: that frame meets no session any more, and is answered RESET instead of being counted.
+        using var fresh = Greet(b, cluster, id);
+        old.SendFrame(Batch(6, "old 6"u8.ToArray()));
+        byte[]? answer;
+        do Assert.True(old.TryReceiveFrameBytes(Wait, out answer), "the old connection was never told RESET");
+        while (Wire.ReadHeader(answer!) != FrameType.Reset);
+        fresh.SendFrame(Batch(1, "new 1"u8.ToArray()));
+        var m = Assert.Single(await TestCluster.ReadAsync(b, 1));
+        Assert.Equal(("new 1", 1L), (m.GetText(), m.Sequence));
+        Assert.False(b.TryRead(out var extra), $"nothing more, but got {extra}");
+    }
+
+    /// <summary>A raw DEALER that says HELLO as node <paramref name="id"/> of a new incarnation, and has its WELCOME.</summary>
+    private static DealerSocket Greet(MessengerNode b, TestCluster cluster, NodeId id)
+    {
+        var raw = new DealerSocket();
+        raw.Options.Linger = TimeSpan.Zero;
+        raw.Connect(b.Endpoint);
+        raw.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, id, "raw", "127.0.0.1", 1, 2, Guid.NewGuid(), Guid.NewGuid())));
+        Assert.True(raw.TryReceiveFrameBytes(Wait, out var welcome));
+        Assert.Equal(FrameType.Welcome, Wire.ReadHeader(welcome!));
+        return raw;
     }
 
     // A DATA frame: header, ack, count, then its records (docs/PROTOCOL.md, "Batches").
