@@ -395,7 +395,8 @@ internal sealed partial class NodeRuntime
     /// gate).</summary>
     private void StartNewIncarnation(PeerLink link, RouterSession? keep)
     {
-        foreach (var route in link.Routes.Where(r => r != keep && r.AcknowledgedOn != keep).ToList()) DropRoute(route);
+        var ending = link.Routes.Where(r => keep is null || (r != keep && r.AcknowledgedOn != keep)).ToList();
+        foreach (var route in ending) DropRoute(route);
         lock (link.DeliveryGate)
         {
             link.SequenceState[0] = 0;

@@ -137,13 +137,15 @@ public sealed class MembershipTests
         Assert.Equal((b2.Id, "hello"), (a.GetPeer("b")!.Id, a.GetPeer("b")!.DiscoveredBy));
     }
 
-    [Fact]
-    public async Task An_insecure_node_restarted_with_its_key_before_it_is_gone_is_heard_from_1_again()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_node_restarted_with_its_key_before_it_is_gone_is_heard_from_1_again(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var key = MessengerKeyPair.Generate();
-        var a = await cluster.StartAsync("a", o => o with { Insecure = true });
-        var b = await cluster.StartAsync("b", o => o with { Insecure = true, KeyPair = key });
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = key });
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
         for (var i = 0; i < 5; i++) await b.BroadcastAsync($"old {i}");
         Assert.Equal(5, (await TestCluster.ReadAsync(a, 5))[^1].Sequence);
@@ -153,11 +155,13 @@ public sealed class MembershipTests
         using var probe = new EventProbe(a);
         await b.AbandonForTestsAsync();
         await probe.WaitAsync("unreachable", "b");
-        var b2 = await cluster.StartAsync("b", o => o with { Insecure = true, KeyPair = key });
+        var b2 = await cluster.StartAsync("b", o => o with { KeyPair = key });
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b2.WaitForPeersAsync(["a"], TestCluster.Timeout));
 
-        // Its HELLO's new incarnation tells a restarted peer from a reconnected one: its new streams, from 1, are not
-        // taken for duplicates of the old ones.
+        // Its new incarnation (a new broadcast key, or in protocol 1 a new incarnation in its HELLO) tells a
+        // restarted peer from a reconnected one: the old process's sessions end, and its new streams, from 1, are
+        // not taken for duplicates of the old ones.
+        Assert.Equal(1, await a.Runtime.SessionCountAsync("b"));
         await b2.BroadcastAsync("new");
         var got = (await TestCluster.ReadAsync(a, 1)).Single();
         Assert.Equal(("new", 1L), (got.GetText(), got.Sequence));
