@@ -5,8 +5,8 @@ using Messenger.Security.Noise;
 namespace Messenger.Protocol;
 
 /// <summary>HELLO (protocol 1): the first frame on a new unicast connection. <see cref="Incarnation"/> is drawn once
-/// per node start (a new one is a restarted node), <see cref="Session"/> for each HELLO (it names the session to
-/// the node's data connections), and <see cref="DataFor"/>, on a data connection only, is the <see cref="Session"/>
+/// per node start (a new one is a restarted node), <see cref="Session"/> once per connection (it names the session
+/// to the node's data connections), and <see cref="DataFor"/>, on a data connection only, is the <see cref="Session"/>
 /// of the link it belongs to.</summary>
 internal sealed record HelloFrame(string Cluster, NodeId Id, string Name, string Host, int Port, int PublishPort, Guid Incarnation, Guid Session, Guid? DataFor = null);
 

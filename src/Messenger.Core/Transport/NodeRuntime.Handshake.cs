@@ -28,7 +28,9 @@ internal sealed partial class NodeRuntime
         session.LastHelloSent = Environment.TickCount64;
         if (!Secure)
         {
-            var token = Guid.NewGuid();
+            // One token per connection: a HELLO sent again names the same session, so that a data connection opened
+            // on the WELCOME to an earlier one is not refused for naming a later one.
+            var token = session.HandshakeHash is { Length: 16 } held ? new Guid(held) : Guid.NewGuid();
             session.Establish(null, NoiseCipher.ChaChaPoly, token.ToByteArray());
             Guid? link = session.DataFor is { } dataFor ? new Guid(dataFor) : null;
             session.Dealer.TrySendFrame(ControlFrames.Hello(new HelloFrame(_options.Cluster, Id, Name, AdvertisedHost, Port, PublishPort, _incarnation, token, link)));
