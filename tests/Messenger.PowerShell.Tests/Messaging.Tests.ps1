@@ -124,6 +124,21 @@ Describe 'Send-MessengerMessage and Receive-MessengerMessage' {
         (Receive-MessengerMessage -Node bravo -Count 2 -Timeout 10).Body | Should -Be 'one', 'two'
     }
 
+    It 'waits for the acknowledgement with -WaitForAck between insecure nodes too' {
+        $plain = @{ Cluster = "$($script:Cluster)-plain"; BindAddress = '127.0.0.1'; BeaconInterface = 'lo'; Insecure = $true; WarningAction = 'SilentlyContinue' }
+        $x = Start-MessengerNode -Name 'plain-x' @plain
+        $y = Start-MessengerNode -Name 'plain-y' @plain
+        try {
+            Wait-MessengerPeer -Node plain-x -Name plain-y -Timeout 20
+            'one', 'two' | Send-MessengerMessage -Node plain-x -To plain-y -WaitForAck
+            (Get-MessengerNode -Name plain-y).GetEngineNode().PendingReceiveCount | Should -Be 2
+            (Receive-MessengerMessage -Node plain-y -Count 2 -Timeout 10).Body | Should -Be 'one', 'two'
+        }
+        finally {
+            $x, $y | Stop-MessengerNode
+        }
+    }
+
     It 'sends an empty string and non-ASCII text as they are' {
         '', 'grüße, 世界 🚀' | Send-MessengerMessage -Node alpha -To bravo
         $m = Receive-MessengerMessage -Node bravo -Count 2 -Timeout 10
