@@ -382,12 +382,8 @@ internal sealed partial class NodeRuntime
     /// established yet (nothing but the handshake goes out before) or the socket is full.</summary>
     private bool SendOnLink(PeerLink link, byte[] inner) => link.Session is { } s && SendOnSession(s, inner, inner.Length);
 
-    private bool SendOnSession(DealerSession session, byte[] inner, int length)
-    {
-        if (!session.Established) return false;
-        if (session.Sealer is null) return session.Dealer.TrySendFrame(TimeSpan.Zero, inner, length);
-        return TrySendSealed(session.Dealer, session.Sealer, SealedPrefix, inner.AsSpan(0, length));
-    }
+    private bool SendOnSession(DealerSession session, byte[] inner, int length) =>
+        session.Established && TrySendInner(session.Dealer, session.Sealer, inner.AsSpan(0, length));
 
     /// <summary>Answers on an inbound connection, sealed with its session in protocol 2.</summary>
     private void Reply(RouterSession route, byte[] inner)
