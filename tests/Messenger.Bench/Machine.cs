@@ -16,6 +16,7 @@ internal sealed record Machine(
     string Gc,
     DateTimeOffset Date,
     int Repeat,
+    int RoundTripRepeat,
     bool Quick,
     string Layout,
     string LoadAtStart)
@@ -53,6 +54,7 @@ internal sealed record Machine(
         System.Runtime.GCSettings.IsServerGC ? "server" : "workstation",
         DateTimeOffset.UtcNow,
         settings.Repeat,
+        settings.RoundTripRepeat,
         settings.Quick,
         "loopback 127.0.0.1; every sender, receiver, echo and node in its own process (a started copy of this program, or a child pwsh); "
         + "DEALER->ROUTER: 1 sender + 1 receiver process; round trip: 1 echo + 1 client process, one message in flight; "

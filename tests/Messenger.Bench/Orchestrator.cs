@@ -100,8 +100,9 @@ internal sealed partial class Orchestrator
             new("netmq-dealer-router-curve", Large, null, ct => NetMqThroughputAsync(Large, curve1k, curve: true, ct)),
             new("messenger-unicast", Large, null, ct => MessengerUnicastAsync(Large, uni1k, insecure: false, ct)),
             new("messenger-unicast-insecure", Large, null, ct => MessengerUnicastAsync(Large, uni1k, insecure: true, ct), InsecureNote)).ConfigureAwait(false);
-        await MeasureGroupAsync(
+        await MeasureRepeatedAsync(
             "Round trip, one message in flight, 64 B",
+            s.RoundTripRepeat,
             new("netmq-dealer-router", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: false, ct)),
             new("netmq-dealer-router-curve", Small, "rtt", ct => NetMqRoundTripAsync(Small, rtt, curve: true, ct)),
             new("netmq-poller-pool", Small, "rtt", ct => NetMqPollerRoundTripAsync(Small, rtt, ct), PollerPoolNote),

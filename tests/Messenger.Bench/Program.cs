@@ -13,7 +13,7 @@ internal static class Program
           --output <file>     the JSON rows (default artifacts/bench/latest.json); machine.json is written beside it
           --module <dir>      the PowerShell module folder (with Messenger.psd1) for the pwsh rows; skipped when absent
           --pwsh <path>       pwsh to run the module in (a pwsh executable, pwsh.dll, or dotnet, meaning the local tool `dotnet pwsh`)
-          --repeat <n>        runs per measurement; the median is reported (default 3)
+          --repeat <n>        runs per measurement; the median is reported (default 3, and 5 for the round trips)
           --quick             one run of each with smaller counts (about a minute)
           --scale <x>         multiply every message count by x (e.g. 0.5)
           --pwsh-count <n>    messages for the pwsh rows (default 1000000; --quick 200000)

@@ -26,7 +26,9 @@ internal static class Report
 
     public static string Header(Machine m, Settings s) =>
         $"Messenger benchmark: {m.Cores} cores ({m.Cpu}), {m.Os} ({m.Kernel}), {m.DotNet}, NetMQ {m.NetMq}, Messenger.Core {m.MessengerCore}{Environment.NewLine}"
-        + $"loopback 127.0.0.1, each sender and receiver in its own process; {(s.Repeat == 1 ? "1 run" : $"median of {s.Repeat} runs")} per figure{(s.Quick ? " (--quick: smaller counts)" : "")}; load average at start {m.LoadAtStart}";
+        + $"loopback 127.0.0.1, each sender and receiver in its own process; {Runs(s.Repeat)} per figure{(s.RoundTripRepeat == s.Repeat ? "" : $" ({Runs(s.RoundTripRepeat)} per round-trip figure)")}{(s.Quick ? " (--quick: smaller counts)" : "")}; load average at start {m.LoadAtStart}";
+
+    private static string Runs(int n) => n == 1 ? "1 run" : $"median of {n} runs";
 
     /// <summary>Baseline: the raw NetMQ plaintext twin (same payload and metric); for the pwsh rows, DEALER->ROUTER at 64 B.</summary>
     public static void ResolveBaselines(List<Row> rows)
@@ -165,6 +167,7 @@ internal static class Report
             json.WriteString("gc", machine.Gc);
             json.WriteString("date", machine.Date.ToString("yyyy-MM-ddTHH:mm:ssZ", Inv));
             json.WriteNumber("runs_per_figure", machine.Repeat);
+            json.WriteNumber("runs_per_round_trip_figure", machine.RoundTripRepeat);
             json.WriteBoolean("quick", machine.Quick);
             json.WriteString("layout", machine.Layout);
             json.WriteString("load_average_at_start", machine.LoadAtStart);

@@ -12,6 +12,10 @@ internal sealed class Settings
     public string? Module { get; init; }
     public string? Pwsh { get; init; }
     public int Repeat { get; init; }
+
+    /// <summary>Runs of each round-trip measurement: its p99 varies from run to run more than any throughput does,
+    /// so a median of 3 is not enough to judge a ratio by (default 5; --repeat, when given, sets it too).</summary>
+    public int RoundTripRepeat { get; init; }
     public bool Quick { get; init; }
     public double Scale { get; init; }
     public long PwshCount { get; init; }
@@ -47,6 +51,7 @@ internal sealed class Settings
             Module = args.Get("module") is { } m ? Path.GetFullPath(m) : null,
             Pwsh = args.Get("pwsh"),
             Repeat = repeat,
+            RoundTripRepeat = args.Has("repeat") || quick ? repeat : 5,
             Quick = quick,
             Scale = scale,
             PwshCount = args.Long("pwsh-count", quick ? 200_000 : 1_000_000),
