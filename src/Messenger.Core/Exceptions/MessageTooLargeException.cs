@@ -1,6 +1,7 @@
 namespace Messenger;
 
-/// <summary>A message body is larger than <see cref="MessengerNodeOptions.MaxMessageSize"/>.</summary>
+/// <summary>A message body is larger than <see cref="MessengerNodeOptions.MaxMessageSize"/>: this node's, or that
+/// of the peer it is for (for a broadcast, of any peer in the table).</summary>
 public sealed class MessageTooLargeException : MessengerException
 {
     /// <summary>Creates the exception.</summary>
@@ -10,6 +11,19 @@ public sealed class MessageTooLargeException : MessengerException
         Size = size;
         Limit = limit;
     }
+
+    /// <summary>Creates the exception for a body larger than what the peer <paramref name="peer"/> accepts (the
+    /// MaxMessageSize it told this node when it welcomed it).</summary>
+    public MessageTooLargeException(int size, int limit, string peer)
+        : base("MessageTooLarge", $"The message body has {size} bytes; node '{peer}' accepts at most {limit} (its MaxMessageSize).")
+    {
+        Size = size;
+        Limit = limit;
+        Peer = peer;
+    }
+
+    /// <summary>The peer whose limit the body is over; null when it is over this node's own.</summary>
+    public string? Peer { get; }
 
     /// <summary>The body's size in bytes.</summary>
     public int Size { get; }

@@ -53,6 +53,9 @@ internal static partial class Log
     [LoggerMessage(1301, LogLevel.Warning, "Dropped {Count} messages for {Peer}: {Reason}")]
     public static partial void MessagesDropped(ILogger logger, int count, string peer, string reason);
 
+    [LoggerMessage(1305, LogLevel.Warning, "Dropped a message from {Peer}: its body of {Size} bytes is over MaxMessageSize ({Limit})")]
+    public static partial void TooLargeDropped(ILogger logger, string peer, int size, int limit);
+
     [LoggerMessage(1400, LogLevel.Error, "{Part} failed")]
     public static partial void PartFailed(ILogger logger, string part, Exception? exception);
 

@@ -43,23 +43,24 @@ internal static class BatchReader
     }
 
     /// <summary>Checks every record of the batch and returns how many there are.</summary>
-    public static int Validate(byte[] frame, FrameType type, int maxMessageSize)
+    public static int Validate(byte[] frame, FrameType type)
     {
         var records = new List<BatchRecord>();
-        Read(frame, type, maxMessageSize, records);
+        Read(frame, type, records);
         return records.Count;
     }
 
     /// <summary>Checks and decodes the records of a batch in one pass; the bodies point into
-    /// <paramref name="frame"/>. Returns a DATA frame's <c>ack</c> (0 for a BROADCAST). On a malformed record it
+    /// <paramref name="frame"/>. A body over the receiver's MaxMessageSize is not malformed: the receiver drops
+    /// that message alone (the frame's size is bounded by the socket already). Returns a DATA frame's <c>ack</c> (0 for a BROADCAST). On a malformed record it
     /// throws <see cref="ProtocolException"/> with <paramref name="into"/> partly filled: the caller delivers nothing
     /// from it.</summary>
-    public static long Read(byte[] frame, FrameType type, int maxMessageSize, List<BatchRecord> into) =>
-        Read(new ArraySegment<byte>(frame), type, maxMessageSize, into);
+    public static long Read(byte[] frame, FrameType type, List<BatchRecord> into) =>
+        Read(new ArraySegment<byte>(frame), type, into);
 
-    /// <summary>As <see cref="Read(byte[], FrameType, int, List{BatchRecord})"/>, for a frame that is part of a
+    /// <summary>As <see cref="Read(byte[], FrameType, List{BatchRecord})"/>, for a frame that is part of a
     /// larger buffer (opened in place in the buffer it arrived in).</summary>
-    public static long Read(ArraySegment<byte> segment, FrameType type, int maxMessageSize, List<BatchRecord> into)
+    public static long Read(ArraySegment<byte> segment, FrameType type, List<BatchRecord> into)
     {
         var frame = segment.AsSpan();
         var ack = type == FrameType.Data ? ReadAck(frame) : 0;
@@ -92,7 +93,6 @@ internal static class BatchReader
             }
             var length = BinaryPrimitives.ReadUInt32LittleEndian(frame[pos..]);
             pos += 4;
-            if (length > (uint)maxMessageSize) throw new ProtocolException($"body of {length} bytes is over the limit of {maxMessageSize}");
             if (length > (uint)(frame.Length - pos)) throw new ProtocolException("frame truncated in body");
             into.Add(new BatchRecord((MessageContentType)contentType, sequence, sentAt, topic, new ReadOnlyMemory<byte>(segment.Array, segment.Offset + pos, (int)length), (flags & FlagAckNow) != 0));
             pos += (int)length;

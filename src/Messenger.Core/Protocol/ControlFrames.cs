@@ -10,8 +10,9 @@ namespace Messenger.Protocol;
 /// of the link it belongs to.</summary>
 internal sealed record HelloFrame(string Cluster, NodeId Id, string Name, string Host, int Port, int PublishPort, Guid Incarnation, Guid Session, Guid? DataFor = null);
 
-/// <summary>WELCOME: the answer to an accepted HELLO.</summary>
-internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort, byte[]? BroadcastKey = null, NoiseCipher BroadcastCipher = NoiseCipher.ChaChaPoly, int DataPort = 0);
+/// <summary>WELCOME: the answer to an accepted HELLO. <see cref="MaxMessageSize"/> is the largest body the welcoming
+/// node accepts, so that its peers refuse a larger one when it is sent instead of it being dropped on arrival.</summary>
+internal sealed record WelcomeFrame(NodeId Id, string Name, int Port, int PublishPort, int MaxMessageSize, byte[]? BroadcastKey = null, NoiseCipher BroadcastCipher = NoiseCipher.ChaChaPoly, int DataPort = 0);
 
 /// <summary>The payloads of handshake messages 2 (responder: name and ports) and 3 (initiator: also its host and
 /// broadcast key). Both travel encrypted inside the Noise messages.</summary>
@@ -86,14 +87,15 @@ internal static class ControlFrames
 
     public static byte[] Welcome(WelcomeFrame w)
     {
-        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 4 + (w.BroadcastKey is null ? 0 : w.BroadcastKey.Length + 1) + (w.DataPort == 0 ? 0 : 2)];
+        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + Wire.Str8Size(w.Name) + 8 + (w.BroadcastKey is null ? 0 : w.BroadcastKey.Length + 1) + (w.DataPort == 0 ? 0 : 2)];
         Wire.WriteHeader(frame, FrameType.Welcome);
         w.Id.WriteTo(frame.AsSpan(Wire.HeaderSize));
         var p = Wire.HeaderSize + Wire.NodeIdSize;
         p += Wire.WriteStr8(frame.AsSpan(p), w.Name);
         Wire.WriteU16(frame.AsSpan(p), w.Port);
         Wire.WriteU16(frame.AsSpan(p + 2), w.PublishPort);
-        p += 4;
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(p + 4), (uint)w.MaxMessageSize);
+        p += 8;
         if (w.BroadcastKey is not null)
         {
             w.BroadcastKey.CopyTo(frame, p);
@@ -104,6 +106,9 @@ internal static class ControlFrames
         return frame;
     }
 
+    /// <summary>The largest <see cref="MessengerNodeOptions.MaxMessageSize"/> a node may have.</summary>
+    public const int MaxMessageSizeLimit = 256 * 1024 * 1024;
+
     /// <summary>Reads a WELCOME: in protocol 2 (<paramref name="secure"/>) the broadcast key and cipher follow the
     /// fixed fields; on a data connection, in either protocol, the data port comes last.</summary>
     public static WelcomeFrame ReadWelcome(ReadOnlySpan<byte> frame, bool secure)
@@ -113,6 +118,7 @@ internal static class ControlFrames
         var name = r.ReadName("name");
         var port = r.ReadU16("port");
         var pubPort = r.ReadU16("publish port");
+        var maxMessage = r.ReadU32("max message size");
         byte[]? key = null;
         var cipher = NoiseCipher.ChaChaPoly;
         var dataPort = 0;
@@ -124,7 +130,8 @@ internal static class ControlFrames
         if (r.Remaining > 0 && (dataPort = r.ReadU16("data port")) == 0) throw new ProtocolException("data port 0");
         r.ExpectEnd("WELCOME");
         if (port == 0 || pubPort == 0) throw new ProtocolException("port 0");
-        return new WelcomeFrame(id, name, port, pubPort, key, cipher, dataPort);
+        if (maxMessage is < 1 or > MaxMessageSizeLimit) throw new ProtocolException($"max message size {maxMessage} outside 1 byte to 256 MiB");
+        return new WelcomeFrame(id, name, port, pubPort, (int)maxMessage, key, cipher, dataPort);
     }
 
     public static byte[] Refuse(RefuseFrame f, byte version = Wire.Version)

@@ -280,7 +280,7 @@ internal sealed partial class NodeRuntime
     private void OnDataConnectionData(RouterSocket router, PeerLink link, RouterSession route, ArraySegment<byte> frame)
     {
         _dataRecords.Clear();
-        var acknowledged = BatchReader.Read(frame, FrameType.Data, _options.MaxMessageSize, _dataRecords);
+        var acknowledged = BatchReader.Read(frame, FrameType.Data, _dataRecords);
         if (acknowledged > 0)
         {
             // Before the messages are delivered, as on the poller: a reader who answers at once finds the link idle.

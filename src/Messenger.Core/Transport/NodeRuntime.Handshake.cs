@@ -334,11 +334,11 @@ internal sealed partial class NodeRuntime
             // receiver knows it by that from now on (before the WELCOME goes), and this ROUTER no longer does.
             route.OnDataReceiver = true;
             AddDataRoute(route);
-            Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null, _security.Cipher, AnnouncedDataPort is not 0 and var announced ? announced : DataPort)));
+            Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, _options.MaxMessageSize, Secure ? _security.BroadcastKey : null, _security.Cipher, AnnouncedDataPort is not 0 and var announced ? announced : DataPort)));
             return true;
         }
         _routes[identity] = route;
-        Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, Secure ? _security.BroadcastKey : null, _security.Cipher)));
+        Reply(route, ControlFrames.Welcome(new WelcomeFrame(Id, Name, Port, PublishPort, _options.MaxMessageSize, Secure ? _security.BroadcastKey : null, _security.Cipher)));
         Reply(route, PeersFrame(except: link));
         // Its broadcasts reach us already: said again, since the peer may have made its link to us anew (it had
         // removed us) and wait for it.

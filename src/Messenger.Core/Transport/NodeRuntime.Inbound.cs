@@ -317,6 +317,7 @@ internal sealed partial class NodeRuntime
                 if (welcome.Id != link.Id) throw new ProtocolException($"WELCOME from node {welcome.Id}, expected {link.Id}");
                 if (Secure != (welcome.BroadcastKey is not null)) throw new ProtocolException("WELCOME without the broadcast key of protocol 2");
                 Touch(link);
+                LearnMaxMessageSize(link, welcome.MaxMessageSize);
                 if (welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey, welcome.BroadcastCipher);
                 OnLinkWelcomed(link);
                 break;
@@ -431,7 +432,7 @@ internal sealed partial class NodeRuntime
     private bool DeliverBatch(PeerLink link, ArraySegment<byte> frame, FrameType type, out long last)
     {
         _records.Clear();
-        var acknowledged = BatchReader.Read(frame, type, _options.MaxMessageSize, _records);
+        var acknowledged = BatchReader.Read(frame, type, _records);
         if (acknowledged > 0)
         {
             // Our DATA, acknowledged in the peer's own: taken before its messages are delivered, so that a reader
@@ -450,7 +451,8 @@ internal sealed partial class NodeRuntime
     /// <summary>Queues for the reader the records whose sequence numbers are new, in order, and returns how many the
     /// receive queue accepted. The poller and the data receiver both deliver a peer's unicast (while a link moves its
     /// DATA from one connection to the other, the same frame may come on both), so the check and the queueing happen
-    /// under the link's delivery gate. <paramref name="last"/> is the highest sequence number delivered since. With
+    /// under the link's delivery gate. <paramref name="last"/> is the highest sequence number delivered since. A record
+    /// over this node's MaxMessageSize takes its sequence number but is dropped, counted and raised. With
     /// <paramref name="refuseGap"/>, a frame whose first new record is not the next of the stream delivers nothing
     /// and returns -1. A frame from <paramref name="from"/>, a data connection's session, is dropped (-2) when the
     /// session has ended meanwhile (the poller ends sessions before it resets the counts).</summary>
@@ -460,6 +462,8 @@ internal sealed partial class NodeRuntime
         ackNow = false;
         duplicates = 0;
         missed = 0;
+        List<MessengerMessage>? tooLarge = null;
+        int delivered;
         lock (link.DeliveryGate)
         {
             ref var highest = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];
@@ -486,13 +490,21 @@ internal sealed partial class NodeRuntime
                 // never reached us. The first broadcast heard from a peer starts its count wherever it stands.
                 if (kind == MessageKind.Broadcast && highest > 0) missed += r.Sequence - highest - 1;
                 highest = r.Sequence;
-                deliveries.Add(new MessengerMessage(origin, r.Topic, r.ContentType, r.Body, r.Sequence, Wire.UtcFromUnixMicros(r.SentAtMicros)));
+                var message = new MessengerMessage(origin, r.Topic, r.ContentType, r.Body, r.Sequence, Wire.UtcFromUnixMicros(r.SentAtMicros));
+                if (r.Body.Length > _options.MaxMessageSize)
+                {
+                    // Its sequence number is taken (it is no gap, and is acknowledged), but it is not delivered.
+                    (tooLarge ??= []).Add(message);
+                    continue;
+                }
+                deliveries.Add(message);
             }
             last = highest;
-            var delivered = _received.Write(deliveries);
+            delivered = _received.Write(deliveries);
             deliveries.Clear();
-            return delivered;
         }
+        if (tooLarge is not null) foreach (var m in tooLarge) OnTooLargeDropped(m);
+        return delivered;
 
         static long FirstNew(List<BatchRecord> records, long highest)
         {
@@ -502,6 +514,17 @@ internal sealed partial class NodeRuntime
             }
             return highest;
         }
+    }
+
+    /// <summary>A message whose body is over this node's MaxMessageSize: a peer that knows the limit (from this
+    /// node's WELCOME) refuses to send one, so it comes only from a sender that queued it before, or a broken one.
+    /// The poller or the data receiver.</summary>
+    private void OnTooLargeDropped(MessengerMessage message)
+    {
+        CountDropped(1, "too large");
+        Log.TooLargeDropped(_logger, message.From, message.Body.Length, _options.MaxMessageSize);
+        if (MessageDropped is not null)
+            Raise(() => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(message, message.From, $"body of {message.Body.Length} bytes over MaxMessageSize ({_options.MaxMessageSize})")));
     }
 
     private void OnReceiveDropped(MessengerMessage message)

@@ -47,7 +47,7 @@ internal sealed partial class NodeRuntime
     private ValueTask<long> EnqueueAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, bool ackNow, CancellationToken cancellationToken)
     {
         if (_stopRequested != 0) throw new NodeStoppedException(Name);
-        CheckMessage(body.Length, contentType);
+        CheckMessage(queue, body.Length, contentType);
         cancellationToken.ThrowIfCancellationRequested();
         var topicBytes = OutboundQueue.EncodeTopic(topic);
         var sequence = TryEnqueue(queue, body.Span, contentType, topicBytes, ackNow);
@@ -57,18 +57,54 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>A message the receiver would refuse is refused here, before anything is queued: a bad record
-    /// would make the receiver drop its whole batch, other messages with it.</summary>
-    private void CheckMessage(int length, MessageContentType contentType)
+    /// would make the receiver drop its whole batch, other messages with it; and one over the receiver's
+    /// MaxMessageSize would be dropped there, when its sender may be waiting for it to be acknowledged.</summary>
+    private void CheckMessage(OutboundQueue queue, int length, MessageContentType contentType)
     {
         if (length > _options.MaxMessageSize) throw new MessageTooLargeException(length, _options.MaxMessageSize);
+        if (queue.Owner is PeerLink link)
+        {
+            if (link.PeerMaxMessageSize is > 0 and var theirs && length > theirs) throw new MessageTooLargeException(length, theirs, link.Name);
+        }
+        else if (length > _broadcastLimit && SmallestLimitUnder(length) is { } smallest)
+        {
+            throw new MessageTooLargeException(length, smallest.PeerMaxMessageSize, smallest.Name);
+        }
         if (contentType > MessageContentType.Json)
             throw new ArgumentOutOfRangeException(nameof(contentType), contentType, "not a MessageContentType: Binary, Text or Json");
     }
 
+    // The smallest MaxMessageSize a peer in the table told this node: the largest broadcast all of them accept.
+    private volatile int _broadcastLimit = int.MaxValue;
+
+    /// <summary>Poller: the peer's WELCOME told its MaxMessageSize.</summary>
+    private void LearnMaxMessageSize(PeerLink link, int size)
+    {
+        if (link.PeerMaxMessageSize == size) return;
+        link.PeerMaxMessageSize = size;
+        UpdateBroadcastLimit();
+    }
+
+    /// <summary>Poller: after a peer told its MaxMessageSize, or left the table.</summary>
+    private void UpdateBroadcastLimit()
+    {
+        var limit = int.MaxValue;
+        foreach (var link in _peers.Values)
+        {
+            if (link.PeerMaxMessageSize is > 0 and var theirs && theirs < limit) limit = theirs;
+        }
+        _broadcastLimit = limit;
+    }
+
+    /// <summary>Any thread: the peer with the smallest MaxMessageSize below <paramref name="length"/>, if one is still
+    /// in the table.</summary>
+    private PeerLink? SmallestLimitUnder(int length) =>
+        _byName.Values.Where(l => l.PeerMaxMessageSize > 0 && l.PeerMaxMessageSize < length).MinBy(l => l.PeerMaxMessageSize);
+
     private ValueTask EnqueueManyAsync(OutboundQueue queue, ReadOnlyMemory<OutgoingMessage> messages, string? topic, CancellationToken cancellationToken)
     {
         if (_stopRequested != 0) throw new NodeStoppedException(Name);
-        foreach (ref readonly var message in messages.Span) CheckMessage(message.Body.Length, message.ContentType);
+        foreach (ref readonly var message in messages.Span) CheckMessage(queue, message.Body.Length, message.ContentType);
         cancellationToken.ThrowIfCancellationRequested();
         if (messages.IsEmpty) return default;
         var topicBytes = OutboundQueue.EncodeTopic(topic);

@@ -217,6 +217,7 @@ internal sealed partial class NodeRuntime
                     && (Secure ? seed.Session.ProvenId == welcome.Id && welcome.BroadcastKey is not null : welcome.BroadcastKey is null);
                 var greeted = seed.Session;
                 var link = Discover(welcome.Id, welcome.Name, address, "seed", takeOver ? greeted : null);
+                if (link is not null) LearnMaxMessageSize(link, welcome.MaxMessageSize);
                 if (link is not null && welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey, welcome.BroadcastCipher);
                 // Discover gave a new link the greeted connection, or returned null and left it to the seed.
                 if (takeOver && link is not null)
@@ -359,6 +360,7 @@ internal sealed partial class NodeRuntime
         link.State = PeerState.Gone;
         if (previous == PeerState.Connected) Telemetry.PeersConnected.Add(-1, _nodeTag);
         _peers.Remove(link.Id);
+        if (link.PeerMaxMessageSize > 0) UpdateBroadcastLimit();
         _departedUntil[link.Id] = Environment.TickCount64 + DepartedQuarantineMilliseconds;
         _byName.TryRemove(new KeyValuePair<string, PeerLink>(link.Name, link));
         RememberStreams(link);

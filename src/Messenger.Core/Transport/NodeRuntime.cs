@@ -420,7 +420,7 @@ internal sealed partial class NodeRuntime : IDisposable
         CheckPositive(o.LeaveTimeout, "LeaveTimeout");
         if (o.PeerTimeout <= o.HeartbeatInterval) throw new MessengerConfigurationException("PeerTimeout", "must be longer than HeartbeatInterval.");
         CheckPositive(o.PeerGoneAfter, "PeerGoneAfter");
-        if (o.MaxMessageSize is < 1 or > 256 * 1024 * 1024) throw new MessengerConfigurationException("MaxMessageSize", "must be between 1 byte and 256 MiB.");
+        if (o.MaxMessageSize is < 1 or > ControlFrames.MaxMessageSizeLimit) throw new MessengerConfigurationException("MaxMessageSize", "must be between 1 byte and 256 MiB.");
         if (o.ReceiveQueueCapacity < 1) throw new MessengerConfigurationException("ReceiveQueueCapacity", "must be at least 1.");
         if (o.SendQueueLimitBytes < 64 * 1024) throw new MessengerConfigurationException("SendQueueLimitBytes", "must be at least 64 KiB.");
         if (o.MaxPeers < 1) throw new MessengerConfigurationException("MaxPeers", "must be at least 1.");

@@ -15,6 +15,7 @@ internal sealed class PeerLink
     private long _ackOwed;
     private RouterSession? _ackRoute;
     private long _lastSeen;
+    private int _peerMaxMessageSize;
 
     public PeerLink(NodeId id, string name, PeerAddress address, string discoveredBy, OutboundQueue outbound, long now)
     {
@@ -46,6 +47,13 @@ internal sealed class PeerLink
     {
         get => Volatile.Read(ref _data);
         set => Volatile.Write(ref _data, value);
+    }
+
+    /// <summary>The largest body the peer accepts, from its WELCOME (0 until then). Senders on any thread read it.</summary>
+    public int PeerMaxMessageSize
+    {
+        get => Volatile.Read(ref _peerMaxMessageSize);
+        set => Volatile.Write(ref _peerMaxMessageSize, value);
     }
 
     /// <summary>When the data connection may be opened again after it failed.</summary>

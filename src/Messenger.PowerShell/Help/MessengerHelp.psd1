@@ -35,7 +35,7 @@
             HeartbeatInterval = 'How often the node sends each peer a heartbeat: a TimeSpan, or a number of seconds such as 0.25. Default: 0.25 seconds.'
             PeerTimeout = 'A peer from which nothing arrived for this long is reported unreachable (event PeerUnreachable): a TimeSpan or a number of seconds. Must be longer than -HeartbeatInterval. A peer whose process dies is reported sooner: its connection closes, and one heartbeat interval later it is unreachable. Default: 4 seconds.'
             PeerGoneAfter = 'An unreachable peer that stays silent this long is reported gone (event PeerLeft) and removed from the peer table: a TimeSpan or a number of seconds. Default: 10 seconds.'
-            MaxMessageSize = 'The largest message body, in bytes, that the node sends or accepts. Default: 1 MiB.'
+            MaxMessageSize = 'The largest message body, in bytes, that the node sends or accepts. The node tells its peers, and a send to a peer over that peer''s limit (a broadcast: over any peer''s) is reported as MessageTooLarge. Default: 1 MiB.'
             ReceiveQueueCapacity = 'How many received messages wait for Receive-MessengerMessage at most. When the queue is full, a message is dropped (see -ReceiveFullMode) and the MessageDropped event is raised. Default: 1048576.'
             ReceiveFullMode = 'What happens to a message that arrives while the receive queue is full: DropNewest drops the arriving message, DropOldest drops the oldest waiting one to make room. Every drop is counted in Statistics and raises MessageDropped. Default: DropNewest.'
             SendQueueLimitBytes = 'How many bytes of messages may wait to be sent to one peer. A send beyond that waits for room (Ctrl+C stops the wait). At least 65536 (64 KiB). Default: 67108864 (64 MiB).'
@@ -200,7 +200,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
         Description = @(
             'Send-MessengerMessage sends each -Message to the peers named by -To. A string travels as UTF-8 text and arrives as a string; a byte array travels as it is and arrives as a byte array; any other object (hashtable, PSCustomObject, number, array, ...) travels as JSON and arrives as a PSCustomObject (or number, array, ...), the way ConvertTo-Json and ConvertFrom-Json would turn it.'
             'Messages from the pipeline are sent as a stream: the node and the peers are resolved once, and messages are handed to the node in bursts (up to 256 messages or 64 KiB) so that they travel in shared frames; none waits more than about a millisecond, and the last leaves when the pipeline ends. The command returns when the messages are queued, not when they arrive. Messages to one peer arrive in order.'
-            'A peer that is not in the peer table ends the command with PeerNotFound before anything is sent; so do a stopped node (NodeStopped) and an invalid topic (InvalidTopic). A message larger than the node''s MaxMessageSize is reported as MessageTooLarge and the stream goes on.'
+            'A peer that is not in the peer table ends the command with PeerNotFound before anything is sent; so do a stopped node (NodeStopped) and an invalid topic (InvalidTopic). A message larger than the node''s MaxMessageSize, or than the receiving peer''s, is reported as MessageTooLarge and the stream goes on.'
         )
         Parameters = @{
             To = 'The peers to send to, by exact name. Tab completes from the live peer table. Each message goes to each of them.'

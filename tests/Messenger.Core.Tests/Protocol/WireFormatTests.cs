@@ -13,7 +13,7 @@ public sealed class WireFormatTests
         Assert.Equal(hello, ControlFrames.ReadHello(ControlFrames.Hello(hello)));
         var dataHello = hello with { DataFor = Guid.NewGuid() };
         Assert.Equal(dataHello, ControlFrames.ReadHello(ControlFrames.Hello(dataHello)));
-        var welcome = new WelcomeFrame(id, "b", 1, 65535);
+        var welcome = new WelcomeFrame(id, "b", 1, 65535, 256 * 1024 * 1024);
         Assert.Equal(welcome, ControlFrames.ReadWelcome(ControlFrames.Welcome(welcome), secure: false));
         var dataWelcome = welcome with { DataPort = 40_001 };
         Assert.Equal(dataWelcome, ControlFrames.ReadWelcome(ControlFrames.Welcome(dataWelcome), secure: false));
@@ -29,10 +29,20 @@ public sealed class WireFormatTests
     }
 
     [Fact]
+    public void A_welcome_tells_the_largest_body_its_node_accepts_and_refuses_0_or_over_256_MiB()
+    {
+        var welcome = new WelcomeFrame(NodeId.NewRandom(), "b", 1, 2, 1);
+        Assert.Equal(1, ControlFrames.ReadWelcome(ControlFrames.Welcome(welcome), secure: false).MaxMessageSize);
+        Assert.Equal(ControlFrames.MaxMessageSizeLimit, ControlFrames.ReadWelcome(ControlFrames.Welcome(welcome with { MaxMessageSize = ControlFrames.MaxMessageSizeLimit }), secure: false).MaxMessageSize);
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome(ControlFrames.Welcome(welcome with { MaxMessageSize = 0 }), secure: false));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome(ControlFrames.Welcome(welcome with { MaxMessageSize = ControlFrames.MaxMessageSizeLimit + 1 }), secure: false));
+    }
+
+    [Fact]
     public void A_data_connections_welcome_carries_the_data_port_and_refuses_port_0()
     {
         var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
-        var sent = new WelcomeFrame(NodeId.NewRandom(), "b", 1, 2, key, Messenger.Security.Noise.NoiseCipher.ChaChaPoly, 40_001);
+        var sent = new WelcomeFrame(NodeId.NewRandom(), "b", 1, 2, 1, key, Messenger.Security.Noise.NoiseCipher.ChaChaPoly, 40_001);
         var frame = ControlFrames.Welcome(sent);
         var read = ControlFrames.ReadWelcome(frame, secure: true);
         Assert.Equal((sent.Id, sent.Name, sent.Port, sent.PublishPort, sent.DataPort), (read.Id, read.Name, read.Port, read.PublishPort, read.DataPort));
@@ -74,8 +84,8 @@ public sealed class WireFormatTests
         foreach (var s in segments)
         {
             var frame = s.Buffer[..s.Length];
-            Assert.Equal(s.Count, BatchReader.Validate(frame, FrameType.Broadcast, 1024));
-            BatchReader.Read(frame, FrameType.Broadcast, 1024, records);
+            Assert.Equal(s.Count, BatchReader.Validate(frame, FrameType.Broadcast));
+            BatchReader.Read(frame, FrameType.Broadcast, records);
             queue.Release(s);
         }
         Assert.Equal(5000, records.Count);
@@ -102,7 +112,7 @@ public sealed class WireFormatTests
             segments[0].Buffer[..segments[0].Length],
             ControlFrames.Hello(new HelloFrame("c", NodeId.NewRandom(), "n", "127.0.0.1", 1, 2, Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid())),
             ControlFrames.Peers([new PeerRecord(NodeId.NewRandom(), "p", "localhost", 1, 2)]),
-            ControlFrames.Welcome(new WelcomeFrame(NodeId.NewRandom(), "w", 1, 2)),
+            ControlFrames.Welcome(new WelcomeFrame(NodeId.NewRandom(), "w", 1, 2, 4096)),
         };
         for (var round = 0; round < 20_000; round++)
         {
@@ -124,8 +134,8 @@ public sealed class WireFormatTests
                 switch (type)
                 {
                     case FrameType.Data or FrameType.Broadcast:
-                        BatchReader.Validate(frame, type, 1 << 20);
-                        BatchReader.Read(frame, type, 1 << 20, []);
+                        BatchReader.Validate(frame, type);
+                        BatchReader.Read(frame, type, []);
                         break;
                     case FrameType.Hello: ControlFrames.ReadHello(frame); break;
                     case FrameType.Peers: ControlFrames.ReadPeers(frame); break;

@@ -92,14 +92,14 @@ public sealed class DataCipherTests
     public void WELCOME_carries_the_broadcast_cipher_beside_the_broadcast_key()
     {
         var id = NodeId.NewRandom();
-        var read = ControlFrames.ReadWelcome(ControlFrames.Welcome(new WelcomeFrame(id, "b", 1, 2, Key, NoiseCipher.AesGcm)), secure: true);
+        var read = ControlFrames.ReadWelcome(ControlFrames.Welcome(new WelcomeFrame(id, "b", 1, 2, 1024, Key, NoiseCipher.AesGcm)), secure: true);
         Assert.Equal((id, "b", NoiseCipher.AesGcm), (read.Id, read.Name, read.BroadcastCipher));
         Assert.Equal(Key, read.BroadcastKey);
-        var frame = ControlFrames.Welcome(new WelcomeFrame(id, "b", 1, 2, Key, NoiseCipher.ChaChaPoly));
+        var frame = ControlFrames.Welcome(new WelcomeFrame(id, "b", 1, 2, 1024, Key, NoiseCipher.ChaChaPoly));
         Assert.Equal(NoiseCipher.ChaChaPoly, ControlFrames.ReadWelcome(frame, secure: true).BroadcastCipher);
         Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome([.. frame[..^1], 0], secure: true));
         Assert.Throws<ProtocolException>(() => ControlFrames.ReadWelcome(frame.AsSpan(..^1), secure: true));
-        Assert.Null(ControlFrames.ReadWelcome(ControlFrames.Welcome(new WelcomeFrame(id, "b", 1, 2)), secure: false).BroadcastKey);
+        Assert.Null(ControlFrames.ReadWelcome(ControlFrames.Welcome(new WelcomeFrame(id, "b", 1, 2, 1024)), secure: false).BroadcastKey);
     }
 
     [Fact]

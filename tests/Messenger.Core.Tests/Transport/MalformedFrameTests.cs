@@ -76,7 +76,6 @@ public sealed class MalformedFrameTests
         [
             good[..^1],                                   // truncated body
             [.. good, 0x00],                              // trailing byte
-            Batch(1, new byte[2048]),                     // over MaxMessageSize
             WithCount(good, 0),                           // empty batch
             WithCount(good, 1000),                        // claims more than it holds
             WithByte(good, RecordAt, 0x80),               // unknown flag
@@ -98,6 +97,7 @@ public sealed class MalformedFrameTests
         Assert.Equal("ok", m.GetText());
         Assert.False(b.TryRead(out _), "nothing from a broken batch, and no duplicate, is delivered");
         Assert.True(b.Statistics.FramesRejected >= broken.Count + 1);
+        Assert.Equal(0, b.Statistics.Restarts);
     }
 
     [Fact]
@@ -123,35 +123,13 @@ public sealed class MalformedFrameTests
         Assert.False(b.TryRead(out var extra), $"nothing more, but got {extra}");
     }
 
-    /// <summary>A raw DEALER that says HELLO as node <paramref name="id"/> of a new incarnation, and has its WELCOME.</summary>
-    private static DealerSocket Greet(MessengerNode b, TestCluster cluster, NodeId id)
-    {
-        var raw = new DealerSocket();
-        raw.Options.Linger = TimeSpan.Zero;
-        raw.Connect(b.Endpoint);
-        raw.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, id, "raw", "127.0.0.1", 1, 2, Guid.NewGuid(), Guid.NewGuid())));
-        Assert.True(raw.TryReceiveFrameBytes(Wait, out var welcome));
-        Assert.Equal(FrameType.Welcome, Wire.ReadHeader(welcome!));
-        return raw;
-    }
-
     // A DATA frame: header, ack, count, then its records (docs/PROTOCOL.md, "Batches").
     private static readonly int CountAt = BatchReader.CountOffset(FrameType.Data);
     private static readonly int RecordAt = CountAt + 4;
 
-    private static byte[] Batch(long sequence, byte[] body)
-    {
-        var frame = new byte[RecordAt + Wire.RecordFixedSize + body.Length];
-        Wire.WriteHeader(frame, FrameType.Data);
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(CountAt), 1);
-        frame[RecordAt] = 0;
-        frame[RecordAt + 1] = (byte)MessageContentType.Text;
-        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(RecordAt + 2), sequence);
-        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(RecordAt + 10), 0);
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(RecordAt + 18), (uint)body.Length);
-        body.CopyTo(frame, RecordAt + 22);
-        return frame;
-    }
+    private static byte[] Batch(long sequence, byte[] body) => RawPlainPeer.Batch(0, (sequence, body));
+
+    private static DealerSocket Greet(MessengerNode b, TestCluster cluster, NodeId id) => RawPlainPeer.Greet(b, cluster, id, out _);
 
     private static byte[] WithCount(byte[] frame, uint count)
     {
