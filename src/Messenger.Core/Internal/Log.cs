@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(1102, LogLevel.Debug, "Data connection to {Peer} closed: {Reason}")]
     public static partial void DataConnectionClosed(ILogger logger, string peer, string reason);
 
+    [LoggerMessage(1103, LogLevel.Debug, "Ignoring the beacon of {Peer} ({PeerId}) from {Address}: {Reason}")]
+    public static partial void BeaconIgnored(ILogger logger, string peer, string peerId, string address, string reason);
+
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
     public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
 

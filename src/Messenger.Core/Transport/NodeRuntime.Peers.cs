@@ -15,10 +15,29 @@ internal sealed partial class NodeRuntime
 {
     private void OnBeacon(BeaconAnnouncement heard, IPAddress from)
     {
-        if (heard.Cluster != _options.Cluster || _stopRequested != 0) return;
+        if (_stopRequested != 0) return;
+        if (heard.Cluster != _options.Cluster)
+        {
+            BeaconIgnored(heard, from, $"it is of cluster '{heard.Cluster}'");
+            return;
+        }
         // A secure node links only to nodes that announce a key, an insecure one only to nodes that do not.
-        if ((heard.PublicKey is null) != _options.Insecure) return;
+        if ((heard.PublicKey is null) != _options.Insecure)
+        {
+            BeaconIgnored(heard, from, heard.PublicKey is null ? "it is insecure, and this node is not" : "it is secure, and this node is insecure");
+            return;
+        }
         Discover(heard.Id, heard.Name, new PeerAddress(from.ToString(), heard.Port, heard.PublishPort), "beacon");
+    }
+
+    // The nodes whose beacons were ignored and said so (log event 1103): each once, for an operator who wonders
+    // why two nodes on one network do not meet, without a line for every beacon.
+    private readonly HashSet<NodeId> _beaconsIgnored = [];
+
+    private void BeaconIgnored(BeaconAnnouncement heard, IPAddress from, string reason)
+    {
+        if (_beaconsIgnored.Count >= MaxRememberedPeers) _beaconsIgnored.Clear();
+        if (_beaconsIgnored.Add(heard.Id)) Log.BeaconIgnored(_logger, heard.Name, heard.Id.ToString(), from.ToString(), reason);
     }
 
     /// <summary>How long a removed peer is not found again by beacon or by another member's PEERS list: long enough
