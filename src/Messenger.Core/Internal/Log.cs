@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(1102, LogLevel.Debug, "Data connection to {Peer} closed: {Reason}")]
     public static partial void DataConnectionClosed(ILogger logger, string peer, string reason);
 
+    [LoggerMessage(EventId = 1103, Message = "Cannot connect to {Target} at {Endpoint}: {Reason}")]
+    public static partial void CannotConnect(ILogger logger, LogLevel level, string target, string endpoint, string reason);
+
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
     public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
 
