@@ -36,7 +36,10 @@ public sealed partial class MessengerNode
     /// <summary>Joins through a known endpoint (tcp://host:port of a node's unicast socket), like a seed given at
     /// start, and waits until the node there is connected. Returns it.</summary>
     /// <exception cref="MessengerConfigurationException">The endpoint is not of the form tcp://host:port.</exception>
-    /// <exception cref="PeerWaitTimeoutException">No node there became connected in time.</exception>
+    /// <exception cref="PeerWaitTimeoutException">No node there became connected in time; its
+    /// <see cref="PeerWaitTimeoutException.Reason"/> says why when the endpoint could not even be connected to (its
+    /// host name does not resolve, say). The endpoint stays a seed and is tried again, as a seed given at start
+    /// is.</exception>
     public async Task<PeerInfo> ConnectAsync(string endpoint, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ThrowIfStopped();
@@ -48,7 +51,8 @@ public sealed partial class MessengerNode
         }
         catch (TimeoutException)
         {
-            throw new PeerWaitTimeoutException(timeout, [endpoint], ConnectedPeerCount, 1);
+            var reason = await _runtime.SeedConnectFailureAsync(endpoint).ConfigureAwait(false);
+            throw new PeerWaitTimeoutException(timeout, [endpoint], ConnectedPeerCount, 1, reason);
         }
         var left = timeout - (DateTimeOffset.UtcNow - started);
         await WaitForPeersAsync([name], left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);

@@ -434,6 +434,14 @@ Describe 'Connect-MessengerPeer' {
         $err[0].FullyQualifiedErrorId | Should -Be 'PeerWaitTimeout,Messenger.PowerShell.Commands.ConnectMessengerPeerCommand'
     }
 
+    It 'writes PeerWaitTimeout saying why when the host name does not resolve' {
+        Connect-MessengerPeer -Node xray -Endpoint 'tcp://nonexistent-host.invalid:5555' -Timeout 0.5 -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'PeerWaitTimeout,Messenger.PowerShell.Commands.ConnectMessengerPeerCommand'
+        $err[0].Exception.Message | Should -BeLike "*the host 'nonexistent-host.invalid' does not resolve*"
+        $script:x.State | Should -Be 'Running'
+        $script:x.Statistics.Restarts | Should -Be 0
+    }
+
     It 'connects nothing with -WhatIf' {
         Connect-MessengerPeer -Node xray -Endpoint 'tcp://127.0.0.1:9' -WhatIf | Should -BeNullOrEmpty
     }

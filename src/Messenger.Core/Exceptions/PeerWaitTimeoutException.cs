@@ -5,14 +5,23 @@ public sealed class PeerWaitTimeoutException : MessengerException
 {
     /// <summary>Creates the exception.</summary>
     public PeerWaitTimeoutException(TimeSpan timeout, IReadOnlyList<string> missing, int connected, int wanted)
-        : base("PeerWaitTimeout", missing.Count > 0
-            ? $"Timed out after {timeout.TotalSeconds:0.###} s waiting for peers; not connected: {string.Join(", ", missing)}."
-            : $"Timed out after {timeout.TotalSeconds:0.###} s waiting for {wanted} connected peers; {connected} connected.")
+        : this(timeout, missing, connected, wanted, reason: null)
+    {
+    }
+
+    /// <summary>Creates the exception, with why the node could not reach those missing when it knows (say, the host
+    /// name of an endpoint does not resolve).</summary>
+    public PeerWaitTimeoutException(TimeSpan timeout, IReadOnlyList<string> missing, int connected, int wanted, string? reason)
+        : base("PeerWaitTimeout", (missing.Count > 0
+            ? $"Timed out after {timeout.TotalSeconds:0.###} s waiting for peers; not connected: {string.Join(", ", missing)}"
+            : $"Timed out after {timeout.TotalSeconds:0.###} s waiting for {wanted} connected peers; {connected} connected")
+            + (reason is null ? "." : $" ({reason})."))
     {
         Timeout = timeout;
         Missing = missing;
         Connected = connected;
         Wanted = wanted;
+        Reason = reason;
     }
 
     /// <summary>How long the wait lasted.</summary>
@@ -26,4 +35,8 @@ public sealed class PeerWaitTimeoutException : MessengerException
 
     /// <summary>How many were wanted.</summary>
     public int Wanted { get; }
+
+    /// <summary>Why the node could not reach the missing, when it knows: for <see cref="MessengerNode.ConnectAsync"/>,
+    /// why the endpoint cannot be connected to (its host name does not resolve, say); else null.</summary>
+    public string? Reason { get; }
 }

@@ -26,7 +26,10 @@ internal static partial class Log
     [LoggerMessage(1102, LogLevel.Debug, "Data connection to {Peer} closed: {Reason}")]
     public static partial void DataConnectionClosed(ILogger logger, string peer, string reason);
 
-    [LoggerMessage(1103, LogLevel.Debug, "Ignoring the beacon of {Peer} ({PeerId}) from {Address}: {Reason}")]
+    [LoggerMessage(EventId = 1103, Message = "Cannot connect to {Target} at {Endpoint}: {Reason}")]
+    public static partial void CannotConnect(ILogger logger, LogLevel level, string target, string endpoint, string reason);
+
+    [LoggerMessage(1104, LogLevel.Debug, "Ignoring the beacon of {Peer} ({PeerId}) from {Address}: {Reason}")]
     public static partial void BeaconIgnored(ILogger logger, string peer, string peerId, string address, string reason);
 
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]

@@ -55,15 +55,11 @@ internal sealed partial class NodeRuntime
         // A routing id of our choosing, which the connection keeps when it moves to the peer's data port.
         dealer.Options.Identity = NewDataIdentity();
         var endpoint = link.Address.Endpoint;
-        try
-        {
-            dealer.Connect(endpoint);
-        }
-        catch (Exception e) when (e is NetMQException or ArgumentException)
+        if (TryConnect(dealer, endpoint, link.Address.Host) is { } failure)
         {
             dealer.Dispose();
             link.DataRetryAt = Environment.TickCount64 + DataRetryMilliseconds;
-            Log.FrameRejected(_logger, link.Address.Endpoint, $"cannot open a data connection: {e.Message}");
+            Log.FrameRejected(_logger, link.Address.Endpoint, $"cannot open a data connection: {failure}");
             return;
         }
         var data = new DataConnection(new DealerSession(dealer, link.Id) { DataFor = link.Session!.HandshakeHash }, endpoint);
@@ -113,7 +109,7 @@ internal sealed partial class NodeRuntime
                 data.Session.Dealer.Connect(dataEndpoint);
             }
         }
-        catch (Exception e) when (e is NetMQException or ArgumentException)
+        catch (Exception e) when (IsConnectFailure(e))
         {
             CloseData(link, $"cannot connect to the data port {dataPort}: {e.Message}");
             return;

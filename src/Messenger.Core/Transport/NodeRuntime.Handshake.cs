@@ -292,10 +292,13 @@ internal sealed partial class NodeRuntime
             return false;
         }
 
-        var link = _peers.TryGetValue(id, out var known) ? known : Discover(id, name, address, "hello");
+        string? unreachable = null;
+        var link = _peers.TryGetValue(id, out var known) ? known : Discover(id, name, address, "hello", out unreachable);
         if (link is null)
         {
-            var (why, text) = _peers.Count >= _options.MaxPeers
+            var (why, text) = unreachable is not null
+                ? (RefuseCode.Busy, $"cannot connect back to {address.Endpoint}, the address given in the handshake: {unreachable}; try again later")
+                : _peers.Count >= _options.MaxPeers
                 ? (RefuseCode.TooManyPeers, $"this node has its maximum of {_options.MaxPeers} peers")
                 : (RefuseCode.Busy, "this node refused or failed a handshake with this peer moments ago; try again later");
             Refuse(identity, why, text, name, version);

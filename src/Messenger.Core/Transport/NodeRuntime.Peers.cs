@@ -5,6 +5,7 @@ using Messenger.Internal;
 using Messenger.Protocol;
 using Messenger.Security;
 using Messenger.Security.Noise;
+using Microsoft.Extensions.Logging;
 using NetMQ;
 using NetMQ.Sockets;
 
@@ -27,7 +28,7 @@ internal sealed partial class NodeRuntime
             BeaconIgnored(heard, from, heard.PublicKey is null ? "it is insecure, and this node is not" : "it is secure, and this node is insecure");
             return;
         }
-        Discover(heard.Id, heard.Name, new PeerAddress(from.ToString(), heard.Port, heard.PublishPort), "beacon");
+        Discover(heard.Id, heard.Name, new PeerAddress(from.ToString(), heard.Port, heard.PublishPort), "beacon", out _);
     }
 
     // The nodes whose beacons were ignored and said so (log event 1103): each once, for an operator who wonders
@@ -47,9 +48,11 @@ internal sealed partial class NodeRuntime
 
     /// <summary>Makes sure a link to the node exists; returns it, or null when the node is ignored. A new link
     /// starts its handshake, unless it takes over <paramref name="greeted"/>: a connection to the node that has
-    /// completed one already (a seed's), whose WELCOME the caller then acts on.</summary>
-    private PeerLink? Discover(NodeId id, string name, PeerAddress address, string how, DealerSession? greeted = null)
+    /// completed one already (a seed's), whose WELCOME the caller then acts on. <paramref name="unreachable"/> says
+    /// why a new link was not made when its address cannot be connected to (see <see cref="TryConnect"/>).</summary>
+    private PeerLink? Discover(NodeId id, string name, PeerAddress address, string how, out string? unreachable, DealerSession? greeted = null)
     {
+        unreachable = null;
         if (id == Id || _stopRequested != 0) return null;
         if (_peers.TryGetValue(id, out var known))
         {
@@ -85,7 +88,13 @@ internal sealed partial class NodeRuntime
         link.Outbound.Owner = link;
         link.ProbeToken = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         link.SendReadyHandler = (_, _) => Guard(LinkActor(link), () => OnDealerSendReady(link), () => RestartLink(link));
-        if (!ConnectSockets(link, greeted)) return null;
+        if (ConnectSockets(link, greeted) is { } failure)
+        {
+            // A HELLO's sender is answered with a REFUSE, which counts it; a node found any other way is counted here.
+            if (how != "hello") CountRefused(UnreachableAddress);
+            unreachable = failure;
+            return null;
+        }
         _peers[id] = link;
         _byName[name] = link;
         _departedUntil.Remove(id);
@@ -97,25 +106,23 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>Opens the link's DEALER (or takes over <paramref name="greeted"/>'s, already connected and in the
-    /// poller) and its SUB.</summary>
-    private bool ConnectSockets(PeerLink link, DealerSession? greeted = null)
+    /// poller) and its SUB. Returns null, or why the link's address cannot be connected to (logged, not counted):
+    /// then the link has no sockets, and <paramref name="greeted"/> is left to its owner.</summary>
+    private string? ConnectSockets(PeerLink link, DealerSession? greeted = null)
     {
         var dealer = greeted?.Dealer ?? NewDealer();
         var subscriber = new SubscriberSocket();
         subscriber.Options.Linger = TimeSpan.Zero;
         subscriber.Options.ReceiveHighWatermark = 10_000;
         subscriber.Options.MaxMsgSize = _maxFrame;
-        try
-        {
-            if (greeted is null) dealer.Connect(link.Address.Endpoint);
-            subscriber.Connect(link.Address.PublishEndpoint);
-        }
-        catch (Exception e) when (e is NetMQException or ArgumentException)
+        var failure = (greeted is null ? TryConnect(dealer, link.Address.Endpoint, link.Address.Host) : null)
+            ?? TryConnect(subscriber, link.Address.PublishEndpoint, link.Address.Host);
+        if (failure is not null)
         {
             if (greeted is null) dealer.Dispose();
             subscriber.Dispose();
-            Log.FrameRejected(_logger, link.Address.Endpoint, $"cannot connect: {e.Message}");
-            return false;
+            Log.CannotConnect(_logger, LogLevel.Warning, $"peer {link.Name} (found by {link.DiscoveredBy})", link.Address.Endpoint, failure);
+            return failure;
         }
         subscriber.SubscribeToAnyTopic();
         link.Watch = new ConnectionWatch(dealer, connected: () => link.DisconnectedAt = 0, disconnected: () => link.DisconnectedAt = Environment.TickCount64);
@@ -125,8 +132,35 @@ internal sealed partial class NodeRuntime
         link.Subscriber = subscriber;
         if (greeted is null) _poller.Add(dealer);
         _poller.Add(subscriber);
-        return true;
+        return null;
     }
+
+    /// <summary>The <c>reason</c> tag of <c>messenger.handshakes.refused</c> for a handshake this node could not start
+    /// because the address it was given cannot be connected to.</summary>
+    private const string UnreachableAddress = "unreachable-address";
+
+    /// <summary>Connects <paramref name="socket"/> to an endpoint that came from outside this node (a seed, or an
+    /// address in a peer's HELLO, WELCOME, PEERS list or beacon). NetMQ resolves a host name inside Connect,
+    /// synchronously, and lets out what the resolver throws (a SocketException for a name that does not resolve, an
+    /// ArgumentException for one too long), besides its own NetMQException and the parse errors of a bad address:
+    /// each means that the endpoint cannot be reached now, never that the node failed. Returns null when connected,
+    /// else why not; the socket is then the caller's to dispose.</summary>
+    private static string? TryConnect(NetMQSocket socket, string endpoint, string host)
+    {
+        try
+        {
+            socket.Connect(endpoint);
+            return null;
+        }
+        catch (Exception e) when (IsConnectFailure(e))
+        {
+            return e is System.Net.Sockets.SocketException ? $"the host '{host}' does not resolve: {e.Message}" : e.Message;
+        }
+    }
+
+    /// <summary>What NetMQ's Connect throws for an address it cannot connect to (see <see cref="TryConnect"/>).</summary>
+    private static bool IsConnectFailure(Exception e) =>
+        e is NetMQException or System.Net.Sockets.SocketException or ArgumentException or FormatException or OverflowException;
 
     private DealerSocket NewDealer()
     {
@@ -171,30 +205,49 @@ internal sealed partial class NodeRuntime
         link.Welcomed = false;
         link.HearsTheirBroadcast = false;
         link.TheyHearOurBroadcast = false;
-        if (ConnectSockets(link)) StartHandshake(link.Session!);
+        if (ConnectSockets(link) is null) StartHandshake(link.Session!);
+        else CountRefused(UnreachableAddress);
     }
 
+    /// <summary>Adds a seed, which stays for the node's lifetime: one whose endpoint cannot be connected to now (a
+    /// host name that does not resolve yet, as a Kubernetes headless service's before its pod is ready) is tried
+    /// again from the tick.</summary>
     private void AddSeed(string endpoint)
     {
         if (_seeds.ContainsKey(endpoint) || _stopRequested != 0) return;
         var (host, _) = ParseEndpoint(endpoint, "Seeds");
         var seed = new SeedLink(endpoint, host);
-        OpenSeedConnection(seed);
         _seeds[endpoint] = seed;
-        StartHandshake(seed.Session);
+        if (OpenSeedConnection(seed) is { } session) StartHandshake(session);
     }
 
-    /// <summary>A new DEALER to the seed endpoint, in the poller, with no handshake started.</summary>
-    private void OpenSeedConnection(SeedLink seed)
+    /// <summary>A new DEALER to the seed endpoint, in the poller, with no handshake started; null (and no session)
+    /// when the endpoint cannot be connected to now.</summary>
+    private DealerSession? OpenSeedConnection(SeedLink seed)
     {
+        seed.Session = null;
+        seed.ConnectAttemptAt = Environment.TickCount64;
         // The link of the node that answers may take this connection over: it is set up as a link's would be.
         var dealer = NewDealer();
+        if (TryConnect(dealer, seed.Endpoint, seed.Host) is { } failure)
+        {
+            dealer.Dispose();
+            CountRefused(UnreachableAddress);
+            // Said once as a warning; the tries that follow, every two seconds, are debug lines until one succeeds.
+            Log.CannotConnect(_logger, seed.ConnectFailure is null ? LogLevel.Warning : LogLevel.Debug, "seed", seed.Endpoint, failure + "; tried again later");
+            seed.ConnectFailure = failure;
+            return null;
+        }
+        seed.ConnectFailure = null;
         var session = new DealerSession(dealer, expectedId: null);
-        seed.ReadyHandler = (_, _) => Guard("seed:" + seed.Endpoint, () => OnSeedReady(seed), () => StartHandshake(seed.Session));
+        seed.ReadyHandler = (_, _) => Guard("seed:" + seed.Endpoint, () => OnSeedReady(seed), () =>
+        {
+            if (seed.Session is { } current) StartHandshake(current);
+        });
         dealer.ReceiveReady += seed.ReadyHandler;
-        dealer.Connect(seed.Endpoint);
         _poller.Add(dealer);
         seed.Session = session;
+        return session;
     }
 
     /// <summary>Tests: how many inbound sessions (handshakes accepted on our ROUTER) the peer of that name holds.</summary>
@@ -208,40 +261,44 @@ internal sealed partial class NodeRuntime
         {
             AddSeed(endpoint);
             if (!_seeds.TryGetValue(endpoint, out var seed)) return Task.FromException<string>(new NodeStoppedException(Name));
-            if (seed.AnsweredBy is not null && !_byName.ContainsKey(seed.AnsweredBy)) StartHandshake(seed.Session);
+            if (seed.Session is { } session && seed.AnsweredBy is not null && !_byName.ContainsKey(seed.AnsweredBy)) StartHandshake(session);
             return seed.Answered.Task;
         }).Unwrap();
     }
 
+    /// <summary>Why the seed at <paramref name="endpoint"/> cannot be connected to now (say, its host name does not
+    /// resolve); null when it is connected, or is no seed of this node.</summary>
+    public Task<string?> SeedConnectFailureAsync(string endpoint) =>
+        InvokeAsync(() => _seeds.TryGetValue(endpoint, out var seed) ? seed.ConnectFailure : null);
+
     private void OnSeedReady(SeedLink seed)
     {
         // A WELCOME may hand this connection over to a link part way: what follows is the link's to read.
-        var greeting = seed.Session;
-        ReadDealer(() => seed.Session == greeting ? greeting : null, seed.Endpoint, refused => OnSeedRefused(seed, refused), inner => OnSeedInner(seed, inner));
+        if (seed.Session is not { } greeting) return;
+        ReadDealer(() => seed.Session == greeting ? greeting : null, seed.Endpoint, refused => OnSeedRefused(seed, greeting, refused), inner => OnSeedInner(seed, greeting, inner));
     }
 
-    private void OnSeedInner(SeedLink seed, byte[] inner)
+    private void OnSeedInner(SeedLink seed, DealerSession greeting, byte[] inner)
     {
         switch (Wire.ReadHeader(inner))
         {
             case FrameType.Welcome:
                 var welcome = ControlFrames.ReadWelcome(inner, Secure);
                 // The handshake proved who answers at the seed: a WELCOME in another node's name is not believed.
-                if (Secure && seed.Session.ProvenId != welcome.Id) throw new ProtocolException($"WELCOME in the name of node {welcome.Id} from a seed that proved to be {seed.Session.ProvenId}");
+                if (Secure && greeting.ProvenId != welcome.Id) throw new ProtocolException($"WELCOME in the name of node {welcome.Id} from a seed that proved to be {greeting.ProvenId}");
                 seed.AnsweredBy = welcome.Name;
                 var address = new PeerAddress(seed.Host, welcome.Port, welcome.PublishPort);
                 // A node new to us that listens at the seed endpoint itself: its link takes this connection over,
                 // handshake done, instead of opening another one and shaking hands again.
-                var takeOver = !_peers.ContainsKey(welcome.Id) && seed.Session.Established && address.Endpoint == seed.Endpoint
-                    && (Secure ? seed.Session.ProvenId == welcome.Id && welcome.BroadcastKey is not null : welcome.BroadcastKey is null);
-                var greeted = seed.Session;
-                var link = Discover(welcome.Id, welcome.Name, address, "seed", takeOver ? greeted : null);
+                var takeOver = !_peers.ContainsKey(welcome.Id) && greeting.Established && address.Endpoint == seed.Endpoint
+                    && (Secure ? greeting.ProvenId == welcome.Id && welcome.BroadcastKey is not null : welcome.BroadcastKey is null);
+                var link = Discover(welcome.Id, welcome.Name, address, "seed", out _, takeOver ? greeting : null);
                 if (link is not null) LearnMaxMessageSize(link, welcome.MaxMessageSize);
                 if (link is not null && welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey, welcome.BroadcastCipher);
                 // Discover gave a new link the greeted connection, or returned null and left it to the seed.
                 if (takeOver && link is not null)
                 {
-                    greeted.Dealer.ReceiveReady -= seed.ReadyHandler;
+                    greeting.Dealer.ReceiveReady -= seed.ReadyHandler;
                     try
                     {
                         Touch(link);
@@ -249,7 +306,8 @@ internal sealed partial class NodeRuntime
                     }
                     finally
                     {
-                        // Whatever happens to the link, the seed must not greet again on the connection it gave away.
+                        // Whatever happens to the link, the seed must not greet again on the connection it gave away
+                        // (should the new one fail to connect, the seed has none until the tick tries again).
                         OpenSeedConnection(seed);
                     }
                 }
@@ -259,24 +317,24 @@ internal sealed partial class NodeRuntime
                 MergePeers(ControlFrames.ReadPeers(inner));
                 break;
             case FrameType.Reset:
-                if (seed.Session.Handshake is null) StartHandshake(seed.Session);
+                if (greeting.Handshake is null) StartHandshake(greeting);
                 break;
             default:
                 break; // a seed link only says HELLO; other answers are harmless
         }
     }
 
-    private void OnSeedRefused(SeedLink seed, RefuseFrame refuse)
+    private void OnSeedRefused(SeedLink seed, DealerSession greeting, RefuseFrame refuse)
     {
         Log.RefusedByPeer(_logger, seed.Endpoint, refuse.Code.ToString(), refuse.Reason);
-        seed.Session.Reset();
+        greeting.Reset();
         if (refuse.Code != RefuseCode.SelfConnection)
             seed.Answered.TrySetException(new MessengerException("HandshakeRefused", $"{seed.Endpoint} refused this node: {refuse.Reason}"));
     }
 
     private void MergePeers(List<PeerRecord> peers)
     {
-        foreach (var p in peers) Discover(p.Id, p.Name, new PeerAddress(p.Host, p.Port, p.PublishPort), "membership");
+        foreach (var p in peers) Discover(p.Id, p.Name, new PeerAddress(p.Host, p.Port, p.PublishPort), "membership", out _);
     }
 
     private byte[] PeersFrame(PeerLink? except)

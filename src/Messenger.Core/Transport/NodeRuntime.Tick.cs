@@ -74,6 +74,13 @@ internal sealed partial class NodeRuntime
             _lastGossip = now;
             foreach (var seed in _seeds.Values)
             {
+                if (seed.Session is null)
+                {
+                    // Its endpoint could not be connected to (a host name that does not resolve yet): tried again as
+                    // often as an unanswered seed is greeted again.
+                    if (now - seed.ConnectAttemptAt >= 2 * GossipMilliseconds && OpenSeedConnection(seed) is { } session) StartHandshake(session);
+                    continue;
+                }
                 var found = seed.AnsweredBy is not null && _byName.ContainsKey(seed.AnsweredBy);
                 if (!found && now - seed.Session.LastHelloSent >= 2 * GossipMilliseconds) StartHandshake(seed.Session);
             }

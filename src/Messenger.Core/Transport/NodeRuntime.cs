@@ -301,7 +301,7 @@ internal sealed partial class NodeRuntime : IDisposable
         _poller.Dispose();
         StopDataReceiver();
         foreach (var link in _peers.Values) CloseSockets(link);
-        foreach (var seed in _seeds.Values) seed.Session.Dispose();
+        foreach (var seed in _seeds.Values) seed.Session?.Dispose();
         _seeds.Clear();
         foreach (var pending in _pending.Values) pending.Dispose();
         _pending.Clear();

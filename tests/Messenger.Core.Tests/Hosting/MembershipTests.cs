@@ -62,7 +62,7 @@ public sealed class MembershipTests
         var b = await mine.StartAsync("b");
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         // a hears x's beacon and leaves it: it never says HELLO to x, so x refuses nothing.
-        await log.Written.UntilAsync(() => log.Contains(1103, $"cluster '{theirs.Name}'"), () => log.All, TestCluster.Timeout);
+        await log.Written.UntilAsync(() => log.Contains(1104, $"cluster '{theirs.Name}'"), () => log.All, TestCluster.Timeout);
         Assert.DoesNotContain(a.GetPeers(), p => p.Name == "x");
         Assert.Equal(0, x.Statistics.HandshakesRefused);
 
