@@ -31,7 +31,7 @@ internal sealed partial class NodeRuntime
         Discover(heard.Id, heard.Name, new PeerAddress(from.ToString(), heard.Port, heard.PublishPort), "beacon", out _);
     }
 
-    // The nodes whose beacons were ignored and said so (log event 1103): each once, for an operator who wonders
+    // The nodes whose beacons were ignored and said so (log event 1104): each once, for an operator who wonders
     // why two nodes on one network do not meet, without a line for every beacon.
     private readonly HashSet<NodeId> _beaconsIgnored = [];
 
