@@ -13,7 +13,15 @@ internal static class BeaconInterfaceResolver
     public static IReadOnlyList<BeaconInterface> Resolve(string? setting)
     {
         if (string.IsNullOrWhiteSpace(setting)) setting = Environment.GetEnvironmentVariable(EnvironmentVariable);
-        var interfaces = NetworkInterface.GetAllNetworkInterfaces();
+        NetworkInterface[] interfaces;
+        try
+        {
+            interfaces = NetworkInterface.GetAllNetworkInterfaces();
+        }
+        catch (NetworkInformationException e)
+        {
+            throw new MessengerConfigurationException("BeaconInterface", $"this host's network interfaces cannot be listed: {e.Message}. Turn the beacon off and use seeds.");
+        }
         if (string.IsNullOrWhiteSpace(setting) || setting.Equals("auto", StringComparison.OrdinalIgnoreCase))
         {
             var all = interfaces
@@ -72,10 +80,7 @@ internal static class BeaconInterfaceResolver
         }
     }
 
+    // For an error message: an interface whose properties cannot be read is listed without addresses.
     private static string Describe(NetworkInterface[] interfaces) =>
-        string.Join(", ", interfaces.Select(n =>
-        {
-            var v4 = n.GetIPProperties().UnicastAddresses.Where(u => u.Address.AddressFamily == AddressFamily.InterNetwork).Select(u => u.Address.ToString());
-            return $"{n.Name} ({string.Join(" ", v4)})";
-        }));
+        string.Join(", ", interfaces.Select(n => $"{n.Name} ({string.Join(" ", FromInterface(n).Select(b => b.Address.ToString()))})"));
 }
