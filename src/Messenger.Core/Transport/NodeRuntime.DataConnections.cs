@@ -54,8 +54,7 @@ internal sealed partial class NodeRuntime
         var dealer = NewDealer();
         // A routing id of our choosing, which the connection keeps when it moves to the peer's data port.
         dealer.Options.Identity = NewDataIdentity();
-        var endpoint = link.Address.Endpoint;
-        if (TryConnect(dealer, endpoint, link.Address.Host) is { } failure)
+        if (TryConnect(dealer, link.Address.Endpoint, link.Address.Host, out var endpoint) is { } failure)
         {
             dealer.Dispose();
             link.DataRetryAt = Environment.TickCount64 + DataRetryMilliseconds;
@@ -100,7 +99,8 @@ internal sealed partial class NodeRuntime
         data.InPoller = false;
         // The connection moves to the peer's data receiver. Until ZeroMQ has connected it there, it refuses what is
         // sent on it, which then waits for the data retry timer.
-        var dataEndpoint = new PeerAddress(link.Address.Host, dataPort, link.Address.PublishPort).Endpoint;
+        // The data port is at the address the connection was opened to (a name was looked up then).
+        var dataEndpoint = $"{data.Endpoint[..(data.Endpoint.LastIndexOf(':') + 1)]}{dataPort}";
         try
         {
             lock (data.Gate)

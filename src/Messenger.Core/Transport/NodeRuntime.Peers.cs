@@ -115,8 +115,8 @@ internal sealed partial class NodeRuntime
         subscriber.Options.Linger = TimeSpan.Zero;
         subscriber.Options.ReceiveHighWatermark = 10_000;
         subscriber.Options.MaxMsgSize = _maxFrame;
-        var failure = (greeted is null ? TryConnect(dealer, link.Address.Endpoint, link.Address.Host) : null)
-            ?? TryConnect(subscriber, link.Address.PublishEndpoint, link.Address.Host);
+        var failure = (greeted is null ? TryConnect(dealer, link.Address.Endpoint, link.Address.Host, out _) : null)
+            ?? TryConnect(subscriber, link.Address.PublishEndpoint, link.Address.Host, out _);
         if (failure is not null)
         {
             if (greeted is null) dealer.Dispose();
@@ -140,23 +140,31 @@ internal sealed partial class NodeRuntime
     private const string UnreachableAddress = "unreachable-address";
 
     /// <summary>Connects <paramref name="socket"/> to an endpoint that came from outside this node (a seed, or an
-    /// address in a peer's HELLO, WELCOME, PEERS list or beacon). NetMQ resolves a host name inside Connect,
-    /// synchronously, and lets out what the resolver throws (a SocketException for a name that does not resolve, an
-    /// ArgumentException for one too long), besides its own NetMQException and the parse errors of a bad address:
-    /// each means that the endpoint cannot be reached now, never that the node failed. Returns null when connected,
-    /// else why not; the socket is then the caller's to dispose.</summary>
-    private static string? TryConnect(NetMQSocket socket, string endpoint, string host)
+    /// address in a peer's HELLO, WELCOME, PEERS list or beacon), at the address <see cref="_resolver"/> has for its
+    /// host: NetMQ would look the name up inside Connect, on this thread. What Connect throws for a bad address
+    /// (NetMQException, or an ArgumentException or a parse error) means that the endpoint cannot be reached now,
+    /// never that the node failed. Returns null when connected, with the endpoint connected to in
+    /// <paramref name="connected"/> (an address literal in place of a name); else why not, and the socket is the
+    /// caller's to dispose.</summary>
+    private string? TryConnect(NetMQSocket socket, string endpoint, string host, out string connected)
     {
+        connected = endpoint;
+        if (_resolver.TryResolve(host, Environment.TickCount64, out var failure) is not { } address) return failure;
+        var named = $"tcp://{host}:";
+        if (endpoint.StartsWith(named, StringComparison.Ordinal) && !System.Net.IPAddress.TryParse(host, out _))
+            connected = $"tcp://{address}:{endpoint[named.Length..]}";
         try
         {
-            socket.Connect(endpoint);
+            socket.Connect(connected);
             return null;
         }
         catch (Exception e) when (IsConnectFailure(e))
         {
-            return e is System.Net.Sockets.SocketException ? $"the host '{host}' does not resolve: {e.Message}" : e.Message;
+            return e.Message;
         }
     }
+
+    private readonly HostResolver _resolver = new();
 
     /// <summary>What NetMQ's Connect throws for an address it cannot connect to (see <see cref="TryConnect"/>).</summary>
     private static bool IsConnectFailure(Exception e) =>
@@ -229,7 +237,7 @@ internal sealed partial class NodeRuntime
         seed.ConnectAttemptAt = Environment.TickCount64;
         // The link of the node that answers may take this connection over: it is set up as a link's would be.
         var dealer = NewDealer();
-        if (TryConnect(dealer, seed.Endpoint, seed.Host) is { } failure)
+        if (TryConnect(dealer, seed.Endpoint, seed.Host, out _) is { } failure)
         {
             dealer.Dispose();
             CountRefused(UnreachableAddress);
