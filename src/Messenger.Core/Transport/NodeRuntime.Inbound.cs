@@ -507,7 +507,7 @@ internal sealed partial class NodeRuntime
     private void OnReceiveDropped(MessengerMessage message)
     {
         CountDropped(1, "receive queue full");
-        if (MessageDropped is not null) Raise(() => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(message, message.From, "receive queue full")));
+        if (MessageDropped is not null) Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(message, message.From, "receive queue full")));
     }
 
     private void CountDropped(long count, string reason)

@@ -339,8 +339,8 @@ internal sealed partial class NodeRuntime
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), target, reason);
         PublishSnapshot();
         var args = new PeerEventArgs(link.ToInfo(), previous, reason);
-        if (target == PeerState.Connected) Raise(() => PeerJoined?.Invoke(this, args));
-        else if (target == PeerState.Unreachable) Raise(() => PeerUnreachable?.Invoke(this, args));
+        if (target == PeerState.Connected) Raise(nameof(PeerJoined), () => PeerJoined?.Invoke(this, args));
+        else if (target == PeerState.Unreachable) Raise(nameof(PeerUnreachable), () => PeerUnreachable?.Invoke(this, args));
     }
 
     /// <summary>Heard from within the peer timeout, and its connection not lost: a peer whose process died closes
@@ -377,14 +377,14 @@ internal sealed partial class NodeRuntime
         {
             CountDropped(dropped, "peer gone");
             Log.MessagesDropped(_logger, dropped, link.Name, $"peer gone ({reason})");
-            if (MessageDropped is not null) Raise(() => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(null, link.Name, $"{dropped} queued messages dropped: peer gone ({reason})", dropped)));
+            if (MessageDropped is not null) Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(null, link.Name, $"{dropped} queued messages dropped: peer gone ({reason})", dropped)));
         }
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), PeerState.Gone, reason);
         PublishSnapshot();
         if (raiseEvent && link.EverConnected)
         {
             var args = new PeerEventArgs(link.ToInfo(), previous, reason);
-            Raise(() => PeerLeft?.Invoke(this, args));
+            Raise(nameof(PeerLeft), () => PeerLeft?.Invoke(this, args));
         }
     }
 
