@@ -129,7 +129,8 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
         remove => _runtime.PeerLeft -= value;
     }
 
-    /// <summary>A message was dropped: the receive queue was full, or its peer went away before it could be sent.</summary>
+    /// <summary>A message was dropped: the receive queue was full, or its peer went away or this node stopped before it
+    /// could be sent (for the broadcasts this node dropped, <see cref="MessageDroppedEventArgs.Peer"/> is "*").</summary>
     public event EventHandler<MessageDroppedEventArgs>? MessageDropped
     {
         add => _runtime.MessageDropped += value;
@@ -156,8 +157,10 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     internal void InjectHangForTests(TimeSpan duration) => _runtime.InjectHang(duration);
 
     /// <summary>Tells the peers this node leaves, closes every socket and joins every thread. Idempotent, and safe
-    /// from an event handler of the node. It waits for a running event handler only briefly (see the remarks on
-    /// <see cref="MessengerNode"/>).</summary>
+    /// from an event handler of the node. A send or broadcast still waiting for room in a full queue fails with
+    /// <see cref="NodeStoppedException"/>; what was queued and never sent is counted in
+    /// <see cref="MessengerStatistics.MessagesDropped"/> and raised as <see cref="MessageDropped"/>. It waits for
+    /// a running event handler only briefly (see the remarks on <see cref="MessengerNode"/>).</summary>
     public async Task StopAsync()
     {
         var previous = (NodeState)Interlocked.CompareExchange(ref _state, (int)NodeState.Stopping, (int)NodeState.Running);

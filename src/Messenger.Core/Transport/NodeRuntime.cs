@@ -272,6 +272,7 @@ internal sealed partial class NodeRuntime : IDisposable
         await _stopped.Task.WaitAsync(_options.LeaveTimeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (_poller.IsRunning) _poller.Stop();
         DisposeSockets();
+        CloseQueues();
         await WaitForFixedPortsToCloseAsync().ConfigureAwait(false);
         _received.Complete();
         _events.Writer.TryComplete();
@@ -322,6 +323,16 @@ internal sealed partial class NodeRuntime : IDisposable
         _router.Dispose();
         _publisher.Dispose();
         _security.Dispose();
+    }
+
+    /// <summary>At stop, once the poller is gone: the queues the leave did not close (every peer's when there was
+    /// no leave, or it did not finish; the broadcasts always) close as a removed peer's does. What they held is
+    /// dropped and reported, before the last events are raised; senders waiting for room fail with
+    /// NodeStoppedException.</summary>
+    private void CloseQueues()
+    {
+        foreach (var link in _peers.Values) CloseOutbound(link, "this node stopped");
+        ReportQueueDropped(_broadcast.Close(new NodeStoppedException(Name)), "*", "node stopped", "broadcasts not published before this node stopped");
     }
 
     public void Dispose()
