@@ -20,15 +20,18 @@ public sealed class MessageDroppedEventArgs : EventArgs
     }
 
     /// <summary>How many messages this event reports: 1 for a message dropped from the receive queue; more for a
-    /// peer's queue dropped when it went away, or for broadcasts of a peer never delivered here (gaps in its sequence).</summary>
+    /// peer's queue dropped when it went away (or this node stopped), for the broadcasts held back when this node
+    /// stopped, or for broadcasts of a peer never delivered here (gaps in its sequence).</summary>
     public long Count { get; }
 
     /// <summary>The dropped message where it was decoded, else null.</summary>
     public MessengerMessage? Message { get; }
 
-    /// <summary>The name of the peer it came from or was meant for.</summary>
+    /// <summary>The name of the peer it came from or was meant for; "*" for broadcasts this node dropped when it
+    /// stopped before publishing them.</summary>
     public string Peer { get; }
 
-    /// <summary>Why: "receive queue full", "... queued messages dropped: peer gone (...)", "... broadcasts missed: ...".</summary>
+    /// <summary>Why: "receive queue full", "... queued messages dropped: peer gone (...)", "... queued messages dropped:
+    /// broadcasts not published before this node stopped", "... broadcasts missed: ...".</summary>
     public string Reason { get; }
 }

@@ -6,6 +6,14 @@ namespace Messenger;
 /// A Messenger node: it finds its peers (UDP beacon, seeds), keeps a peer table with their health, and carries
 /// unicast and broadcast messages. Start one with <see cref="StartAsync"/> and dispose it to stop it.
 /// </summary>
+/// <remarks>
+/// The events (<see cref="PeerJoined"/>, <see cref="PeerUnreachable"/>, <see cref="PeerLeft"/>,
+/// <see cref="MessageDropped"/>, <see cref="ActorRestarted"/>, <see cref="Faulted"/>) are raised one at a time on a
+/// thread of their own, never on the node's I/O thread. A handler may stop the node (<see cref="Dispose"/>, or a wait
+/// on <see cref="DisposeAsync"/>): the stop then does not wait for that handler. A stop waits for a running handler
+/// only briefly (a quarter of a second): past that it logs a warning (event 1402) naming the event and completes
+/// without it. Once a stop has completed, no handler is called any more.
+/// </remarks>
 /// <example>
 /// <code>
 /// await using var a = await MessengerNode.StartAsync(MessengerNodeOptions.Default with { Name = "a" });
@@ -121,7 +129,8 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
         remove => _runtime.PeerLeft -= value;
     }
 
-    /// <summary>A message was dropped: the receive queue was full, or its peer went away before it could be sent.</summary>
+    /// <summary>A message was dropped: the receive queue was full, or its peer went away or this node stopped before it
+    /// could be sent (for the broadcasts this node dropped, <see cref="MessageDroppedEventArgs.Peer"/> is "*").</summary>
     public event EventHandler<MessageDroppedEventArgs>? MessageDropped
     {
         add => _runtime.MessageDropped += value;
@@ -136,7 +145,8 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Failures came faster than <see cref="MessengerNodeOptions.MaxRestarts"/> within
-    /// <see cref="MessengerNodeOptions.RestartPeriod"/>, or the node loop hung: the node is Faulted and stops.</summary>
+    /// <see cref="MessengerNodeOptions.RestartPeriod"/>, or the node loop hung: the node is Faulted and stops. A handler
+    /// may dispose the node.</summary>
     public event EventHandler<NodeFaultedEventArgs>? Faulted
     {
         add => _runtime.Faulted += value;
@@ -146,7 +156,11 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     /// <summary>Test-only: the node's loop hangs for a while, as a stuck handler would.</summary>
     internal void InjectHangForTests(TimeSpan duration) => _runtime.InjectHang(duration);
 
-    /// <summary>Tells the peers this node leaves, closes every socket and joins every thread. Idempotent.</summary>
+    /// <summary>Tells the peers this node leaves, closes every socket and joins every thread. Idempotent, and safe
+    /// from an event handler of the node. A send or broadcast still waiting for room in a full queue fails with
+    /// <see cref="NodeStoppedException"/>; what was queued and never sent is counted in
+    /// <see cref="MessengerStatistics.MessagesDropped"/> and raised as <see cref="MessageDropped"/>. It waits for
+    /// a running event handler only briefly (see the remarks on <see cref="MessengerNode"/>).</summary>
     public async Task StopAsync()
     {
         var previous = (NodeState)Interlocked.CompareExchange(ref _state, (int)NodeState.Stopping, (int)NodeState.Running);
@@ -165,10 +179,12 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
         Volatile.Write(ref _state, (int)NodeState.Stopped);
     }
 
-    /// <inheritdoc/>
+    /// <summary>Stops the node as <see cref="StopAsync"/> does; well under a second, even when an event handler
+    /// blocks. May be called from an event handler of the node.</summary>
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 
-    /// <inheritdoc/>
+    /// <summary>Stops the node as <see cref="StopAsync"/> does, and blocks until it has. May be called from an event
+    /// handler of the node, for instance <c>node.Faulted += (_, _) =&gt; node.Dispose();</c>.</summary>
     public void Dispose() => StopAsync().GetAwaiter().GetResult();
 
     /// <inheritdoc/>

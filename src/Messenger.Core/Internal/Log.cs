@@ -73,4 +73,7 @@ internal static partial class Log
 
     [LoggerMessage(1401, LogLevel.Error, "An event handler of node {Node} threw")]
     public static partial void HandlerFailed(ILogger logger, string node, Exception exception);
+
+    [LoggerMessage(1402, LogLevel.Warning, "A handler of {Event} held the event thread of node {Node} for more than {Milliseconds} ms of its stop: the node stopped without it, and raises no more events")]
+    public static partial void HandlerHeldStop(ILogger logger, string @event, string node, int milliseconds);
 }

@@ -425,8 +425,8 @@ internal sealed partial class NodeRuntime
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), target, reason);
         PublishSnapshot();
         var args = new PeerEventArgs(link.ToInfo(), previous, reason);
-        if (target == PeerState.Connected) Raise(() => PeerJoined?.Invoke(this, args));
-        else if (target == PeerState.Unreachable) Raise(() => PeerUnreachable?.Invoke(this, args));
+        if (target == PeerState.Connected) Raise(nameof(PeerJoined), () => PeerJoined?.Invoke(this, args));
+        else if (target == PeerState.Unreachable) Raise(nameof(PeerUnreachable), () => PeerUnreachable?.Invoke(this, args));
     }
 
     /// <summary>Heard from within the peer timeout, and its connection not lost: a peer whose process died closes
@@ -459,20 +459,32 @@ internal sealed partial class NodeRuntime
         link.BroadcastOpener?.Dispose();
         link.BroadcastOpener = null;
         ReportMissedBroadcasts(link, Environment.TickCount64, force: true);
-        var dropped = link.Outbound.Close(new MessengerException("NotAcknowledged", $"'{link.Name}' went away ({reason}) before acknowledging the message; it may or may not have been received."));
-        if (dropped > 0)
-        {
-            CountDropped(dropped, "peer gone");
-            Log.MessagesDropped(_logger, dropped, link.Name, $"peer gone ({reason})");
-            if (MessageDropped is not null) Raise(() => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(null, link.Name, $"{dropped} queued messages dropped: peer gone ({reason})", dropped)));
-        }
+        CloseOutbound(link, reason);
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), PeerState.Gone, reason);
         PublishSnapshot();
         if (raiseEvent && link.EverConnected)
         {
             var args = new PeerEventArgs(link.ToInfo(), previous, reason);
-            Raise(() => PeerLeft?.Invoke(this, args));
+            Raise(nameof(PeerLeft), () => PeerLeft?.Invoke(this, args));
         }
+    }
+
+    /// <summary>Closes the peer's queue: what it held is dropped, counted, logged and raised as MessageDropped;
+    /// senders waiting for room go on (and fail), those waiting for an acknowledgement fail with NotAcknowledged.</summary>
+    private void CloseOutbound(PeerLink link, string reason)
+    {
+        var dropped = link.Outbound.Close(new MessengerException("NotAcknowledged", $"'{link.Name}' went away ({reason}) before acknowledging the message; it may or may not have been received."));
+        ReportQueueDropped(dropped, link.Name, "peer gone", $"peer gone ({reason})");
+    }
+
+    /// <summary>Messages a closed queue held, never sent (or never acknowledged): counted under
+    /// <paramref name="tag"/>, logged (event 1301) and raised as one MessageDropped.</summary>
+    private void ReportQueueDropped(int dropped, string peer, string tag, string why)
+    {
+        if (dropped == 0) return;
+        CountDropped(dropped, tag);
+        Log.MessagesDropped(_logger, dropped, peer, why);
+        if (MessageDropped is not null) Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(null, peer, $"{dropped} queued messages dropped: {why}", dropped)));
     }
 
     /// <summary>The peer is a new incarnation (a restarted process): the old one's sessions with this node end first,

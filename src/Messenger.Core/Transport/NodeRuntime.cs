@@ -41,6 +41,9 @@ internal sealed partial class NodeRuntime : IDisposable
 
     private const int MaxFramesPerWakeup = 512;
 
+    /// <summary>How long a stop waits for one event handler that holds the event pump.</summary>
+    private const int HandlerStopBoundMilliseconds = 250;
+
     private readonly MessengerNodeOptions _options;
     private readonly ILogger _logger;
     private readonly KeyValuePair<string, object?> _nodeTag;
@@ -55,8 +58,17 @@ internal sealed partial class NodeRuntime : IDisposable
     private readonly NetMQTimer _probeTimer;
     private UdpBeacon? _beacon;
     private readonly ReceiveQueue _received;
-    private readonly Channel<Action> _events;
+    private readonly Channel<PendingEvent> _events;
     private readonly Task _eventPump;
+    // The event pump, under _pumpGate: the id of its thread while a handler runs (else 0), how many events it began
+    // to raise, the last of them, and whether a stop gave up on it.
+    private readonly Lock _pumpGate = new();
+    private int _pumpThread;
+    private long _eventsRaised;
+    private string? _raising;
+    private bool _eventsAbandoned;
+    // Completed when a handler, on the pump, stops the node: the stop does not wait for the pump, which that handler holds.
+    private readonly TaskCompletionSource _stopFromHandler = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Dictionary<NodeId, PeerLink> _peers = [];
     private readonly Dictionary<byte[], RouterSession> _routes = new(ByteArrayComparer.Instance);
     private readonly Dictionary<byte[], PendingHandshake> _pending = new(ByteArrayComparer.Instance);
@@ -149,7 +161,7 @@ internal sealed partial class NodeRuntime : IDisposable
         AddRouterToPoller();
 
         _received = new ReceiveQueue(options.ReceiveQueueCapacity, options.ReceiveFullMode, OnReceiveDropped);
-        _events = Channel.CreateBounded<Action>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        _events = Channel.CreateBounded<PendingEvent>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         _eventPump = Task.Run(PumpEventsAsync);
 
         if (beaconInterfaces is not null)
@@ -237,6 +249,7 @@ internal sealed partial class NodeRuntime : IDisposable
     /// poller and closes everything. Safe to call more than once, from any thread.</summary>
     public Task StopAsync()
     {
+        NoteStopFromHandler();
         lock (_stopGate) return _stopTask ??= StopCoreAsync(leave: true);
     }
 
@@ -244,6 +257,7 @@ internal sealed partial class NodeRuntime : IDisposable
     /// closes at once.</summary>
     internal Task AbandonAsync()
     {
+        NoteStopFromHandler();
         lock (_stopGate) return _stopTask ??= StopCoreAsync(leave: false);
     }
 
@@ -258,10 +272,11 @@ internal sealed partial class NodeRuntime : IDisposable
         await _stopped.Task.WaitAsync(_options.LeaveTimeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (_poller.IsRunning) _poller.Stop();
         DisposeSockets();
+        CloseQueues();
         await WaitForFixedPortsToCloseAsync().ConfigureAwait(false);
         _received.Complete();
         _events.Writer.TryComplete();
-        await _eventPump.ConfigureAwait(false);
+        await JoinEventPumpAsync().ConfigureAwait(false);
         Log.NodeStopped(_logger, Name);
     }
 
@@ -310,6 +325,16 @@ internal sealed partial class NodeRuntime : IDisposable
         _security.Dispose();
     }
 
+    /// <summary>At stop, once the poller is gone: the queues the leave did not close (every peer's when there was
+    /// no leave, or it did not finish; the broadcasts always) close as a removed peer's does. What they held is
+    /// dropped and reported, before the last events are raised; senders waiting for room fail with
+    /// NodeStoppedException.</summary>
+    private void CloseQueues()
+    {
+        foreach (var link in _peers.Values) CloseOutbound(link, "this node stopped");
+        ReportQueueDropped(_broadcast.Close(new NodeStoppedException(Name)), "*", "node stopped", "broadcasts not published before this node stopped");
+    }
+
     public void Dispose()
     {
         StopAsync().GetAwaiter().GetResult();
@@ -333,22 +358,73 @@ internal sealed partial class NodeRuntime : IDisposable
         }
     }
 
+    /// <summary>An event to raise on the event pump; <see cref="Name"/> is the event's, for the log.</summary>
+    private readonly record struct PendingEvent(string Name, Action Raise);
+
     private async Task PumpEventsAsync()
     {
-        await foreach (var raise in _events.Reader.ReadAllAsync().ConfigureAwait(false))
+        await foreach (var pending in _events.Reader.ReadAllAsync().ConfigureAwait(false))
         {
+            lock (_pumpGate)
+            {
+                // A stop that no longer waits for the pump has returned: nothing is raised after it.
+                if (_eventsAbandoned) return;
+                _raising = pending.Name;
+                _eventsRaised++;
+                _pumpThread = Environment.CurrentManagedThreadId;
+            }
             try
             {
-                raise();
+                pending.Raise();
             }
             catch (Exception e)
             {
                 Log.HandlerFailed(_logger, Name, e);
             }
+            finally
+            {
+                lock (_pumpGate) _pumpThread = 0;
+            }
         }
     }
 
-    private void Raise(Action raise) => _events.Writer.TryWrite(raise);
+    private void Raise(string name, Action raise) => _events.Writer.TryWrite(new PendingEvent(name, raise));
+
+    /// <summary>A handler that stops the node (Dispose, or a wait on DisposeAsync) holds the event pump until the
+    /// stop returns: the stop, whoever began it, must then not wait for the pump.</summary>
+    private void NoteStopFromHandler()
+    {
+        bool onPump;
+        lock (_pumpGate) onPump = _pumpThread == Environment.CurrentManagedThreadId;
+        if (onPump) _stopFromHandler.TrySetResult();
+    }
+
+    /// <summary>At stop, after the last event was queued: the pump raises what is queued, and the stop waits for it,
+    /// but not for a handler that stops the node itself, nor for one that holds the pump through a whole
+    /// <see cref="HandlerStopBoundMilliseconds"/> (logged, event 1402). A pump the stop gave up on raises nothing
+    /// more; the handler it runs returns when it will.</summary>
+    private async Task JoinEventPumpAsync()
+    {
+        Task joined = Task.WhenAny(_eventPump, _stopFromHandler.Task);
+        while (true)
+        {
+            long raised;
+            lock (_pumpGate) raised = _eventsRaised;
+            await joined.WaitAsync(TimeSpan.FromMilliseconds(HandlerStopBoundMilliseconds)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (_eventPump.IsCompleted) return;
+            string? held;
+            lock (_pumpGate)
+            {
+                // The pump may just be slow to get a thread, or be going through many events: that is waited for.
+                var stuck = _pumpThread != 0 && _eventsRaised == raised;
+                if (!stuck && !_stopFromHandler.Task.IsCompleted) continue;
+                _eventsAbandoned = true;
+                held = stuck && !_stopFromHandler.Task.IsCompleted ? _raising : null;
+            }
+            if (held is not null) Log.HandlerHeldStop(_logger, held, Name, HandlerStopBoundMilliseconds);
+            return;
+        }
+    }
 
     /// <summary>NetMQ closes a listener on its I/O thread after the socket is disposed: a node started again on the
     /// same fixed port moments later failed with "address in use" (17 times in 20). Stopping therefore ends only once
