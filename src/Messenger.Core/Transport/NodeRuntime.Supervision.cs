@@ -130,6 +130,9 @@ internal sealed partial class NodeRuntime
     private void RestartBeacon()
     {
         _beacon?.Dispose();
+        // A stop disposes the beacon from its own thread while the poller may still be running this: no new one then
+        // (and the stop disposes it again once the poller is gone).
+        if (_stopRequested != 0) return;
         _beacon = NewBeacon();
         _beacon?.Start();
     }

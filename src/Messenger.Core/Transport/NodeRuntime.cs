@@ -314,6 +314,7 @@ internal sealed partial class NodeRuntime : IDisposable
             CloseData(link, "the node stopped", resend: false);
         }
         _poller.Dispose();
+        _beacon?.Dispose();
         StopDataReceiver();
         foreach (var link in _peers.Values) CloseSockets(link);
         foreach (var seed in _seeds.Values) seed.Session?.Dispose();
@@ -331,7 +332,13 @@ internal sealed partial class NodeRuntime : IDisposable
     /// NodeStoppedException.</summary>
     private void CloseQueues()
     {
-        foreach (var link in _peers.Values) CloseOutbound(link, "this node stopped");
+        foreach (var link in _peers.Values)
+        {
+            // A peer still connected (no leave, or it did not finish) leaves the gauge with the node.
+            if (link.State == PeerState.Connected) Telemetry.PeersConnected.Add(-1, _nodeTag);
+            link.State = PeerState.Gone;
+            CloseOutbound(link, "this node stopped");
+        }
         ReportQueueDropped(_broadcast.Close(new NodeStoppedException(Name)), "*", "node stopped", "broadcasts not published before this node stopped");
     }
 

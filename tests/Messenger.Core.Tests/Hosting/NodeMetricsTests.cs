@@ -130,6 +130,24 @@ public sealed class NodeMetricsTests
 
     /// <summary>The sums of the long measurements of the meter "Messenger" for the named nodes, by instrument and
     /// by instrument and reason tag.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_stopped_node_leaves_no_peer_counted_as_connected(bool leave)
+    {
+        await using var cluster = new TestCluster();
+        var (an, bn) = (UniqueName("a"), UniqueName("b"));
+        using var meters = new NodeMeters(an, bn);
+        var a = await cluster.StartAsync(an);
+        var b = await cluster.StartAsync(bn);
+        await Task.WhenAll(a.WaitForPeersAsync([bn], Wait), b.WaitForPeersAsync([an], Wait));
+        await meters.Changed.UntilAsync(() => meters.Sum(an, PeersConnected) == 1, () => $"{PeersConnected} of a: {meters.Sum(an, PeersConnected)}", Wait);
+
+        // Without a leave (a crash-like stop, or a leave that runs out of time) the peer is still in the table.
+        await (leave ? a.DisposeAsync().AsTask() : a.AbandonForTestsAsync()).WaitAsync(Wait);
+        Assert.Equal(0, meters.Sum(an, PeersConnected));
+    }
+
     private sealed class NodeMeters : IDisposable
     {
         private readonly MeterListener _listener = new();
