@@ -123,7 +123,16 @@ internal sealed partial class NodeRuntime : IDisposable
         _supervisor = new Supervision.Supervisor(options.MaxRestarts, options.RestartPeriod);
         _helloBudget = new SourceBudget(options.HelloBurstPerConnection, (int)options.HelloIntervalPerConnection.TotalMilliseconds, options.MaxTrackedConnections);
         _resetBudget = new SourceBudget(burst: 1, (int)options.StrangerResetInterval.TotalMilliseconds, options.MaxTrackedConnections);
-        var beaconInterfaces = options.BeaconEnabled ? BeaconInterfaceResolver.Resolve(options.BeaconInterface) : null;
+        IReadOnlyList<BeaconInterface>? beaconInterfaces;
+        try
+        {
+            beaconInterfaces = options.BeaconEnabled ? BeaconInterfaceResolver.Resolve(options.BeaconInterface) : null;
+        }
+        catch
+        {
+            _security.Dispose();
+            throw;
+        }
         _beaconInterfaces = beaconInterfaces;
         AdvertisedHost = options.AdvertisedHost
             ?? (options.BindAddress != "*" ? options.BindAddress : null)
@@ -174,6 +183,7 @@ internal sealed partial class NodeRuntime : IDisposable
             catch
             {
                 DisposeSockets();
+                _events.Writer.TryComplete();
                 throw;
             }
         }
