@@ -31,6 +31,10 @@ public sealed record PeerInfo
     /// <see cref="MessengerNodeOptions.Cipher"/>); null before the handshake, and for insecure nodes.</summary>
     public MessengerCipher? Cipher { get; init; }
 
+    /// <summary>The largest message body the peer accepts (its <see cref="MessengerNodeOptions.MaxMessageSize"/>, told
+    /// in its WELCOME); null before that. A larger send to it fails with MessageTooLarge.</summary>
+    public int? MaxMessageSize { get; init; }
+
     /// <summary>How the peer was found: "beacon", "seed", "hello" (it connected to us) or "membership" (another peer named it).</summary>
     public required string DiscoveredBy { get; init; }
 }

@@ -38,6 +38,21 @@ Describe 'Get-MessengerPeer and Wait-MessengerPeer' {
         $script:a.PeerCount | Should -Be 1
     }
 
+    It "shows each peer's MaxMessageSize, which a send over it is refused against" {
+        (Get-MessengerPeer -Node bravo -Name alpha).MaxMessageSize | Should -Be 65536
+        (Get-MessengerPeer -Node alpha -Name bravo).MaxMessageSize | Should -Be 1048576 # bravo's default
+        Send-MessengerMessage -Node bravo -To alpha -Message ([byte[]]::new(65537)) -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'MessageTooLarge,Messenger.PowerShell.Commands.SendMessengerMessageCommand'
+        $err[0].Exception.Message | Should -Match "node 'alpha' accepts at most 65536"
+        # One message of a stream, as a body over the node's own limit: the rest of the stream goes.
+        $small = [byte[]]::new(10)
+        ([byte[]]::new(65537)), $small | Send-MessengerBroadcast -Node bravo -ErrorVariable err2 -ErrorAction SilentlyContinue
+        $err2[0].FullyQualifiedErrorId | Should -Be 'MessageTooLarge,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand'
+        $got = Receive-MessengerMessage -Node alpha -Count 1 -Timeout 20
+        $got.Kind | Should -Be 'Broadcast'
+        $got.Body.Length | Should -Be 10
+    }
+
     It 'filters by name with wildcards and by state' {
         (Get-MessengerPeer -Node alpha -Name 'br*').Name | Should -Be 'bravo'
         (Get-MessengerPeer -Node alpha -State Connected).Name | Should -Be 'bravo'

@@ -207,5 +207,6 @@ internal sealed class PeerLink
         RoundTrip = RoundTrip,
         DiscoveredBy = DiscoveredBy,
         Cipher = Session is { Established: true, Sealer: { } sealer } ? DataCipher.ToPublic(sealer.Cipher) : null,
+        MaxMessageSize = PeerMaxMessageSize is > 0 and var max ? max : null,
     };
 }

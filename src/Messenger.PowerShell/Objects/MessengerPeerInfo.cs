@@ -17,6 +17,7 @@ public sealed class MessengerPeerInfo
         RoundTrip = peer.RoundTrip;
         DiscoveredBy = peer.DiscoveredBy;
         Cipher = peer.Cipher;
+        MaxMessageSize = peer.MaxMessageSize;
     }
 
     /// <summary>The name of the node of this session whose peer table this row comes from.</summary>
@@ -52,6 +53,10 @@ public sealed class MessengerPeerInfo
     /// <summary>The AEAD sealing what the node sends the peer (Aes256Gcm or ChaCha20Poly1305); null before the
     /// handshake, and for insecure nodes.</summary>
     public MessengerCipher? Cipher { get; }
+
+    /// <summary>The largest message body the peer accepts (its -MaxMessageSize); null until it has welcomed the
+    /// node. A larger send to it is reported as MessageTooLarge.</summary>
+    public int? MaxMessageSize { get; }
 
     /// <inheritdoc/>
     public override string ToString() => Name;

@@ -22,6 +22,7 @@ public sealed class MessageSizeLimitTests
         var b = await cluster.StartAsync("b", o => o with { MaxMessageSize = 1024 });
         await a.WaitForPeersAsync(["b"], Wait);
         await b.WaitForPeersAsync(["a"], Wait);
+        Assert.Equal((1024, 4096), (a.GetPeer("b")!.MaxMessageSize, b.GetPeer("a")!.MaxMessageSize));
 
         var unicast = await Assert.ThrowsAsync<MessageTooLargeException>(async () => await a.SendAsync("b", new byte[2000]));
         Assert.Equal(("MessageTooLarge", 2000, 1024, "b"), (unicast.ErrorId, unicast.Size, unicast.Limit, unicast.Peer));

@@ -19,6 +19,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
     private BodyEncoder? _encoder;
     private SendCoalescer? _coalescer;
     private int _limit;
+    private string? _limitPeer;
 
     /// <summary>The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -47,7 +48,12 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
         _engine = node.Node;
         if (_engine.State != NodeState.Running) ThrowTerminatingError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
         if (Topic is not null && Encoding.UTF8.GetByteCount(Topic) > 255) ThrowTerminatingError(ErrorFactory.FromException(new InvalidTopicException(Topic), Topic));
+        // The smallest of this node's limit and its peers' (from their WELCOMEs): a broadcast goes to them all.
         _limit = _engine.Options.MaxMessageSize;
+        foreach (var peer in _engine.GetPeers())
+        {
+            if (peer.MaxMessageSize is { } theirs && theirs < _limit) (_limit, _limitPeer) = (theirs, peer.Name);
+        }
         _encoder = new BodyEncoder(Depth);
         _coalescer = new SendCoalescer(_engine, targets: null, Topic, StopToken);
     }
@@ -94,7 +100,8 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
         }
     }
 
-    private ErrorRecord TooLarge(int size) => ErrorFactory.FromException(new MessageTooLargeException(size, _limit), _engine!.Name);
+    private ErrorRecord TooLarge(int size) => ErrorFactory.FromException(
+        _limitPeer is null ? new MessageTooLargeException(size, _limit) : new MessageTooLargeException(size, _limit, _limitPeer), _engine!.Name);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)

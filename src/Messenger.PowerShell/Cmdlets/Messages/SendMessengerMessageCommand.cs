@@ -23,6 +23,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     private string[] _targets = [];
     private string _target = "";
     private int _limit;
+    private string? _limitPeer;
     private bool _waitForAck;
 
     /// <summary>The peers to send to (exact names).</summary>
@@ -70,7 +71,13 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         // Everything a message needs is settled here, once: ProcessRecord runs per pipeline object.
         _targets = To;
         _target = To.Length == 1 ? To[0] : string.Join(",", To);
+        // The smaller of this node's limit and each peer's (from its WELCOME): a body over a peer's is refused here,
+        // one message of the stream, as a body over this node's is.
         _limit = _engine.Options.MaxMessageSize;
+        foreach (var to in To)
+        {
+            if (_engine.GetPeer(to)?.MaxMessageSize is { } theirs && theirs < _limit) (_limit, _limitPeer) = (theirs, to);
+        }
         _waitForAck = WaitForAck.IsPresent;
         _encoder = new BodyEncoder(Depth);
         if (!_waitForAck) _coalescer = new SendCoalescer(_engine, _targets, Topic, StopToken);
@@ -97,14 +104,14 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
                 ThrowForSendFailure(e, _target);
                 throw;
             }
-            if (!queued) WriteError(ErrorFactory.FromException(new MessageTooLargeException(size, _limit), _target));
+            if (!queued) WriteError(ErrorFactory.FromException(TooLarge(size), _target));
             return;
         }
 
         var body = _encoder!.Encode(message, value, out var contentType);
         if (body.Length > _limit)
         {
-            WriteError(ErrorFactory.FromException(new MessageTooLargeException(body.Length, _limit), _target));
+            WriteError(ErrorFactory.FromException(TooLarge(body.Length), _target));
             return;
         }
         if (_waitForAck)
@@ -122,6 +129,9 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             throw;
         }
     }
+
+    private MessageTooLargeException TooLarge(int size) =>
+        _limitPeer is null ? new MessageTooLargeException(size, _limit) : new MessageTooLargeException(size, _limit, _limitPeer);
 
     private void SendAcknowledged(ReadOnlyMemory<byte> body, MessageContentType contentType)
     {
