@@ -5,26 +5,40 @@ using Xunit.Abstractions;
 
 namespace Messenger.Tests.MultiHost;
 
-/// <summary>A host of a <see cref="NetworkLab"/>: a network namespace, and its address on the lab's bridge (null
-/// for a loopback-only host). Its link to the bridge is "eth0" inside the namespace.</summary>
-internal sealed record LabHost(string Label, string Namespace, string? Address)
+/// <summary>A host of a <see cref="NetworkLab"/>: a network namespace, the address of its first link "eth0"
+/// (null for a loopback-only host), and for a host on both bridges the address of its second link "eth1".</summary>
+internal sealed record LabHost(string Label, string Namespace, string? Address, string? SecondAddress = null)
 {
     public const string Link = "eth0";
+    public const string SecondLink = "eth1";
+}
+
+/// <summary>The two bridges a lab can have, each a subnet of its own with no route between them.</summary>
+internal enum LabBridge
+{
+    /// <summary>br0, <see cref="NetworkLab.Subnet"/>.0/24.</summary>
+    First,
+
+    /// <summary>br1, <see cref="NetworkLab.SecondSubnet"/>.0/24.</summary>
+    Second,
 }
 
 /// <summary>
 /// Hosts made of network namespaces, for tests that need several machines: a loopback-only host, or hosts joined
-/// by a Linux bridge that lives in a namespace of its own (veth pairs from the bridge namespace to each host, eth0
-/// inside the host). Nothing is created in the root namespace. Every name carries a random run prefix
-/// (msgr-&lt;hex&gt;-...), the addresses are in <see cref="Subnet"/>.0/24 and exist only inside these namespaces.
+/// by Linux bridges that live in a namespace of their own (veth pairs from the bridge namespace to each host, eth0
+/// and eth1 inside the host). Two bridges at the most, br0 with <see cref="Subnet"/>.0/24 and br1 with
+/// <see cref="SecondSubnet"/>.0/24: the bridge namespace has no address and forwards nothing between them, so a
+/// host on one reaches a host on the other only through a host on both (which forwards nothing either). Nothing is
+/// created in the root namespace. Every name carries a random run prefix (msgr-&lt;hex&gt;-...), and the addresses
+/// exist only inside these namespaces.
 /// Also the cluster of the test: a fresh cluster name and key, key files and MESSENGER_HOME in a temp folder.
-/// Dispose kills every node process, then deletes every namespace (which deletes the bridge and veths with it)
+/// Dispose kills every node process, then deletes every namespace (which deletes the bridges and veths with it)
 /// and the temp folder, even after a failure.
 /// </summary>
 internal sealed class NetworkLab : IAsyncDisposable
 {
     public const string Subnet = "10.213.77";
-    private const string BridgeName = "br0";
+    public const string SecondSubnet = "10.213.78";
 
     private static readonly ConcurrentDictionary<NetworkLab, byte> Live = new();
 
@@ -32,6 +46,7 @@ internal sealed class NetworkLab : IAsyncDisposable
     private readonly List<string> _namespaces = [];
     private readonly List<NodeProcess> _nodes = [];
     private readonly Lock _gate = new();
+    private readonly HashSet<LabBridge> _bridges = [];
     private string? _bridgeNamespace;
     private int _disposed;
 
@@ -162,23 +177,59 @@ internal sealed class NetworkLab : IAsyncDisposable
         return new LabHost(label, ns, null);
     }
 
-    /// <summary>A host on the lab's bridge (created with the first one): eth0 with Subnet.&lt;index&gt;/24.</summary>
-    public async Task<LabHost> AddBridgedHostAsync(string label, int index)
+    /// <summary>A host on the lab's first bridge (created with the first host on it): eth0 with Subnet.&lt;index&gt;/24.</summary>
+    public Task<LabHost> AddBridgedHostAsync(string label, int index) => AddBridgedHostAsync(label, index, LabBridge.First);
+
+    /// <summary>A host on one of the lab's bridges (each created with the first host on it): eth0 with
+    /// &lt;that bridge's subnet&gt;.&lt;index&gt;/24.</summary>
+    public async Task<LabHost> AddBridgedHostAsync(string label, int index, LabBridge bridge)
     {
-        if (index is < 1 or > 254) throw new ArgumentOutOfRangeException(nameof(index));
-        var bridge = await BridgeNamespaceAsync();
+        CheckIndex(index);
+        await BridgeAsync(bridge); // made before the host, so that dispose deletes it after the host
         var ns = await AddNamespaceAsync(label);
-        var address = $"{Subnet}.{index}";
-        var outer = $"v-{label}";
         await IpAsync("-n", ns, "link", "set", "lo", "up");
-        // Both ends are created where they belong: the outer one in the bridge's namespace, eth0 in the host's.
-        await IpAsync("-n", bridge, "link", "add", outer, "type", "veth", "peer", "name", LabHost.Link, "netns", ns);
-        await IpAsync("-n", bridge, "link", "set", outer, "master", BridgeName);
-        await IpAsync("-n", bridge, "link", "set", outer, "up");
-        await IpAsync("-n", ns, "addr", "add", $"{address}/24", "dev", LabHost.Link);
-        await IpAsync("-n", ns, "link", "set", LabHost.Link, "up");
+        var address = await AttachAsync(ns, $"v-{label}", LabHost.Link, bridge, index);
         return new LabHost(label, ns, address);
     }
+
+    /// <summary>A host on both bridges: eth0 with Subnet.&lt;index&gt;/24 on the first, eth1 with
+    /// SecondSubnet.&lt;index&gt;/24 on the second. It forwards nothing from one to the other (a new namespace
+    /// starts with forwarding off).</summary>
+    public async Task<LabHost> AddHostOnBothBridgesAsync(string label, int index)
+    {
+        CheckIndex(index);
+        await BridgeAsync(LabBridge.First);
+        await BridgeAsync(LabBridge.Second);
+        var ns = await AddNamespaceAsync(label);
+        await IpAsync("-n", ns, "link", "set", "lo", "up");
+        var first = await AttachAsync(ns, $"v-{label}", LabHost.Link, LabBridge.First, index);
+        var second = await AttachAsync(ns, $"w-{label}", LabHost.SecondLink, LabBridge.Second, index);
+        return new LabHost(label, ns, first, second);
+    }
+
+    /// <summary>Joins the host's namespace to a bridge by a veth pair: <paramref name="outer"/> in the bridge's
+    /// namespace, <paramref name="link"/> in the host's, with &lt;subnet&gt;.&lt;index&gt;/24; returns that address.</summary>
+    private async Task<string> AttachAsync(string ns, string outer, string link, LabBridge bridge, int index)
+    {
+        var bridgeNamespace = await BridgeAsync(bridge);
+        var address = $"{SubnetOf(bridge)}.{index}";
+        // Both ends are created where they belong: the outer one in the bridge's namespace, the link in the host's.
+        await IpAsync("-n", bridgeNamespace, "link", "add", outer, "type", "veth", "peer", "name", link, "netns", ns);
+        await IpAsync("-n", bridgeNamespace, "link", "set", outer, "master", BridgeName(bridge));
+        await IpAsync("-n", bridgeNamespace, "link", "set", outer, "up");
+        await IpAsync("-n", ns, "addr", "add", $"{address}/24", "dev", link);
+        await IpAsync("-n", ns, "link", "set", link, "up");
+        return address;
+    }
+
+    private static void CheckIndex(int index)
+    {
+        if (index is < 1 or > 254) throw new ArgumentOutOfRangeException(nameof(index));
+    }
+
+    public static string SubnetOf(LabBridge bridge) => bridge == LabBridge.First ? Subnet : SecondSubnet;
+
+    private static string BridgeName(LabBridge bridge) => bridge == LabBridge.First ? "br0" : "br1";
 
     /// <summary>Sets the host's link to the bridge down (cut off) or up (restored), from inside the host.</summary>
     public Task SetLinkAsync(LabHost host, bool up) => IpAsync("-n", host.Namespace, "link", "set", LabHost.Link, up ? "up" : "down");
@@ -211,14 +262,19 @@ internal sealed class NetworkLab : IAsyncDisposable
         return ns;
     }
 
-    private async Task<string> BridgeNamespaceAsync()
+    /// <summary>The namespace of the bridges, with that bridge in it (each made the first time it is asked for).
+    /// Both bridges live in the one namespace "br", so deleting it at dispose, or sweeping it as a leftover of a
+    /// killed run, takes both with it.</summary>
+    private async Task<string> BridgeAsync(LabBridge bridge)
     {
-        if (_bridgeNamespace is not null) return _bridgeNamespace;
-        var ns = await AddNamespaceAsync("br");
-        await IpAsync("-n", ns, "link", "add", BridgeName, "type", "bridge");
-        await IpAsync("-n", ns, "link", "set", BridgeName, "up");
-        _bridgeNamespace = ns;
-        return ns;
+        _bridgeNamespace ??= await AddNamespaceAsync("br");
+        if (!_bridges.Contains(bridge))
+        {
+            await IpAsync("-n", _bridgeNamespace, "link", "add", BridgeName(bridge), "type", "bridge");
+            await IpAsync("-n", _bridgeNamespace, "link", "set", BridgeName(bridge), "up");
+            _bridges.Add(bridge);
+        }
+        return _bridgeNamespace;
     }
 
     public async Task IpAsync(params string[] args)

@@ -250,12 +250,24 @@ internal sealed class NodeProcess : IAsyncDisposable
     }
 
     /// <summary>Asks for the node's "info" (name, id, endpoints, statistics) and returns it.</summary>
-    public async Task<NodeEvent> InfoAsync(TimeSpan timeout)
+    public Task<NodeEvent> InfoAsync(TimeSpan timeout) => AskAsync(id => new { cmd = "info", id }, "info", timeout);
+
+    /// <summary>Asks for the node's peer table ("peers": every peer it knows of, in any state) and returns it.</summary>
+    public Task<NodeEvent> PeersAsync(TimeSpan timeout) => AskAsync(id => new { cmd = "peers", id }, "peers", timeout);
+
+    /// <summary>Asks the node to wait until the named peers are connected ("wait") and returns its answer: "waited",
+    /// or once <paramref name="nodeTimeout"/> has passed on the node's clock an "error" with errorId PeerWaitTimeout.
+    /// <paramref name="timeout"/> is how long the test waits for that answer.</summary>
+    public Task<NodeEvent> WaitForPeersAsync(IReadOnlyList<string> peers, TimeSpan nodeTimeout, TimeSpan timeout) =>
+        AskAsync(id => new { cmd = "wait", peers, timeoutMs = (int)nodeTimeout.TotalMilliseconds, id }, $"answer to wait {string.Join(' ', peers)}", timeout);
+
+    /// <summary>Sends a JSON command made with a fresh request id and returns the node's answer to it.</summary>
+    private async Task<NodeEvent> AskAsync(Func<string, object> command, string what, TimeSpan timeout)
     {
         var id = Guid.NewGuid().ToString("N");
         var mark = Mark;
-        Send(JsonSerializer.Serialize(new { cmd = "info", id }));
-        return await WaitAsync(e => e["requestId"] == id, timeout, "info", mark);
+        Send(JsonSerializer.Serialize(command(id)));
+        return await WaitAsync(e => e["requestId"] == id, timeout, what, mark);
     }
 
     /// <summary>kill -9: returns the CLOCK_MONOTONIC time (ms) just before the signal.</summary>
