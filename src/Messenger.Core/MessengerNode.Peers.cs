@@ -51,7 +51,10 @@ public sealed partial class MessengerNode
         }
         catch (TimeoutException)
         {
-            var reason = await _runtime.SeedConnectFailureAsync(endpoint).ConfigureAwait(false);
+            // Asked of the poller, which may be busy: the timeout has passed already, so not for long.
+            var ask = _runtime.SeedConnectFailureAsync(endpoint);
+            await ((Task)ask.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            var reason = ask.IsCompletedSuccessfully ? ask.Result : null;
             throw new PeerWaitTimeoutException(timeout, [endpoint], ConnectedPeerCount, 1, reason);
         }
         var left = timeout - (DateTimeOffset.UtcNow - started);

@@ -121,7 +121,12 @@ internal sealed partial class NodeRuntime
         {
             if (greeted is null) dealer.Dispose();
             subscriber.Dispose();
-            Log.CannotConnect(_logger, LogLevel.Warning, $"peer {link.Name} (found by {link.DiscoveredBy})", link.Address.Endpoint, failure);
+            var level = WarnOnce(link.Address.Host);
+            if (_logger.IsEnabled(level))
+            {
+                var (target, endpoint) = ($"peer {link.Name} (found by {link.DiscoveredBy})", link.Address.Endpoint);
+                Log.CannotConnect(_logger, level, target, endpoint, failure);
+            }
             return failure;
         }
         subscriber.SubscribeToAnyTopic();
@@ -140,7 +145,7 @@ internal sealed partial class NodeRuntime
     private const string UnreachableAddress = "unreachable-address";
 
     /// <summary>Connects <paramref name="socket"/> to an endpoint that came from outside this node (a seed, or an
-    /// address in a peer's HELLO, WELCOME, PEERS list or beacon), at the address <see cref="_resolver"/> has for its
+    /// address in a peer's HELLO, WELCOME, PEERS list or beacon), at the address <see cref="Resolver"/> has for its
     /// host: NetMQ would look the name up inside Connect, on this thread. What Connect throws for a bad address
     /// (NetMQException, or an ArgumentException or a parse error) means that the endpoint cannot be reached now,
     /// never that the node failed. Returns null when connected, with the endpoint connected to in
@@ -149,7 +154,7 @@ internal sealed partial class NodeRuntime
     private string? TryConnect(NetMQSocket socket, string endpoint, string host, out string connected)
     {
         connected = endpoint;
-        if (_resolver.TryResolve(host, Environment.TickCount64, out var failure) is not { } address) return failure;
+        if (Resolver.TryResolve(host, Environment.TickCount64, out var failure) is not { } address) return failure;
         var named = $"tcp://{host}:";
         if (endpoint.StartsWith(named, StringComparison.Ordinal) && !System.Net.IPAddress.TryParse(host, out _))
             connected = $"tcp://{address}:{endpoint[named.Length..]}";
@@ -164,7 +169,22 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    private readonly HostResolver _resolver = new();
+    /// <summary>Looks host names up (poller). Tests put in one whose lookups are slow.</summary>
+    internal HostResolver Resolver { get; set; } = new();
+
+    // When a failure to connect to each host was last logged as a warning (the poller's): a peer's PEERS list names
+    // the same unreachable host every second, and a link is retried every second.
+    private readonly Dictionary<string, long> _connectWarnedAt = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Warning for the first failure to connect to <paramref name="host"/> in a minute, debug for the others.</summary>
+    private LogLevel WarnOnce(string host)
+    {
+        var now = Environment.TickCount64;
+        if (_connectWarnedAt.TryGetValue(host, out var at) && now - at < 60_000) return LogLevel.Debug;
+        if (_connectWarnedAt.Count >= MaxRememberedPeers) _connectWarnedAt.Clear();
+        _connectWarnedAt[host] = now;
+        return LogLevel.Warning;
+    }
 
     /// <summary>What NetMQ's Connect throws for an address it cannot connect to (see <see cref="TryConnect"/>).</summary>
     private static bool IsConnectFailure(Exception e) =>
@@ -213,6 +233,15 @@ internal sealed partial class NodeRuntime
         link.Welcomed = false;
         link.HearsTheirBroadcast = false;
         link.TheyHearOurBroadcast = false;
+        ReconnectSockets(link, Environment.TickCount64);
+    }
+
+    /// <summary>Connects the link's sockets and starts its handshake; when its address cannot be connected to now (a
+    /// host name still being looked up, or not resolving), the link stays without sockets and the tick tries again.
+    /// Meanwhile nothing is heard from the peer, which goes unreachable, then gone, as any silent peer does.</summary>
+    private void ReconnectSockets(PeerLink link, long now)
+    {
+        link.ConnectAttemptAt = now;
         if (ConnectSockets(link) is null) StartHandshake(link.Session!);
         else CountRefused(UnreachableAddress);
     }

@@ -38,8 +38,12 @@ internal sealed partial class NodeRuntime
         {
             if (link.Watch is { } watch) Guard(LinkActor(link), watch.Poll, () => RestartLink(link));
             ReportMissedBroadcasts(link, now, force: false);
-            if (link.Session is null) continue;
-            if (!link.Welcomed)
+            if (link.Session is null)
+            {
+                // Made anew (a restart, a new address) when its address could not be connected to: tried again.
+                if (now - link.ConnectAttemptAt >= HelloRetryMilliseconds) ReconnectSockets(link, now);
+            }
+            else if (!link.Welcomed)
             {
                 if (now - link.Session.LastHelloSent >= HelloRetryMilliseconds) StartHandshake(link.Session);
             }

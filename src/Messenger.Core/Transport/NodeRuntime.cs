@@ -423,6 +423,7 @@ internal sealed partial class NodeRuntime : IDisposable
     private async Task JoinEventPumpAsync()
     {
         Task joined = Task.WhenAny(_eventPump, _stopFromHandler.Task);
+        var started = Environment.TickCount64;
         while (true)
         {
             long raised;
@@ -432,8 +433,9 @@ internal sealed partial class NodeRuntime : IDisposable
             string? held;
             lock (_pumpGate)
             {
-                // The pump may just be slow to get a thread, or be going through many events: that is waited for.
-                var stuck = _pumpThread != 0 && _eventsRaised == raised;
+                // The pump may just be slow to get a thread, or be going through many events: that is waited for, but
+                // not past HandlerStopBoundMilliseconds four times over in all (handlers slow on every event).
+                var stuck = _pumpThread != 0 && (_eventsRaised == raised || Environment.TickCount64 - started >= 4 * HandlerStopBoundMilliseconds);
                 if (!stuck && !_stopFromHandler.Task.IsCompleted) continue;
                 _eventsAbandoned = true;
                 held = stuck && !_stopFromHandler.Task.IsCompleted ? _raising : null;

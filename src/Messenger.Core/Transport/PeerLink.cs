@@ -56,6 +56,10 @@ internal sealed class PeerLink
         set => Volatile.Write(ref _peerMaxMessageSize, value);
     }
 
+    /// <summary>When the node last tried to connect the link's sockets (poller): a link made anew whose address could
+    /// not be connected to then has no sockets, and the tick tries again.</summary>
+    public long ConnectAttemptAt { get; set; }
+
     /// <summary>When the data connection may be opened again after it failed.</summary>
     public long DataRetryAt { get; set; }
 
