@@ -121,12 +121,7 @@ internal sealed partial class NodeRuntime
         {
             if (greeted is null) dealer.Dispose();
             subscriber.Dispose();
-            var level = WarnOnce(link.Address.Host);
-            if (_logger.IsEnabled(level))
-            {
-                var (target, endpoint) = ($"peer {link.Name} (found by {link.DiscoveredBy})", link.Address.Endpoint);
-                Log.CannotConnect(_logger, level, target, endpoint, failure);
-            }
+            LogCannotConnect(link.Address.Host, $"peer {link.Name} (found by {link.DiscoveredBy})", link.Address.Endpoint, failure);
             return failure;
         }
         subscriber.SubscribeToAnyTopic();
@@ -176,14 +171,19 @@ internal sealed partial class NodeRuntime
     // the same unreachable host every second, and a link is retried every second.
     private readonly Dictionary<string, long> _connectWarnedAt = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Warning for the first failure to connect to <paramref name="host"/> in a minute, debug for the others.</summary>
-    private LogLevel WarnOnce(string host)
+    /// <summary>Logs a failure to connect (event 1103): a warning for the first one to <paramref name="host"/> in a
+    /// minute, debug for the others.</summary>
+    private void LogCannotConnect(string host, string target, string endpoint, string failure)
     {
         var now = Environment.TickCount64;
-        if (_connectWarnedAt.TryGetValue(host, out var at) && now - at < 60_000) return LogLevel.Debug;
-        if (_connectWarnedAt.Count >= MaxRememberedPeers) _connectWarnedAt.Clear();
-        _connectWarnedAt[host] = now;
-        return LogLevel.Warning;
+        var level = LogLevel.Debug;
+        if (!_connectWarnedAt.TryGetValue(host, out var at) || now - at >= 60_000)
+        {
+            if (_connectWarnedAt.Count >= MaxRememberedPeers) _connectWarnedAt.Clear();
+            _connectWarnedAt[host] = now;
+            level = LogLevel.Warning;
+        }
+        Log.CannotConnect(_logger, level, target, endpoint, failure);
     }
 
     /// <summary>What NetMQ's Connect throws for an address it cannot connect to (see <see cref="TryConnect"/>).</summary>
@@ -270,8 +270,7 @@ internal sealed partial class NodeRuntime
         {
             dealer.Dispose();
             CountRefused(UnreachableAddress);
-            // Said once as a warning; the tries that follow, every two seconds, are debug lines until one succeeds.
-            Log.CannotConnect(_logger, seed.ConnectFailure is null ? LogLevel.Warning : LogLevel.Debug, "seed", seed.Endpoint, failure + "; tried again later");
+            LogCannotConnect(seed.Host, "seed", seed.Endpoint, failure + "; tried again later");
             seed.ConnectFailure = failure;
             return null;
         }
