@@ -30,8 +30,9 @@ public sealed partial class MessengerNode
 
     /// <summary>Sends a body of bytes to one peer; with <paramref name="requireAck"/>, completes only once the
     /// peer's node has received the message (a full receive queue there may still drop it, by that node's
-    /// <see cref="MessengerNodeOptions.ReceiveFullMode"/>, counted and raised there; so may a body over the peer's
-    /// MaxMessageSize sent before its WELCOME told it), or fails with ErrorId "AckTimeout" after
+    /// <see cref="MessengerNodeOptions.ReceiveFullMode"/>, counted and raised there), or fails with ErrorId
+    /// "MessageTooLarge" when the body is over the peer's MaxMessageSize (also when the peer told it only after the
+    /// message was queued: then the message is withdrawn, counted and raised as dropped here), "AckTimeout" after
     /// <see cref="MessengerNodeOptions.AckTimeout"/> or "NotAcknowledged" when the peer goes away first: then the
     /// message may or may not have arrived. Acknowledged messages survive reconnections: what a peer did not
     /// acknowledge is sent again on its next session, and duplicates are dropped by sequence number.</summary>

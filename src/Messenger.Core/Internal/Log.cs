@@ -62,6 +62,9 @@ internal static partial class Log
     [LoggerMessage(1305, LogLevel.Warning, "Dropped a message from {Peer}: its body of {Size} bytes is over MaxMessageSize ({Limit})")]
     public static partial void TooLargeDropped(ILogger logger, string peer, int size, int limit);
 
+    [LoggerMessage(1306, LogLevel.Warning, "Withdrew message #{Sequence} to {Peer}: its body of {Size} bytes is over the MaxMessageSize ({Limit}) the peer told after the message was queued")]
+    public static partial void TooLargeWithdrawn(ILogger logger, long sequence, string peer, int size, int limit);
+
     [LoggerMessage(1400, LogLevel.Error, "{Part} failed")]
     public static partial void PartFailed(ILogger logger, string part, Exception? exception);
 

@@ -12,6 +12,10 @@ internal static class BatchReader
     /// instead of within <c>AckDelay</c>.</summary>
     public const byte FlagAckNow = 0x02;
 
+    /// <summary>The sender withdrew the message (its body was over the receiver's MaxMessageSize, which the sender
+    /// learnt after it queued it): the record has no body, and takes its sequence number without a delivery.</summary>
+    public const byte FlagWithdrawn = 0x04;
+
     /// <summary>Size of a DATA frame's <c>ack</c> field, which follows the header.</summary>
     public const int AckSize = 8;
 
@@ -74,7 +78,7 @@ internal static class BatchReader
         {
             if (frame.Length - pos < Wire.RecordFixedSize) throw new ProtocolException("frame truncated in record");
             var flags = frame[pos];
-            if ((flags & ~(FlagTopic | FlagAckNow)) != 0) throw new ProtocolException($"unknown flags 0x{flags:x2}");
+            if ((flags & ~(FlagTopic | FlagAckNow | FlagWithdrawn)) != 0) throw new ProtocolException($"unknown flags 0x{flags:x2}");
             var contentType = frame[pos + 1];
             if (contentType > (byte)MessageContentType.Json) throw new ProtocolException($"unknown content type {contentType}");
             var sequence = BinaryPrimitives.ReadInt64LittleEndian(frame[(pos + 2)..]);
@@ -94,7 +98,9 @@ internal static class BatchReader
             var length = BinaryPrimitives.ReadUInt32LittleEndian(frame[pos..]);
             pos += 4;
             if (length > (uint)(frame.Length - pos)) throw new ProtocolException("frame truncated in body");
-            into.Add(new BatchRecord((MessageContentType)contentType, sequence, sentAt, topic, new ReadOnlyMemory<byte>(segment.Array, segment.Offset + pos, (int)length), (flags & FlagAckNow) != 0));
+            var withdrawn = (flags & FlagWithdrawn) != 0;
+            if (withdrawn && length != 0) throw new ProtocolException("a withdrawn record with a body");
+            into.Add(new BatchRecord((MessageContentType)contentType, sequence, sentAt, topic, new ReadOnlyMemory<byte>(segment.Array, segment.Offset + pos, (int)length), (flags & FlagAckNow) != 0, withdrawn));
             pos += (int)length;
         }
         if (pos != frame.Length) throw new ProtocolException($"{frame.Length - pos} unexpected bytes after batch");

@@ -296,6 +296,7 @@ internal sealed partial class NodeRuntime
         link.Welcomed = true;
         RestartProbes(link);
         link.Outbound.RequeueUnacknowledged();
+        WithdrawTooLarge(link);
         FlushLink(link);
         SendProbeIfDue(link, Environment.TickCount64);
     }
@@ -490,6 +491,8 @@ internal sealed partial class NodeRuntime
                 // never reached us. The first broadcast heard from a peer starts its count wherever it stands.
                 if (kind == MessageKind.Broadcast && highest > 0) missed += r.Sequence - highest - 1;
                 highest = r.Sequence;
+                // Its sender reported it: nothing was lost here.
+                if (r.Withdrawn) continue;
                 var message = new MessengerMessage(origin, r.Topic, r.ContentType, r.Body, r.Sequence, Wire.UtcFromUnixMicros(r.SentAtMicros));
                 if (r.Body.Length > _options.MaxMessageSize)
                 {

@@ -85,6 +85,26 @@ internal sealed partial class NodeRuntime
         UpdateBroadcastLimit();
     }
 
+    /// <summary>Poller, when the peer's WELCOME is read and before anything goes out: a message queued for it before
+    /// it told its MaxMessageSize (or before it restarted with a smaller one) and over that limit is withdrawn from
+    /// its frame, counted and raised as dropped; an acknowledged send of one fails with MessageTooLarge.</summary>
+    private void WithdrawTooLarge(PeerLink link)
+    {
+        var limit = link.PeerMaxMessageSize;
+        if (limit <= 0 || link.Outbound.WithdrawOver(limit) is not { } withdrawn) return;
+        foreach (var record in withdrawn)
+        {
+            if (record.AckNow) link.Outbound.Fail(record.Sequence, new MessageTooLargeException(record.Size, limit, link.Name));
+            CountDropped(1, "too large");
+            Log.TooLargeWithdrawn(_logger, record.Sequence, link.Name, record.Size, limit);
+            if (MessageDropped is not null)
+            {
+                var args = new MessageDroppedEventArgs(null, link.Name, $"message #{record.Sequence} of {record.Size} bytes is over the MaxMessageSize of '{link.Name}' ({limit}), which it told after the message was queued");
+                Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, args));
+            }
+        }
+    }
+
     /// <summary>Poller: after a peer told its MaxMessageSize, or left the table.</summary>
     private void UpdateBroadcastLimit()
     {

@@ -28,12 +28,15 @@ internal sealed class OutboundQueue
     private readonly List<OutboundSegment> _unacked = [];
     private readonly Stack<byte[]> _free = new();
     private readonly List<(long Sequence, TaskCompletionSource Done)> _ackWaiters = [];
+    // Acknowledged sends whose record was withdrawn before their sender began to wait (see Fail).
+    private readonly Dictionary<long, Exception> _failed = [];
     private long _acknowledged;
     private Exception? _closedBecause;
     private byte[]? _current;
     private int _currentLength;
     private int _currentCount;
     private long _pendingBytes;
+    private int _largestBody;
     private long _sequence;
     private bool _scheduled;
     private bool _closed;
@@ -197,6 +200,7 @@ internal sealed class OutboundQueue
         }
         BinaryPrimitives.WriteUInt32LittleEndian(span[pos..], (uint)body.Length);
         body.CopyTo(span[(pos + 4)..]);
+        _largestBody = Math.Max(_largestBody, body.Length);
         _currentLength += recordSize;
         _currentCount++;
         _pendingBytes += recordSize;
@@ -295,11 +299,88 @@ internal sealed class OutboundQueue
         }
     }
 
+    /// <summary>Poller thread, when the peer's WELCOME has told its MaxMessageSize and nothing is on the wire
+    /// (<see cref="RequeueUnacknowledged"/> has just brought back what was): every queued record whose body is over
+    /// <paramref name="limit"/> is withdrawn. It keeps its place and sequence number, with the withdrawn flag and no
+    /// body (docs/PROTOCOL.md, "Batches"): a record the peer would drop is not sent, and a frame over the peer's frame
+    /// limit, which would end the connection each time it came, never goes. Returns the withdrawn records, in order.</summary>
+    public List<WithdrawnRecord>? WithdrawOver(int limit)
+    {
+        lock (_gate)
+        {
+            if (_largestBody <= limit) return null;
+            SealCurrent();
+            List<WithdrawnRecord>? withdrawn = null;
+            for (var i = 0; i < _sealed.Count; i++)
+            {
+                var before = _sealed[i].Length;
+                _sealed[i] = Withdraw(_sealed[i], limit, ref withdrawn);
+                _pendingBytes -= before - _sealed[i].Length;
+            }
+            _largestBody = limit;
+            return withdrawn;
+        }
+    }
+
+    // Under _gate: rewrites the frame in place, each record over the limit without its topic and body.
+    private OutboundSegment Withdraw(OutboundSegment segment, int limit, ref List<WithdrawnRecord>? withdrawn)
+    {
+        var frame = segment.Buffer.AsSpan(0, segment.Length);
+        int read = _prefixSize, write = _prefixSize;
+        for (var n = 0; n < segment.Count; n++)
+        {
+            var flags = frame[read];
+            var topicSize = (flags & BatchReader.FlagTopic) != 0 ? 1 + frame[read + 18] : 0;
+            var lengthAt = read + 18 + topicSize;
+            var bodySize = (int)BinaryPrimitives.ReadUInt32LittleEndian(frame[lengthAt..]);
+            var recordSize = Wire.RecordFixedSize + topicSize + bodySize;
+            if (bodySize <= limit)
+            {
+                frame.Slice(read, recordSize).CopyTo(frame[write..]);
+                write += recordSize;
+            }
+            else
+            {
+                var sequence = BinaryPrimitives.ReadInt64LittleEndian(frame[(read + 2)..]);
+                (withdrawn ??= []).Add(new WithdrawnRecord(sequence, bodySize, (flags & BatchReader.FlagAckNow) != 0));
+                frame.Slice(read + 1, 17).CopyTo(frame[(write + 1)..]);
+                frame[write] = (byte)(BatchReader.FlagWithdrawn | (flags & BatchReader.FlagAckNow));
+                BinaryPrimitives.WriteUInt32LittleEndian(frame[(write + 18)..], 0);
+                write += Wire.RecordFixedSize;
+            }
+            read += recordSize;
+        }
+        return segment with { Length = write };
+    }
+
+    /// <summary>The acknowledged send of <paramref name="sequence"/> fails with <paramref name="reason"/>: its
+    /// record was withdrawn, and the acknowledgement that will come for its sequence number is no delivery. Its
+    /// sender may not be waiting yet; it meets the failure when it begins to.</summary>
+    public void Fail(long sequence, Exception reason)
+    {
+        TaskCompletionSource? waiter = null;
+        lock (_gate)
+        {
+            var i = _ackWaiters.FindIndex(w => w.Sequence == sequence);
+            if (i >= 0)
+            {
+                waiter = _ackWaiters[i].Done;
+                _ackWaiters.RemoveAt(i);
+            }
+            else if (!_closed)
+            {
+                _failed[sequence] = reason;
+            }
+        }
+        waiter?.TrySetException(reason);
+    }
+
     /// <summary>Completes when the peer has acknowledged <paramref name="sequence"/>; fails when the queue closes.</summary>
     public Task WaitForAcknowledgementAsync(long sequence)
     {
         lock (_gate)
         {
+            if (_failed.Remove(sequence, out var failure)) return Task.FromException(failure);
             if (sequence <= _acknowledged) return Task.CompletedTask;
             if (_closed) return Task.FromException(_closedBecause ?? new InvalidOperationException("queue closed"));
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -316,6 +397,7 @@ internal sealed class OutboundQueue
         {
             ReturnSegment(segment.Buffer);
             _pendingBytes -= segment.Length - _prefixSize;
+            if (_pendingBytes == 0 && _current is null) _largestBody = 0;
             if (_roomWaiter is not null && _pendingBytes < _limitBytes / 2)
             {
                 waiter = _roomWaiter;
@@ -355,6 +437,8 @@ internal sealed class OutboundQueue
             _sealed.Clear();
             _unacked.Clear();
             _pendingBytes = 0;
+            _largestBody = 0;
+            _failed.Clear();
             waiter = _roomWaiter;
             _roomWaiter = null;
             ackWaiters = _ackWaiters.Select(w => w.Done).ToList();

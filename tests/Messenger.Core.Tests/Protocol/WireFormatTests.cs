@@ -1,4 +1,5 @@
 using Messenger.Protocol;
+using Messenger.Tests.Support;
 using Messenger.Transport;
 
 namespace Messenger.Tests.Protocol;
@@ -97,6 +98,52 @@ public sealed class WireFormatTests
             Assert.Equal(i % 3 == 0, records[i].AckNow);
         }
         Assert.Equal(0, queue.PendingBytes);
+    }
+
+    [Fact]
+    public void Withdrawn_records_keep_their_place_and_number_and_lose_topic_and_body()
+    {
+        var queue = new OutboundQueue(FrameType.Data, NodeId.NewRandom(), 1 << 30);
+        var topic = OutboundQueue.EncodeTopic("topic");
+        // Bodies of 100 and 3000 bytes in turn, with and without a topic, over several frames.
+        for (var i = 0; i < 200; i++) queue.TryAppend(Enumerable.Repeat((byte)i, i % 2 == 0 ? 100 : 3000).ToArray(), MessageContentType.Binary, i % 3 == 0 ? topic : null, i, ackNow: i % 5 == 0, out _);
+        var before = queue.PendingBytes;
+        Assert.Null(queue.WithdrawOver(3000));
+
+        var withdrawn = queue.WithdrawOver(2999)!;
+        Assert.Equal(Enumerable.Range(0, 100).Select(k => new WithdrawnRecord(2 * k + 2, 3000, (2 * k + 1) % 5 == 0)), withdrawn);
+        Assert.Equal(before - withdrawn.Sum(w => 3000 + (w.Sequence % 3 == 1 ? 1 + "topic".Length : 0)), queue.PendingBytes);
+        Assert.Null(queue.WithdrawOver(2999));
+
+        var segments = new List<OutboundSegment>();
+        queue.TakeAll(segments);
+        var records = new List<BatchRecord>();
+        foreach (var segment in segments)
+        {
+            BatchReader.Read(segment.Buffer[..segment.Length], FrameType.Data, records);
+            queue.Release(segment);
+        }
+        Assert.Equal(Enumerable.Range(1, 200).Select(n => (long)n), records.Select(r => r.Sequence));
+        for (var i = 0; i < 200; i++)
+        {
+            var r = records[i];
+            Assert.Equal((i % 2 == 1, i % 5 == 0, (long)i), (r.Withdrawn, r.AckNow, r.SentAtMicros));
+            Assert.Equal(i % 2 == 1 ? 0 : 100, r.Body.Length);
+            Assert.Equal(i % 2 == 0 && i % 3 == 0 ? "topic" : null, r.Topic);
+            Assert.All(r.Body.ToArray(), b => Assert.Equal((byte)i, b));
+        }
+        Assert.Equal(0, queue.PendingBytes);
+    }
+
+    [Fact]
+    public void A_withdrawn_record_with_a_body_is_malformed()
+    {
+        var frame = RawPlainPeer.Batch(0, (1, "body"u8.ToArray()));
+        frame[BatchReader.CountOffset(FrameType.Data) + 4] = BatchReader.FlagWithdrawn;
+        Assert.Throws<ProtocolException>(() => BatchReader.Read(frame, FrameType.Data, []));
+        frame = RawPlainPeer.Batch(0, (1, []));
+        frame[BatchReader.CountOffset(FrameType.Data) + 4] = BatchReader.FlagWithdrawn;
+        Assert.Equal(1, BatchReader.Validate(frame, FrameType.Data));
     }
 
     [Fact]

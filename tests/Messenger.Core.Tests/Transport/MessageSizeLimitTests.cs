@@ -1,3 +1,4 @@
+using System.Text;
 using Messenger.Protocol;
 using Messenger.Tests.Support;
 using NetMQ;
@@ -127,6 +128,91 @@ public sealed class MessageSizeLimitTests
         Assert.Equal("still here", (await TestCluster.ReadAsync(b, 1))[0].GetText());
         Assert.Equal((0L, 0L), (b.Statistics.Restarts, b.Statistics.MessagesDropped));
         Assert.False(b.TryRead(out var extra), $"nothing else, but got {extra}");
+    }
+
+    [Fact]
+    public async Task A_message_queued_before_the_peers_WELCOME_and_over_its_limit_is_withdrawn_in_place()
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        var dropped = new TaskCompletionSource<MessageDroppedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.MessageDropped += (_, e) => dropped.TrySetResult(e);
+
+        // A peer played by hand: its ROUTER is where a's link connects, and it answers a's HELLO when the test says.
+        using var router = new RouterSocket();
+        router.Options.Linger = TimeSpan.Zero;
+        var port = router.BindRandomPort("tcp://127.0.0.1");
+        var id = NodeId.NewRandom();
+        using var greeter = new DealerSocket();
+        greeter.Options.Linger = TimeSpan.Zero;
+        greeter.Connect(a.Endpoint);
+        greeter.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, id, "raw", "127.0.0.1", port, port, Guid.NewGuid(), Guid.NewGuid())));
+        var (identity, hello) = ReceiveFrame(router, FrameType.Hello);
+        Assert.Null(ControlFrames.ReadHello(hello).DataFor);
+
+        // Queued while a knows nothing of raw's limit: a body over it between two that fit, one of them acknowledged.
+        await a.SendAsync("raw", "before");
+        var acknowledged = a.SendAsync("raw", new byte[200 * 1024], MessageContentType.Binary, "big", requireAck: true);
+        await a.SendAsync("raw", "after");
+        router.SendMoreFrame(identity).SendFrame(ControlFrames.Welcome(new WelcomeFrame(id, "raw", port, port, MaxMessageSize: 1024)));
+
+        var error = await Assert.ThrowsAsync<MessageTooLargeException>(() => acknowledged.WaitAsync(Wait));
+        Assert.Equal((204800, 1024, "raw"), (error.Size, error.Limit, error.Peer));
+        var e = await dropped.Task.WaitAsync(Wait);
+        Assert.Equal(("raw", 1L), (e.Peer, e.Count));
+        Assert.Contains("#2 of 204800 bytes", e.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, a.Statistics.MessagesDropped);
+
+        // On the wire: the three records in order, the middle one flagged withdrawn, with no topic and no body.
+        var records = new List<BatchRecord>();
+        while (records.Count < 3) BatchReader.Read(ReceiveFrame(router, FrameType.Data).Frame, FrameType.Data, records);
+        Assert.Equal([1L, 2L, 3L], records.Select(r => r.Sequence));
+        Assert.Equal([false, true, false], records.Select(r => r.Withdrawn));
+        Assert.Equal(("before", "after"), (Encoding.UTF8.GetString(records[0].Body.Span), Encoding.UTF8.GetString(records[2].Body.Span)));
+        Assert.Equal((0, (string?)null, true), (records[1].Body.Length, records[1].Topic, records[1].AckNow));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_peer_that_restarts_with_a_smaller_limit_gets_what_fits_and_the_rest_is_withdrawn(bool insecure)
+    {
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var key = MessengerKeyPair.Generate();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = key });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], Wait), b.WaitForPeersAsync(["a"], Wait));
+        using var probe = new EventProbe(a);
+        await b.AbandonForTestsAsync();
+        await probe.WaitAsync("unreachable", "b");
+
+        // Queued for b under its old limit (1 MiB). 200 KiB is over the frame a node with a 1024-byte limit
+        // takes at all: sent, it would end the connection each time, and nothing after it would ever arrive.
+        var big = a.SendAsync("b", new byte[200 * 1024], MessageContentType.Binary, null, requireAck: true);
+        await a.SendAsync("b", "after");
+        var b2 = await cluster.StartAsync("b", o => o with { KeyPair = key, MaxMessageSize = 1024 });
+
+        var got = await TestCluster.ReadAsync(b2, 1);
+        Assert.Equal("after", got[0].GetText());
+        var error = await Assert.ThrowsAsync<MessageTooLargeException>(() => big.WaitAsync(Wait));
+        Assert.Equal((1024, "b"), (error.Limit, error.Peer));
+        Assert.Equal((1L, 0L), (a.Statistics.MessagesDropped, b2.Statistics.MessagesDropped));
+        await a.SendAsync("b", "and on", topic: null, requireAck: true).WaitAsync(Wait);
+        Assert.Equal("and on", (await TestCluster.ReadAsync(b2, 1))[0].GetText());
+    }
+
+    /// <summary>The next frame of <paramref name="type"/> a ROUTER reads, with the connection it came on.</summary>
+    private static (byte[] Identity, byte[] Frame) ReceiveFrame(RouterSocket router, FrameType type)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (true)
+        {
+            byte[]? identity = null;
+            var left = deadline - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero && router.TryReceiveFrameBytes(left, out identity), $"no {type}");
+            var frame = router.ReceiveFrameBytes();
+            if (Wire.ReadHeader(frame) == type) return (identity!, frame);
+        }
     }
 
     /// <summary>A raw DEALER that says HELLO as a node named "raw", and has its WELCOME, which tells the node's limit.</summary>
