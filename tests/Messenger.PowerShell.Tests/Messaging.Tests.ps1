@@ -355,6 +355,31 @@ Describe 'Send-MessengerBroadcast' {
     }
 }
 
+Describe 'A send stream that meets a smaller limit' {
+    BeforeAll {
+        $script:d = Start-MessengerNode -Name 'delta' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+    }
+    AfterAll { Get-MessengerNode -Name delta, echo -ErrorAction SilentlyContinue | Stop-MessengerNode }
+
+    It 'refuses alone each body over the limit of a peer that joins during the stream, and sends the rest' {
+        # delta's command begins with no peer; echo, which takes at most 1024 bytes, joins between two messages.
+        & {
+            'before'
+            $e = Start-MessengerNode -Name 'echo' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon -MaxMessageSize 1024
+            $null = Connect-MessengerPeer -Node delta -Endpoint $e.Endpoint -Timeout 20
+            'x' * 2000
+            'after'
+            'y' * 1500
+            'end'
+        } | Send-MessengerBroadcast -Node delta -ErrorVariable err -ErrorAction SilentlyContinue
+        $err.Count | Should -Be 2
+        $err.FullyQualifiedErrorId | Should -Be (@('MessageTooLarge,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand') * 2)
+        $err[0].Exception.Message | Should -Match "2000 bytes; node 'echo' accepts at most 1024"
+        $err[1].Exception.Message | Should -Match "1500 bytes; node 'echo' accepts at most 1024"
+        (Receive-MessengerMessage -Node echo -Count 2 -Timeout 20).Body | Should -Be 'after', 'end'
+    }
+}
+
 Describe 'Register-MessengerEvent' {
     AfterEach {
         Get-EventSubscriber | Where-Object SourceIdentifier -like 'pester.*' | Unregister-Event

@@ -200,7 +200,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
         Description = @(
             'Send-MessengerMessage sends each -Message to the peers named by -To. A string travels as UTF-8 text and arrives as a string; a byte array travels as it is and arrives as a byte array; any other object (hashtable, PSCustomObject, number, array, ...) travels as JSON and arrives as a PSCustomObject (or number, array, ...), the way ConvertTo-Json and ConvertFrom-Json would turn it.'
             'Messages from the pipeline are sent as a stream: the node and the peers are resolved once, and messages are handed to the node in bursts (up to 256 messages or 64 KiB) so that they travel in shared frames; none waits more than about a millisecond, and the last leaves when the pipeline ends. The command returns when the messages are queued, not when they arrive. Messages to one peer arrive in order.'
-            'A peer that is not in the peer table ends the command with PeerNotFound before anything is sent; so do a stopped node (NodeStopped) and an invalid topic (InvalidTopic). A message larger than the node''s MaxMessageSize, or than the receiving peer''s, is reported as MessageTooLarge and the stream goes on.'
+            'A peer that is not in the peer table ends the command with PeerNotFound before anything is sent; so do a stopped node (NodeStopped) and an invalid topic (InvalidTopic). A message larger than the node''s MaxMessageSize, or than the receiving peer''s (also a peer''s limit told after the command began, or with -WaitForAck after the message was queued), is reported as MessageTooLarge and the stream goes on.'
         )
         Parameters = @{
             To = 'The peers to send to, by exact name. Tab completes from the live peer table. Each message goes to each of them.'
@@ -208,7 +208,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
             Topic = 'A topic the receiver can filter on (Receive-MessengerMessage -Topic): 1 to 255 bytes of UTF-8.'
             Depth = 'How many levels of nested objects are written to JSON before deeper values are written as their strings. Default: 10.'
             Node = 'The node that sends: a node object or name. Left out, the session''s only node.'
-            WaitForAck = 'Each message returns only once the peer''s node has accepted it. A message not acknowledged within the node''s AckTimeout (AckTimeout), or before the peer went away (NotAcknowledged), is reported as an error that says it may or may not have arrived; the stream goes on. Slower: one round trip per message.'
+            WaitForAck = 'Each message returns only once the peer''s node has accepted it. A message not acknowledged within the node''s AckTimeout (AckTimeout), or before the peer went away (NotAcknowledged), is reported as an error that says it may or may not have arrived, and one over the peer''s MaxMessageSize as MessageTooLarge; the stream goes on. Slower: one round trip per message.'
         }
         Inputs = @(@{ Type = 'System.Object'; Description = 'Messages: strings, byte arrays, or objects.' })
         Outputs = @(@{ Type = 'None'; Description = 'Nothing.' })
@@ -224,7 +224,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
     'Send-MessengerBroadcast' = @{
         Synopsis = 'Sends messages to every connected peer.'
         Description = @(
-            'Send-MessengerBroadcast sends each -Message to every peer that is connected when it is sent. Strings travel as text, byte arrays as they are, other objects as JSON, as with Send-MessengerMessage. A peer that Wait-MessengerPeer saw connected before the send receives it; a peer that joins later does not.'
+            'Send-MessengerBroadcast sends each -Message to every peer that is connected when it is sent. Strings travel as text, byte arrays as they are, other objects as JSON, as with Send-MessengerMessage. A peer that Wait-MessengerPeer saw connected before the send receives it; a peer that joins later does not. A message larger than the node''s MaxMessageSize, or than any peer''s (also a peer that joins during the stream), is reported as MessageTooLarge and the stream goes on.'
         )
         Parameters = @{
             Message = 'The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input.'

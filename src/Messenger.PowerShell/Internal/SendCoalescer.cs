@@ -61,6 +61,8 @@ internal sealed class SendCoalescer : IDisposable
     private long _lastHandOverAt;
     private Timer? _timer;
     private Exception? _failure;
+    private List<MessageTooLargeException>? _refused;
+    private volatile bool _hasRefused;
     private bool _disposed;
 
     /// <param name="engine">The node that sends.</param>
@@ -108,6 +110,22 @@ internal sealed class SendCoalescer : IDisposable
             if (body.Length > _buffer.Length - _used) MakeRoom(body.Length);
             body.CopyTo(_buffer.AsSpan(_used));
             Commit(body.Length, type);
+        }
+    }
+
+    /// <summary>True when a hand-over refused messages that <see cref="TakeRefused"/> has not taken: a peer with a
+    /// smaller MaxMessageSize than the command saw when it began. Cheap: read after each message.</summary>
+    public bool HasRefused => _hasRefused;
+
+    /// <summary>The messages hand-overs refused since the last call, one error each, in order. Pipeline thread.</summary>
+    public List<MessageTooLargeException> TakeRefused()
+    {
+        lock (_gate)
+        {
+            var refused = _refused ?? [];
+            _refused = null;
+            _hasRefused = false;
+            return refused;
         }
     }
 
@@ -219,11 +237,11 @@ internal sealed class SendCoalescer : IDisposable
             var burst = new ReadOnlyMemory<OutgoingMessage>(_items, 0, _count);
             if (_targets is null)
             {
-                Complete(_engine.BroadcastManyAsync(burst, _topic, _cancellation));
+                Queue(null, burst);
             }
             else
             {
-                foreach (var to in _targets) Complete(_engine.SendManyAsync(to, burst, _topic, _cancellation));
+                foreach (var to in _targets) Queue(to, burst);
             }
         }
         finally
@@ -231,6 +249,30 @@ internal sealed class SendCoalescer : IDisposable
             _count = 0;
             _used = 0;
             _lastHandOverAt = Stopwatch.GetTimestamp();
+        }
+    }
+
+    // Under the lock: one peer's run (null: the broadcast's). The command checked each body against the limits its
+    // peers had told when it began; one that joined since, or told a smaller limit, makes the engine refuse the whole
+    // run. Then what fits goes, in order, and each body over that limit is refused alone, as the command refuses one
+    // over a limit it knew. A run that fits meets a smaller limit yet only from another peer, so this ends.
+    private void Queue(string? to, ReadOnlyMemory<OutgoingMessage> run)
+    {
+        try
+        {
+            Complete(to is null ? _engine.BroadcastManyAsync(run, _topic, _cancellation) : _engine.SendManyAsync(to, run, _topic, _cancellation));
+        }
+        catch (MessageTooLargeException refusal) when (refusal.Peer is not null)
+        {
+            var start = 0;
+            for (var i = 0; i <= run.Length; i++)
+            {
+                if (i < run.Length && run.Span[i].Body.Length <= refusal.Limit) continue;
+                if (i > start) Queue(to, run[start..i]);
+                if (i < run.Length) (_refused ??= []).Add(new MessageTooLargeException(run.Span[i].Body.Length, refusal.Limit, refusal.Peer));
+                start = i + 1;
+            }
+            _hasRefused = _refused is not null;
         }
     }
 

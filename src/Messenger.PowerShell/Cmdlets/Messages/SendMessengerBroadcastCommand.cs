@@ -18,8 +18,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
     private MessengerNode? _engine;
     private BodyEncoder? _encoder;
     private SendCoalescer? _coalescer;
-    private int _limit;
-    private string? _limitPeer;
+    private SendLimit? _limit;
 
     /// <summary>The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -48,12 +47,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
         _engine = node.Node;
         if (_engine.State != NodeState.Running) ThrowTerminatingError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
         if (Topic is not null && Encoding.UTF8.GetByteCount(Topic) > 255) ThrowTerminatingError(ErrorFactory.FromException(new InvalidTopicException(Topic), Topic));
-        // The smallest of this node's limit and its peers' (from their WELCOMEs): a broadcast goes to them all.
-        _limit = _engine.Options.MaxMessageSize;
-        foreach (var peer in _engine.GetPeers())
-        {
-            if (peer.MaxMessageSize is { } theirs && theirs < _limit) (_limit, _limitPeer) = (theirs, peer.Name);
-        }
+        _limit = new SendLimit(_engine, peers: null);
         _encoder = new BodyEncoder(Depth);
         _coalescer = new SendCoalescer(_engine, targets: null, Topic, StopToken);
     }
@@ -68,11 +62,12 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
         {
             if (value is string text)
             {
-                if (!_coalescer!.TryAddText(text, _limit, out var size)) WriteError(TooLarge(size));
+                if (!_coalescer!.TryAddText(text, _limit!.Bytes, out var size)) WriteError(TooLarge(size));
+                if (_coalescer.HasRefused) WriteRefused();
                 return;
             }
             var body = _encoder!.Encode(message, value, out var contentType);
-            if (body.Length > _limit)
+            if (body.Length > _limit!.Bytes)
             {
                 WriteError(TooLarge(body.Length));
                 return;
@@ -84,6 +79,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
             ThrowForSendFailure(e, _engine!.Name);
             throw;
         }
+        if (_coalescer.HasRefused) WriteRefused();
     }
 
     /// <inheritdoc/>
@@ -98,10 +94,20 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
             ThrowForSendFailure(e, _engine!.Name);
             throw;
         }
+        if (_coalescer.HasRefused) WriteRefused();
     }
 
-    private ErrorRecord TooLarge(int size) => ErrorFactory.FromException(
-        _limitPeer is null ? new MessageTooLargeException(size, _limit) : new MessageTooLargeException(size, _limit, _limitPeer), _engine!.Name);
+    private ErrorRecord TooLarge(int size) => ErrorFactory.FromException(_limit!.TooLarge(size), _engine!.Name);
+
+    /// <summary>Messages the engine refused for a limit a peer told after the command began, one error each.</summary>
+    private void WriteRefused()
+    {
+        foreach (var refusal in _coalescer!.TakeRefused())
+        {
+            _limit!.Lower(refusal);
+            WriteError(ErrorFactory.FromException(refusal, _engine!.Name));
+        }
+    }
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)

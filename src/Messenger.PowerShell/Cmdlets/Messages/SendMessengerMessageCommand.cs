@@ -22,8 +22,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     private SendCoalescer? _coalescer;
     private string[] _targets = [];
     private string _target = "";
-    private int _limit;
-    private string? _limitPeer;
+    private SendLimit? _limit;
     private bool _waitForAck;
 
     /// <summary>The peers to send to (exact names).</summary>
@@ -71,13 +70,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         // Everything a message needs is settled here, once: ProcessRecord runs per pipeline object.
         _targets = To;
         _target = To.Length == 1 ? To[0] : string.Join(",", To);
-        // The smaller of this node's limit and each peer's (from its WELCOME): a body over a peer's is refused here,
-        // one message of the stream, as a body over this node's is.
-        _limit = _engine.Options.MaxMessageSize;
-        foreach (var to in To)
-        {
-            if (_engine.GetPeer(to)?.MaxMessageSize is { } theirs && theirs < _limit) (_limit, _limitPeer) = (theirs, to);
-        }
+        _limit = new SendLimit(_engine, To);
         _waitForAck = WaitForAck.IsPresent;
         _encoder = new BodyEncoder(Depth);
         if (!_waitForAck) _coalescer = new SendCoalescer(_engine, _targets, Topic, StopToken);
@@ -96,7 +89,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             int size;
             try
             {
-                queued = _coalescer!.TryAddText(text, _limit, out size);
+                queued = _coalescer!.TryAddText(text, _limit!.Bytes, out size);
             }
             catch (Exception e) when (e is MessengerException or OperationCanceledException)
             {
@@ -104,14 +97,15 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
                 ThrowForSendFailure(e, _target);
                 throw;
             }
-            if (!queued) WriteError(ErrorFactory.FromException(TooLarge(size), _target));
+            if (!queued) WriteError(ErrorFactory.FromException(_limit.TooLarge(size), _target));
+            if (_coalescer.HasRefused) WriteRefused();
             return;
         }
 
         var body = _encoder!.Encode(message, value, out var contentType);
-        if (body.Length > _limit)
+        if (body.Length > _limit!.Bytes)
         {
-            WriteError(ErrorFactory.FromException(TooLarge(body.Length), _target));
+            WriteError(ErrorFactory.FromException(_limit.TooLarge(body.Length), _target));
             return;
         }
         if (_waitForAck)
@@ -128,10 +122,18 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             ThrowForSendFailure(e, _target);
             throw;
         }
+        if (_coalescer.HasRefused) WriteRefused();
     }
 
-    private MessageTooLargeException TooLarge(int size) =>
-        _limitPeer is null ? new MessageTooLargeException(size, _limit) : new MessageTooLargeException(size, _limit, _limitPeer);
+    /// <summary>Messages the engine refused for a limit a peer told after the command began, one error each.</summary>
+    private void WriteRefused()
+    {
+        foreach (var refusal in _coalescer!.TakeRefused())
+        {
+            _limit!.Lower(refusal);
+            WriteError(ErrorFactory.FromException(refusal, refusal.Peer));
+        }
+    }
 
     private void SendAcknowledged(ReadOnlyMemory<byte> body, MessageContentType contentType)
     {
@@ -141,7 +143,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             {
                 _engine!.SendAsync(to, body, contentType, Topic, requireAck: true, StopToken).GetAwaiter().GetResult();
             }
-            catch (MessengerException e) when (e.ErrorId is "AckTimeout" or "NotAcknowledged")
+            catch (MessengerException e) when (e.ErrorId is "AckTimeout" or "NotAcknowledged" or "MessageTooLarge")
             {
                 WriteError(ErrorFactory.FromException(e, to));
             }
@@ -165,6 +167,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             ThrowForSendFailure(e, _target);
             throw;
         }
+        if (_coalescer is { HasRefused: true }) WriteRefused();
     }
 
     /// <inheritdoc/>

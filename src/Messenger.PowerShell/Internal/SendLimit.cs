@@ -1,0 +1,36 @@
+namespace Messenger.PowerShell.Internal;
+
+/// <summary>
+/// The largest body a send command lets through: the smaller of its node's MaxMessageSize and each receiving
+/// peer's (from its WELCOME), read when the command begins. A body over it is refused on the pipeline thread, one
+/// message of the stream. A peer that joins later with a smaller limit makes the engine refuse bodies over that
+/// (see <see cref="SendCoalescer.TakeRefused"/>); <see cref="Lower"/> then takes its limit for the rest of the stream.
+/// </summary>
+internal sealed class SendLimit
+{
+    /// <param name="engine">The sending node.</param>
+    /// <param name="peers">The receiving peers; null for a broadcast, which every peer in the table receives.</param>
+    public SendLimit(MessengerNode engine, IReadOnlyList<string>? peers)
+    {
+        Bytes = engine.Options.MaxMessageSize;
+        var infos = peers is null ? engine.GetPeers() : peers.Select(engine.GetPeer).OfType<PeerInfo>();
+        foreach (var peer in infos)
+        {
+            if (peer.MaxMessageSize is { } theirs && theirs < Bytes) (Bytes, Peer) = (theirs, peer.Name);
+        }
+    }
+
+    public int Bytes { get; private set; }
+
+    /// <summary>The peer whose limit <see cref="Bytes"/> is; null when it is the node's own.</summary>
+    public string? Peer { get; private set; }
+
+    public MessageTooLargeException TooLarge(int size) =>
+        Peer is null ? new MessageTooLargeException(size, Bytes) : new MessageTooLargeException(size, Bytes, Peer);
+
+    /// <summary>A hand-over was refused for a peer's smaller limit: later bodies over it are refused here.</summary>
+    public void Lower(MessageTooLargeException refusal)
+    {
+        if (refusal.Peer is not null && refusal.Limit < Bytes) (Bytes, Peer) = (refusal.Limit, refusal.Peer);
+    }
+}
