@@ -82,6 +82,7 @@ internal sealed partial class NodeRuntime
     {
         if (link.PeerMaxMessageSize == size) return;
         link.PeerMaxMessageSize = size;
+        link.Outbound.LimitBodies(size, link.Name);
         UpdateBroadcastLimit();
     }
 
@@ -152,7 +153,7 @@ internal sealed partial class NodeRuntime
     {
         while (!rest.IsEmpty)
         {
-            await queue.WaitForRoomAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            await queue.WaitForRoomAsync(OutboundQueue.RecordSize(rest.Span[0].Body.Length, topic)).WaitAsync(cancellationToken).ConfigureAwait(false);
             if (_stopRequested != 0) throw new NodeStoppedException(Name);
             rest = rest[TryEnqueueMany(queue, rest.Span, topic)..];
         }
@@ -197,7 +198,7 @@ internal sealed partial class NodeRuntime
     {
         while (true)
         {
-            await queue.WaitForRoomAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            await queue.WaitForRoomAsync(OutboundQueue.RecordSize(body.Length, topic)).WaitAsync(cancellationToken).ConfigureAwait(false);
             if (_stopRequested != 0) throw new NodeStoppedException(Name);
             var sequence = TryEnqueue(queue, body.Span, contentType, topic, ackNow);
             if (sequence > 0) return sequence;

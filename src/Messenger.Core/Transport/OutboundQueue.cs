@@ -37,6 +37,9 @@ internal sealed class OutboundQueue
     private int _currentCount;
     private long _pendingBytes;
     private int _largestBody;
+    // The peer's MaxMessageSize, once its WELCOME told it (see LimitBodies).
+    private int _peerLimit = int.MaxValue;
+    private string _peerName = "";
     private long _sequence;
     private bool _scheduled;
     private bool _closed;
@@ -82,6 +85,7 @@ internal sealed class OutboundQueue
         {
             needsDoorbell = false;
             if (_closed) throw new InvalidOperationException("queue closed");
+            CheckPeerLimit(body.Length);
             var sequence = AppendUnderLock(body, contentType, topicUtf8, sentAtMicros, ackNow);
             if (sequence > 0) needsDoorbell = Schedule();
             return sequence;
@@ -97,6 +101,7 @@ internal sealed class OutboundQueue
         {
             needsDoorbell = false;
             if (_closed) throw new InvalidOperationException("queue closed");
+            foreach (ref readonly var message in messages) CheckPeerLimit(message.Body.Length);
             var appended = 0;
             while (appended < messages.Length)
             {
@@ -123,6 +128,7 @@ internal sealed class OutboundQueue
         {
             sequence = 0;
             if (_closed || !RetainsUntilAcknowledged || _scheduled || _current is not null || _sealed.Count > 0 || _unacked.Count >= MaxIdleUnacknowledged) return null;
+            CheckPeerLimit(body.Length);
             sequence = AppendUnderLock(body, contentType, topicUtf8, sentAtMicros, ackNow);
             if (sequence == 0) return null;
             SealCurrent();
@@ -174,10 +180,12 @@ internal sealed class OutboundQueue
     // Under _gate: encodes one record into the open batch; its sequence number, or 0 when over the limit.
     private long AppendUnderLock(ReadOnlySpan<byte> body, MessageContentType contentType, byte[]? topicUtf8, long sentAtMicros, bool ackNow)
     {
-        var recordSize = Wire.RecordFixedSize + (topicUtf8 is null ? 0 : 1 + topicUtf8.Length) + body.Length;
+        var recordSize = RecordSize(body.Length, topicUtf8);
         if (_pendingBytes > 0 && _pendingBytes + recordSize > _limitBytes) return 0;
 
-        if (_current is null || _currentLength + recordSize > _current.Length)
+        // A frame holds at most SegmentSize of records unless one alone is larger: never more records after that one
+        // in the larger buffer it rented, whose frame could then be over the receiver's frame limit.
+        if (_current is null || _currentLength + recordSize > SegmentSize)
         {
             SealCurrent();
             _current = RentSegment(_prefixSize + recordSize);
@@ -299,18 +307,34 @@ internal sealed class OutboundQueue
         }
     }
 
+    /// <summary>Poller thread: the peer's WELCOME told its MaxMessageSize. From now on a body over it is refused
+    /// when it is appended, under the same lock as the append, so that a sender that checked the body before the
+    /// WELCOME came (or waited for room meanwhile) cannot slip one past <see cref="WithdrawOver"/>.</summary>
+    public void LimitBodies(int limit, string peer)
+    {
+        lock (_gate) (_peerLimit, _peerName) = (limit, peer);
+    }
+
+    // Under _gate.
+    private void CheckPeerLimit(int length)
+    {
+        if (length > _peerLimit) throw new MessageTooLargeException(length, _peerLimit, _peerName);
+    }
+
     /// <summary>Poller thread, when the peer's WELCOME has told its MaxMessageSize and nothing is on the wire
     /// (<see cref="RequeueUnacknowledged"/> has just brought back what was): every queued record whose body is over
     /// <paramref name="limit"/> is withdrawn. It keeps its place and sequence number, with the withdrawn flag and no
     /// body (docs/PROTOCOL.md, "Batches"): a record the peer would drop is not sent, and a frame over the peer's frame
-    /// limit, which would end the connection each time it came, never goes. Returns the withdrawn records, in order.</summary>
+    /// limit, which would end the connection each time it came, never goes. Returns the withdrawn records not yet
+    /// acknowledged, in order.</summary>
     public List<WithdrawnRecord>? WithdrawOver(int limit)
     {
+        List<WithdrawnRecord>? withdrawn = null;
+        TaskCompletionSource? waiter = null;
         lock (_gate)
         {
             if (_largestBody <= limit) return null;
             SealCurrent();
-            List<WithdrawnRecord>? withdrawn = null;
             for (var i = 0; i < _sealed.Count; i++)
             {
                 var before = _sealed[i].Length;
@@ -318,8 +342,10 @@ internal sealed class OutboundQueue
                 _pendingBytes -= before - _sealed[i].Length;
             }
             _largestBody = limit;
-            return withdrawn;
+            if (_roomWaiter is not null && _pendingBytes < _limitBytes / 2) (waiter, _roomWaiter) = (_roomWaiter, null);
         }
+        waiter?.TrySetResult();
+        return withdrawn;
     }
 
     // Under _gate: rewrites the frame in place, each record over the limit without its topic and body.
@@ -341,8 +367,10 @@ internal sealed class OutboundQueue
             }
             else
             {
+                // One the peer acknowledged (an earlier incarnation of it, in a frame partly acknowledged) was
+                // delivered: it goes without its body all the same, and is no loss to report.
                 var sequence = BinaryPrimitives.ReadInt64LittleEndian(frame[(read + 2)..]);
-                (withdrawn ??= []).Add(new WithdrawnRecord(sequence, bodySize, (flags & BatchReader.FlagAckNow) != 0));
+                if (sequence > _acknowledged) (withdrawn ??= []).Add(new WithdrawnRecord(sequence, bodySize, (flags & BatchReader.FlagAckNow) != 0));
                 frame.Slice(read + 1, 17).CopyTo(frame[(write + 1)..]);
                 frame[write] = (byte)(BatchReader.FlagWithdrawn | (flags & BatchReader.FlagAckNow));
                 BinaryPrimitives.WriteUInt32LittleEndian(frame[(write + 18)..], 0);
@@ -407,11 +435,13 @@ internal sealed class OutboundQueue
         waiter?.TrySetResult();
     }
 
-    public Task WaitForRoomAsync()
+    /// <summary>Completes when a record of <paramref name="recordSize"/> bytes may fit: the queue is empty, or under
+    /// half its limit with room for it. A record that does not fit yet waits for the next frame released.</summary>
+    public Task WaitForRoomAsync(int recordSize)
     {
         lock (_gate)
         {
-            if (_closed || _pendingBytes == 0 || _pendingBytes < _limitBytes / 2) return Task.CompletedTask;
+            if (_closed || _pendingBytes == 0 || (_pendingBytes < _limitBytes / 2 && _pendingBytes + recordSize <= _limitBytes)) return Task.CompletedTask;
             _roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             return _roomWaiter.Task;
         }
@@ -495,6 +525,9 @@ internal sealed class OutboundQueue
         if (buffer.Length != SegmentSize) ArrayPool<byte>.Shared.Return(buffer);
         else if (_free.Count < _maxFreeSegments) _free.Push(buffer);
     }
+
+    /// <summary>The bytes a record of that body and topic takes in a batch frame.</summary>
+    public static int RecordSize(int bodyLength, byte[]? topicUtf8) => Wire.RecordFixedSize + (topicUtf8 is null ? 0 : 1 + topicUtf8.Length) + bodyLength;
 
     public static byte[]? EncodeTopic(string? topic)
     {

@@ -136,6 +136,26 @@ public sealed class WireFormatTests
     }
 
     [Fact]
+    public void A_record_withdrawn_after_the_peer_acknowledged_it_is_not_reported_as_lost()
+    {
+        var queue = new OutboundQueue(FrameType.Data, NodeId.NewRandom(), 1 << 30, retainUntilAcknowledged: true);
+        queue.TryAppend(new byte[3000], MessageContentType.Binary, null, 0, ackNow: false, out _);
+        queue.TryAppend(new byte[3000], MessageContentType.Binary, null, 0, ackNow: true, out _);
+        var segments = new List<OutboundSegment>();
+        queue.TakeAll(segments);
+        queue.Sent(Assert.Single(segments));
+        queue.Acknowledge(1);
+        Assert.Equal(1, queue.RequeueUnacknowledged());
+
+        Assert.Equal([new WithdrawnRecord(2, 3000, AckNow: true)], queue.WithdrawOver(1024));
+        segments.Clear();
+        queue.TakeAll(segments);
+        var records = new List<BatchRecord>();
+        BatchReader.Read(Assert.Single(segments).Buffer[..segments[0].Length], FrameType.Data, records);
+        Assert.Equal([(1L, true), (2L, true)], records.Select(r => (r.Sequence, r.Withdrawn)));
+    }
+
+    [Fact]
     public void A_withdrawn_record_with_a_body_is_malformed()
     {
         var frame = RawPlainPeer.Batch(0, (1, "body"u8.ToArray()));

@@ -137,24 +137,13 @@ public sealed class MessageSizeLimitTests
         var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
         var dropped = new TaskCompletionSource<MessageDroppedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         a.MessageDropped += (_, e) => dropped.TrySetResult(e);
-
-        // A peer played by hand: its ROUTER is where a's link connects, and it answers a's HELLO when the test says.
-        using var router = new RouterSocket();
-        router.Options.Linger = TimeSpan.Zero;
-        var port = router.BindRandomPort("tcp://127.0.0.1");
-        var id = NodeId.NewRandom();
-        using var greeter = new DealerSocket();
-        greeter.Options.Linger = TimeSpan.Zero;
-        greeter.Connect(a.Endpoint);
-        greeter.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, id, "raw", "127.0.0.1", port, port, Guid.NewGuid(), Guid.NewGuid())));
-        var (identity, hello) = ReceiveFrame(router, FrameType.Hello);
-        Assert.Null(ControlFrames.ReadHello(hello).DataFor);
+        using var peer = HandPlayedPeer.Greet(a, cluster);
 
         // Queued while a knows nothing of raw's limit: a body over it between two that fit, one of them acknowledged.
         await a.SendAsync("raw", "before");
         var acknowledged = a.SendAsync("raw", new byte[200 * 1024], MessageContentType.Binary, "big", requireAck: true);
         await a.SendAsync("raw", "after");
-        router.SendMoreFrame(identity).SendFrame(ControlFrames.Welcome(new WelcomeFrame(id, "raw", port, port, MaxMessageSize: 1024)));
+        peer.Welcome(maxMessageSize: 1024);
 
         var error = await Assert.ThrowsAsync<MessageTooLargeException>(() => acknowledged.WaitAsync(Wait));
         Assert.Equal((204800, 1024, "raw"), (error.Size, error.Limit, error.Peer));
@@ -164,12 +153,74 @@ public sealed class MessageSizeLimitTests
         Assert.Equal(1, a.Statistics.MessagesDropped);
 
         // On the wire: the three records in order, the middle one flagged withdrawn, with no topic and no body.
-        var records = new List<BatchRecord>();
-        while (records.Count < 3) BatchReader.Read(ReceiveFrame(router, FrameType.Data).Frame, FrameType.Data, records);
+        var records = peer.ReadRecords(3);
         Assert.Equal([1L, 2L, 3L], records.Select(r => r.Sequence));
         Assert.Equal([false, true, false], records.Select(r => r.Withdrawn));
         Assert.Equal(("before", "after"), (Encoding.UTF8.GetString(records[0].Body.Span), Encoding.UTF8.GetString(records[2].Body.Span)));
         Assert.Equal((0, (string?)null, true), (records[1].Body.Length, records[1].Topic, records[1].AckNow));
+    }
+
+    [Fact]
+    public async Task A_send_that_waits_for_room_while_the_peers_WELCOME_tells_a_smaller_limit_fails_when_it_gets_room()
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, SendQueueLimitBytes = 64 * 1024 });
+        using var peer = HandPlayedPeer.Greet(a, cluster);
+
+        // Over half the queue's limit, then a body checked against no known limit, which waits for room.
+        for (var i = 0; i < 40; i++) await a.SendAsync("raw", new byte[1000]);
+        var big = a.SendAsync("raw", new byte[200 * 1024], MessageContentType.Binary, null, requireAck: true);
+        Assert.False(big.IsCompleted, "the 200 KiB send should wait for room");
+        peer.Welcome(maxMessageSize: 1024);
+
+        // The 40 fit the limit and go; acknowledged, they make room, and the waiting send meets the limit.
+        var records = peer.ReadRecords(40, acknowledge: true);
+        Assert.Equal(Enumerable.Range(1, 40).Select(n => (long)n), records.Select(r => r.Sequence));
+        var error = await Assert.ThrowsAsync<MessageTooLargeException>(() => big.WaitAsync(Wait));
+        Assert.Equal((204800, 1024, "raw"), (error.Size, error.Limit, error.Peer));
+        await a.SendAsync("raw", "next");
+        Assert.Equal([(41L, false, 4)], peer.ReadRecords(1).Select(r => (r.Sequence, r.Withdrawn, r.Body.Length)));
+    }
+
+    [Fact]
+    public async Task A_body_larger_than_half_the_send_queue_waits_for_room_without_holding_its_caller()
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, SendQueueLimitBytes = 64 * 1024 });
+        using var peer = HandPlayedPeer.Greet(a, cluster);
+
+        // One small message queued (the link waits for its WELCOME), then a body that does not fit beside it. The
+        // call returns at once with the send pending (it used to retry on the caller's thread, a core busy, until
+        // the queue emptied).
+        await a.SendAsync("raw", "small");
+        var pending = await Task.Factory.StartNew(() => a.SendAsync("raw", new byte[100 * 1024]).AsTask()).WaitAsync(Wait);
+        Assert.False(pending.IsCompleted, "the 100 KiB send should wait for room");
+
+        peer.Welcome(maxMessageSize: 1024 * 1024);
+        Assert.Equal([1L], peer.ReadRecords(1, acknowledge: true).Select(r => r.Sequence));
+        await pending.WaitAsync(Wait);
+        Assert.Equal([(2L, 100 * 1024)], peer.ReadRecords(1).Select(r => (r.Sequence, r.Body.Length)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Small_messages_queued_after_one_at_the_limit_travel_in_frames_of_their_own(bool insecure)
+    {
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], Wait);
+
+        // A body at b's limit (1 MiB) rents a 2 MiB buffer. The 100 after it used to fill that buffer, making a
+        // frame over the largest b takes at all: ZeroMQ then ended the connection each time it was sent again.
+        var run = new List<OutgoingMessage> { new(new byte[b.Options.MaxMessageSize]) };
+        for (var i = 0; i < 100; i++) run.Add(new OutgoingMessage(new byte[1000]));
+        await a.SendManyAsync("b", run.ToArray());
+
+        var got = await TestCluster.ReadAsync(b, 101);
+        Assert.Equal(Enumerable.Range(1, 101).Select(n => (long)n), got.Select(m => m.Sequence));
+        Assert.Equal(b.Options.MaxMessageSize, got[0].Body.Length);
     }
 
     [Theory]
@@ -201,20 +252,6 @@ public sealed class MessageSizeLimitTests
         Assert.Equal("and on", (await TestCluster.ReadAsync(b2, 1))[0].GetText());
     }
 
-    /// <summary>The next frame of <paramref name="type"/> a ROUTER reads, with the connection it came on.</summary>
-    private static (byte[] Identity, byte[] Frame) ReceiveFrame(RouterSocket router, FrameType type)
-    {
-        var deadline = DateTime.UtcNow + Wait;
-        while (true)
-        {
-            byte[]? identity = null;
-            var left = deadline - DateTime.UtcNow;
-            Assert.True(left > TimeSpan.Zero && router.TryReceiveFrameBytes(left, out identity), $"no {type}");
-            var frame = router.ReceiveFrameBytes();
-            if (Wire.ReadHeader(frame) == type) return (identity!, frame);
-        }
-    }
-
     /// <summary>A raw DEALER that says HELLO as a node named "raw", and has its WELCOME, which tells the node's limit.</summary>
     private static DealerSocket Greet(MessengerNode b, TestCluster cluster)
     {
@@ -224,4 +261,69 @@ public sealed class MessageSizeLimitTests
     }
 
     private static byte[] Batch(long ack, params (long Sequence, byte[] Body)[] records) => RawPlainPeer.Batch(ack, records);
+
+    /// <summary>A peer named "raw" played by hand over protocol 1: it says HELLO to the node, whose link then
+    /// connects to its ROUTER, and it answers that link's HELLO only when the test calls <see cref="Welcome"/>.</summary>
+    private sealed class HandPlayedPeer : IDisposable
+    {
+        private readonly RouterSocket _router = new();
+        private readonly DealerSocket _greeter = new();
+        private readonly NodeId _id = NodeId.NewRandom();
+        private readonly int _port;
+        private byte[] _link = [];
+
+        private HandPlayedPeer()
+        {
+            _router.Options.Linger = TimeSpan.Zero;
+            _greeter.Options.Linger = TimeSpan.Zero;
+            _port = _router.BindRandomPort("tcp://127.0.0.1");
+        }
+
+        /// <summary>Returns once the node's link to it has said HELLO: the node has it in its table, joining.</summary>
+        public static HandPlayedPeer Greet(MessengerNode node, TestCluster cluster)
+        {
+            var peer = new HandPlayedPeer();
+            peer._greeter.Connect(node.Endpoint);
+            peer._greeter.SendFrame(ControlFrames.Hello(new HelloFrame(cluster.Name, peer._id, "raw", "127.0.0.1", peer._port, peer._port, Guid.NewGuid(), Guid.NewGuid())));
+            var (link, hello) = peer.ReceiveFrame(FrameType.Hello);
+            Assert.Null(ControlFrames.ReadHello(hello).DataFor);
+            peer._link = link;
+            return peer;
+        }
+
+        public void Welcome(int maxMessageSize) =>
+            _router.SendMoreFrame(_link).SendFrame(ControlFrames.Welcome(new WelcomeFrame(_id, "raw", _port, _port, maxMessageSize)));
+
+        /// <summary>The records of the next DATA frames, until <paramref name="count"/> have come; with
+        /// <paramref name="acknowledge"/>, each frame is acknowledged.</summary>
+        public List<BatchRecord> ReadRecords(int count, bool acknowledge = false)
+        {
+            var records = new List<BatchRecord>();
+            while (records.Count < count)
+            {
+                BatchReader.Read(ReceiveFrame(FrameType.Data).Frame, FrameType.Data, records);
+                if (acknowledge) _router.SendMoreFrame(_link).SendFrame(ControlFrames.Ack(records[^1].Sequence));
+            }
+            return records;
+        }
+
+        private (byte[] Identity, byte[] Frame) ReceiveFrame(FrameType type)
+        {
+            var deadline = DateTime.UtcNow + Wait;
+            while (true)
+            {
+                byte[]? identity = null;
+                var left = deadline - DateTime.UtcNow;
+                Assert.True(left > TimeSpan.Zero && _router.TryReceiveFrameBytes(left, out identity), $"no {type}");
+                var frame = _router.ReceiveFrameBytes();
+                if (Wire.ReadHeader(frame) == type) return (identity!, frame);
+            }
+        }
+
+        public void Dispose()
+        {
+            _greeter.Dispose();
+            _router.Dispose();
+        }
+    }
 }
