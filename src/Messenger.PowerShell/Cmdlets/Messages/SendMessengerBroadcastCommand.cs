@@ -56,6 +56,8 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void ProcessRecord()
     {
+        // Messages handed over earlier come first: what the engine refused of them, then this one.
+        if (_coalescer is { HasRefused: true }) WriteRefused();
         var message = Message;
         var value = BodyEncoder.Unwrap(message);
         try

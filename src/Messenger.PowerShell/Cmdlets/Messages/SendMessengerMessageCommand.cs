@@ -80,6 +80,8 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void ProcessRecord()
     {
+        // Messages handed over earlier come first: what the engine refused of them, then this one.
+        if (_coalescer is { HasRefused: true }) WriteRefused();
         var message = Message;
         var value = BodyEncoder.Unwrap(message);
         if (!_waitForAck && value is string text)
