@@ -56,8 +56,7 @@ internal sealed class ReceiveQueue
         {
             if (_fullMode == ReceiveFullMode.DropOldest)
             {
-                var excess = Count + batch.Count - _capacity;
-                if (excess > 0) dropped = DropOldest(excess, batch);
+                dropped = DropOldest(batch);
                 accepted = Math.Min(batch.Count, _capacity);
                 Enqueue(batch, batch.Count - accepted, accepted);
             }
@@ -127,8 +126,11 @@ internal sealed class ReceiveQueue
         if (Count > 0 || _completed)
         {
             Interlocked.CompareExchange(ref _waiter, null, waiter);
-            waiter.TrySetResult(Count > 0);
-            return new ValueTask<bool>(Count > 0 || !_completed);
+            // The waiter may be another reader's: false would tell it the node stopped, so it says only "look
+            // again" unless the queue is complete and empty. A reader woken with nothing to read waits again.
+            var more = Count > 0 || !_completed;
+            waiter.TrySetResult(more);
+            return new ValueTask<bool>(more);
         }
         return cancellationToken.CanBeCanceled ? new ValueTask<bool>(waiter.Task.WaitAsync(cancellationToken)) : new ValueTask<bool>(waiter.Task);
     }
@@ -147,12 +149,18 @@ internal sealed class ReceiveQueue
     }
 
     // Writer, DropOldest: makes room for the batch by dropping the oldest waiting messages, and, when the batch
-    // alone is over the capacity, its own first ones.
-    private List<MessengerMessage> DropOldest(int excess, List<MessengerMessage> batch)
+    // alone is over the capacity, its own first ones (which the caller does not queue). The excess is counted under
+    // the readers' gate: counted before it, a reader could take messages meanwhile, and the batch's own messages
+    // would make up the difference, reported dropped and delivered all the same.
+    private List<MessengerMessage>? DropOldest(List<MessengerMessage> batch)
     {
-        var dropped = new List<MessengerMessage>(excess);
+        List<MessengerMessage> dropped;
+        int excess;
         lock (_readGate)
         {
+            excess = Count + batch.Count - _capacity;
+            if (excess <= 0) return null;
+            dropped = new List<MessengerMessage>(excess);
             while (dropped.Count < excess && (_index < _current.Length || TakeNextBatch()))
             {
                 dropped.Add(_current[_index]);
@@ -168,10 +176,12 @@ internal sealed class ReceiveQueue
     private bool TakeNextBatch()
     {
         if (!_batches.TryDequeue(out var next)) return false;
-        Interlocked.Add(ref _queued, -next.Length);
+        // Counted as current before it stops counting as queued: Count may read high for a moment, never 0 with
+        // messages waiting (a reader that read 0 would wait while they do).
         _current = next;
         _index = 0;
         Volatile.Write(ref _currentRemaining, next.Length);
+        Interlocked.Add(ref _queued, -next.Length);
         return true;
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Messenger.Transport;
 
 namespace Messenger.Core.Tests.Transport;
@@ -141,5 +142,35 @@ public class ReceiveQueueTests
         });
         await Task.WhenAll([writer, .. readers]).WaitAsync(Patience);
         Assert.All(seen.Skip(1), n => Assert.Equal(1, n));
+    }
+
+    [Fact]
+    public async Task DropOldest_never_reports_as_dropped_a_message_a_reader_took()
+    {
+        // A reader drains while the writer makes room: every message is either delivered or dropped, never both.
+        const int capacity = 64, perBatch = 16, batches = 200_000;
+        var dropped = new ConcurrentDictionary<long, byte>();
+        var delivered = new ConcurrentDictionary<long, byte>();
+        var queue = new ReceiveQueue(capacity, ReceiveFullMode.DropOldest, m => dropped.TryAdd(m.Sequence, 0));
+        var done = 0;
+        var reader = Task.Run(() =>
+        {
+            var into = new List<MessengerMessage>();
+            while (Volatile.Read(ref done) == 0 || queue.Count > 0)
+            {
+                into.Clear();
+                queue.TryReadMany(into, int.MaxValue);
+                foreach (var m in into) Assert.True(delivered.TryAdd(m.Sequence, 0), $"#{m.Sequence} read twice");
+            }
+        });
+        var writer = Task.Run(() =>
+        {
+            for (var b = 0; b < batches; b++) queue.Write(Batch(1 + (long)b * perBatch, perBatch));
+            Volatile.Write(ref done, 1);
+        });
+        await Task.WhenAll(writer, reader).WaitAsync(Patience * 4);
+        var both = delivered.Keys.Intersect(dropped.Keys).Count();
+        Assert.True(both == 0, $"{both} messages both delivered and reported dropped");
+        Assert.Equal((long)batches * perBatch, delivered.Count + dropped.Count);
     }
 }
