@@ -261,18 +261,14 @@ internal sealed partial class NodeRuntime
             Refuse(identity, RefuseCode.WrongCluster, $"this node is in cluster '{_options.Cluster}', not '{hello.Cluster}'", hello.Name, Wire.Version);
             return;
         }
-        var session = new AcceptedSession(null, null, hello.Session.ToByteArray(), hello.DataFor?.ToByteArray());
-        if (!AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), session, null, NoiseCipher.ChaChaPoly)) return;
-        if (hello.DataFor is not null || !_peers.TryGetValue(hello.Id, out var link) || link.PlainIncarnation == hello.Incarnation) return;
-        // A new incarnation (a restarted node) counts both of its streams afresh; the same one, reconnected, goes on
-        // where it was, and what it sends again is recognised and dropped.
-        link.PlainIncarnation = hello.Incarnation;
-        StartNewIncarnation(link, _routes.GetValueOrDefault(identity));
+        var session = new AcceptedSession(null, null, hello.Session.ToByteArray(), hello.DataFor?.ToByteArray(), hello.Incarnation);
+        AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), session, null, NoiseCipher.ChaChaPoly);
     }
 
     /// <summary>What the responder holds of an accepted connection: the keys of a finished protocol 2 handshake
-    /// (none in protocol 1), the hash or token that names the session, and for a data connection its link's.</summary>
-    private sealed record AcceptedSession(FrameSealer? Sealer, FrameOpener? Opener, byte[] HandshakeHash, byte[]? DataFor);
+    /// (none in protocol 1), the hash or token that names the session, for a data connection its link's, and in
+    /// protocol 1 the peer's incarnation (protocol 2 tells one by the broadcast key).</summary>
+    private sealed record AcceptedSession(FrameSealer? Sealer, FrameOpener? Opener, byte[] HandshakeHash, byte[]? DataFor, Guid PlainIncarnation = default);
 
     /// <summary>Binds an inbound connection to the node it proved to be (after the checks every protocol makes), and
     /// answers WELCOME and PEERS on it (WELCOME alone on a data connection). Returns false when the node was refused.</summary>
@@ -329,7 +325,9 @@ internal sealed partial class NodeRuntime
         if (acknowledgeOn is not null) foreach (var earlier in link.Routes.Where(r => r.AcknowledgedOn == acknowledgeOn).ToList()) DropRoute(earlier);
         var route = new RouterSession(identity, link, session?.Sealer, session?.Opener, session?.HandshakeHash, acknowledgeOn);
         link.Routes.Add(route);
+        // Before the peer is touched: a restarted peer's links are proved again before it counts as connected.
         if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey, broadcastCipher, keep: route);
+        else if (!route.IsData && session?.PlainIncarnation is { } incarnation && incarnation != Guid.Empty) SetPlainIncarnation(link, incarnation, route);
         Touch(link);
         if (route.IsData)
         {

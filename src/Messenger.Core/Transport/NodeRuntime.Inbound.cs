@@ -343,6 +343,10 @@ internal sealed partial class NodeRuntime
             case FrameType.Reset:
                 ControlFrames.ReadEmpty(frame);
                 link.Welcomed = false;
+                // The peer may be a new process on the old address (protocol 1's WELCOME does not tell): until it
+                // says again that it hears our broadcasts (SUB_READY, which it sends when it accepts our new
+                // session, or when its probe is answered), the link does not count as up.
+                link.TheyHearOurBroadcast = false;
                 CloseData(link, "the peer forgot the link's session");
                 // Every frame that met the forgotten session is answered RESET; one new handshake answers them all.
                 if (link.Session is { Handshake: null } session) StartHandshake(session);

@@ -408,7 +408,26 @@ internal sealed partial class NodeRuntime
         link.BroadcastKey = key;
         link.BroadcastOpener = opener;
         if (!remembered) StartNewIncarnation(link, keep);
-        if (!restarted) return;
+        if (restarted) OnPeerRestarted(link);
+    }
+
+    /// <summary>Protocol 1's <see cref="SetBroadcastKey"/>: an incarnation other than the one the link knew (from
+    /// the peer's HELLO) is a restarted peer. The same one, reconnected, goes on where it was, and what it sends
+    /// again is recognised and dropped.</summary>
+    private void SetPlainIncarnation(PeerLink link, Guid incarnation, RouterSession keep)
+    {
+        if (link.PlainIncarnation == incarnation) return;
+        var restarted = link.PlainIncarnation != Guid.Empty;
+        link.PlainIncarnation = incarnation;
+        StartNewIncarnation(link, keep);
+        if (restarted) OnPeerRestarted(link);
+    }
+
+    /// <summary>Every proof that the links work (our session to the peer, its broadcasts reaching us, ours reaching
+    /// it) belonged to the old process: until they are made again, the peer is not connected, so that a broadcast
+    /// sent once it is reaches the new process.</summary>
+    private void OnPeerRestarted(PeerLink link)
+    {
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");
         link.HearsTheirBroadcast = false;
         link.TheyHearOurBroadcast = false;

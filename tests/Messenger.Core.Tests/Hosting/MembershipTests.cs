@@ -177,6 +177,45 @@ public sealed class MembershipTests
         Assert.Equal(("new unicast", 1L), (got.GetText(), got.Sequence));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_peer_restarted_on_its_ports_is_connected_again_only_once_it_hears_broadcasts(bool insecure)
+    {
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var key = MessengerKeyPair.Generate();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = key });
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        var ports = cluster.Options("b") with { KeyPair = key, Port = b.Port, PublishPort = b.PublishPort, DataPort = b.DataPort };
+
+        // a broadcasts the moment it reports b connected again. On its old ports a's sockets reconnect to the new
+        // process by themselves; the links the old one had proved must be proved again first, or the broadcast
+        // meets a subscriber that is not yet subscribed and is lost without a trace (the new process has never
+        // heard a, so it counts no gap).
+        var rejoined = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var armed = 0;
+        a.PeerJoined += (_, e) =>
+        {
+            if (e.Peer.Name != "b" || Volatile.Read(ref armed) == 0) return;
+            a.BroadcastAsync("hello again").AsTask().Wait();
+            rejoined.TrySetResult();
+        };
+        using (var probe = new EventProbe(a))
+        {
+            await b.AbandonForTestsAsync();
+            await probe.WaitAsync("unreachable", "b");
+        }
+        Volatile.Write(ref armed, 1);
+        var b2 = await cluster.StartAsync("b", _ => ports);
+        await rejoined.Task.WaitAsync(TestCluster.Timeout);
+        await b2.WaitForPeersAsync(["a"], TestCluster.Timeout);
+        await a.BroadcastAsync("marker");
+
+        var first = (await TestCluster.ReadAsync(b2, 1))[0];
+        Assert.Equal(("hello again", 0L), (first.GetText(), b2.Statistics.BroadcastsMissed));
+    }
+
     [Fact]
     public async Task A_vanished_node_is_reported_unreachable_then_gone()
     {
