@@ -9,11 +9,24 @@ internal sealed class FaultInjection
     private readonly ConcurrentDictionary<string, int> _throws = new(StringComparer.Ordinal);
     private int _forgetSessions;
 
-    /// <summary>At its next frame, the node forgets every inbound session, as if its unicast socket had been
-    /// replaced: what arrives on the old sessions is lost and answered RESET.</summary>
-    public void ForgetSessions() => Interlocked.Exchange(ref _forgetSessions, 1);
+    private TaskCompletionSource _sessionsForgotten = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public bool TakeForgetSessions() => Interlocked.Exchange(ref _forgetSessions, 0) == 1;
+    /// <summary>At its next frame on the unicast port, the node forgets every inbound session, as if its unicast
+    /// socket had been replaced: what arrives on the old sessions is lost and answered RESET. The task completes once
+    /// it has.</summary>
+    public Task ForgetSessions()
+    {
+        var forgotten = Volatile.Read(ref _sessionsForgotten).Task;
+        Interlocked.Exchange(ref _forgetSessions, 1);
+        return forgotten;
+    }
+
+    public bool TakeForgetSessions()
+    {
+        if (Interlocked.Exchange(ref _forgetSessions, 0) != 1) return false;
+        Interlocked.Exchange(ref _sessionsForgotten, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        return true;
+    }
 
     /// <summary>The node receives broadcasts but acknowledges none, as a peer whose subscription silently broke would.</summary>
     public bool MuteBroadcastAcks { get; set; }

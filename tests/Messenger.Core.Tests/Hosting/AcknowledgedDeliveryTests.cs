@@ -30,7 +30,7 @@ public sealed class AcknowledgedDeliveryTests
 
         // b forgets its sessions: the frames that meet the old session are lost. a must handshake again and send
         // what b did not acknowledge; nothing may arrive twice.
-        b.Faults.ForgetSessions();
+        await b.Faults.ForgetSessions().WaitAsync(TestCluster.Timeout);
         var sends = Enumerable.Range(1, 3).Select(i => a.SendAsync("b", $"lost {i}", topic: null, requireAck: true)).ToList();
         await a.SendAsync("b", "after", topic: null, requireAck: true);
         await Task.WhenAll(sends).WaitAsync(TestCluster.Timeout);

@@ -99,7 +99,7 @@ public sealed class DataConnectionTests
         }
         Assert.Equal(sent, (await TestCluster.ReadAsync(b, sent)).Count);
 
-        b.Faults.ForgetSessions();
+        await b.Faults.ForgetSessions().WaitAsync(TestCluster.Timeout);
         var sends = Enumerable.Range(1, 5).Select(i => a.SendAsync("b", $"lost {i}", topic: null, requireAck: true)).ToList();
         await Task.WhenAll(sends).WaitAsync(TestCluster.Timeout);
         var got = (await TestCluster.ReadAsync(b, 5)).Select(m => m.GetText()).ToList();

@@ -77,7 +77,9 @@ public sealed class DataReceiverTests
 
         // b forgets every session: the data receiver forgets the data connection with its link session, answers its
         // next frame RESET, and a sends what was not acknowledged again and opens a new data connection.
-        b.Faults.ForgetSessions();
+        // The forgetting happens at b's next frame on its unicast port (a heartbeat at the latest): before the sends,
+        // which would otherwise go by on the data connection before it, and the new one's messages after them.
+        await b.Faults.ForgetSessions().WaitAsync(TestCluster.Timeout);
         var sends = Enumerable.Range(1, 5).Select(i => a.SendAsync("b", $"lost {i}", topic: null, requireAck: true)).ToList();
         await Task.WhenAll(sends).WaitAsync(TestCluster.Timeout);
         Assert.Equal(Enumerable.Range(1, 5).Select(i => $"lost {i}"), (await TestCluster.ReadAsync(b, 5)).Select(m => m.GetText()));

@@ -126,7 +126,7 @@ public sealed class JunkFloodTests
         {
             for (var i = 0; i < 20; i++) stranger.SendFrame([0x4D, 0x02, (byte)FrameType.Sealed, .. RandomBytes(random, 40)]);
             var (forgetful, other) = round % 2 == 1 ? (b, a) : (a, b);
-            forgetful.Faults.ForgetSessions();
+            await forgetful.Faults.ForgetSessions().WaitAsync(Wait);
             await other.SendAsync(forgetful.Name, $"to {forgetful.Name} {round}", topic: null, requireAck: true).WaitAsync(Wait);
             await forgetful.SendAsync(other.Name, $"back to {other.Name} {round}", topic: null, requireAck: true).WaitAsync(Wait);
             Assert.Equal($"to {forgetful.Name} {round}", (await TestCluster.ReadAsync(forgetful, 1))[0].GetText());
