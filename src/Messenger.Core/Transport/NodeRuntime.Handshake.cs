@@ -305,6 +305,10 @@ internal sealed partial class NodeRuntime
             Refuse(identity, RefuseCode.IdentityMismatch, $"node {id} is known here as '{link.Name}'", name, version);
             return false;
         }
+        // A peer restarted with its key on other ports, heard from before this node noticed its old process die
+        // (its frames keep the link alive): the link's sockets still point at the old process.
+        if (session?.DataFor is null && link.Address != address && IsNewIncarnation(link, broadcastKey, session?.PlainIncarnation ?? default))
+            Readdress(link, address);
         if (_routes.TryGetValue(identity, out var old)) DropRoute(old);
         RouterSession? acknowledgeOn = null;
         if (session?.DataFor is { } dataFor)

@@ -234,6 +234,7 @@ internal sealed partial class NodeRuntime
         link.HearsTheirBroadcast = false;
         link.TheyHearOurBroadcast = false;
         ReconnectSockets(link, Environment.TickCount64);
+        PublishSnapshot();
     }
 
     /// <summary>Connects the link's sockets and starts its handshake; when its address cannot be connected to now (a
@@ -410,6 +411,13 @@ internal sealed partial class NodeRuntime
         if (!remembered) StartNewIncarnation(link, keep);
         if (restarted) OnPeerRestarted(link);
     }
+
+    /// <summary>The key (protocol 2) or incarnation (protocol 1) in a peer's handshake is of another process than
+    /// the one the link knew.</summary>
+    private static bool IsNewIncarnation(PeerLink link, byte[]? broadcastKey, Guid plainIncarnation) =>
+        broadcastKey is not null
+            ? link.BroadcastKey is { } known && !known.AsSpan().SequenceEqual(broadcastKey)
+            : link.PlainIncarnation != Guid.Empty && plainIncarnation != Guid.Empty && link.PlainIncarnation != plainIncarnation;
 
     /// <summary>Protocol 1's <see cref="SetBroadcastKey"/>: an incarnation other than the one the link knew (from
     /// the peer's HELLO) is a restarted peer. The same one, reconnected, goes on where it was, and what it sends

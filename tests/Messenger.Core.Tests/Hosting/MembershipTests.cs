@@ -216,6 +216,29 @@ public sealed class MembershipTests
         Assert.Equal(("hello again", 0L), (first.GetText(), b2.Statistics.BroadcastsMissed));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_peer_restarted_on_new_ports_before_it_was_missed_gets_what_is_sent_to_it(bool insecure)
+    {
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var key = MessengerKeyPair.Generate();
+        // Heartbeats 1 s apart: the new process greets a before a notices that the old one died.
+        var a = await cluster.StartAsync("a", o => o with { HeartbeatInterval = TimeSpan.FromSeconds(1) });
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = key });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        await a.SendAsync("b", "before", topic: null, requireAck: true);
+
+        await b.AbandonForTestsAsync();
+        var b2 = await cluster.StartAsync("b", o => o with { KeyPair = key });
+        Assert.NotEqual(b.Port, b2.Port);
+
+        // The new process's frames keep a's link alive: a must follow it to its new address by its handshake.
+        await a.SendAsync("b", "to the new b", topic: null, requireAck: true).WaitAsync(TestCluster.Timeout);
+        Assert.Equal("to the new b", (await TestCluster.ReadAsync(b2, 1))[0].GetText());
+        Assert.Equal(b2.Endpoint, a.GetPeer("b")!.Endpoint);
+    }
+
     [Fact]
     public async Task A_vanished_node_is_reported_unreachable_then_gone()
     {
