@@ -117,6 +117,17 @@ internal sealed partial class NodeRuntime
         else link.GiveBackOwedAck(ack);
     }
 
+    /// <summary>Poller, when what was sent to the peer and not acknowledged goes again (a new session, or a data
+    /// connection given up): a frame among it may have carried an ACK in its <c>ack</c> field and been lost, and its
+    /// resending is stamped with what is owed then. So everything delivered from the peer is owed again; ACKs are
+    /// cumulative, and the peer takes one it already had for nothing.</summary>
+    private static void OweAckAgain(PeerLink link)
+    {
+        long delivered;
+        lock (link.DeliveryGate) delivered = link.SequenceState[0];
+        if (delivered > 0) link.OweAck(delivered);
+    }
+
     /// <summary>The peer acknowledged our DATA (in an ACK, or in its own DATA): frees those frames, and lets a data
     /// connection that waited for them take over.</summary>
     private void OnAcknowledged(PeerLink link, long sequence)

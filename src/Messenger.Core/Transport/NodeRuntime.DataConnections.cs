@@ -153,7 +153,11 @@ internal sealed partial class NodeRuntime
         data.Dispose();
         link.DataRetryAt = Environment.TickCount64 + DataRetryMilliseconds;
         Log.DataConnectionClosed(_logger, link.Name, reason);
-        if (resend && link.Outbound.RequeueUnacknowledged() > 0) FlushLink(link);
+        if (resend && link.Outbound.RequeueUnacknowledged() > 0)
+        {
+            OweAckAgain(link);
+            FlushLink(link);
+        }
     }
 
     /// <summary>Sends what is queued for the link on its data connection (poller thread, under the gate).</summary>

@@ -295,7 +295,7 @@ internal sealed partial class NodeRuntime
         if (link.Welcomed) return;
         link.Welcomed = true;
         RestartProbes(link);
-        link.Outbound.RequeueUnacknowledged();
+        if (link.Outbound.RequeueUnacknowledged() > 0) OweAckAgain(link);
         WithdrawTooLarge(link);
         FlushLink(link);
         SendProbeIfDue(link, Environment.TickCount64);

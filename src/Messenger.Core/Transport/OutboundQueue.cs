@@ -31,6 +31,8 @@ internal sealed class OutboundQueue
     // Acknowledged sends whose record was withdrawn before their sender began to wait (see Fail).
     private readonly Dictionary<long, Exception> _failed = [];
     private long _acknowledged;
+    // The highest sequence taken for the wire: an acknowledgement counts up to it at most.
+    private long _takenSequence;
     private Exception? _closedBecause;
     private byte[]? _current;
     private int _currentLength;
@@ -51,6 +53,7 @@ internal sealed class OutboundQueue
     {
         _sequence = lastSequence;
         _acknowledged = lastSequence;
+        _takenSequence = lastSequence;
         _type = type;
         _sender = sender;
         _limitBytes = limitBytes;
@@ -135,6 +138,7 @@ internal sealed class OutboundQueue
             var segment = _sealed[^1];
             _sealed.Clear();
             _unacked.Add(segment);
+            _takenSequence = segment.LastSequence;
             return segment;
         }
     }
@@ -222,6 +226,7 @@ internal sealed class OutboundQueue
         lock (_gate)
         {
             SealCurrent();
+            if (_sealed.Count > 0) _takenSequence = Math.Max(_takenSequence, _sealed[^1].LastSequence);
             into.AddRange(_sealed);
             _sealed.Clear();
             _scheduled = false;
@@ -278,7 +283,9 @@ internal sealed class OutboundQueue
         lock (_gate)
         {
             if (sequence <= _acknowledged) return;
-            _acknowledged = Math.Min(sequence, _sequence);
+            // More than was taken for the wire acknowledges what was: a peer's stale ACK (one owed to an earlier
+            // process of ours, or a confused peer) must not let a queued message's sender believe it arrived.
+            _acknowledged = Math.Min(sequence, _takenSequence);
             while (_unacked.Count > 0 && _unacked[0].LastSequence <= _acknowledged)
             {
                 (done ??= []).Add(_unacked[0]);

@@ -1,4 +1,5 @@
 using Messenger.Tests.Support;
+using Messenger.Transport;
 
 namespace Messenger.Tests.Hosting;
 
@@ -52,5 +53,47 @@ public sealed class AcknowledgedDeliveryTests
         var error = await Assert.ThrowsAsync<MessengerException>(() => a.SendAsync("b", "anyone?", topic: null, requireAck: true));
         Assert.Contains(error.ErrorId, new[] { "AckTimeout", "NotAcknowledged" });
         Assert.Contains("may or may not", error.Message);
+    }
+
+    [Fact]
+    public async Task An_acknowledgement_carried_in_a_lost_frame_is_carried_again_when_the_frame_is()
+    {
+        // b sends only on its link's own connection, into a 64 KiB queue: a 40 KiB frame it holds until a
+        // acknowledges it leaves no room for the next.
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { DirectSends = false, SendQueueLimitBytes = 64 * 1024 });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var body = new byte[40 * 1024];
+        using var deadline = new CancellationTokenSource(TestCluster.Timeout * 3);
+        for (var attempt = 1; ; attempt++)
+        {
+            // Both idle, and a's data connection ready: a's answer goes direct, on it, carrying its ACK of b's frame.
+            while (await a.Runtime.DataConnectionAsync("b") != DataConnectionState.Ready
+                   || await a.Runtime.UnacknowledgedFramesAsync("b") != 0 || await b.Runtime.UnacknowledgedFramesAsync("a") != 0)
+            {
+                Assert.False(deadline.IsCancellationRequested, "never idle with a ready data connection");
+                await a.SendAsync("b", "idle?");
+                await TestCluster.ReadAsync(b, 1);
+            }
+            var (inData, direct) = (a.Runtime.AcksSent.InData, a.Statistics.MessagesSentDirect);
+            a.Faults.LoseDataFrames(1);
+            await b.SendAsync("a", body);
+            Assert.Equal(body.Length, (await TestCluster.ReadAsync(a, 1))[0].Body.Length);
+            await a.SendAsync("b", $"answer {attempt}");
+            var lostTheAck = a.Runtime.AcksSent.InData - inData == 1 && a.Statistics.MessagesSentDirect - direct == 1;
+            if (a.Statistics.MessagesSentDirect - direct != 1) a.Faults.TakeLostDataFrame();
+            // a notices its answer unacknowledged, gives the data connection up and sends the answer again.
+            Assert.Equal($"answer {attempt}", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+            if (!lostTheAck)
+            {
+                Assert.True(attempt < 10, "the answer never carried the ACK in a frame that was lost");
+                continue;
+            }
+            // The ACK of b's frame went with the lost frame: the answer sent again must carry it, or b's frame stays
+            // unacknowledged and its next send waits for room for good.
+            await b.SendAsync("a", body).AsTask().WaitAsync(TestCluster.Timeout);
+            return;
+        }
     }
 }
