@@ -278,6 +278,8 @@ internal sealed partial class NodeRuntime
                 break;
             case FrameType.Leave:
                 ControlFrames.ReadEmpty(frame);
+                // What it owes the peer first: else the leaving node counts what this one delivered as dropped.
+                SendOwedAck(link);
                 Reply(route, ControlFrames.Empty(FrameType.LeaveAck));
                 RemoveLink(link, "left", raiseEvent: true);
                 break;
