@@ -21,7 +21,8 @@ public sealed class MessageDroppedEventArgs : EventArgs
 
     /// <summary>How many messages this event reports: 1 for a message dropped from the receive queue; more for a
     /// peer's queue dropped when it went away (or this node stopped), for the broadcasts held back when this node
-    /// stopped, or for broadcasts of a peer never delivered here (gaps in its sequence).</summary>
+    /// stopped, for broadcasts of a peer never delivered here (gaps in its sequence), or for single drops summed
+    /// because they came faster than the handlers took them.</summary>
     public long Count { get; }
 
     /// <summary>The dropped message where it was decoded, else null.</summary>

@@ -532,14 +532,13 @@ internal sealed partial class NodeRuntime
     {
         CountDropped(1, "too large");
         Log.TooLargeDropped(_logger, message.From, message.Body.Length, _options.MaxMessageSize);
-        if (MessageDropped is not null)
-            Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(message, message.From, $"body of {message.Body.Length} bytes over MaxMessageSize ({_options.MaxMessageSize})")));
+        RaiseDropped(message, $"body of {message.Body.Length} bytes over MaxMessageSize ({_options.MaxMessageSize})", $"bodies over MaxMessageSize ({_options.MaxMessageSize})");
     }
 
     private void OnReceiveDropped(MessengerMessage message)
     {
         CountDropped(1, "receive queue full");
-        if (MessageDropped is not null) Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(message, message.From, "receive queue full")));
+        RaiseDropped(message, "receive queue full", "receive queue full");
     }
 
     private void CountDropped(long count, string reason)

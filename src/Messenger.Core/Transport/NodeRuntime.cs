@@ -170,7 +170,9 @@ internal sealed partial class NodeRuntime : IDisposable
         AddRouterToPoller();
 
         _received = new ReceiveQueue(options.ReceiveQueueCapacity, options.ReceiveFullMode, OnReceiveDropped);
-        _events = Channel.CreateBounded<PendingEvent>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        // Unbounded: events come in bounded numbers (per peer, per restart, summed per second), but those of dropped
+        // messages, which RaiseDropped caps.
+        _events = Channel.CreateUnbounded<PendingEvent>(new UnboundedChannelOptions { SingleReader = true });
         _eventPump = Task.Run(PumpEventsAsync);
 
         if (beaconInterfaces is not null)
@@ -285,6 +287,7 @@ internal sealed partial class NodeRuntime : IDisposable
         CloseQueues();
         await WaitForFixedPortsToCloseAsync().ConfigureAwait(false);
         _received.Complete();
+        RaiseDropSums(all: true);
         _events.Writer.TryComplete();
         await JoinEventPumpAsync().ConfigureAwait(false);
         Log.NodeStopped(_logger, Name);

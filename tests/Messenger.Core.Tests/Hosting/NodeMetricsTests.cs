@@ -184,4 +184,38 @@ public sealed class NodeMetricsTests
 
         public void Dispose() => _listener.Dispose();
     }
+
+    [Fact]
+    public async Task A_flood_of_drops_is_raised_in_full_and_crowds_out_no_other_event()
+    {
+        // b's handler takes a little time per event, and a full queue of 10 drops nearly everything a sends: far
+        // more drop events than the event queue holds one by one.
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { ReceiveQueueCapacity = 10 });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        long raised = 0, target = -1;
+        var allRaised = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var left = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.MessageDropped += (_, e) =>
+        {
+            Assert.Equal(("a", "receive queue full"), (e.Peer, e.Reason));
+            if (Interlocked.Add(ref raised, e.Count) == Volatile.Read(ref target)) allRaised.TrySetResult();
+            Thread.SpinWait(200);
+        };
+        b.PeerLeft += (_, e) => left.TrySetResult();
+
+        var run = Enumerable.Range(0, 1000).Select(_ => new OutgoingMessage(new byte[8])).ToArray();
+        for (var i = 0; i < 100; i++) await a.SendManyAsync("b", run);
+        await a.SendAsync("b", "last", topic: null, requireAck: true);
+        await a.DisposeAsync();
+
+        // PeerLeft, queued after every drop, is raised; and so is every drop, one by one or in sums.
+        await left.Task.WaitAsync(TestCluster.Timeout);
+        var dropped = b.Statistics.MessagesDropped;
+        Assert.True(dropped > 50_000, $"only {dropped} dropped");
+        Volatile.Write(ref target, dropped);
+        if (Interlocked.Read(ref raised) == dropped) allRaised.TrySetResult();
+        await allRaised.Task.WaitAsync(TestCluster.Timeout);
+    }
 }
