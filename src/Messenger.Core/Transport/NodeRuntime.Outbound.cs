@@ -89,32 +89,42 @@ internal sealed partial class NodeRuntime
     /// <summary>Poller, when the peer's WELCOME is read and before anything goes out: a message queued for it before
     /// it told its MaxMessageSize (or before it restarted with a smaller one) and over that limit is withdrawn from
     /// its frame, counted and raised as dropped; an acknowledged send of one fails with MessageTooLarge.</summary>
-    private void WithdrawTooLarge(PeerLink link)
+    private void WithdrawTooLarge(PeerLink link) => WithdrawOver(link.Outbound, link.PeerMaxMessageSize, link.Name);
+
+    /// <summary>Withdraws from <paramref name="queue"/> every queued body over <paramref name="limit"/>, the
+    /// MaxMessageSize that <paramref name="peer"/> told after they were queued (see <see cref="OutboundQueue.WithdrawOver"/>).</summary>
+    private void WithdrawOver(OutboundQueue queue, int limit, string peer)
     {
-        var limit = link.PeerMaxMessageSize;
-        if (limit <= 0 || link.Outbound.WithdrawOver(limit) is not { } withdrawn) return;
+        if (limit <= 0 || queue.WithdrawOver(limit) is not { } withdrawn) return;
+        var what = queue == _broadcast ? "broadcast" : "message";
         foreach (var record in withdrawn)
         {
-            if (record.AckNow) link.Outbound.Fail(record.Sequence, new MessageTooLargeException(record.Size, limit, link.Name));
+            if (record.AckNow) queue.Fail(record.Sequence, new MessageTooLargeException(record.Size, limit, peer));
             CountDropped(1, "too large");
-            Log.TooLargeWithdrawn(_logger, record.Sequence, link.Name, record.Size, limit);
+            Log.TooLargeWithdrawn(_logger, record.Sequence, queue == _broadcast ? "*" : peer, record.Size, limit);
             if (MessageDropped is not null)
             {
-                var args = new MessageDroppedEventArgs(null, link.Name, $"message #{record.Sequence} of {record.Size} bytes is over the MaxMessageSize of '{link.Name}' ({limit}), which it told after the message was queued");
+                var args = new MessageDroppedEventArgs(null, queue == _broadcast ? "*" : peer, $"{what} #{record.Sequence} of {record.Size} bytes is over the MaxMessageSize of '{peer}' ({limit}), which it told after the {what} was queued");
                 Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, args));
             }
         }
     }
 
-    /// <summary>Poller: after a peer told its MaxMessageSize, or left the table.</summary>
+    /// <summary>Poller: after a peer told its MaxMessageSize, or left the table. A broadcast queued (or held for the
+    /// window) before a peer with a smaller limit joined is withdrawn: published, it would be over that peer's frame
+    /// limit, end its subscription, and take what follows on that connection with it, uncounted.</summary>
     private void UpdateBroadcastLimit()
     {
         var limit = int.MaxValue;
+        PeerLink? smallest = null;
         foreach (var link in _peers.Values)
         {
-            if (link.PeerMaxMessageSize is > 0 and var theirs && theirs < limit) limit = theirs;
+            if (link.PeerMaxMessageSize is > 0 and var theirs && theirs < limit) (limit, smallest) = (theirs, link);
         }
+        var lowered = limit < _broadcastLimit;
         _broadcastLimit = limit;
+        _broadcast.LimitBodies(limit, smallest?.Name ?? "");
+        if (lowered && smallest is not null) WithdrawOver(_broadcast, limit, smallest.Name);
     }
 
     /// <summary>Any thread: the peer with the smallest MaxMessageSize below <paramref name="length"/>, if one is still

@@ -252,6 +252,55 @@ public sealed class MessageSizeLimitTests
         Assert.Equal("and on", (await TestCluster.ReadAsync(b2, 1))[0].GetText());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_held_broadcast_over_the_limit_of_a_peer_that_joins_is_withdrawn_and_what_follows_reaches_it(bool insecure)
+    {
+        static MessengerNodeOptions Patient(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(60), PeerGoneAfter = TimeSpan.FromSeconds(120) };
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var a = await cluster.StartAsync("a", Patient);
+        var b = await cluster.StartAsync("b", Patient);
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], Wait), b.WaitForPeersAsync(["a"], Wait));
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Runtime.BroadcastHeldChanged += isHeld => (isHeld ? held : released).TrySetResult();
+        var dropped = new TaskCompletionSource<MessageDroppedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.MessageDropped += (_, e) => dropped.TrySetResult(e);
+
+        // b acknowledges no broadcast (and a does not leave it behind for a minute): the window fills, and a large
+        // broadcast is held back.
+        b.Faults.MuteBroadcastAcks = true;
+        for (var i = 0; !held.Task.IsCompleted; i++)
+        {
+            Assert.True(i < 1000, "the window never filled");
+            await a.BroadcastAsync($"fill-{i}");
+            await a.Runtime.BroadcastWindowAsync();
+        }
+        await a.BroadcastAsync(new byte[200_000]);
+
+        // c joins with a 1024-byte limit while it waits: published, it would end c's subscription, and take the
+        // broadcasts after it on that connection with it, counted nowhere (c had not heard from a before).
+        var c = await cluster.StartAsync("c", o => Patient(o) with { MaxMessageSize = 1024 });
+        await Task.WhenAll(a.WaitForPeersAsync(["c"], Wait), c.WaitForPeersAsync(["a"], Wait));
+        var e = await dropped.Task.WaitAsync(Wait);
+        Assert.Equal(("*", 1L), (e.Peer, e.Count));
+        Assert.Contains("of 200000 bytes is over the MaxMessageSize of 'c' (1024)", e.Reason, StringComparison.Ordinal);
+        for (var i = 0; i < 5; i++) await a.BroadcastAsync($"after-{i}");
+        await b.DisposeAsync();
+        await released.Task.WaitAsync(Wait);
+
+        var after = new List<string>();
+        using var deadline = new CancellationTokenSource(Wait);
+        while (after.Count < 5)
+        {
+            var text = (await c.ReadAsync(deadline.Token)).GetText();
+            if (text.StartsWith("after-", StringComparison.Ordinal)) after.Add(text);
+        }
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"after-{i}"), after);
+        Assert.Equal((1L, 0L), (a.Statistics.MessagesDropped, c.Statistics.MessagesDropped));
+    }
+
     /// <summary>A raw DEALER that says HELLO as a node named "raw", and has its WELCOME, which tells the node's limit.</summary>
     private static DealerSocket Greet(MessengerNode b, TestCluster cluster)
     {
