@@ -57,6 +57,25 @@ internal sealed partial class NodeRuntime
         if (_broadcastHeld) Guard("broadcast", FlushBroadcast, RestartPublisher);
     }
 
+    /// <summary>Poller: the peer now counts in the broadcast window (connected, and hearing our broadcasts). It owes
+    /// acknowledgements of what is published from now on, not of what was before; one that acknowledges nothing
+    /// holds the window after 32 frames.</summary>
+    private void StartCountingBroadcasts(PeerLink link)
+    {
+        if (link.BroadcastAcked >= 0 || link.State != PeerState.Connected || !link.TheyHearOurBroadcast) return;
+        link.BroadcastAcked = _broadcastWindow.LastPublished;
+        link.BroadcastAckedAt = Environment.TickCount64;
+    }
+
+    /// <summary>Poller: our broadcasts may no longer reach the peer (a RESET, a restart, a new address) until it says
+    /// again that it hears them; then it counts afresh.</summary>
+    private static void StopCountingBroadcasts(PeerLink link)
+    {
+        link.TheyHearOurBroadcast = false;
+        link.BroadcastAcked = -1;
+        link.BroadcastLeftBehind = false;
+    }
+
     /// <summary>True when no more broadcast frames may be published until the slowest peer acknowledges some. Takes
     /// what every peer has acknowledged out of the window first; peers that our broadcasts do not reach (yet, or any
     /// more) do not count, and one that starts to count owes nothing published before.</summary>

@@ -268,6 +268,7 @@ internal sealed partial class NodeRuntime
                 {
                     link.TheyHearOurBroadcast = true;
                     Evaluate(link, "handshake complete");
+                    StartCountingBroadcasts(link);
                 }
                 break;
             case FrameType.Peers:
@@ -348,7 +349,7 @@ internal sealed partial class NodeRuntime
                 // The peer may be a new process on the old address (protocol 1's WELCOME does not tell): until it
                 // says again that it hears our broadcasts (SUB_READY, which it sends when it accepts our new
                 // session, or when its probe is answered), the link does not count as up.
-                link.TheyHearOurBroadcast = false;
+                StopCountingBroadcasts(link);
                 CloseData(link, "the peer forgot the link's session");
                 // Every frame that met the forgotten session is answered RESET; one new handshake answers them all.
                 if (link.Session is { Handshake: null } session) StartHandshake(session);

@@ -232,7 +232,7 @@ internal sealed partial class NodeRuntime
         link.Address = address;
         link.Welcomed = false;
         link.HearsTheirBroadcast = false;
-        link.TheyHearOurBroadcast = false;
+        StopCountingBroadcasts(link);
         ReconnectSockets(link, Environment.TickCount64);
         PublishSnapshot();
     }
@@ -438,7 +438,7 @@ internal sealed partial class NodeRuntime
     {
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");
         link.HearsTheirBroadcast = false;
-        link.TheyHearOurBroadcast = false;
+        StopCountingBroadcasts(link);
         RestartProbes(link);
         if (link.Session is { } session && link.Welcomed && session.Handshake is null)
         {
@@ -473,6 +473,7 @@ internal sealed partial class NodeRuntime
         if (target == PeerState.Connected)
         {
             link.EverConnected = true;
+            StartCountingBroadcasts(link);
             Telemetry.PeersConnected.Add(1, _nodeTag);
             FlushLink(link);
         }

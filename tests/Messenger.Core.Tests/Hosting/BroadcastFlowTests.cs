@@ -54,6 +54,26 @@ public sealed class BroadcastFlowTests
     }
 
     [Fact]
+    public async Task The_33rd_frame_waits_for_a_peer_that_acknowledged_nothing_since_it_joined()
+    {
+        // docs/PROTOCOL.md: at most 32 frames past the lowest sequence acknowledged. b, connected before the first
+        // broadcast, acknowledges none: the 33rd frame waits (it used to go, and the window then held at the 65th).
+        await using var cluster = new TestCluster();
+        static MessengerNodeOptions Patient(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(60), PeerGoneAfter = TimeSpan.FromSeconds(120) };
+        var a = await cluster.StartAsync("a", Patient);
+        var b = await cluster.StartAsync("b", Patient);
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        b.Faults.MuteBroadcastAcks = true;
+        for (var i = 0; i < 32; i++)
+        {
+            await a.BroadcastAsync($"m{i}");
+            Assert.False((await a.Runtime.BroadcastWindowAsync()).Held, $"held at frame {i + 1}");
+        }
+        await a.BroadcastAsync("m32");
+        Assert.Equal((32, true), ((await a.Runtime.BroadcastWindowAsync()) is var w ? (w.InFlight, w.Held) : default));
+    }
+
+    [Fact]
     public async Task A_peer_that_acknowledges_nothing_is_left_behind_after_the_peer_timeout()
     {
         await using var cluster = new TestCluster();
