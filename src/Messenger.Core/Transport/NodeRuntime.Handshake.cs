@@ -265,6 +265,20 @@ internal sealed partial class NodeRuntime
         AcceptSession(identity, hello.Id, hello.Name, new PeerAddress(hello.Host, hello.Port, hello.PublishPort), session, null, NoiseCipher.ChaChaPoly);
     }
 
+    /// <summary>A peer holds at most this many link sessions with this node at once: its link's, and its seed's
+    /// greeting.</summary>
+    private const int MaxLinkSessionsPerPeer = 2;
+
+    /// <summary>Older link sessions than <see cref="MaxLinkSessionsPerPeer"/> belong to connections the peer replaced
+    /// (its link restarted, or ZeroMQ connected it again under a new routing id), which say nothing when they go:
+    /// they are dropped, with their data connections, so that a peer's reconnections leave nothing behind. One still
+    /// in use would be answered RESET at its next frame, and greet again.</summary>
+    private void DropReplacedSessions(PeerLink link)
+    {
+        var sessions = link.Routes.Where(r => !r.IsData).ToList();
+        for (var i = 0; i < sessions.Count - MaxLinkSessionsPerPeer; i++) DropRoute(sessions[i]);
+    }
+
     /// <summary>What the responder holds of an accepted connection: the keys of a finished protocol 2 handshake
     /// (none in protocol 1), the hash or token that names the session, for a data connection its link's, and in
     /// protocol 1 the peer's incarnation (protocol 2 tells one by the broadcast key).</summary>
@@ -329,6 +343,7 @@ internal sealed partial class NodeRuntime
         if (acknowledgeOn is not null) foreach (var earlier in link.Routes.Where(r => r.AcknowledgedOn == acknowledgeOn).ToList()) DropRoute(earlier);
         var route = new RouterSession(identity, link, session?.Sealer, session?.Opener, session?.HandshakeHash, acknowledgeOn);
         link.Routes.Add(route);
+        if (!route.IsData) DropReplacedSessions(link);
         // Before the peer is touched: a restarted peer's links are proved again before it counts as connected.
         if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey, broadcastCipher, keep: route);
         else if (!route.IsData && session?.PlainIncarnation is { } incarnation && incarnation != Guid.Empty) SetPlainIncarnation(link, incarnation, route);

@@ -280,4 +280,32 @@ public sealed class DataReceiverTests
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    [Fact]
+    public async Task A_peer_whose_link_restarts_again_and_again_leaves_no_sessions_behind()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        await ExchangeUntilDirectAsync(b, a, 2);
+        Assert.Equal((1, 1), (await a.Runtime.SessionCountAsync("b"), a.Runtime.DataRouteCount));
+
+        // Each restart of b's link opens a new link session and data connection at a, under new routing ids; the old
+        // connections close without a word.
+        for (var i = 0; i < 4; i++)
+        {
+            var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            EventHandler<ActorRestartedEventArgs> onRestart = (_, _) => restarted.TrySetResult();
+            b.ActorRestarted += onRestart;
+            b.Faults.Throw("link:a");
+            await b.SendAsync("a", $"kick {i}");
+            await restarted.Task.WaitAsync(TestCluster.Timeout);
+            b.ActorRestarted -= onRestart;
+            await b.SendAsync("a", $"after {i}", topic: null, requireAck: true).WaitAsync(TestCluster.Timeout);
+            Assert.Equal([$"kick {i}", $"after {i}"], (await TestCluster.ReadAsync(a, 2)).Select(m => m.GetText()));
+            await ExchangeUntilDirectAsync(b, a, 2);
+        }
+        var (sessions, dataRoutes) = (await a.Runtime.SessionCountAsync("b"), a.Runtime.DataRouteCount);
+        Assert.True(sessions <= 2 && dataRoutes <= 2, $"a holds {sessions} link sessions and {dataRoutes} data routes of b after 4 restarts of b's link");
+    }
 }
