@@ -96,15 +96,15 @@ internal sealed partial class NodeRuntime
     private void WithdrawOver(OutboundQueue queue, int limit, string peer)
     {
         if (limit <= 0 || queue.WithdrawOver(limit) is not { } withdrawn) return;
-        var what = queue == _broadcast ? "broadcast" : "message";
+        var (what, to) = queue == _broadcast ? ("broadcast", "*") : ("message", peer);
         foreach (var record in withdrawn)
         {
             if (record.AckNow) queue.Fail(record.Sequence, new MessageTooLargeException(record.Size, limit, peer));
             CountDropped(1, "too large");
-            Log.TooLargeWithdrawn(_logger, record.Sequence, queue == _broadcast ? "*" : peer, record.Size, limit);
+            Log.TooLargeWithdrawn(_logger, record.Sequence, to, record.Size, limit);
             if (MessageDropped is not null)
             {
-                var args = new MessageDroppedEventArgs(null, queue == _broadcast ? "*" : peer, $"{what} #{record.Sequence} of {record.Size} bytes is over the MaxMessageSize of '{peer}' ({limit}), which it told after the {what} was queued");
+                var args = new MessageDroppedEventArgs(null, to, $"{what} #{record.Sequence} of {record.Size} bytes is over the MaxMessageSize of '{peer}' ({limit}), which it told after the {what} was queued");
                 Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, args));
             }
         }

@@ -432,8 +432,8 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>Every proof that the links work (our session to the peer, its broadcasts reaching us, ours reaching
-    /// it) belonged to the old process: until they are made again, the peer is not connected, so that a broadcast
-    /// sent once it is reaches the new process.</summary>
+    /// it) belonged to the old process: until they are made again the links are not up, and a peer that is not
+    /// connected does not become so, so that a broadcast sent once it is reaches the new process.</summary>
     private void OnPeerRestarted(PeerLink link)
     {
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");

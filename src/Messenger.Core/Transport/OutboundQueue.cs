@@ -328,8 +328,9 @@ internal sealed class OutboundQueue
         if (length > _peerLimit) throw new MessageTooLargeException(length, _peerLimit, _peerName);
     }
 
-    /// <summary>Poller thread, when the peer's WELCOME has told its MaxMessageSize and nothing is on the wire
-    /// (<see cref="RequeueUnacknowledged"/> has just brought back what was): every queued record whose body is over
+    /// <summary>Poller thread, when nothing of the queue is on the wire or being sent: a peer's queue when its WELCOME
+    /// has told its MaxMessageSize (<see cref="RequeueUnacknowledged"/> has just brought back what was sent), the
+    /// broadcast queue when the smallest limit among the peers falls. Every queued record whose body is over
     /// <paramref name="limit"/> is withdrawn. It keeps its place and sequence number, with the withdrawn flag and no
     /// body (docs/PROTOCOL.md, "Batches"): a record the peer would drop is not sent, and a frame over the peer's frame
     /// limit, which would end the connection each time it came, never goes. Returns the withdrawn records not yet
