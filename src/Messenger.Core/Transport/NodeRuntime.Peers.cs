@@ -504,7 +504,6 @@ internal sealed partial class NodeRuntime
         if (link.PeerMaxMessageSize > 0) UpdateBroadcastLimit();
         _departedUntil[link.Id] = Environment.TickCount64 + DepartedQuarantineMilliseconds;
         _byName.TryRemove(new KeyValuePair<string, PeerLink>(link.Name, link));
-        RememberStreams(link);
         foreach (var route in link.Routes)
         {
             ForgetRoute(route);
@@ -516,6 +515,9 @@ internal sealed partial class NodeRuntime
         link.BroadcastOpener = null;
         ReportMissedBroadcasts(link, Environment.TickCount64, force: true);
         CloseOutbound(link, reason);
+        // Last: with its sessions ended the data receiver delivers nothing more from the peer, and with its queue
+        // closed no sender takes another sequence number, so a link made anew neither delivers again nor reuses one.
+        RememberStreams(link);
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), PeerState.Gone, reason);
         PublishSnapshot();
         if (raiseEvent && link.EverConnected)
