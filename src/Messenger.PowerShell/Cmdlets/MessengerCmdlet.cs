@@ -30,6 +30,19 @@ public abstract class MessengerCmdlet : PSCmdlet, IDisposable
         if (disposing) _stopping.Dispose();
     }
 
+    /// <summary>Send commands: one MessageTooLarge error for each message the engine refused since the last call (a
+    /// peer told a smaller limit after the command began), whose limit the rest of the stream keeps. The error's
+    /// target is <paramref name="target"/>, or the peer.</summary>
+    private protected void WriteRefused(SendCoalescer? coalescer, SendLimit limit, string? target)
+    {
+        if (coalescer is not { HasRefused: true }) return;
+        foreach (var refusal in coalescer.TakeRefused())
+        {
+            limit.Lower(refusal);
+            WriteError(ErrorFactory.FromException(refusal, target ?? refusal.Peer));
+        }
+    }
+
     /// <summary>Gives a message to the engine, waiting (cancellably) only when its send queue is full.</summary>
     protected static void Complete(ValueTask pending, CancellationToken cancellation)
     {

@@ -57,7 +57,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
     protected override void ProcessRecord()
     {
         // Messages handed over earlier come first: what the engine refused of them, then this one.
-        if (_coalescer is { HasRefused: true }) WriteRefused();
+        WriteRefused(_coalescer, _limit!, _engine!.Name);
         var message = Message;
         var value = BodyEncoder.Unwrap(message);
         try
@@ -65,7 +65,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
             if (value is string text)
             {
                 if (!_coalescer!.TryAddText(text, _limit!.Bytes, out var size)) WriteError(TooLarge(size));
-                if (_coalescer.HasRefused) WriteRefused();
+                WriteRefused(_coalescer, _limit!, _engine!.Name);
                 return;
             }
             var body = _encoder!.Encode(message, value, out var contentType);
@@ -81,7 +81,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
             ThrowForSendFailure(e, _engine!.Name);
             throw;
         }
-        if (_coalescer.HasRefused) WriteRefused();
+        WriteRefused(_coalescer, _limit!, _engine!.Name);
     }
 
     /// <inheritdoc/>
@@ -96,20 +96,11 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
             ThrowForSendFailure(e, _engine!.Name);
             throw;
         }
-        if (_coalescer.HasRefused) WriteRefused();
+        WriteRefused(_coalescer, _limit!, _engine!.Name);
     }
 
     private ErrorRecord TooLarge(int size) => ErrorFactory.FromException(_limit!.TooLarge(size), _engine!.Name);
 
-    /// <summary>Messages the engine refused for a limit a peer told after the command began, one error each.</summary>
-    private void WriteRefused()
-    {
-        foreach (var refusal in _coalescer!.TakeRefused())
-        {
-            _limit!.Lower(refusal);
-            WriteError(ErrorFactory.FromException(refusal, _engine!.Name));
-        }
-    }
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)

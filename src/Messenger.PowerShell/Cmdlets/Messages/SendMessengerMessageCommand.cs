@@ -81,7 +81,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     protected override void ProcessRecord()
     {
         // Messages handed over earlier come first: what the engine refused of them, then this one.
-        if (_coalescer is { HasRefused: true }) WriteRefused();
+        WriteRefused(_coalescer, _limit!, null);
         var message = Message;
         var value = BodyEncoder.Unwrap(message);
         if (!_waitForAck && value is string text)
@@ -100,7 +100,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
                 throw;
             }
             if (!queued) WriteError(ErrorFactory.FromException(_limit.TooLarge(size), _target));
-            if (_coalescer.HasRefused) WriteRefused();
+            WriteRefused(_coalescer, _limit!, null);
             return;
         }
 
@@ -124,18 +124,9 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             ThrowForSendFailure(e, _target);
             throw;
         }
-        if (_coalescer.HasRefused) WriteRefused();
+        WriteRefused(_coalescer, _limit!, null);
     }
 
-    /// <summary>Messages the engine refused for a limit a peer told after the command began, one error each.</summary>
-    private void WriteRefused()
-    {
-        foreach (var refusal in _coalescer!.TakeRefused())
-        {
-            _limit!.Lower(refusal);
-            WriteError(ErrorFactory.FromException(refusal, refusal.Peer));
-        }
-    }
 
     private void SendAcknowledged(ReadOnlyMemory<byte> body, MessageContentType contentType)
     {
@@ -169,7 +160,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             ThrowForSendFailure(e, _target);
             throw;
         }
-        if (_coalescer is { HasRefused: true }) WriteRefused();
+        WriteRefused(_coalescer, _limit!, null);
     }
 
     /// <inheritdoc/>
