@@ -17,10 +17,9 @@ public sealed class BroadcastFlowTests
     {
         await using var cluster = new TestCluster();
         // Heartbeats must not give up on c while its loop is held below.
-        static MessengerNodeOptions Patient(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(60), PeerGoneAfter = TimeSpan.FromSeconds(120) };
-        var a = await cluster.StartAsync("a", Patient);
-        var b = await cluster.StartAsync("b", Patient);
-        var c = await cluster.StartAsync("c", Patient);
+        var a = await cluster.StartAsync("a", TestCluster.Patient);
+        var b = await cluster.StartAsync("b", TestCluster.Patient);
+        var c = await cluster.StartAsync("c", TestCluster.Patient);
         await Task.WhenAll(a.WaitForPeersAsync(["b", "c"], TestCluster.Timeout), b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout), c.WaitForPeersAsync(["a", "b"], TestCluster.Timeout));
 
         var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -59,9 +58,8 @@ public sealed class BroadcastFlowTests
         // docs/PROTOCOL.md: at most 32 frames past the lowest sequence acknowledged. b, connected before the first
         // broadcast, acknowledges none: the 33rd frame waits (it used to go, and the window then held at the 65th).
         await using var cluster = new TestCluster();
-        static MessengerNodeOptions Patient(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(60), PeerGoneAfter = TimeSpan.FromSeconds(120) };
-        var a = await cluster.StartAsync("a", Patient);
-        var b = await cluster.StartAsync("b", Patient);
+        var a = await cluster.StartAsync("a", TestCluster.Patient);
+        var b = await cluster.StartAsync("b", TestCluster.Patient);
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
         b.Faults.MuteBroadcastAcks = true;
         for (var i = 0; i < 32; i++)

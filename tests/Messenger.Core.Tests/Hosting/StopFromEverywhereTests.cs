@@ -11,10 +11,6 @@ public sealed class StopFromEverywhereTests
     private const int QueueLimit = 64 * 1024;
     private static readonly byte[] Body = new byte[1000];
 
-    // Heartbeats must not give up on a peer whose loop a test holds, nor leave it behind while it acknowledges nothing.
-    private static MessengerNodeOptions Patient(MessengerNodeOptions o) =>
-        o with { PeerTimeout = TimeSpan.FromSeconds(60), PeerGoneAfter = TimeSpan.FromSeconds(120) };
-
     public enum HowDisposed { Dispose, DisposeAsyncWaited }
 
     [Theory]
@@ -93,8 +89,8 @@ public sealed class StopFromEverywhereTests
     public async Task A_broadcast_waiting_for_room_fails_with_NodeStopped_and_the_held_broadcasts_count_as_dropped()
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => Patient(o) with { SendQueueLimitBytes = QueueLimit });
-        var b = await cluster.StartAsync("b", Patient);
+        var a = await cluster.StartAsync("a", o => TestCluster.Patient(o) with { SendQueueLimitBytes = QueueLimit });
+        var b = await cluster.StartAsync("b", TestCluster.Patient);
         await Task.WhenAll(a.WaitForPeersAsync(["b"], Timeout), b.WaitForPeersAsync(["a"], Timeout));
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         a.Runtime.BroadcastHeldChanged += isHeld =>
@@ -142,8 +138,8 @@ public sealed class StopFromEverywhereTests
     public async Task A_send_waiting_for_room_fails_with_NodeStopped_and_its_queue_counts_as_dropped(bool leave)
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => Patient(o) with { SendQueueLimitBytes = QueueLimit });
-        var b = await cluster.StartAsync("b", Patient);
+        var a = await cluster.StartAsync("a", o => TestCluster.Patient(o) with { SendQueueLimitBytes = QueueLimit });
+        var b = await cluster.StartAsync("b", TestCluster.Patient);
         await Task.WhenAll(a.WaitForPeersAsync(["b"], Timeout), b.WaitForPeersAsync(["a"], Timeout));
 
         // b's loop is held: it acknowledges nothing, so a keeps every message and its queue to b fills.

@@ -8,6 +8,11 @@ public sealed class TestCluster : IAsyncDisposable
 
     private readonly List<MessengerNode> _nodes = [];
 
+    /// <summary>A node that gives up on a silent peer only after a minute: heartbeats must not end a link whose
+    /// peer's loop a test holds, nor broadcast flow control leave behind a peer that acknowledges nothing.</summary>
+    public static MessengerNodeOptions Patient(MessengerNodeOptions o) =>
+        o with { PeerTimeout = TimeSpan.FromSeconds(60), PeerGoneAfter = TimeSpan.FromSeconds(120) };
+
     public TestCluster(string? cluster = null) => Name = cluster ?? $"t{Guid.NewGuid():N}"[..24];
 
     public string Name { get; }

@@ -257,10 +257,9 @@ public sealed class MessageSizeLimitTests
     [InlineData(true)]
     public async Task A_held_broadcast_over_the_limit_of_a_peer_that_joins_is_withdrawn_and_what_follows_reaches_it(bool insecure)
     {
-        static MessengerNodeOptions Patient(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(60), PeerGoneAfter = TimeSpan.FromSeconds(120) };
         await using var cluster = new TestCluster { Insecure = insecure };
-        var a = await cluster.StartAsync("a", Patient);
-        var b = await cluster.StartAsync("b", Patient);
+        var a = await cluster.StartAsync("a", TestCluster.Patient);
+        var b = await cluster.StartAsync("b", TestCluster.Patient);
         await Task.WhenAll(a.WaitForPeersAsync(["b"], Wait), b.WaitForPeersAsync(["a"], Wait));
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -281,7 +280,7 @@ public sealed class MessageSizeLimitTests
 
         // c joins with a 1024-byte limit while it waits: published, it would end c's subscription, and take the
         // broadcasts after it on that connection with it, counted nowhere (c had not heard from a before).
-        var c = await cluster.StartAsync("c", o => Patient(o) with { MaxMessageSize = 1024 });
+        var c = await cluster.StartAsync("c", o => TestCluster.Patient(o) with { MaxMessageSize = 1024 });
         await Task.WhenAll(a.WaitForPeersAsync(["c"], Wait), c.WaitForPeersAsync(["a"], Wait));
         var e = await dropped.Task.WaitAsync(Wait);
         Assert.Equal(("*", 1L), (e.Peer, e.Count));
