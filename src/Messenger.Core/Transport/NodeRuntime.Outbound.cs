@@ -147,15 +147,17 @@ internal sealed partial class NodeRuntime
     {
         int queued;
         bool doorbell;
+        MessageTooLargeException? refused;
         try
         {
-            queued = queue.TryAppendMany(messages, topic, Wire.UnixMicros(DateTimeOffset.UtcNow), out doorbell);
+            queued = queue.TryAppendMany(messages, topic, Wire.UnixMicros(DateTimeOffset.UtcNow), out doorbell, out refused);
         }
         catch (InvalidOperationException)
         {
             throw QueueClosed(queue);
         }
         Queued(queue, queued, doorbell);
+        if (refused is not null) throw refused;
         return queued;
     }
 

@@ -97,18 +97,25 @@ internal sealed class OutboundQueue
 
     /// <summary>Encodes as many of <paramref name="messages"/> as the limit allows, in order, under one lock, and
     /// returns how many. <paramref name="needsDoorbell"/> as for <see cref="TryAppend"/>: the poller is told once,
-    /// after the whole run, so that it takes the run as whole frames.</summary>
-    public int TryAppendMany(ReadOnlySpan<OutgoingMessage> messages, byte[]? topicUtf8, long sentAtMicros, out bool needsDoorbell)
+    /// after the whole run, so that it takes the run as whole frames. <paramref name="refused"/> is set when the run
+    /// stopped at a body over the peer's limit (see <see cref="LimitBodies"/>; the caller, which checked the run
+    /// against the limit it knew, throws it once the messages before it are told to the poller).</summary>
+    public int TryAppendMany(ReadOnlySpan<OutgoingMessage> messages, byte[]? topicUtf8, long sentAtMicros, out bool needsDoorbell, out MessageTooLargeException? refused)
     {
         lock (_gate)
         {
             needsDoorbell = false;
+            refused = null;
             if (_closed) throw new InvalidOperationException("queue closed");
-            foreach (ref readonly var message in messages) CheckPeerLimit(message.Body.Length);
             var appended = 0;
             while (appended < messages.Length)
             {
                 ref readonly var message = ref messages[appended];
+                if (message.Body.Length > _peerLimit)
+                {
+                    refused = new MessageTooLargeException(message.Body.Length, _peerLimit, _peerName);
+                    break;
+                }
                 if (AppendUnderLock(message.Body.Span, message.ContentType, topicUtf8, sentAtMicros, ackNow: false) == 0) break;
                 appended++;
             }
