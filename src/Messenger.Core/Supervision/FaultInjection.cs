@@ -47,6 +47,23 @@ internal sealed class FaultInjection
 
     public bool TakeLostDataFrame() => TakeOne(ref _loseDataFrames);
 
+    private volatile TaskCompletionSource? _dataReceiverHold;
+
+    /// <summary>The data receiver stops at its next frame, as a thread the machine does not run for a while would,
+    /// until the returned action is called: frames on data connections wait meanwhile.</summary>
+    public Action HoldDataReceiver()
+    {
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _dataReceiverHold = hold;
+        return () =>
+        {
+            _dataReceiverHold = null;
+            hold.TrySetResult();
+        };
+    }
+
+    public void WaitWhileDataReceiverHeld() => _dataReceiverHold?.Task.Wait();
+
     /// <summary>Takes one from a count of faults still to come: false when none is left.</summary>
     private static bool TakeOne(ref int count)
     {

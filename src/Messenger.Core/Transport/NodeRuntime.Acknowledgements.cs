@@ -134,5 +134,10 @@ internal sealed partial class NodeRuntime
     {
         link.Outbound.Acknowledge(sequence);
         if (link.Data is { State: DataConnectionState.Draining } draining) TryFinishDrain(link, draining);
+        if (_leavesWaiting.Count > 0)
+        {
+            SayLeaveWhereDelivered();
+            FinishLeaveIfDone();
+        }
     }
 }

@@ -224,6 +224,7 @@ internal sealed partial class NodeRuntime
     private void OnDataFrame(RouterSocket router, byte[] identity, ArraySegment<byte> frame)
     {
         Faults.Check("data");
+        Faults.WaitWhileDataReceiverHeld();
         Volatile.Write(ref _dataFramesReceived, _dataFramesReceived + 1);
         Volatile.Write(ref _dataBytesReceived, _dataBytesReceived + frame.Count);
         Telemetry.BytesReceived.Add(frame.Count, _nodeTag);

@@ -12,6 +12,7 @@ internal sealed partial class NodeRuntime
         Volatile.Write(ref _lastTick, now);
         if (_stopRequested != 0)
         {
+            SayLeaveWhereDelivered();
             FinishLeaveIfDone();
             return;
         }

@@ -91,6 +91,7 @@ internal sealed partial class NodeRuntime : IDisposable
     private Task? _stopTask;
     private long _leaveDeadline;
     private int _leaveAcksPending;
+    private readonly List<PeerLink> _leavesWaiting = [];
 
     // Counters: written by the poller thread (MessagesSent by senders, atomically), read by anyone.
     private long _messagesSent;
@@ -302,11 +303,30 @@ internal sealed partial class NodeRuntime : IDisposable
             if (link.Session is not null && link.Welcomed && link.State is PeerState.Connected or PeerState.Joining)
             {
                 FlushLink(link);
-                if (SendOnLink(link, ControlFrames.Empty(FrameType.Leave))) _leaveAcksPending++;
+                _leaveAcksPending++;
+                _leavesWaiting.Add(link);
             }
         }
         FlushBroadcast();
+        SayLeaveWhereDelivered();
         FinishLeaveIfDone();
+    }
+
+    /// <summary>Poller, while leaving: LEAVE goes to a peer once it has acknowledged everything sent to it. Our DATA
+    /// may travel on a data connection, another TCP connection than the link's, and a LEAVE sent with it could reach
+    /// the peer first: it would forget us and drop the DATA that followed. A peer that is gone meanwhile is owed no
+    /// LEAVE; one that never acknowledges is left at the leave's deadline, and what it did not acknowledge is
+    /// counted dropped.</summary>
+    private void SayLeaveWhereDelivered()
+    {
+        for (var i = _leavesWaiting.Count - 1; i >= 0; i--)
+        {
+            var link = _leavesWaiting[i];
+            var gone = link.State == PeerState.Gone;
+            if (!gone && link.Outbound.AcknowledgedSequence < link.Outbound.LastSequence) continue;
+            _leavesWaiting.RemoveAt(i);
+            if (gone || !SendOnLink(link, ControlFrames.Empty(FrameType.Leave))) _leaveAcksPending--;
+        }
     }
 
     private void FinishLeaveIfDone()
@@ -314,6 +334,7 @@ internal sealed partial class NodeRuntime : IDisposable
         if (_stopRequested == 0 || _leaveDeadline == 0) return;
         if (_leaveAcksPending > 0 && Environment.TickCount64 < _leaveDeadline) return;
         _leaveDeadline = 0;
+        _leavesWaiting.Clear();
         foreach (var link in _peers.Values.ToList()) RemoveLink(link, "this node stopped", raiseEvent: false);
         _stopped.TrySetResult();
     }

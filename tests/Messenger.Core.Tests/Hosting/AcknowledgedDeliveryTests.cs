@@ -74,6 +74,44 @@ public sealed class AcknowledgedDeliveryTests
         Assert.True(a.Statistics.MessagesDropped == 0, $"a counts {a.Statistics.MessagesDropped} dropped, which b delivered: {string.Join("; ", reports)}");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stopping_node_says_LEAVE_only_once_its_last_messages_are_acknowledged(bool insecure)
+    {
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TestCluster.Timeout });
+        var b = await cluster.StartAsync("b");
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        while (await a.Runtime.DataConnectionAsync("b") != DataConnectionState.Ready)
+        {
+            await a.SendAsync("b", "ready?");
+            await TestCluster.ReadAsync(b, 1);
+        }
+        var left = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.PeerLeft += (_, _) => left.TrySetResult();
+
+        // The last message goes on the data connection, which b's receiver does not read for now; the LEAVE would
+        // go on the link's own connection. Sent at once, it would overtake the message, and b would forget a first.
+        var release = b.Faults.HoldDataReceiver();
+        Task stopping;
+        try
+        {
+            await a.SendAsync("b", "last words");
+            stopping = a.DisposeAsync().AsTask();
+            var overtaken = await Task.WhenAny(left.Task, Task.Delay(TimeSpan.FromSeconds(1))) == left.Task;
+            Assert.False(overtaken, "b took a's LEAVE before a's last message");
+        }
+        finally
+        {
+            release();
+        }
+        await stopping.WaitAsync(TestCluster.Timeout);
+        await left.Task.WaitAsync(TestCluster.Timeout);
+        Assert.Equal("last words", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+    }
+
     [Fact]
     public async Task An_acknowledgement_carried_in_a_lost_frame_is_carried_again_when_the_frame_is()
     {
