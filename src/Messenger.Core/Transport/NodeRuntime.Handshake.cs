@@ -102,16 +102,17 @@ internal sealed partial class NodeRuntime
     {
         var handshake = session.Handshake ?? throw new ProtocolException("handshake message with no handshake under way");
         string? failure = null;
-        var fatal = false; // the node proved to be someone else, or not allowed: not worth another try
+        var fatal = false; // not allowed, or this node: not worth another try
+        var someoneElse = false; // another node answers at the address
         try
         {
             var payload = ControlFrames.ReadPayload(handshake.ReadMessage(message), withKey: false);
             var remote = handshake.RemoteStaticPublicKey;
             var id = NodeId.FromPublicKey(remote);
-            if (session.ExpectedId is { } expected && expected != id) failure = $"it proved to be node {id}, not {expected}";
+            if (session.ExpectedId is { } expected && expected != id) (failure, someoneElse) = ($"it proved to be node {id}, not {expected}", true);
             else if (!_security.IsAllowed(remote)) failure = $"its key {Convert.ToBase64String(remote)} is not on the allowlist";
             else if (id == Id) failure = "it is this node";
-            fatal = failure is not null;
+            fatal = failure is not null && !someoneElse;
             if (failure is null)
             {
                 var reply = handshake.WriteMessage(ControlFrames.Payload(new HandshakePayload(Name, AdvertisedHost, Port, PublishPort, _security.BroadcastKey, session.DataFor, _security.Cipher)));
@@ -132,8 +133,12 @@ internal sealed partial class NodeRuntime
         session.Reset();
         CountRefused("handshake-failed");
         Log.HandshakeFailed(_logger, who, failure);
-        // A message 2 that does not decrypt may answer an earlier HELLO of ours: the HELLO timer tries again.
-        if (fatal && session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link))
+        // A message 2 that does not decrypt may answer an earlier HELLO of ours: the HELLO timer tries again. So does a
+        // proven link that finds another node at its address: that says nothing of the node itself (any host can
+        // announce a node's id in a beacon, and a port is taken again after a restart). A link never proven, found at
+        // another node's address, is dropped, and found again by beacon or PEERS list only after a while; the node's
+        // own HELLO is let in meanwhile.
+        if ((fatal || someoneElse) && session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link) && !(someoneElse && link.Proven))
         {
             _refusedUntil[bad] = Environment.TickCount64 + 5000;
             RemoveLink(link, $"handshake failed: {failure}", raiseEvent: true);
@@ -294,7 +299,7 @@ internal sealed partial class NodeRuntime
         if (id == Id) (code, refusal) = (RefuseCode.SelfConnection, "a node cannot join itself");
         else if (broadcastKey is not null && !DataCipher.IsSupported(broadcastCipher)) refusal = UnsupportedBroadcastCipher(broadcastCipher);
         else if (name == Name) (code, refusal) = (RefuseCode.NameInUse, $"the name '{Name}' is taken by this node");
-        else if (_byName.TryGetValue(name, out var holder) && holder.Id != id && holder.State is PeerState.Connected)
+        else if (_byName.TryGetValue(name, out var holder) && holder.Id != id && !CanTakeName(holder))
             (code, refusal) = (RefuseCode.NameInUse, $"the name '{name}' is taken by node {holder.Id}");
         if (refusal is not null)
         {
@@ -319,6 +324,7 @@ internal sealed partial class NodeRuntime
             Refuse(identity, RefuseCode.IdentityMismatch, $"node {id} is known here as '{link.Name}'", name, version);
             return false;
         }
+        link.Proven = true;
         // A peer restarted with its key on other ports, heard from before this node noticed its old process die
         // (its frames keep the link alive): the link's sockets still point at the old process.
         if (session?.DataFor is null && link.Address != address && IsNewIncarnation(link, broadcastKey, session?.PlainIncarnation ?? default))

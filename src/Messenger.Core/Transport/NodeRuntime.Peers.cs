@@ -54,22 +54,27 @@ internal sealed partial class NodeRuntime
     {
         unreachable = null;
         if (id == Id || _stopRequested != 0) return null;
+        // What a handshake proved (the node's own HELLO, or a seed's answer) against what anyone can say: a beacon, or
+        // a member's PEERS list.
+        var proven = how is "hello" or "seed";
         if (_peers.TryGetValue(id, out var known))
         {
-            // A node that restarted with its key on other ports is the same node at a new address.
-            if (known.Address != address && known.State != PeerState.Connected && how is "beacon" or "hello") Readdress(known, address);
+            // A node that restarted with its key on other ports is the same node at a new address. A proven link
+            // moves only when the node's own HELLO says so (AcceptSession); else a forged beacon could point it at a
+            // stranger.
+            if (known.Address != address && known.State != PeerState.Connected && how == "beacon" && !known.Proven) Readdress(known, address);
             return known;
         }
-        if (_refusedUntil.TryGetValue(id, out var until) && Environment.TickCount64 < until) return null;
-        if (how is "beacon" or "membership" && _departedUntil.TryGetValue(id, out var departed) && Environment.TickCount64 < departed) return null;
+        if (!proven && _refusedUntil.TryGetValue(id, out var until) && Environment.TickCount64 < until) return null;
+        if (!proven && _departedUntil.TryGetValue(id, out var departed) && Environment.TickCount64 < departed) return null;
         if (name == Name) return null;
         if (_byName.TryGetValue(name, out var holder) && holder.Id != id)
         {
-            // A live node keeps its name; a silent one gives way to the new incarnation.
-            if (holder.State is PeerState.Connected or PeerState.Joining) return null;
-            RemoveLink(holder, "replaced by a new node of the same name", raiseEvent: true);
+            // A live node keeps its name. A silent one, or one never proven, gives way to a node that proves itself.
+            if (!proven || !CanTakeName(holder)) return null;
+            RemoveLink(holder, holder.Proven ? "replaced by a new node of the same name" : "its name was taken by a node that proved it", raiseEvent: true);
         }
-        if (_peers.Count >= _options.MaxPeers)
+        if (_peers.Count >= _options.MaxPeers && !(proven && DropUnprovenLink()))
         {
             Reject(name, $"peer limit of {_options.MaxPeers} reached");
             return null;
@@ -77,7 +82,7 @@ internal sealed partial class NodeRuntime
 
         _streams.TryGetValue(id, out var kept);
         var outbound = new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes, retainUntilAcknowledged: true, lastSequence: kept?.Sent ?? 0);
-        var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64);
+        var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64) { Proven = proven };
         if (kept is not null)
         {
             link.SequenceState[0] = kept.ReceivedUnicast;
@@ -103,6 +108,21 @@ internal sealed partial class NodeRuntime
         if (greeted is null) StartHandshake(link.Session!);
         PublishSnapshot();
         return link;
+    }
+
+    /// <summary>Whether a node that proved itself may take the name <paramref name="holder"/> holds: not from a node
+    /// that is connected, or that proved itself and is linking again.</summary>
+    private static bool CanTakeName(PeerLink holder) =>
+        holder.State is not PeerState.Connected && !(holder.State is PeerState.Joining && holder.Proven);
+
+    /// <summary>At the peer limit, a node that proved itself takes the place of the oldest link never proven (found
+    /// by a beacon or a PEERS list, which anyone can send), so that made-up announcements cannot keep members out.</summary>
+    private bool DropUnprovenLink()
+    {
+        var oldest = _peers.Values.Where(l => !l.Proven && l.State == PeerState.Joining).MinBy(l => l.CreatedAt);
+        if (oldest is null) return false;
+        RemoveLink(oldest, "made room for a node that proved itself", raiseEvent: false);
+        return true;
     }
 
     /// <summary>Opens the link's DEALER (or takes over <paramref name="greeted"/>'s, already connected and in the

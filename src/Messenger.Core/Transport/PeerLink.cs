@@ -153,6 +153,11 @@ internal sealed class PeerLink
 
     public bool EverConnected { get; set; }
 
+    /// <summary>It proved to be this node in a handshake (secure mode: by its key), ours or its own: from then on a
+    /// beacon or a PEERS list, which anyone can send, neither moves the link to another address nor gives its name to
+    /// another node. Poller thread.</summary>
+    public bool Proven { get; set; }
+
     /// <summary>The last of our broadcasts it acknowledged (BROADCAST_ACK); -1 while it does not count for our
     /// broadcasts' window (not connected, or our broadcasts do not reach it). Poller thread.</summary>
     public long BroadcastAcked { get; set; } = -1;

@@ -1,0 +1,159 @@
+using System.Net;
+using System.Net.Sockets;
+using Messenger.Discovery;
+using Messenger.Protocol;
+using Messenger.Security;
+using Messenger.Security.Noise;
+using Messenger.Tests.Support;
+using NetMQ;
+using NetMQ.Sockets;
+
+namespace Messenger.Tests.Security;
+
+/// <summary>A beacon is one unauthenticated UDP datagram: anyone on the subnet can announce any name, any id, any
+/// key (a node's public key is in its own beacons) at any address. At most it costs a failed handshake: it moves no
+/// proven peer, takes no member's name, and fills no member's place.</summary>
+public sealed class ForgedBeaconTests
+{
+    [Fact]
+    public async Task A_forged_beacon_does_not_move_an_unreachable_member_to_a_strangers_address()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { PeerTimeout = TimeSpan.FromSeconds(1) });
+        var bKey = MessengerKeyPair.Generate();
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = bKey });
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        using var probe = new EventProbe(a);
+        b.InjectHangForTests(TimeSpan.FromSeconds(3));
+        await probe.WaitAsync("unreachable", "b");
+        await a.SendAsync("b", "kept for b");
+
+        // b's id and key, a stranger's address, which would answer a's HELLO with a key of its own.
+        using var stranger = new RouterSocket();
+        stranger.Options.Linger = TimeSpan.Zero;
+        var port = stranger.BindRandomPort("tcp://127.0.0.1");
+        await SendBeaconAsync(Forged(cluster.Name, bKey, "b", port));
+        await WaitUntilHeardAsync(a, cluster.Name);
+
+        await probe.WaitAsync("joined", "b");
+        Assert.Equal("kept for b", (await TestCluster.ReadAsync(b, 1))[0].GetText());
+        Assert.Equal(b.Id, a.GetPeer("b")!.Id);
+        Assert.DoesNotContain(probe.Seen, e => e.Kind == "left");
+        var hello = new NetMQMessage();
+        Assert.False(stranger.TryReceiveMultipartMessage(TimeSpan.FromMilliseconds(200), ref hello), "a greeted the stranger's address as b");
+    }
+
+    [Fact]
+    public async Task A_strangers_answer_at_a_forged_address_does_not_shut_the_real_node_out()
+    {
+        // b is not known to a yet. A beacon gives b's id and key at a stranger's address, and the stranger answers
+        // a's HELLO with Noise message 2 under its own key: XXpsk3 mixes the cluster key in only at message 3.
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var bKey = MessengerKeyPair.Generate();
+        using var stranger = new RouterSocket();
+        stranger.Options.Linger = TimeSpan.Zero;
+        var port = stranger.BindRandomPort("tcp://127.0.0.1");
+        await SendBeaconAsync(Forged(cluster.Name, bKey, "b", port));
+        var hello = new NetMQMessage();
+        Assert.True(stranger.TryReceiveMultipartMessage(TestCluster.Timeout, ref hello), "a sent no HELLO to the forged address");
+        Assert.True(ControlFrames.TryReadSecureHello(hello[1].Buffer, out _, out var message1));
+        using var strangerKey = NoiseKeyPair.FromPrivateKey(MessengerKeyPair.Generate().PrivateKey);
+        using var responder = NoiseHandshakeState.Initialize(MessengerHandshake.Protocol, false, MessengerHandshake.Prologue(cluster.Name), s: strangerKey, psks: [new byte[32]]);
+        responder.ReadMessage(message1.ToArray());
+        var message2 = responder.WriteMessage(ControlFrames.Payload(new HandshakePayload("b", "127.0.0.1", port, port, null)));
+        stranger.SendMoreFrame(hello[0].Buffer).SendFrame(ControlFrames.Handshake(message2));
+        await WaitUntilAsync(() => a.GetPeer("b") is null, "a kept the link to the stranger");
+
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = bKey, BeaconEnabled = false });
+        await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+    }
+
+    [Fact]
+    public async Task A_forged_beacon_takes_no_members_name()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        await SendBeaconAsync(Forged(cluster.Name, MessengerKeyPair.Generate(), "b", ClosedPort()));
+        await WaitUntilAsync(() => a.GetPeer("b") is not null, "the forged b never appeared");
+
+        // The real b proves itself; the forged one never did.
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        Assert.Equal(b.Id, a.GetPeer("b")!.Id);
+    }
+
+    [Fact]
+    public async Task A_forged_beacon_does_not_evict_a_briefly_unreachable_member_by_name()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { PeerTimeout = TimeSpan.FromSeconds(1) });
+        var b = await cluster.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        using var probe = new EventProbe(a);
+        b.InjectHangForTests(TimeSpan.FromSeconds(3));
+        await probe.WaitAsync("unreachable", "b");
+
+        await SendBeaconAsync(Forged(cluster.Name, MessengerKeyPair.Generate(), "b", ClosedPort()));
+        await WaitUntilHeardAsync(a, cluster.Name);
+
+        await probe.WaitAsync("joined", "b");
+        Assert.Equal(b.Id, a.GetPeer("b")!.Id);
+        Assert.DoesNotContain(probe.Seen, e => e.Kind == "left");
+    }
+
+    [Fact]
+    public async Task Forged_beacons_that_fill_the_peer_table_keep_no_member_out()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { MaxPeers = 4 });
+        var port = ClosedPort();
+        for (var i = 0; i < 4; i++) await SendBeaconAsync(Forged(cluster.Name, MessengerKeyPair.Generate(), $"ghost{i}", port));
+        await WaitUntilAsync(() => a.GetPeers().Count == 4, "the forged peers never appeared");
+
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        Assert.Equal(4, a.GetPeers().Count);
+    }
+
+    private static BeaconAnnouncement Forged(string cluster, MessengerKeyPair key, string name, int port) =>
+        new(cluster, NodeId.FromPublicKey(key.PublicKeyBytes), name, port, ClosedPort(), key.PublicKeyBytes);
+
+    private static async Task SendBeaconAsync(BeaconAnnouncement beacon)
+    {
+        using var udp = new UdpClient(AddressFamily.InterNetwork) { EnableBroadcast = true };
+        await udp.SendAsync(beacon.Encode(), new IPEndPoint(IPAddress.Parse("127.255.255.255"), MessengerNodeOptions.Default.BeaconPort));
+    }
+
+    /// <summary>Beacons are read in order: once a marker sent after the forged beacon is in the table, so was the
+    /// forged beacon read.</summary>
+    private static async Task WaitUntilHeardAsync(MessengerNode node, string cluster)
+    {
+        var marker = $"marker-{Guid.NewGuid():N}"[..20];
+        await SendBeaconAsync(Forged(cluster, MessengerKeyPair.Generate(), marker, ClosedPort()));
+        await WaitUntilAsync(() => node.GetPeer(marker) is not null, "the marker beacon was never heard");
+    }
+
+    private static int ClosedPort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+        while (!condition())
+        {
+            Assert.False(deadline.IsCancellationRequested, what);
+            await timer.WaitForNextTickAsync();
+        }
+    }
+}
