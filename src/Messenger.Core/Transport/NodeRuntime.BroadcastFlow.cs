@@ -154,6 +154,6 @@ internal sealed partial class NodeRuntime
         Log.BroadcastsMissed(_logger, count, link.Name);
         if (MessageDropped is null) return;
         var peer = link.Name;
-        Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(null, peer, $"{count} broadcasts missed: gaps in the peer's sequence, never delivered here", count)));
+        Raise(nameof(MessageDropped), () => InvokeEach(MessageDropped, new MessageDroppedEventArgs(null, peer, $"{count} broadcasts missed: gaps in the peer's sequence, never delivered here", count)));
     }
 }

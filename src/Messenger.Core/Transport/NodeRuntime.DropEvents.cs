@@ -28,7 +28,7 @@ internal sealed partial class NodeRuntime
         {
             Interlocked.Decrement(ref _queuedDropEvents);
             RaiseDropSums(all: false);
-            MessageDropped?.Invoke(this, args);
+            InvokeEach(MessageDropped, args);
         });
     }
 
@@ -48,7 +48,7 @@ internal sealed partial class NodeRuntime
         foreach (var ((peer, reason), count) in sums)
         {
             var args = new MessageDroppedEventArgs(null, peer, reason, count);
-            Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, args));
+            Raise(nameof(MessageDropped), () => InvokeEach(MessageDropped, args));
         }
     }
 }

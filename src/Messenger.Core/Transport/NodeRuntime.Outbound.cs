@@ -105,7 +105,7 @@ internal sealed partial class NodeRuntime
             if (MessageDropped is not null)
             {
                 var args = new MessageDroppedEventArgs(null, to, $"{what} #{record.Sequence} of {record.Size} bytes is over the MaxMessageSize of '{peer}' ({limit}), which it told after the {what} was queued");
-                Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, args));
+                Raise(nameof(MessageDropped), () => InvokeEach(MessageDropped, args));
             }
         }
     }

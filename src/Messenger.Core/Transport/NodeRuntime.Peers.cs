@@ -501,8 +501,8 @@ internal sealed partial class NodeRuntime
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), target, reason);
         PublishSnapshot();
         var args = new PeerEventArgs(link.ToInfo(), previous, reason);
-        if (target == PeerState.Connected) Raise(nameof(PeerJoined), () => PeerJoined?.Invoke(this, args));
-        else if (target == PeerState.Unreachable) Raise(nameof(PeerUnreachable), () => PeerUnreachable?.Invoke(this, args));
+        if (target == PeerState.Connected) Raise(nameof(PeerJoined), () => InvokeEach(PeerJoined, args));
+        else if (target == PeerState.Unreachable) Raise(nameof(PeerUnreachable), () => InvokeEach(PeerUnreachable, args));
     }
 
     /// <summary>Heard from within the peer timeout, and its connection not lost: a peer whose process died closes
@@ -543,7 +543,7 @@ internal sealed partial class NodeRuntime
         if (raiseEvent && link.EverConnected)
         {
             var args = new PeerEventArgs(link.ToInfo(), previous, reason);
-            Raise(nameof(PeerLeft), () => PeerLeft?.Invoke(this, args));
+            Raise(nameof(PeerLeft), () => InvokeEach(PeerLeft, args));
         }
     }
 
@@ -562,7 +562,7 @@ internal sealed partial class NodeRuntime
         if (dropped == 0) return;
         CountDropped(dropped, tag);
         Log.MessagesDropped(_logger, dropped, peer, why);
-        if (MessageDropped is not null) Raise(nameof(MessageDropped), () => MessageDropped?.Invoke(this, new MessageDroppedEventArgs(null, peer, $"{dropped} queued messages dropped: {why}", dropped)));
+        if (MessageDropped is not null) Raise(nameof(MessageDropped), () => InvokeEach(MessageDropped, new MessageDroppedEventArgs(null, peer, $"{dropped} queued messages dropped: {why}", dropped)));
     }
 
     /// <summary>The peer is a new incarnation (a restarted process): the old one's sessions with this node end first,

@@ -60,7 +60,7 @@ internal sealed partial class NodeRuntime
         Telemetry.Restarts.Add(1, _nodeTag, new("actor", actor.StartsWith("link:", StringComparison.Ordinal) ? "link" : actor));
         Log.ActorRestarted(_logger, actor, Name, restarts, cause);
         var args = new ActorRestartedEventArgs(actor, cause, restarts);
-        Raise(nameof(ActorRestarted), () => ActorRestarted?.Invoke(this, args));
+        Raise(nameof(ActorRestarted), () => InvokeEach(ActorRestarted, args));
     }
 
     /// <summary>The failure is beyond repair: report it and stop cleanly. Safe from any thread, once.</summary>
@@ -69,7 +69,7 @@ internal sealed partial class NodeRuntime
         if (Interlocked.Exchange(ref _faulted, 1) == 1) return;
         Log.NodeFaulted(_logger, Name, actor, cause);
         var args = new NodeFaultedEventArgs(actor, cause);
-        Raise(nameof(Faulted), () => Faulted?.Invoke(this, args));
+        Raise(nameof(Faulted), () => InvokeEach(Faulted, args));
         _ = Task.Run(StopAsync);
     }
 

@@ -431,6 +431,24 @@ internal sealed partial class NodeRuntime : IDisposable
 
     private void Raise(string name, Action raise) => _events.Writer.TryWrite(new PendingEvent(name, raise));
 
+    /// <summary>On the pump: calls each of an event's handlers on its own, so that one that throws (logged) does not
+    /// keep the event from the others.</summary>
+    private void InvokeEach<T>(EventHandler<T>? handlers, T args)
+    {
+        if (handlers is null) return;
+        foreach (var handler in handlers.GetInvocationList())
+        {
+            try
+            {
+                ((EventHandler<T>)handler)(this, args);
+            }
+            catch (Exception e)
+            {
+                Log.HandlerFailed(_logger, Name, e);
+            }
+        }
+    }
+
     /// <summary>A handler that stops the node (Dispose, or a wait on DisposeAsync) holds the event pump until the
     /// stop returns: the stop, whoever began it, must then not wait for the pump.</summary>
     private void NoteStopFromHandler()

@@ -5,6 +5,23 @@ namespace Messenger.Tests.Hosting;
 
 public sealed class SupervisionTests
 {
+    [Fact]
+    public async Task A_handler_that_throws_keeps_the_event_from_no_other_handler()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var (joined, left) = (new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously), new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously));
+        a.PeerJoined += (_, _) => throw new InvalidOperationException("the first handler fails");
+        a.PeerJoined += (_, e) => joined.TrySetResult(e.Peer.Name);
+        a.PeerLeft += (_, _) => throw new InvalidOperationException("the first handler fails");
+        a.PeerLeft += (_, e) => left.TrySetResult(e.Peer.Name);
+
+        var b = await cluster.StartAsync("b");
+        Assert.Equal("b", await joined.Task.WaitAsync(TestCluster.Timeout));
+        await b.DisposeAsync();
+        Assert.Equal("b", await left.Task.WaitAsync(TestCluster.Timeout));
+    }
+
     [Theory]
     [InlineData("unicast")]
     [InlineData("broadcast")]
