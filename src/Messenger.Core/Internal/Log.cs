@@ -74,6 +74,9 @@ internal static partial class Log
     [LoggerMessage(1501, LogLevel.Critical, "Node {Node} is faulted and stops: {Actor}: {Cause}")]
     public static partial void NodeFaulted(ILogger logger, string node, string actor, string cause);
 
+    [LoggerMessage(1502, LogLevel.Critical, "The loop of node {Node} did not stop within {Milliseconds} ms: the node stops without it, and its sockets close if it ever returns")]
+    public static partial void LoopAbandoned(ILogger logger, string node, int milliseconds);
+
     [LoggerMessage(1401, LogLevel.Error, "An event handler of node {Node} threw")]
     public static partial void HandlerFailed(ILogger logger, string node, Exception exception);
 

@@ -25,6 +25,7 @@ internal sealed partial class NodeRuntime
     /// <summary>Runs a piece of an actor's work; a failure goes to the supervisor, never up the poller's stack.</summary>
     private void Guard(string actor, Action action, Action? restart = null)
     {
+        if (_loopAbandoned) return;
         try
         {
             Faults.Check(actor);

@@ -283,15 +283,43 @@ internal sealed partial class NodeRuntime : IDisposable
         else _stopped.TrySetResult();
         // The leave finishes within LeaveTimeout on the poller's timer; the margin covers a starved machine.
         await _stopped.Task.WaitAsync(_options.LeaveTimeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (_poller.IsRunning) _poller.Stop();
-        DisposeSockets();
-        CloseQueues();
-        await WaitForFixedPortsToCloseAsync().ConfigureAwait(false);
+        if (await StopLoopAsync().ConfigureAwait(false))
+        {
+            DisposeSockets();
+            CloseQueues();
+            await WaitForFixedPortsToCloseAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            StopDataReceiver();
+            CloseQueues();
+        }
         _received.Complete();
         RaiseDropSums(all: true);
         _events.Writer.TryComplete();
         await JoinEventPumpAsync().ConfigureAwait(false);
         Log.NodeStopped(_logger, Name);
+    }
+
+    /// <summary>A loop that hangs (the watchdog faulted the node for it) may never return, and a stop must.</summary>
+    private const int HungLoopStopMilliseconds = 2000;
+
+    // Set when the stop went on without a hung loop: if it ever returns, it does no more of the node's work.
+    private volatile bool _loopAbandoned;
+
+    /// <summary>Stops the node loop and waits for it to return: true once it has. After
+    /// <see cref="HungLoopStopMilliseconds"/> the stop goes on without it (false): the loop's sockets are closed when,
+    /// if ever, it returns.</summary>
+    private async Task<bool> StopLoopAsync()
+    {
+        if (!_poller.IsRunning) return true;
+        var stopped = Task.Run(_poller.Stop);
+        await stopped.WaitAsync(TimeSpan.FromMilliseconds(HungLoopStopMilliseconds)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (stopped.IsCompleted) return true;
+        _loopAbandoned = true;
+        Log.LoopAbandoned(_logger, Name, HungLoopStopMilliseconds);
+        _ = stopped.ContinueWith(_ => DisposeSockets(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        return false;
     }
 
     private void BeginLeave()

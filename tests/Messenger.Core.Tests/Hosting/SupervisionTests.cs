@@ -105,6 +105,22 @@ public sealed class SupervisionTests
     }
 
     [Fact]
+    public async Task A_node_whose_loop_hangs_for_good_still_stops()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { HangTimeout = TimeSpan.FromSeconds(1) });
+        var faulted = new TaskCompletionSource<NodeFaultedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Faulted += (_, e) => faulted.TrySetResult(e);
+        a.InjectHangForTests(TimeSpan.FromSeconds(60));
+        await faulted.Task.WaitAsync(TestCluster.Timeout);
+
+        // The stop goes on without the loop: the reader is told the end, and a send fails.
+        await a.DisposeAsync().AsTask().WaitAsync(TestCluster.Timeout);
+        await foreach (var _ in a.ReadAllAsync().WithCancellation(new CancellationTokenSource(TestCluster.Timeout).Token)) Assert.Fail("a message from a stopped node");
+        await Assert.ThrowsAsync<NodeStoppedException>(async () => await a.BroadcastAsync("after the stop"));
+    }
+
+    [Fact]
     public async Task A_failed_beacon_is_replaced_and_discovery_goes_on()
     {
         await using var cluster = new TestCluster();
