@@ -583,6 +583,7 @@ internal sealed partial class NodeRuntime : IDisposable
         CheckPositive(o.BeaconInterval, "BeaconInterval");
         CheckPositive(o.HeartbeatInterval, "HeartbeatInterval");
         CheckPositive(o.LeaveTimeout, "LeaveTimeout");
+        CheckPositive(o.PeerTimeout, "PeerTimeout");
         if (o.PeerTimeout <= o.HeartbeatInterval) throw new MessengerConfigurationException("PeerTimeout", "must be longer than HeartbeatInterval.");
         CheckPositive(o.PeerGoneAfter, "PeerGoneAfter");
         if (o.MaxMessageSize is < 1 or > ControlFrames.MaxMessageSizeLimit) throw new MessengerConfigurationException("MaxMessageSize", "must be between 1 byte and 256 MiB.");
@@ -601,9 +602,11 @@ internal sealed partial class NodeRuntime : IDisposable
         CheckMilliseconds(o.StrangerResetInterval, "StrangerResetInterval");
         if (o.MaxStrangerFramesPerWakeup < 1) throw new MessengerConfigurationException("MaxStrangerFramesPerWakeup", "must be at least 1.");
         if (o.MaxTrackedConnections < 1) throw new MessengerConfigurationException("MaxTrackedConnections", "must be at least 1.");
+        if (o.AllowedKeys is null) throw new MessengerConfigurationException("AllowedKeys", "must be a list (empty: every member of the cluster).");
         foreach (var key in o.AllowedKeys) SecurityContext.NormalizePublicKey(key);
         DataCipher.Resolve(o.Cipher);
         if (o.Insecure && o.Cipher != MessengerCipher.Auto) throw new MessengerConfigurationException("Cipher", "applies to secure nodes; an insecure node seals nothing.");
+        if (o.Seeds is null) throw new MessengerConfigurationException("Seeds", "must be a list (empty: no seeds).");
         foreach (var seed in o.Seeds) ParseEndpoint(seed, "Seeds");
 
         static void CheckPort(int port, string name)
@@ -611,9 +614,10 @@ internal sealed partial class NodeRuntime : IDisposable
             if (port is < 0 or > 65535) throw new MessengerConfigurationException(name, $"{port} is not a port (0-65535).");
         }
 
+        // Timers and waits count milliseconds in 32 bits, and a stop adds its margin to LeaveTimeout.
         static void CheckPositive(TimeSpan value, string name)
         {
-            if (value <= TimeSpan.Zero) throw new MessengerConfigurationException(name, "must be positive.");
+            if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1)) throw new MessengerConfigurationException(name, "must be positive, and at most 1 day.");
         }
 
         // Budgets count whole milliseconds.
@@ -630,7 +634,7 @@ internal sealed partial class NodeRuntime : IDisposable
             throw new MessengerConfigurationException(option, $"'{endpoint}' is not an endpoint of the form tcp://host:port.");
         var rest = endpoint["tcp://".Length..];
         var colon = rest.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(rest[(colon + 1)..], out var port) || port is < 1 or > 65535)
+        if (colon <= 0 || !int.TryParse(rest[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
             throw new MessengerConfigurationException(option, $"'{endpoint}' is not an endpoint of the form tcp://host:port.");
         var host = rest[..colon];
         if (Uri.CheckHostName(host) == UriHostNameType.Unknown)

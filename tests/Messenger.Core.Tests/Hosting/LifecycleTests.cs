@@ -31,11 +31,45 @@ public sealed class LifecycleTests
     [InlineData("tcp://:5000")]
     [InlineData("tcp://host:0")]
     [InlineData("tcp://host:http")]
+    [InlineData("tcp://host:+5000")]
+    [InlineData("tcp://host: 5000")]
     public async Task A_malformed_seed_fails_the_start(string seed)
     {
         var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() =>
             MessengerNode.StartAsync(new TestCluster().Options("a") with { Seeds = [seed] }));
         Assert.Equal("Seeds", error.Option);
+    }
+
+    [Theory]
+    [InlineData("LeaveTimeout")]
+    [InlineData("AckTimeout")]
+    [InlineData("PeerTimeout")]
+    [InlineData("PeerGoneAfter")]
+    [InlineData("HangTimeout")]
+    public async Task A_time_too_long_to_wait_fails_the_start(string option)
+    {
+        // 60 days: past what a timer or a wait takes; a stop adds its margin to LeaveTimeout, and failed for good.
+        var tooLong = TimeSpan.FromDays(60);
+        var options = new TestCluster().Options("a");
+        options = option switch
+        {
+            "LeaveTimeout" => options with { LeaveTimeout = tooLong },
+            "AckTimeout" => options with { AckTimeout = tooLong },
+            "PeerTimeout" => options with { PeerTimeout = tooLong },
+            "PeerGoneAfter" => options with { PeerGoneAfter = tooLong },
+            _ => options with { HangTimeout = tooLong },
+        };
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => MessengerNode.StartAsync(options));
+        Assert.Equal(option, error.Option);
+    }
+
+    [Fact]
+    public async Task A_missing_list_fails_the_start_as_a_bad_option()
+    {
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => MessengerNode.StartAsync(new TestCluster().Options("a") with { Seeds = null! }));
+        Assert.Equal("Seeds", error.Option);
+        error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => MessengerNode.StartAsync(new TestCluster().Options("a") with { AllowedKeys = null! }));
+        Assert.Equal("AllowedKeys", error.Option);
     }
 
     [Fact]
