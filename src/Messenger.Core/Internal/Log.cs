@@ -32,6 +32,9 @@ internal static partial class Log
     [LoggerMessage(1104, LogLevel.Debug, "Ignoring the beacon of {Peer} ({PeerId}) from {Address}: {Reason}")]
     public static partial void BeaconIgnored(ILogger logger, string peer, string peerId, string address, string reason);
 
+    [LoggerMessage(1105, LogLevel.Debug, "Seed {Endpoint} is this node: not greeted again")]
+    public static partial void SeedIsThisNode(ILogger logger, string endpoint);
+
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
     public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
 

@@ -111,7 +111,17 @@ internal sealed partial class NodeRuntime
             var id = NodeId.FromPublicKey(remote);
             if (session.ExpectedId is { } expected && expected != id) (failure, someoneElse) = ($"it proved to be node {id}, not {expected}", true);
             else if (!_security.IsAllowed(remote)) failure = $"its key {Convert.ToBase64String(remote)} is not on the allowlist";
-            else if (id == Id) failure = "it is this node";
+            else if (id == Id)
+            {
+                // This node at a seed endpoint of its own is quiet; another process with this node's key is not.
+                if (payload.Name == Name && payload.Port == Port && _seeds.Values.FirstOrDefault(s => s.Session == session) is { } self)
+                {
+                    session.Reset();
+                    OnSeedIsThisNode(self);
+                    return;
+                }
+                failure = "it is this node's key";
+            }
             fatal = failure is not null && !someoneElse;
             if (failure is null)
             {
@@ -374,8 +384,12 @@ internal sealed partial class NodeRuntime
 
     private void Refuse(byte[] identity, RefuseCode code, string reason, string who, byte version)
     {
-        CountRefused(code.ToString());
-        if (code != RefuseCode.SelfConnection) Log.HelloRefused(_logger, who, Convert.ToHexStringLower(identity), reason);
+        // This node greeting itself (at a seed endpoint that is its own) is no stranger refused.
+        if (code != RefuseCode.SelfConnection)
+        {
+            CountRefused(code.ToString());
+            Log.HelloRefused(_logger, who, Convert.ToHexStringLower(identity), reason);
+        }
         _router.SendMoreFrame(identity).SendFrame(ControlFrames.Refuse(new RefuseFrame(code, reason), version));
     }
 

@@ -318,7 +318,7 @@ internal sealed partial class NodeRuntime
         {
             AddSeed(endpoint);
             if (!_seeds.TryGetValue(endpoint, out var seed)) return Task.FromException<string>(new NodeStoppedException(Name));
-            if (seed.Session is { } session && seed.AnsweredBy is not null && !_byName.ContainsKey(seed.AnsweredBy)) StartHandshake(session);
+            if (seed.Session is { } session && !seed.IsThisNode && seed.AnsweredBy is not null && !_byName.ContainsKey(seed.AnsweredBy)) StartHandshake(session);
             return seed.Answered.Task;
         }).Unwrap();
     }
@@ -383,10 +383,22 @@ internal sealed partial class NodeRuntime
 
     private void OnSeedRefused(SeedLink seed, DealerSession greeting, RefuseFrame refuse)
     {
-        Log.RefusedByPeer(_logger, seed.Endpoint, refuse.Code.ToString(), refuse.Reason);
         greeting.Reset();
-        if (refuse.Code != RefuseCode.SelfConnection)
-            seed.Answered.TrySetException(new MessengerException("HandshakeRefused", $"{seed.Endpoint} refused this node: {refuse.Reason}"));
+        if (refuse.Code == RefuseCode.SelfConnection)
+        {
+            OnSeedIsThisNode(seed);
+            return;
+        }
+        Log.RefusedByPeer(_logger, seed.Endpoint, refuse.Code.ToString(), refuse.Reason);
+        seed.Answered.TrySetException(new MessengerException("HandshakeRefused", $"{seed.Endpoint} refused this node: {refuse.Reason}"));
+    }
+
+    private void OnSeedIsThisNode(SeedLink seed)
+    {
+        if (seed.IsThisNode) return;
+        seed.IsThisNode = true;
+        Log.SeedIsThisNode(_logger, seed.Endpoint);
+        seed.Answered.TrySetException(new MessengerException("SeedIsThisNode", $"{seed.Endpoint} is this node's own endpoint"));
     }
 
     private void MergePeers(List<PeerRecord> peers)

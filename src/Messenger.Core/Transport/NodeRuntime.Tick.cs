@@ -79,6 +79,7 @@ internal sealed partial class NodeRuntime
             _lastGossip = now;
             foreach (var seed in _seeds.Values)
             {
+                if (seed.IsThisNode) continue;
                 if (seed.Session is null)
                 {
                     // Its endpoint could not be connected to (a host name that does not resolve yet): tried again as

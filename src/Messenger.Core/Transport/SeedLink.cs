@@ -29,5 +29,8 @@ internal sealed class SeedLink
     /// <summary>The node's ReceiveReady handler on <see cref="Session"/>'s DEALER (removed when a link takes it over).</summary>
     public EventHandler<NetMQ.NetMQSocketEventArgs>? ReadyHandler { get; set; }
     public string? AnsweredBy { get; set; }
+
+    /// <summary>The node itself answers there (a StatefulSet's pods often share one seed list): not greeted again.</summary>
+    public bool IsThisNode { get; set; }
     public TaskCompletionSource<string> Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

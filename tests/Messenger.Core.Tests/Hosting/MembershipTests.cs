@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Messenger.Discovery;
 using Messenger.Protocol;
 using Messenger.Tests.Support;
+using Microsoft.Extensions.Logging;
 
 namespace Messenger.Tests.Hosting;
 
@@ -22,6 +23,28 @@ public sealed class MembershipTests
             c.WaitForPeersAsync(["a", "b"], TestCluster.Timeout));
         await b.SendAsync("c", "via membership");
         Assert.Equal("via membership", (await TestCluster.ReadAsync(c, 1))[0].GetText());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_seed_that_is_the_node_itself_is_known_as_such_quietly(bool insecure)
+    {
+        // A StatefulSet's pods often share one seed list, each pod's own endpoint in it.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var log = new CapturingLoggerFactory();
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var self = $"tcp://127.0.0.1:{port}";
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, Port = port, Seeds = [self], LoggerFactory = log });
+
+        var error = await Assert.ThrowsAsync<MessengerException>(() => a.ConnectAsync(self, TestCluster.Timeout));
+        Assert.Equal("SeedIsThisNode", error.ErrorId);
+        Assert.True(log.Contains(1105, self), log.All);
+        Assert.DoesNotContain(log.Lines, l => l.Level >= LogLevel.Warning && l.EventId != 1003); // 1003: "runs INSECURE"
+        Assert.Equal(0, a.Statistics.HandshakesRefused);
     }
 
     [Fact]
