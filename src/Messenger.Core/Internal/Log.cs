@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Information, "Beacon of {Node} announces on {Interfaces} port {Port}")]
     public static partial void BeaconStarted(ILogger logger, string node, string interfaces, int port);
 
+    [LoggerMessage(1004, LogLevel.Warning, "Node {Node} uses the key file '{Path}', which others than its owner may read: the secret in it is theirs too; make it readable by its owner alone (chmod 600)")]
+    public static partial void KeyFileExposed(ILogger logger, string node, string path);
+
     [LoggerMessage(1003, LogLevel.Warning, "Node {Node} runs INSECURE: links are plaintext and peers are not authenticated. Use this for debugging only.")]
     public static partial void InsecureMode(ILogger logger, string node);
 

@@ -43,9 +43,15 @@ internal sealed class SecurityContext : IDisposable
     /// <summary>This node's preferred data cipher (see <see cref="DataCipher"/>), which also seals its broadcasts.</summary>
     public NoiseCipher Cipher { get; }
 
+    /// <summary>The key files this node read that others than their owner may read, for the node to warn of.</summary>
+    public IReadOnlyList<string> ExposedKeyFiles { get; private init; } = [];
+
     public static SecurityContext Create(MessengerNodeOptions o)
     {
-        var keyPair = o.KeyPair ?? MessengerKeyPair.LoadOrCreate(o.KeyPath ?? Path.Combine(KeyFile.Home, "keys", o.Cluster, o.Name + ".key"));
+        var exposed = new List<string>();
+        var keyPath = o.KeyPath ?? Path.Combine(KeyFile.Home, "keys", o.Cluster, o.Name + ".key");
+        var keyPair = o.KeyPair ?? MessengerKeyPair.LoadOrCreate(keyPath);
+        if (o.KeyPair is null && KeyFile.ReadableByOthers(keyPath)) exposed.Add(keyPath);
         HashSet<string>? allowed = null;
         if (o.AllowedKeys.Count > 0)
         {
@@ -55,7 +61,11 @@ internal sealed class SecurityContext : IDisposable
 
         ClusterKey? clusterKey = o.ClusterKey;
         if (clusterKey is null && (o.ClusterKeyPath is not null || allowed is null))
-            clusterKey = ClusterKey.LoadOrCreate(o.ClusterKeyPath ?? Path.Combine(KeyFile.Home, "cluster.key"));
+        {
+            var clusterKeyPath = o.ClusterKeyPath ?? Path.Combine(KeyFile.Home, "cluster.key");
+            clusterKey = ClusterKey.LoadOrCreate(clusterKeyPath);
+            if (KeyFile.ReadableByOthers(clusterKeyPath)) exposed.Add(clusterKeyPath);
+        }
 
         var membership = (clusterKey, allowed) switch
         {
@@ -65,7 +75,10 @@ internal sealed class SecurityContext : IDisposable
             _ => "none",
         };
         if (o.Insecure) membership = "none: INSECURE, plaintext and unauthenticated";
-        return new SecurityContext(keyPair, clusterKey?.Bytes ?? MessengerHandshake.AllowlistOnlyPsk, allowed, o.Cluster, o.Insecure, membership, DataCipher.Resolve(o.Cipher));
+        return new SecurityContext(keyPair, clusterKey?.Bytes ?? MessengerHandshake.AllowlistOnlyPsk, allowed, o.Cluster, o.Insecure, membership, DataCipher.Resolve(o.Cipher))
+        {
+            ExposedKeyFiles = exposed,
+        };
     }
 
     public bool IsAllowed(ReadOnlySpan<byte> publicKey) => _allowed is null || _allowed.Contains(Convert.ToBase64String(publicKey));

@@ -120,6 +120,7 @@ internal sealed partial class NodeRuntime : IDisposable
         Id = _security.Id;
         Name = options.Name;
         if (options.Insecure) Log.InsecureMode(_logger, options.Name);
+        foreach (var path in _security.ExposedKeyFiles) Log.KeyFileExposed(_logger, options.Name, path);
 
         _supervisor = new Supervision.Supervisor(options.MaxRestarts, options.RestartPeriod);
         _helloBudget = new SourceBudget(options.HelloBurstPerConnection, (int)options.HelloIntervalPerConnection.TotalMilliseconds, options.MaxTrackedConnections);

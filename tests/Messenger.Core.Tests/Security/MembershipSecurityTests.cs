@@ -101,6 +101,53 @@ public sealed class MembershipSecurityTests
     }
 
     [Fact]
+    public async Task A_key_file_others_may_write_is_refused_and_one_they_may_read_is_warned_of()
+    {
+        if (OperatingSystem.IsWindows()) return; // Unix file modes
+        var folder = Directory.CreateTempSubdirectory("messenger-keys");
+        try
+        {
+            var cluster = new TestCluster();
+            var path = Path.Combine(folder.FullName, "cluster.key");
+            cluster.Key.Save(path);
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead);
+            var error = Assert.Throws<MessengerConfigurationException>(() => ClusterKey.Load(path));
+            Assert.Equal("ClusterKeyPath", error.Option);
+            Assert.Contains("chmod 600", error.Message);
+
+            // Readable by others, as a Kubernetes Secret's files are by default: used, and warned of.
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            var log = new CapturingLoggerFactory();
+            await using (var node = await MessengerNode.StartAsync(cluster.Options("a") with { ClusterKey = null, ClusterKeyPath = path, LoggerFactory = log }))
+            {
+                Assert.True(log.Contains(1004, path), log.All);
+            }
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_key_file_that_cannot_be_written_leaves_no_secret_behind()
+    {
+        var folder = Directory.CreateTempSubdirectory("messenger-keys");
+        try
+        {
+            // A folder where the file should be: the move into place fails.
+            var path = Path.Combine(folder.FullName, "node.key");
+            Directory.CreateDirectory(path);
+            Assert.Equal("KeyPath", Assert.Throws<MessengerConfigurationException>(() => MessengerKeyPair.LoadOrCreate(path)).Option);
+            Assert.Empty(Directory.GetFiles(folder.FullName));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Secrets_never_appear_in_ToString_or_logs()
     {
         var cluster = new TestCluster();
