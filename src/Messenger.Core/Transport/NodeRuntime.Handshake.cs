@@ -103,7 +103,8 @@ internal sealed partial class NodeRuntime
         var handshake = session.Handshake ?? throw new ProtocolException("handshake message with no handshake under way");
         string? failure = null;
         var fatal = false; // not allowed, or this node: not worth another try
-        var someoneElse = false; // another node answers at the address
+        var someoneElse = false; // another node answers at the address, or the node under another name
+        var misnamed = false;
         try
         {
             var payload = ControlFrames.ReadPayload(handshake.ReadMessage(message), withKey: false);
@@ -121,6 +122,11 @@ internal sealed partial class NodeRuntime
                     return;
                 }
                 failure = "it is this node's key";
+            }
+            else if (session.ExpectedId is not null && _peers.TryGetValue(id, out var named) && !named.Proven && named.Name != payload.Name)
+            {
+                // A beacon or PEERS list gave the node a name that is not its own.
+                (failure, someoneElse, misnamed) = ($"it is named '{payload.Name}', not '{named.Name}'", true, true);
             }
             fatal = failure is not null && !someoneElse;
             if (failure is null)
@@ -150,7 +156,8 @@ internal sealed partial class NodeRuntime
         // own HELLO is let in meanwhile.
         if ((fatal || someoneElse) && session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link) && !(someoneElse && link.Proven))
         {
-            _refusedUntil[bad] = Environment.TickCount64 + 5000;
+            // Misnamed, it is the node all the same: its own beacon may make the link again at once.
+            if (!misnamed) _refusedUntil[bad] = Environment.TickCount64 + 5000;
             RemoveLink(link, $"handshake failed: {failure}", raiseEvent: true);
         }
     }
@@ -318,7 +325,13 @@ internal sealed partial class NodeRuntime
         }
 
         string? unreachable = null;
-        var link = _peers.TryGetValue(id, out var known) ? known : Discover(id, name, address, "hello", out unreachable);
+        // A link never proven, under another name, was named by a beacon or PEERS list: the node proves its own.
+        if (_peers.TryGetValue(id, out var known) && known.Name != name && !known.Proven)
+        {
+            RemoveLink(known, $"it proved to be named '{name}'", raiseEvent: false);
+            known = null;
+        }
+        var link = known ?? Discover(id, name, address, "hello", out unreachable);
         if (link is null)
         {
             var (why, text) = unreachable is not null

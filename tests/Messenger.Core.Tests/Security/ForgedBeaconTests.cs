@@ -86,6 +86,23 @@ public sealed class ForgedBeaconTests
     }
 
     [Fact]
+    public async Task A_forged_beacon_cannot_give_a_real_node_another_name()
+    {
+        // b announces nothing itself; its id, key and ports are public. A beacon names it 'evil'.
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var bKey = MessengerKeyPair.Generate();
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = bKey, BeaconEnabled = false });
+        await SendBeaconAsync(new BeaconAnnouncement(cluster.Name, NodeId.FromPublicKey(bKey.PublicKeyBytes), "evil", b.Port, b.PublishPort, bKey.PublicKeyBytes));
+        await WaitUntilHeardAsync(a, cluster.Name);
+
+        await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        Assert.Null(a.GetPeer("evil"));
+        Assert.Equal(b.Id, a.GetPeer("b")!.Id);
+    }
+
+    [Fact]
     public async Task A_forged_beacon_does_not_evict_a_briefly_unreachable_member_by_name()
     {
         await using var cluster = new TestCluster();
