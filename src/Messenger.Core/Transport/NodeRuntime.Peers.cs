@@ -614,6 +614,13 @@ internal sealed partial class NodeRuntime
     {
         _snapshot = _peers.Values.OrderBy(l => l.Name, StringComparer.Ordinal).Select(l => l.ToInfo()).ToArray();
         _lastSnapshot = Environment.TickCount64;
+        WakePeerWaiters();
+    }
+
+    /// <summary>Any thread: completes <see cref="PeersChanged"/>, for those who wait for the peer table to change (or
+    /// for the node to stop, which they look at when woken).</summary>
+    private void WakePeerWaiters()
+    {
         TaskCompletionSource changed;
         lock (_peersChangedGate)
         {
@@ -621,6 +628,13 @@ internal sealed partial class NodeRuntime
             _peersChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
         changed.TrySetResult();
+    }
+
+    /// <summary>At stop, once the loop is done with the seeds (or was left behind): whoever waits for a seed to answer
+    /// (<c>ConnectAsync</c>) is told that the node stopped.</summary>
+    private void FailSeedWaiters()
+    {
+        foreach (var seed in _seeds.Values.ToArray()) seed.Answered.TrySetException(new NodeStoppedException(Name));
     }
 
     /// <summary>A task that completes at the next change of the peer table.</summary>

@@ -278,13 +278,16 @@ internal sealed partial class NodeRuntime : IDisposable
     private async Task StopCoreAsync(bool leave)
     {
         Interlocked.Exchange(ref _stopRequested, 1);
+        WakePeerWaiters();
         if (_watchdog is not null) await _watchdog.DisposeAsync().ConfigureAwait(false);
         _beacon?.Dispose();
         if (leave && _poller.IsRunning) Post(BeginLeave);
         else _stopped.TrySetResult();
         // The leave finishes within LeaveTimeout on the poller's timer; the margin covers a starved machine.
         await _stopped.Task.WaitAsync(_options.LeaveTimeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (await StopLoopAsync().ConfigureAwait(false))
+        var loopStopped = await StopLoopAsync().ConfigureAwait(false);
+        FailSeedWaiters();
+        if (loopStopped)
         {
             DisposeSockets();
             CloseQueues();

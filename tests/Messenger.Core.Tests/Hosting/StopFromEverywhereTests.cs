@@ -41,6 +41,18 @@ public sealed class StopFromEverywhereTests
     }
 
     [Fact]
+    public async Task Waits_for_peers_and_for_a_seed_end_with_NodeStopped_when_the_node_stops()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        var forPeers = a.WaitForPeersAsync(["nobody"], TimeSpan.FromDays(1));
+        var forSeed = a.ConnectAsync("tcp://127.0.0.1:1", TimeSpan.FromDays(1));
+        await a.DisposeAsync();
+        await Assert.ThrowsAsync<NodeStoppedException>(() => forPeers.WaitAsync(TestCluster.Timeout));
+        await Assert.ThrowsAsync<NodeStoppedException>(() => forSeed.WaitAsync(TestCluster.Timeout));
+    }
+
+    [Fact]
     public async Task Disposing_from_a_Faulted_handler_returns()
     {
         await using var cluster = new TestCluster();
