@@ -299,6 +299,20 @@ Describe 'Send-MessengerMessage and Receive-MessengerMessage' {
         (Receive-MessengerMessage -Node bravo -Count 2 -Timeout 10).Body | Should -Be 'before', 'after'
     }
 
+    It 'stops writing an object as JSON soon after it passes the limit, and says so' {
+        # A hashtable that holds itself four times: at the default -Depth 10, about 4^10 copies, gigabytes of JSON.
+        $vast = @{}
+        1..4 | ForEach-Object { $vast["k$_"] = $vast }
+        $before = [GC]::GetTotalAllocatedBytes($true)
+        'before', $vast, 'after' | Send-MessengerMessage -Node alpha -To bravo -ErrorVariable err -ErrorAction SilentlyContinue
+        $allocated = [GC]::GetTotalAllocatedBytes($true) - $before
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -Be 'MessageTooLarge,Messenger.PowerShell.Commands.SendMessengerMessageCommand'
+        $err[0].ErrorDetails.Message | Should -BeLike '*as JSON, has more than 65536 bytes*'
+        $allocated | Should -BeLessThan 16MB -Because "the limit is 64 KiB; $([int]($allocated / 1MB)) MB were allocated"
+        (Receive-MessengerMessage -Node bravo -Count 2 -Timeout 10).Body | Should -Be 'before', 'after'
+    }
+
     It 'fails with InvalidTopic for a topic over 255 bytes' {
         { Send-MessengerMessage -Node alpha -To bravo -Message 'x' -Topic ('t' * 300) } |
             Should -Throw -ErrorId 'InvalidTopic,Messenger.PowerShell.Commands.SendMessengerMessageCommand'

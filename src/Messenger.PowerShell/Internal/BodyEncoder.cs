@@ -27,8 +27,10 @@ internal sealed class BodyEncoder
 
     /// <param name="message">The argument as bound (JSON keeps a wrapper's extra properties).</param>
     /// <param name="value">The same, unwrapped (<see cref="Unwrap"/>).</param>
+    /// <param name="maxBytes">The largest body that can go: JSON is not written far past it (what is returned is then
+    /// longer than it, and cut short).</param>
     /// <param name="contentType">How the body is to be read.</param>
-    public ReadOnlyMemory<byte> Encode(object? message, object? value, out MessageContentType contentType)
+    public ReadOnlyMemory<byte> Encode(object? message, object? value, int maxBytes, out MessageContentType contentType)
     {
         switch (value)
         {
@@ -42,7 +44,7 @@ internal sealed class BodyEncoder
                 return bytes;
             default:
                 contentType = MessageContentType.Json;
-                return (_json ??= new PSJson.Writer(_depth)).Write(message);
+                return (_json ??= new PSJson.Writer(_depth)).Write(message, maxBytes);
         }
     }
 }

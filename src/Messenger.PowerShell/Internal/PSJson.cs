@@ -31,22 +31,34 @@ internal static partial class PSJson
         /// <summary>How many levels of objects and arrays are written before values turn into strings.</summary>
         public int Depth { get; }
 
-        /// <summary>The UTF-8 JSON of <paramref name="value"/>; valid until the next call.</summary>
-        public ReadOnlyMemory<byte> Write(object? value)
+        /// <summary>The UTF-8 JSON of <paramref name="value"/>; valid until the next call. Writing stops soon after
+        /// the JSON passes <paramref name="maxBytes"/> (then what is returned is longer than that, and cut short): an
+        /// object graph can be vast at the default depth, a self-referencing hashtable gigabytes.</summary>
+        public ReadOnlyMemory<byte> Write(object? value, int maxBytes = int.MaxValue)
         {
             _buffer.ResetWrittenCount();
             _json.Reset();
-            WriteValue(_json, value, 0, Depth);
+            try
+            {
+                WriteValue(_json, value, 0, Depth, maxBytes);
+            }
+            catch (TooLongException)
+            {
+                // Cut short: not valid JSON, and never sent.
+            }
             _json.Flush();
             return _buffer.WrittenMemory;
         }
     }
 
+    private sealed class TooLongException : Exception;
+
     /// <summary>Serializes one value to a new array.</summary>
     public static byte[] Serialize(object? value, int depth = 10) => new Writer(depth).Write(value).ToArray();
 
-    private static void WriteValue(Utf8JsonWriter json, object? value, int level, int depth)
+    private static void WriteValue(Utf8JsonWriter json, object? value, int level, int depth, int maxBytes)
     {
+        if (json.BytesPending + json.BytesCommitted > maxBytes) throw new TooLongException();
         PSObject? wrapper = null;
         if (value is PSObject pso)
         {
@@ -133,7 +145,7 @@ internal static partial class PSJson
                 foreach (var property in wrapper!.Properties)
                 {
                     json.WritePropertyName(property.Name);
-                    WriteValue(json, SafeValue(property), level + 1, depth);
+                    WriteValue(json, SafeValue(property), level + 1, depth, maxBytes);
                 }
                 json.WriteEndObject();
                 return;
@@ -142,13 +154,13 @@ internal static partial class PSJson
                 foreach (DictionaryEntry entry in dictionary)
                 {
                     json.WritePropertyName(System.Convert.ToString(entry.Key, CultureInfo.InvariantCulture) ?? string.Empty);
-                    WriteValue(json, entry.Value, level + 1, depth);
+                    WriteValue(json, entry.Value, level + 1, depth, maxBytes);
                 }
                 json.WriteEndObject();
                 return;
             case IEnumerable enumerable:
                 json.WriteStartArray();
-                foreach (var item in enumerable) WriteValue(json, item, level + 1, depth);
+                foreach (var item in enumerable) WriteValue(json, item, level + 1, depth, maxBytes);
                 json.WriteEndArray();
                 return;
         }
@@ -159,7 +171,7 @@ internal static partial class PSJson
         {
             if (!property.IsGettable) continue;
             json.WritePropertyName(property.Name);
-            WriteValue(json, SafeValue(property), level + 1, depth);
+            WriteValue(json, SafeValue(property), level + 1, depth, maxBytes);
         }
         json.WriteEndObject();
     }

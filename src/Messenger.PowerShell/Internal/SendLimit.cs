@@ -1,3 +1,5 @@
+using System.Management.Automation;
+
 namespace Messenger.PowerShell.Internal;
 
 /// <summary>
@@ -27,6 +29,19 @@ internal sealed class SendLimit
 
     public MessageTooLargeException TooLarge(int size) =>
         Peer is null ? new MessageTooLargeException(size, Bytes) : new MessageTooLargeException(size, Bytes, Peer);
+
+    /// <summary>The error for a body over the limit; a JSON one was cut short (see <see cref="BodyEncoder.Encode"/>),
+    /// and its size is not known.</summary>
+    public ErrorRecord TooLargeError(int size, MessageContentType contentType, object? target)
+    {
+        var record = ErrorFactory.FromException(TooLarge(size), target);
+        if (contentType == MessageContentType.Json)
+        {
+            var whose = Peer is null ? "this node accepts" : $"node '{Peer}' accepts";
+            record.ErrorDetails = new ErrorDetails($"The message body, as JSON, has more than {Bytes} bytes; {whose} at most {Bytes} (MaxMessageSize). A lower -Depth, or an object with fewer properties, makes it smaller.");
+        }
+        return record;
+    }
 
     /// <summary>A hand-over was refused for a peer's smaller limit: later bodies over it are refused here.</summary>
     public void Lower(MessageTooLargeException refusal)

@@ -68,10 +68,10 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
                 WriteRefused(_coalescer, _limit!, _engine!.Name);
                 return;
             }
-            var body = _encoder!.Encode(message, value, out var contentType);
-            if (body.Length > _limit!.Bytes)
+            var body = _encoder!.Encode(message, value, _limit!.Bytes, out var contentType);
+            if (body.Length > _limit.Bytes)
             {
-                WriteError(TooLarge(body.Length));
+                WriteError(_limit.TooLargeError(body.Length, contentType, _engine!.Name));
                 return;
             }
             _coalescer!.Add(body.Span, contentType);

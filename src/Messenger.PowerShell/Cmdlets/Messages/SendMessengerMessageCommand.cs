@@ -104,10 +104,10 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             return;
         }
 
-        var body = _encoder!.Encode(message, value, out var contentType);
-        if (body.Length > _limit!.Bytes)
+        var body = _encoder!.Encode(message, value, _limit!.Bytes, out var contentType);
+        if (body.Length > _limit.Bytes)
         {
-            WriteError(ErrorFactory.FromException(_limit.TooLarge(body.Length), _target));
+            WriteError(_limit.TooLargeError(body.Length, contentType, _target));
             return;
         }
         if (_waitForAck)
