@@ -289,6 +289,25 @@ Describe 'Stop-MessengerNode' {
         (Get-MessengerNode).Name | Should -Be 'keep'
     }
 
+    It 'stops no node for a $null, a peer row or something else given, and stops the others' {
+        # A missing property piped in is $null: it must not stand for the session's only node.
+        Get-MessengerNode -Name 's-*' | Stop-MessengerNode
+        $row = [pscustomobject]@{ Node = $null }
+        $row.Node | Stop-MessengerNode -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'InvalidNodeArgument,Messenger.PowerShell.Commands.StopMessengerNodeCommand'
+        Stop-MessengerNode -Node $null -ErrorAction SilentlyContinue
+        (Get-MessengerNode).Name | Should -Be 'keep'
+
+        $script:nodes = 's-one', 's-two' | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        Connect-MessengerPeer -Node keep -Endpoint $script:nodes[0].Endpoint -Timeout 20 | Out-Null
+        # A peer row names the node that sees the peer ('keep'), not the peer.
+        Get-MessengerPeer -Node keep -Name 's-one' | Stop-MessengerNode -ErrorVariable err2 -ErrorAction SilentlyContinue
+        $err2[0].FullyQualifiedErrorId | Should -Be 'InvalidNodeArgument,Messenger.PowerShell.Commands.StopMessengerNodeCommand'
+        Stop-MessengerNode -Node 's-one', 42, 's-two' -ErrorVariable err3 -ErrorAction SilentlyContinue
+        $err3.Count | Should -Be 1
+        (Get-MessengerNode).Name | Should -Be 'keep'
+    }
+
     It 'lets a stopped name be started again' {
         Stop-MessengerNode -Node 's-one'
         (New-TestNode -Name 's-one' -Extra @{ NoBeacon = $true }).State | Should -Be 'Running'

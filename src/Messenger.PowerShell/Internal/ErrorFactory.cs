@@ -37,9 +37,9 @@ internal static class ErrorFactory
         $"A Messenger node named '{name}' already runs in this session. Choose another -Name, or stop it first with Stop-MessengerNode -Node {name}.",
         name);
 
-    public static ErrorRecord InvalidNode(object value) => Create(
+    public static ErrorRecord InvalidNode(object? value) => Create(
         InvalidNodeArgument,
-        $"-Node takes a node object (from Start-MessengerNode or Get-MessengerNode) or a node name, not a {value.GetType().Name}.",
+        $"-Node takes a node object (from Start-MessengerNode or Get-MessengerNode) or a node name, not {(value is null ? "$null" : "a " + value.GetType().Name)}.",
         value);
 
     public static ErrorRecord ReceiveTimeoutError(string node, int received, int wanted, TimeSpan timeout) => Create(

@@ -43,20 +43,31 @@ public sealed class StopMessengerNodeCommand : MessengerCmdlet
         switch (ParameterSetName)
         {
             case NodeSet:
-                if (Node is null || Node.Length == 0)
+                // Only a -Node never given means the session's only node: a $null given (a missing property piped
+                // in, say) must not stop it.
+                if (!MyInvocation.BoundParameters.ContainsKey(nameof(Node)))
                 {
                     Stop(ResolveNode(null));
                     break;
                 }
-                foreach (var item in Node)
+                foreach (var item in Node ?? new object?[] { null })
                 {
-                    var value = item is PSObject pso ? pso.BaseObject : item;
-                    if (value is string name && !NodeRegistry.TryGet(name, out _))
+                    switch (item is PSObject pso ? pso.BaseObject : item)
                     {
-                        WriteError(ErrorFactory.NodeNotFoundByName(name));
-                        continue;
+                        case MessengerNodeInfo node:
+                            Stop(node);
+                            break;
+                        case string name when NodeRegistry.TryGet(name, out var found):
+                            Stop(found);
+                            break;
+                        case string name:
+                            WriteError(ErrorFactory.NodeNotFoundByName(name));
+                            break;
+                        case var other:
+                            // A peer row too: it names the node that sees the peer, which is not the one to stop.
+                            WriteError(ErrorFactory.InvalidNode(other));
+                            break;
                     }
-                    Stop(ResolveNode(value));
                 }
                 break;
             case NameSet:
