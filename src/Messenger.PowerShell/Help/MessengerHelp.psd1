@@ -91,7 +91,7 @@ Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node ad
             'It takes node objects from the pipeline or -Node, names with wildcards through -Name, or every node with -All. Without any of them it stops the session''s only node.'
         )
         Parameters = @{
-            Node = 'The nodes to stop: node objects or names. Takes node objects from the pipeline. Left out (and without -Name or -All), the session''s only node is stopped.'
+            Node = 'The nodes to stop: node objects or names. Takes node objects from the pipeline. Left out (and without -Name or -All), the session''s only node is stopped. Anything else given (a $null, a peer row from Get-MessengerPeer, a number) stops nothing: it is an InvalidNodeArgument error, and the other nodes given are stopped.'
             Name = 'Names of the nodes to stop. Wildcards are allowed. A name without wildcards that no node has is reported as NodeNotFound.'
             All = 'Stops every node of the session.'
             PassThru = 'Outputs each node once it is stopped.'
