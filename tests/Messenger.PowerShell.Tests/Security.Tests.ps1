@@ -129,6 +129,14 @@ Describe 'Who may join: cluster keys and allowlists' {
         ($a.Statistics.HandshakesRefused + $stranger.Statistics.HandshakesRefused) | Should -BeGreaterThan 0
     }
 
+    It 'writes HandshakeRefused, a ConnectionError, when a node of another key is asked to connect' {
+        $a = New-TestNode -Name 'r-a' -Extra @{ ClusterKey = (New-MessengerClusterKey); NoBeacon = $true }
+        $stranger = New-TestNode -Name 'r-stranger' -Extra @{ ClusterKey = (New-MessengerClusterKey); NoBeacon = $true }
+        Connect-MessengerPeer -Node $stranger -Endpoint $a.Endpoint -Timeout 20 -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'HandshakeRefused,Messenger.PowerShell.Commands.ConnectMessengerPeerCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'ConnectionError'
+    }
+
     It 'admits by allowlist alone, taking key pairs for their public keys' {
         $ka = New-MessengerKeyPair
         $kb = New-MessengerKeyPair

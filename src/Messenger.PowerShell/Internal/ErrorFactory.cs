@@ -58,6 +58,9 @@ internal static class ErrorFactory
         "PeerWaitTimeout" or ReceiveTimeout => ErrorCategory.OperationTimeout,
         "NodeStopped" => ErrorCategory.ResourceUnavailable,
         "MessageTooLarge" => ErrorCategory.LimitsExceeded,
+        "AckTimeout" => ErrorCategory.OperationTimeout,
+        "NotAcknowledged" or "HandshakeRefused" => ErrorCategory.ConnectionError,
+        "SeedIsThisNode" => ErrorCategory.InvalidArgument,
         _ => ErrorCategory.NotSpecified,
     };
 
