@@ -3,8 +3,9 @@ using System.Management.Automation;
 namespace Messenger.PowerShell.Internal;
 
 /// <summary>
-/// Stops the session's nodes when the module is removed or the process exits, so that peers see them leave at
-/// once (a LEAVE message) rather than after their peer timeout.
+/// Stops the session's nodes when the module is removed (those this runspace started: other runspaces of the process
+/// may use theirs still) or the process exits (every node), so that peers see them leave at once (a LEAVE message)
+/// rather than after their peer timeout.
 /// </summary>
 public sealed class ModuleLifetime : IModuleAssemblyInitializer, IModuleAssemblyCleanup
 {
@@ -20,5 +21,6 @@ public sealed class ModuleLifetime : IModuleAssemblyInitializer, IModuleAssembly
     }
 
     /// <summary>Called by Remove-Module.</summary>
-    public void OnRemove(PSModuleInfo psModuleInfo) => NodeRegistry.StopAll(TimeSpan.FromSeconds(5));
+    public void OnRemove(PSModuleInfo psModuleInfo) =>
+        NodeRegistry.StopAll(TimeSpan.FromSeconds(5), System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);
 }

@@ -154,6 +154,10 @@ public sealed class MessengerNodeInfo
 
     internal MessengerNode Node => _node;
 
+    /// <summary>The runspace that started the node: removing the module there stops it, removing it elsewhere (a
+    /// thread job's runspace, say) does not.</summary>
+    internal Guid? StartedIn { get; init; }
+
     internal bool HasStash => Volatile.Read(ref _stashCount) > 0;
 
     /// <summary>True while MessageReceived has subscribers: received messages go to them, and
@@ -166,6 +170,16 @@ public sealed class MessengerNodeInfo
         get
         {
             lock (_gate) return _eventsReleased.Task;
+        }
+    }
+
+    /// <summary>Completes when delivery to MessageReceived subscribers has ended: they left, or the node stopped and
+    /// every message it received was delivered.</summary>
+    internal Task DeliveryEnded
+    {
+        get
+        {
+            lock (_gate) return _pump;
         }
     }
 

@@ -95,8 +95,16 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
                 batch.Clear();
                 if (node.EventsTakeMessages)
                 {
-                    // MessageReceived subscribers get every message meanwhile: wait for them to leave.
-                    if (timeout == TimeSpan.Zero || !Wait(node.EventsReleased.WaitAsync(waitToken), deadline)) break;
+                    // MessageReceived subscribers get every message meanwhile: wait for them to leave, or for the
+                    // node to stop, after which nothing more comes.
+                    if (timeout == TimeSpan.Zero) break;
+                    WriteVerbose($"Node {node.Name}: MessageReceived subscribers take the messages; waiting for them to unsubscribe.");
+                    if (!Wait(Task.WhenAny(node.EventsReleased, node.DeliveryEnded).WaitAsync(waitToken), deadline)) break;
+                    if (node.EventsTakeMessages && node.DeliveryEnded.IsCompleted)
+                    {
+                        stopped = true;
+                        break;
+                    }
                     continue;
                 }
                 // Unfiltered, it never takes more than it outputs; filtered, what it takes beyond -Count is stashed.

@@ -296,7 +296,7 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
             throw;
         }
 
-        var info = new MessengerNodeInfo(node, log);
+        var info = new MessengerNodeInfo(node, log) { StartedIn = System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId };
         if (!NodeRegistry.TryAdd(info))
         {
             // Another runspace of this process took the name meanwhile.
