@@ -123,7 +123,7 @@ internal sealed partial class NodeRuntime
                 }
                 failure = "it is this node's key";
             }
-            else if (session.ExpectedId is not null && _peers.TryGetValue(id, out var named) && !named.Proven && named.Name != payload.Name)
+            else if (session.ExpectedId is not null && _peers.TryGetValue(id, out var named) && !named.IdentityProven && named.Name != payload.Name)
             {
                 // A beacon or PEERS list gave the node a name that is not its own.
                 (failure, someoneElse, misnamed) = ($"it is named '{payload.Name}', not '{named.Name}'", true, true);
@@ -154,7 +154,7 @@ internal sealed partial class NodeRuntime
         // announce a node's id in a beacon, and a port is taken again after a restart). A link never proven, found at
         // another node's address, is dropped, and found again by beacon or PEERS list only after a while; the node's
         // own HELLO is let in meanwhile.
-        if ((fatal || someoneElse) && session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link) && !(someoneElse && link.Proven))
+        if ((fatal || someoneElse) && session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link) && !(someoneElse && link.IdentityProven))
         {
             // Misnamed, it is the node all the same: its own beacon may make the link again at once.
             if (!misnamed) _refusedUntil[bad] = Environment.TickCount64 + 5000;
@@ -326,7 +326,7 @@ internal sealed partial class NodeRuntime
 
         string? unreachable = null;
         // A link never proven, under another name, was named by a beacon or PEERS list: the node proves its own.
-        if (_peers.TryGetValue(id, out var known) && known.Name != name && !known.Proven)
+        if (_peers.TryGetValue(id, out var known) && known.Name != name && !known.IdentityProven)
         {
             RemoveLink(known, $"it proved to be named '{name}'", raiseEvent: false);
             known = null;
@@ -347,7 +347,6 @@ internal sealed partial class NodeRuntime
             Refuse(identity, RefuseCode.IdentityMismatch, $"node {id} is known here as '{link.Name}'", name, version);
             return false;
         }
-        link.Proven = true;
         // A peer restarted with its key on other ports, heard from before this node noticed its old process die
         // (its frames keep the link alive): the link's sockets still point at the old process.
         if (session?.DataFor is null && link.Address != address && IsNewIncarnation(link, broadcastKey, session?.PlainIncarnation ?? default))

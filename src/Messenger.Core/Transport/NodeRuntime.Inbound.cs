@@ -297,6 +297,7 @@ internal sealed partial class NodeRuntime
     {
         if (link.Welcomed) return;
         link.Welcomed = true;
+        link.Proven = true;
         RestartProbes(link);
         if (link.Outbound.RequeueUnacknowledged() > 0) OweAckAgain(link);
         WithdrawTooLarge(link);
@@ -320,7 +321,6 @@ internal sealed partial class NodeRuntime
                 var welcome = ControlFrames.ReadWelcome(frame, Secure);
                 if (welcome.Id != link.Id) throw new ProtocolException($"WELCOME from node {welcome.Id}, expected {link.Id}");
                 if (Secure != (welcome.BroadcastKey is not null)) throw new ProtocolException("WELCOME without the broadcast key of protocol 2");
-                link.Proven = true;
                 Touch(link);
                 LearnMaxMessageSize(link, welcome.MaxMessageSize);
                 if (welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey, welcome.BroadcastCipher);

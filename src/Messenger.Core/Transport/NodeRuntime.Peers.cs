@@ -72,7 +72,7 @@ internal sealed partial class NodeRuntime
         {
             // A live node keeps its name. A silent one, or one never proven, gives way to a node that proves itself.
             if (!proven || !CanTakeName(holder)) return null;
-            RemoveLink(holder, holder.Proven ? "replaced by a new node of the same name" : "its name was taken by a node that proved it", raiseEvent: true);
+            RemoveLink(holder, holder.IdentityProven ? "replaced by a new node of the same name" : "its name was taken by a node that proved it", raiseEvent: true);
         }
         if (_peers.Count >= _options.MaxPeers && !(proven && DropUnprovenLink()))
         {
@@ -82,7 +82,7 @@ internal sealed partial class NodeRuntime
 
         _streams.TryGetValue(id, out var kept);
         var outbound = new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes, retainUntilAcknowledged: true, lastSequence: kept?.Sent ?? 0);
-        var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64) { Proven = proven };
+        var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64);
         if (kept is not null)
         {
             link.SequenceState[0] = kept.ReceivedUnicast;
@@ -113,13 +113,13 @@ internal sealed partial class NodeRuntime
     /// <summary>Whether a node that proved itself may take the name <paramref name="holder"/> holds: not from a node
     /// that is connected, or that proved itself and is linking again.</summary>
     private static bool CanTakeName(PeerLink holder) =>
-        holder.State is not PeerState.Connected && !(holder.State is PeerState.Joining && holder.Proven);
+        holder.State is not PeerState.Connected && !(holder.State is PeerState.Joining && holder.IdentityProven);
 
     /// <summary>At the peer limit, a node that proved itself takes the place of the oldest link never proven (found
     /// by a beacon or a PEERS list, which anyone can send), so that made-up announcements cannot keep members out.</summary>
     private bool DropUnprovenLink()
     {
-        var oldest = _peers.Values.Where(l => !l.Proven && l.State == PeerState.Joining).MinBy(l => l.CreatedAt);
+        var oldest = _peers.Values.Where(l => !l.IdentityProven && l.State == PeerState.Joining).MinBy(l => l.CreatedAt);
         if (oldest is null) return false;
         RemoveLink(oldest, "made room for a node that proved itself", raiseEvent: false);
         return true;

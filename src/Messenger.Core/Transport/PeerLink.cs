@@ -153,10 +153,16 @@ internal sealed class PeerLink
 
     public bool EverConnected { get; set; }
 
-    /// <summary>It proved to be this node in a handshake (secure mode: by its key), ours or its own: from then on a
-    /// beacon or a PEERS list, which anyone can send, neither moves the link to another address nor gives its name to
-    /// another node. Poller thread.</summary>
+    /// <summary>It welcomed our session at the link's address, once: it proved there to be this node (secure mode: by
+    /// its key). From then on a beacon or a PEERS list, which anyone can send, neither moves the link to another address
+    /// (the node's own HELLO from there does) nor gives its name to another node. Its HELLO alone proves who it is, not
+    /// that its address reaches it: a host on several subnets names one in its HELLO, and may be reached only at
+    /// another, which its beacon tells. Poller thread.</summary>
     public bool Proven { get; set; }
+
+    /// <summary>A handshake proved who it is (its name included): it welcomed us, or it was found by its own HELLO or
+    /// a seed's answer, not by a beacon or a PEERS list.</summary>
+    public bool IdentityProven => Proven || DiscoveredBy is "hello" or "seed";
 
     /// <summary>The last of our broadcasts it acknowledged (BROADCAST_ACK); -1 while it does not count for our
     /// broadcasts' window (not connected, or our broadcasts do not reach it). Poller thread.</summary>

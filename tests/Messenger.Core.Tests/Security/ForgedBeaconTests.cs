@@ -71,6 +71,23 @@ public sealed class ForgedBeaconTests
     }
 
     [Fact]
+    public async Task A_nodes_own_beacon_moves_a_link_its_HELLO_gave_an_address_that_does_not_reach_it()
+    {
+        // A host on two subnets names one in its HELLO, and may be reached only at the other: its beacon says where.
+        // Here b listens on 127.0.0.1 alone and names 127.0.0.2, where nothing listens.
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var bKey = MessengerKeyPair.Generate();
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = bKey, BeaconEnabled = false, BindAddress = "127.0.0.1", AdvertisedHost = "127.0.0.2" });
+        _ = b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
+        await WaitUntilAsync(() => a.GetPeer("b") is not null, "b's HELLO never reached a");
+
+        await SendBeaconAsync(new BeaconAnnouncement(cluster.Name, NodeId.FromPublicKey(bKey.PublicKeyBytes), "b", b.Port, b.PublishPort, bKey.PublicKeyBytes));
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
+    }
+
+    [Fact]
     public async Task A_forged_beacon_takes_no_members_name()
     {
         await using var cluster = new TestCluster();
