@@ -366,6 +366,9 @@ internal sealed partial class NodeRuntime : IDisposable
         if (_stopRequested == 0 || _leaveDeadline == 0) return;
         if (_leaveAcksPending > 0 && Environment.TickCount64 < _leaveDeadline) return;
         _leaveDeadline = 0;
+        // Out of time: a peer that has not acknowledged everything still hears that this node leaves (what it did not
+        // acknowledge is counted dropped here), rather than noticing it gone later.
+        foreach (var link in _leavesWaiting) SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
         _leavesWaiting.Clear();
         foreach (var link in _peers.Values.ToList()) RemoveLink(link, "this node stopped", raiseEvent: false);
         _stopped.TrySetResult();

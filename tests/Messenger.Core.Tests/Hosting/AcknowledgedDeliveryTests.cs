@@ -113,6 +113,37 @@ public sealed class AcknowledgedDeliveryTests
     }
 
     [Fact]
+    public async Task A_peer_that_acknowledges_nothing_in_time_still_hears_the_stopping_node_leave()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TimeSpan.FromMilliseconds(300) });
+        var b = await cluster.StartAsync("b", TestCluster.Patient);
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        while (await a.Runtime.DataConnectionAsync("b") != DataConnectionState.Ready)
+        {
+            await a.SendAsync("b", "ready?");
+            await TestCluster.ReadAsync(b, 1);
+        }
+        var left = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.PeerLeft += (_, e) => left.TrySetResult(e.Reason);
+
+        // b cannot acknowledge a's last message before a's leave runs out of time; b is patient, so only a LEAVE
+        // makes it see a go.
+        var release = b.Faults.HoldDataReceiver();
+        try
+        {
+            await a.SendAsync("b", "never acknowledged in time");
+            await a.DisposeAsync();
+            Assert.Equal("left", await left.Task.WaitAsync(TestCluster.Timeout));
+        }
+        finally
+        {
+            release();
+        }
+        Assert.Equal(1, a.Statistics.MessagesDropped);
+    }
+
+    [Fact]
     public async Task An_acknowledgement_carried_in_a_lost_frame_is_carried_again_when_the_frame_is()
     {
         // b sends only on its link's own connection, into a 64 KiB queue: a 40 KiB frame it holds until a
