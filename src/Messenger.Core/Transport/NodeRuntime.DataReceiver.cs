@@ -286,7 +286,9 @@ internal sealed partial class NodeRuntime
         {
             // Before the messages are delivered, as on the poller: a reader who answers at once finds the link idle.
             link.Outbound.Acknowledge(acknowledged);
-            if (link.Data is { State: DataConnectionState.Draining }) Post(() => OnAcknowledged(link, acknowledged));
+            // The poller acts on it too when it waits for it: to hand the link over to a draining data connection, or
+            // to say LEAVE once the peer has everything.
+            if (link.Data is { State: DataConnectionState.Draining } || Volatile.Read(ref _stopRequested) != 0) Post(() => OnAcknowledged(link, acknowledged));
         }
         var now = Environment.TickCount64;
         link.LastSeen = now;

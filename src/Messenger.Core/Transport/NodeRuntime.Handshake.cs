@@ -338,7 +338,7 @@ internal sealed partial class NodeRuntime
                 ? (RefuseCode.Busy, $"cannot connect back to {address.Endpoint}, the address given in the handshake: {unreachable}; try again later")
                 : _peers.Count >= _options.MaxPeers
                 ? (RefuseCode.TooManyPeers, $"this node has its maximum of {_options.MaxPeers} peers")
-                : (RefuseCode.Busy, "this node refused or failed a handshake with this peer moments ago; try again later");
+                : (RefuseCode.Busy, "this node is stopping");
             Refuse(identity, why, text, name, version);
             return false;
         }
@@ -347,6 +347,7 @@ internal sealed partial class NodeRuntime
             Refuse(identity, RefuseCode.IdentityMismatch, $"node {id} is known here as '{link.Name}'", name, version);
             return false;
         }
+        link.IdentityProven = true;
         // A peer restarted with its key on other ports, heard from before this node noticed its old process die
         // (its frames keep the link alive): the link's sockets still point at the old process.
         if (session?.DataFor is null && link.Address != address && IsNewIncarnation(link, broadcastKey, session?.PlainIncarnation ?? default))

@@ -298,6 +298,7 @@ internal sealed partial class NodeRuntime
         if (link.Welcomed) return;
         link.Welcomed = true;
         link.Proven = true;
+        link.IdentityProven = true;
         RestartProbes(link);
         if (link.Outbound.RequeueUnacknowledged() > 0) OweAckAgain(link);
         WithdrawTooLarge(link);

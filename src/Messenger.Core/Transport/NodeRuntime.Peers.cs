@@ -82,7 +82,7 @@ internal sealed partial class NodeRuntime
 
         _streams.TryGetValue(id, out var kept);
         var outbound = new OutboundQueue(FrameType.Data, Id, _options.SendQueueLimitBytes, retainUntilAcknowledged: true, lastSequence: kept?.Sent ?? 0);
-        var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64);
+        var link = new PeerLink(id, name, address, how, outbound, Environment.TickCount64) { IdentityProven = proven };
         if (kept is not null)
         {
             link.SequenceState[0] = kept.ReceivedUnicast;
@@ -251,6 +251,7 @@ internal sealed partial class NodeRuntime
         CloseSockets(link);
         link.Address = address;
         link.Welcomed = false;
+        link.Proven = false;
         link.HearsTheirBroadcast = false;
         StopCountingBroadcasts(link);
         ReconnectSockets(link, Environment.TickCount64);
@@ -384,13 +385,26 @@ internal sealed partial class NodeRuntime
     private void OnSeedRefused(SeedLink seed, DealerSession greeting, RefuseFrame refuse)
     {
         greeting.Reset();
-        if (refuse.Code == RefuseCode.SelfConnection)
+        if (refuse.Code == RefuseCode.SelfConnection && IsOwnEndpoint(seed.Endpoint))
         {
             OnSeedIsThisNode(seed);
             return;
         }
         Log.RefusedByPeer(_logger, seed.Endpoint, refuse.Code.ToString(), refuse.Reason);
         seed.Answered.TrySetException(new MessengerException("HandshakeRefused", $"{seed.Endpoint} refused this node: {refuse.Reason}"));
+    }
+
+    /// <summary>Whether <paramref name="endpoint"/> is this node's unicast endpoint: its port, on this host. A node
+    /// elsewhere that says "this is you" holds this node's key (protocol 1 cannot tell them apart otherwise).</summary>
+    private bool IsOwnEndpoint(string endpoint)
+    {
+        var (host, port) = ParseEndpoint(endpoint, "Seeds");
+        if (port != Port) return false;
+        if (string.Equals(host, AdvertisedHost, StringComparison.OrdinalIgnoreCase) || string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+            || string.Equals(host, Dns.GetHostName(), StringComparison.OrdinalIgnoreCase)) return true;
+        if (!IPAddress.TryParse(host, out var address)) return false;
+        return IPAddress.IsLoopback(address) || System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses).Any(u => u.Address.Equals(address));
     }
 
     private void OnSeedIsThisNode(SeedLink seed)
@@ -634,7 +648,17 @@ internal sealed partial class NodeRuntime
     /// (<c>ConnectAsync</c>) is told that the node stopped.</summary>
     private void FailSeedWaiters()
     {
-        foreach (var seed in _seeds.Values.ToArray()) seed.Answered.TrySetException(new NodeStoppedException(Name));
+        SeedLink[] seeds;
+        try
+        {
+            seeds = [.. _seeds.Values];
+        }
+        catch (InvalidOperationException)
+        {
+            // A hung loop the stop left behind woke up and changed the seeds meanwhile: it disposes them itself.
+            return;
+        }
+        foreach (var seed in seeds) seed.Answered.TrySetException(new NodeStoppedException(Name));
     }
 
     /// <summary>A task that completes at the next change of the peer table.</summary>

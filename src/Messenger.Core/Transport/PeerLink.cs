@@ -153,16 +153,17 @@ internal sealed class PeerLink
 
     public bool EverConnected { get; set; }
 
-    /// <summary>It welcomed our session at the link's address, once: it proved there to be this node (secure mode: by
-    /// its key). From then on a beacon or a PEERS list, which anyone can send, neither moves the link to another address
-    /// (the node's own HELLO from there does) nor gives its name to another node. Its HELLO alone proves who it is, not
-    /// that its address reaches it: a host on several subnets names one in its HELLO, and may be reached only at
-    /// another, which its beacon tells. Poller thread.</summary>
+    /// <summary>It welcomed our session at the link's present address: it proved there to be this node (secure mode:
+    /// by its key). Until the link moves again, a beacon or a PEERS list, which anyone can send, does not move it (the
+    /// node's own HELLO from elsewhere does). A HELLO alone proves who the node is, not that the address it names
+    /// reaches it: a host on several subnets names one, and may be reached only at another, which its beacon tells.
+    /// Poller thread.</summary>
     public bool Proven { get; set; }
 
-    /// <summary>A handshake proved who it is (its name included): it welcomed us, or it was found by its own HELLO or
-    /// a seed's answer, not by a beacon or a PEERS list.</summary>
-    public bool IdentityProven => Proven || DiscoveredBy is "hello" or "seed";
+    /// <summary>A handshake proved who it is, its name included (secure mode; insecure nodes prove nothing): it welcomed
+    /// us, its own HELLO found or reached the link, or a seed's handshake named it. Unlike <see cref="Proven"/> it stays
+    /// when the link moves. Poller thread.</summary>
+    public bool IdentityProven { get; set; }
 
     /// <summary>The last of our broadcasts it acknowledged (BROADCAST_ACK); -1 while it does not count for our
     /// broadcasts' window (not connected, or our broadcasts do not reach it). Poller thread.</summary>

@@ -21,6 +21,8 @@ public sealed class ModuleLifetime : IModuleAssemblyInitializer, IModuleAssembly
     }
 
     /// <summary>Called by Remove-Module.</summary>
-    public void OnRemove(PSModuleInfo psModuleInfo) =>
-        NodeRegistry.StopAll(TimeSpan.FromSeconds(5), System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);
+    public void OnRemove(PSModuleInfo psModuleInfo)
+    {
+        if (System.Management.Automation.Runspaces.Runspace.DefaultRunspace is { } runspace) NodeRegistry.StopStartedIn(runspace.InstanceId, TimeSpan.FromSeconds(5));
+    }
 }

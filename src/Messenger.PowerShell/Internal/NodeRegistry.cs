@@ -24,11 +24,15 @@ internal static class NodeRegistry
     /// <summary>Removes this node (not another one that took its name since).</summary>
     public static bool Remove(MessengerNodeInfo node) => Nodes.TryRemove(new KeyValuePair<string, MessengerNodeInfo>(node.Name, node));
 
-    /// <summary>Stops every node (those started in runspace <paramref name="startedIn"/> when it is given), waiting at
-    /// most <paramref name="timeout"/>: when the module is removed or the process exits.</summary>
-    public static void StopAll(TimeSpan timeout, Guid? startedIn = null)
+    /// <summary>Stops every node, waiting at most <paramref name="timeout"/>: when the process exits.</summary>
+    public static void StopAll(TimeSpan timeout) => Stop(All, timeout);
+
+    /// <summary>Stops the nodes started in runspace <paramref name="runspace"/>, waiting at most
+    /// <paramref name="timeout"/>: when the module is removed there.</summary>
+    public static void StopStartedIn(Guid runspace, TimeSpan timeout) => Stop(All.Where(n => n.StartedIn == runspace).ToArray(), timeout);
+
+    private static void Stop(MessengerNodeInfo[] nodes, TimeSpan timeout)
     {
-        var nodes = All.Where(n => startedIn is null || n.StartedIn == startedIn).ToArray();
         foreach (var node in nodes) Remove(node);
         if (nodes.Length == 0) return;
         try

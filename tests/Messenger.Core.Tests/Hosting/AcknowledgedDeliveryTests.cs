@@ -124,6 +124,11 @@ public sealed class AcknowledgedDeliveryTests
             await a.SendAsync("b", "ready?");
             await TestCluster.ReadAsync(b, 1);
         }
+        // b acknowledges the last of those within milliseconds: only the message below is left unacknowledged.
+        using (var deadline = new CancellationTokenSource(TestCluster.Timeout))
+        {
+            while (await a.Runtime.UnacknowledgedFramesAsync("b") != 0) await Task.Delay(10, deadline.Token);
+        }
         var left = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         b.PeerLeft += (_, e) => left.TrySetResult(e.Reason);
 

@@ -48,6 +48,19 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public async Task Another_insecure_process_with_this_nodes_key_is_not_taken_for_this_node()
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var key = MessengerKeyPair.Generate();
+        var log = new CapturingLoggerFactory();
+        var a = await cluster.StartAsync("a", o => o with { KeyPair = key, BeaconEnabled = false });
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = key, BeaconEnabled = false, LoggerFactory = log });
+        var error = await Assert.ThrowsAsync<MessengerException>(() => b.ConnectAsync(a.Endpoint, TestCluster.Timeout));
+        Assert.Equal("HandshakeRefused", error.ErrorId);
+        Assert.Contains(log.Lines, l => l.EventId == 1201 && l.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
     public async Task ConnectAsync_joins_through_an_endpoint()
     {
         await using var cluster = new TestCluster();

@@ -88,6 +88,26 @@ public sealed class ForgedBeaconTests
     }
 
     [Fact]
+    public async Task A_two_subnet_node_that_restarts_on_new_ports_is_reached_again_through_its_beacon()
+    {
+        // As above, b names 127.0.0.2 in its HELLO and is reached at 127.0.0.1 alone. a's link to b1 was welcomed
+        // there; b2's HELLO moves it to the address b2 names, and b2's beacon must be able to move it on.
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", TestCluster.Patient);
+        var bKey = MessengerKeyPair.Generate();
+        MessengerNodeOptions B(MessengerNodeOptions o) => o with { KeyPair = bKey, BindAddress = "127.0.0.1", AdvertisedHost = "127.0.0.2" };
+        var b1 = await cluster.StartAsync("b", B);
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await b1.AbandonForTestsAsync();
+        await WaitUntilAsync(() => a.GetPeer("b")?.State == PeerState.Unreachable, "a never noticed b1 go");
+
+        var b2 = await cluster.StartAsync("b", B);
+        await b2.WaitForPeersAsync(["a"], TestCluster.Timeout);
+        await a.SendAsync("b", "to b2", topic: null, requireAck: true);
+        Assert.Equal("to b2", (await TestCluster.ReadAsync(b2, 1))[0].GetText());
+    }
+
+    [Fact]
     public async Task A_forged_beacon_takes_no_members_name()
     {
         await using var cluster = new TestCluster();
