@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Messenger.Tests.Support;
+using NetMQ;
+using NetMQ.Sockets;
+using Xunit.Abstractions;
+
+namespace Messenger.Tests.Protocol;
+
+/// <summary>docs/PROTOCOL.md promises enough to write a peer in another language with a ZeroMQ library. DocumentedPeer
+/// is one, written from the document alone (protocol 1, raw NetMQ sockets, none of Messenger's code): these tests
+/// fail when the node and the document part ways.</summary>
+public sealed class DocumentedPeerTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan T = TimeSpan.FromSeconds(20);
+
+    [Theory]
+    [InlineData(true, true, false)]
+    [InlineData(false, false, false)]
+    [InlineData(true, true, true)]
+    public async Task A_peer_written_from_the_document_joins_exchanges_and_leaves(bool pings, bool peersAfterWelcome, bool refuseData)
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        using var events = new EventProbe(a);
+        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint)
+            { SendPings = pings, SendPeersAfterWelcome = peersAfterWelcome, RefuseDataConnections = refuseData };
+        try
+        {
+            peer.Start();
+            await a.WaitForPeersAsync(["zed"], T);
+            await peer.WaitUntil(() => peer.Connected, T, "peer connected (WELCOME + PUB_PROBE + SUB_READY)");
+
+            // Unicast node -> peer, acknowledged by the peer.
+            await a.SendAsync("zed", "hi");
+            await peer.WaitUntil(() => !peer.Received.IsEmpty, T, "DATA 'hi' from node");
+            Assert.Equal("hi", peer.Received.First().Text);
+            var acked = a.SendAsync("zed", "hi2", null, requireAck: true);
+            Assert.Same(acked, await Task.WhenAny(acked, Task.Delay(T)));
+            await acked;
+            Assert.Equal(["hi", "hi2"], peer.Received.Select(r => r.Text));
+
+            // Unicast peer -> node, in order, one frame with two records.
+            peer.Enqueue(p => p.SendData("one"));
+            peer.Enqueue(p => p.SendData("two", "three"));
+            var got = await TestCluster.ReadAsync(a, 3, T);
+            Assert.Equal(["one", "two", "three"], got.Select(m => m.GetText()));
+            Assert.All(got, m => Assert.Equal("zed", m.From));
+            Assert.All(got, m => Assert.Equal(MessageKind.Unicast, m.Kind));
+            await peer.WaitUntil(() => peer.AckedByNode >= 3, T, "ACK 3 from node");
+
+            // Broadcasts both ways.
+            await a.BroadcastAsync("from-a");
+            await peer.WaitUntil(() => !peer.Broadcasts.IsEmpty, T, "BROADCAST from node");
+            Assert.Equal("from-a", peer.Broadcasts.First().Text);
+            peer.Enqueue(p => p.Broadcast("from-zed"));
+            var b = await TestCluster.ReadAsync(a, 1, T);
+            Assert.Equal("from-zed", b[0].GetText());
+            Assert.Equal(MessageKind.Broadcast, b[0].Kind);
+            Assert.Equal("zed", b[0].From);
+            await peer.WaitUntil(() => peer.BroadcastAckedByNode >= 1, T, "BROADCAST_ACK from node");
+
+            // More unicast from the node: now its data connection should carry it (unless refused).
+            for (var i = 0; i < 5; i++) await a.SendAsync("zed", $"d{i}");
+            var last = a.SendAsync("zed", "d5", null, requireAck: true);
+            Assert.Same(last, await Task.WhenAny(last, Task.Delay(T)));
+            await last;
+            Assert.Equal(8, peer.Received.Count);
+            Assert.Equal(["hi", "hi2", "d0", "d1", "d2", "d3", "d4", "d5"], peer.Received.Select(r => r.Text));
+            output.WriteLine($"records via data port: {peer.DataPortRecords}");
+
+            // Heartbeats: stay past PeerTimeout (4 s). This delay is the observation window, not synchronisation.
+            await Task.Delay(TimeSpan.FromSeconds(6));
+            Assert.DoesNotContain(events.Seen, e => e.Kind == "unreachable");
+            Assert.True(peer.PingsAnswered > 0);
+
+            // Leave.
+            peer.Enqueue(p => p.Leave());
+            await peer.WaitUntil(() => peer.LeaveAcked, T, "LEAVE_ACK");
+            var left = await events.WaitAsync("left", "zed", T);
+            Assert.Equal("left", left.Reason);
+            output.WriteLine($"node stats: {a.Statistics}");
+        }
+        finally
+        {
+            foreach (var line in peer.Log) output.WriteLine(line);
+        }
+    }
+
+    [Fact]
+    public async Task A_beacon_written_from_the_document_is_accepted()
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var beaconPort = FreeUdpPort();
+        var a = await cluster.StartAsync("a", o => o with { BeaconPort = beaconPort });
+        using var peer = new DocumentedPeer(cluster.Name, "bea", nodeEndpoint: null);
+        try
+        {
+            peer.Start();
+            using var udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)) { EnableBroadcast = true };
+            var datagram = peer.Beacon();
+            using var cts = new CancellationTokenSource(T);
+            var joined = a.WaitForPeersAsync(["bea"], T);
+            while (!joined.IsCompleted)
+            {
+                await udp.SendAsync(datagram, datagram.Length, new IPEndPoint(IPAddress.Parse("127.255.255.255"), beaconPort));
+                await Task.WhenAny(joined, Task.Delay(250, cts.Token));
+            }
+            await joined;
+            await peer.WaitUntil(() => peer.Connected, T, "peer connected after beacon");
+        }
+        finally
+        {
+            foreach (var line in peer.Log) output.WriteLine(line);
+        }
+    }
+
+    [Fact]
+    public async Task A_peer_written_from_the_document_sees_the_node_leave()
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint);
+        try
+        {
+            peer.Start();
+            await a.WaitForPeersAsync(["zed"], T);
+            await a.SendAsync("zed", "bye-soon");
+            peer.Enqueue(p => p.SendData("x"));
+            await TestCluster.ReadAsync(a, 1, T);
+            await a.StopAsync();
+            await peer.WaitUntil(() => peer.LeaveFromNode, T, "LEAVE from node");
+        }
+        finally
+        {
+            foreach (var line in peer.Log) output.WriteLine(line);
+        }
+    }
+
+    private static int FreeUdpPort()
+    {
+        using var s = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)s.Client.LocalEndPoint!).Port;
+    }
+}
