@@ -207,6 +207,21 @@ Describe 'Start-MessengerNode bad settings' {
     }
 }
 
+Describe 'Start-MessengerNode -LogPath' {
+    AfterEach { Get-MessengerNode | Stop-MessengerNode }
+
+    It 'appends the node''s log to the file, and several nodes to one file lose none of each other''s lines' {
+        $log = Join-Path $TestDrive 'nodes.log'
+        $null = 'log-a', 'log-b', 'log-c' | Start-MessengerNode @script:Base -LogPath $log
+        Get-MessengerNode | Stop-MessengerNode
+        $lines = Get-Content $log
+        foreach ($name in 'log-a', 'log-b', 'log-c') {
+            ($lines -match "Node $name started").Count | Should -Be 1 -Because "node $name's start line must be there"
+            ($lines -match "Node $name stopped").Count | Should -Be 1 -Because "node $name's stop line must be there"
+        }
+    }
+}
+
 Describe 'Start-MessengerNode -Insecure' {
     AfterEach { Get-MessengerNode | Stop-MessengerNode }
 

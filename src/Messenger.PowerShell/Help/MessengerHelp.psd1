@@ -59,7 +59,7 @@
             KeyPath = 'The node''s identity key file, as New-MessengerKeyPair -Path writes it; created (mode 0600) when it does not exist. The node''s id and public key derive from it. Default: $env:MESSENGER_HOME/keys/<cluster>/<name>.key.'
             KeyPair = 'The node''s identity key pair, from New-MessengerKeyPair, instead of a key file.'
             Insecure = 'Starts the node with plaintext, unauthenticated links (wire protocol 1), for debugging only: anyone on the network can read its messages, forge them and join. The node writes a warning at every start, talks only to other insecure nodes, and cannot be combined with -ClusterKey, -ClusterKeyPath or -AllowedKey (InvalidConfiguration).'
-            LogPath = 'A file to append the node''s log to: discovery, handshakes and refusals, peers joining and leaving, failures. Each line is written at once, so a killed process leaves its log behind. Default: no log.'
+            LogPath = 'A file to append the node''s log to: discovery, handshakes and refusals, peers joining and leaving, failures. Each line is written at once, so a killed process leaves its log behind. Nodes of one session may share a file; nodes in other processes should each have their own (their lines could interleave). Default: no log.'
             LogLevel = 'The least severe entries written to -LogPath: Trace, Debug, Information, Warning, Error or Critical. Debug adds every discovery. Default: Information.'
         }
         Inputs = @(
