@@ -138,6 +138,37 @@ Describe 'Start-MessengerNode -ReceiveFullMode at work' {
         $drops | Should -Be 3
         (Receive-MessengerMessage -Node $sink).Body | Should -Be '4', '5'
     }
+
+    It 'holds what a filtered receive leaves for later to the same bound and mode, counting and raising each drop' {
+        $sink = New-TestNode -Name 'sink' -Extra @{ ReceiveQueueCapacity = 5; ReceiveFullMode = 'DropNewest' }
+        $source = New-TestNode -Name 'source' -Extra @{ Seed = $sink.Endpoint }
+        $null = Wait-MessengerPeer -Node $source -Name 'sink' -Timeout 60
+        $null = Wait-MessengerPeer -Node $sink -Name 'source' -Timeout 60
+        Register-MessengerEvent -Node $sink -EventName MessageDropped -SourceIdentifier 'options.kept'
+        function Wait-Pending([int] $Count) {
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while ($sink.PendingMessageCount -lt $Count) {
+                if ([DateTime]::UtcNow -gt $deadline) { throw "never $Count messages pending" }
+                Start-Sleep -Milliseconds 20
+            }
+        }
+
+        # The receive wants another topic: it leaves the five for later, then five more, which the bound refuses.
+        1..5 | ForEach-Object { "first$_" } | Send-MessengerMessage -Node $source -To 'sink' -Topic 'other'
+        Wait-Pending 5
+        Receive-MessengerMessage -Node $sink -Topic 'wanted' | Should -BeNullOrEmpty
+        6..10 | ForEach-Object { "second$_" } | Send-MessengerMessage -Node $source -To 'sink' -Topic 'other'
+        Wait-Pending 10
+        Receive-MessengerMessage -Node $sink -Topic 'wanted' -WarningAction SilentlyContinue | Should -BeNullOrEmpty
+
+        $sink.Statistics.MessagesDropped | Should -Be 5
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (@(Get-Event -SourceIdentifier 'options.kept' -ErrorAction SilentlyContinue).Count -lt 5 -and [DateTime]::UtcNow -lt $deadline) {
+            $null = Wait-Event -SourceIdentifier 'options.kept' -Timeout 1
+        }
+        @(Get-Event -SourceIdentifier 'options.kept').Count | Should -Be 5
+        (Receive-MessengerMessage -Node $sink).Body | Should -Be 'first1', 'first2', 'first3', 'first4', 'first5'
+    }
 }
 
 Describe 'Start-MessengerNode bad settings' {

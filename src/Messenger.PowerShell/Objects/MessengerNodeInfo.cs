@@ -18,6 +18,7 @@ public sealed class MessengerNodeInfo
     private readonly LinkedList<MessengerMessage> _stash = new();
     private int _stashCount;
     private long _stashDropped;
+    private long _stashDroppedTotal;
 
     private EventHandler<MessengerMessageEventArgs>? _messageReceived;
     private CancellationTokenSource? _pumpStop;
@@ -95,7 +96,15 @@ public sealed class MessengerNodeInfo
     public bool BeaconEnabled => _node.Options.BeaconEnabled;
 
     /// <summary>The node's counters: messages and frames sent, received and dropped.</summary>
-    public MessengerStatistics Statistics => _node.Statistics;
+    public MessengerStatistics Statistics
+    {
+        get
+        {
+            var statistics = _node.Statistics;
+            var stashDropped = Volatile.Read(ref _stashDroppedTotal);
+            return stashDropped == 0 ? statistics : statistics with { MessagesDropped = statistics.MessagesDropped + stashDropped };
+        }
+    }
 
     /// <summary>A peer became connected (both directions work), or reachable again.</summary>
     public event EventHandler<MessengerPeerEventArgs>? PeerJoined;
@@ -211,11 +220,13 @@ public sealed class MessengerNodeInfo
     /// <summary>Keeps a message that a filtered receive did not want, for later receives.</summary>
     internal void Stash(MessengerMessage message)
     {
+        List<MessengerMessage>? dropped;
         lock (_stash)
         {
             _stash.AddLast(message);
-            TrimStash();
+            dropped = TrimStash();
         }
+        ReportStashDropped(dropped);
     }
 
     /// <summary>Keeps <paramref name="messages"/> from index <paramref name="from"/> on, in order, for later
@@ -224,6 +235,7 @@ public sealed class MessengerNodeInfo
     internal void Stash(List<MessengerMessage> messages, int from, bool front = false)
     {
         if (from >= messages.Count) return;
+        List<MessengerMessage>? dropped;
         lock (_stash)
         {
             if (front)
@@ -234,20 +246,37 @@ public sealed class MessengerNodeInfo
             {
                 for (var i = from; i < messages.Count; i++) _stash.AddLast(messages[i]);
             }
-            TrimStash();
+            dropped = TrimStash();
         }
+        ReportStashDropped(dropped);
     }
 
-    // Under the stash lock: bounded like the node's own receive queue, oldest dropped.
-    private void TrimStash()
+    // Under the stash lock: bounded like the node's own receive queue, and full the same way: the oldest or the
+    // newest go, as its ReceiveFullMode says. Returns what went (null: nothing).
+    private List<MessengerMessage>? TrimStash()
     {
         var capacity = _node.Options.ReceiveQueueCapacity;
+        List<MessengerMessage>? dropped = null;
         while (_stash.Count > capacity)
         {
-            _stash.RemoveFirst();
-            _stashDropped++;
+            var victim = _node.Options.ReceiveFullMode == ReceiveFullMode.DropNewest ? _stash.Last! : _stash.First!;
+            _stash.Remove(victim);
+            (dropped ??= []).Add(victim.Value);
         }
         Volatile.Write(ref _stashCount, _stash.Count);
+        return dropped;
+    }
+
+    // Outside the stash lock: each drop counts in Statistics and raises MessageDropped, as the node's own do.
+    private void ReportStashDropped(List<MessengerMessage>? dropped)
+    {
+        if (dropped is null) return;
+        Interlocked.Add(ref _stashDropped, dropped.Count);
+        Interlocked.Add(ref _stashDroppedTotal, dropped.Count);
+        foreach (var message in dropped)
+        {
+            MessageDropped?.Invoke(this, new MessengerMessageDroppedEventArgs(Name, new MessageDroppedEventArgs(message, message.From, "receive queue full (messages a filtered receive left for later)")));
+        }
     }
 
     /// <summary>Stops the node and waits for it; idempotent.</summary>
