@@ -109,6 +109,17 @@ Describe 'Start-MessengerNode -Cipher at work' {
 }
 
 Describe 'Start-MessengerNode -ReceiveFullMode at work' {
+    BeforeAll {
+        # A sink with a small receive queue, a source linked to it, and the sink's drops as events.
+        function New-SinkAndSource([int] $Capacity, [string] $Mode, [string] $DropEvents) {
+            $sink = New-TestNode -Name 'sink' -Extra @{ ReceiveQueueCapacity = $Capacity; ReceiveFullMode = $Mode }
+            $source = New-TestNode -Name 'source' -Extra @{ Seed = $sink.Endpoint }
+            $null = Wait-MessengerPeer -Node $source -Name 'sink' -Timeout 60
+            $null = Wait-MessengerPeer -Node $sink -Name 'source' -Timeout 60
+            Register-MessengerEvent -Node $sink -EventName MessageDropped -SourceIdentifier $DropEvents
+            $sink, $source
+        }
+    }
     AfterEach {
         Get-EventSubscriber | Where-Object SourceIdentifier -like 'options.*' | Unregister-Event
         Get-Event | Where-Object SourceIdentifier -like 'options.*' | Remove-Event
@@ -116,11 +127,7 @@ Describe 'Start-MessengerNode -ReceiveFullMode at work' {
     }
 
     It 'keeps the newest messages with DropOldest' {
-        $sink = New-TestNode -Name 'sink' -Extra @{ ReceiveQueueCapacity = 2; ReceiveFullMode = 'DropOldest' }
-        $source = New-TestNode -Name 'source' -Extra @{ Seed = $sink.Endpoint }
-        $null = Wait-MessengerPeer -Node $source -Name 'sink' -Timeout 60
-        $null = Wait-MessengerPeer -Node $sink -Name 'source' -Timeout 60
-        Register-MessengerEvent -Node $sink -EventName MessageDropped -SourceIdentifier 'options.dropped'
+        $sink, $source = New-SinkAndSource -Capacity 2 -Mode 'DropOldest' -DropEvents 'options.dropped'
 
         '1', '2', '3', '4', '5' | Send-MessengerMessage -Node $source -To 'sink'
 
@@ -140,11 +147,7 @@ Describe 'Start-MessengerNode -ReceiveFullMode at work' {
     }
 
     It 'holds what a filtered receive leaves for later to the same bound and mode, counting and raising each drop' {
-        $sink = New-TestNode -Name 'sink' -Extra @{ ReceiveQueueCapacity = 5; ReceiveFullMode = 'DropNewest' }
-        $source = New-TestNode -Name 'source' -Extra @{ Seed = $sink.Endpoint }
-        $null = Wait-MessengerPeer -Node $source -Name 'sink' -Timeout 60
-        $null = Wait-MessengerPeer -Node $sink -Name 'source' -Timeout 60
-        Register-MessengerEvent -Node $sink -EventName MessageDropped -SourceIdentifier 'options.kept'
+        $sink, $source = New-SinkAndSource -Capacity 5 -Mode 'DropNewest' -DropEvents 'options.kept'
         function Wait-Pending([int] $Count) {
             $deadline = [DateTime]::UtcNow.AddSeconds(60)
             while ($sink.PendingMessageCount -lt $Count) {
