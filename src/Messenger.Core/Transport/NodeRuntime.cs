@@ -581,7 +581,8 @@ internal sealed partial class NodeRuntime : IDisposable
     {
         if (!Wire.IsValidName(o.Name)) throw new MessengerConfigurationException("Name", $"'{o.Name}' is not a valid node name: use 1-64 letters, digits, '.', '_' or '-'.");
         if (!Wire.IsValidName(o.Cluster)) throw new MessengerConfigurationException("Cluster", $"'{o.Cluster}' is not a valid cluster name: use 1-64 letters, digits, '.', '_' or '-'.");
-        if (o.BindAddress != "*" && !IPAddress.TryParse(o.BindAddress, out _)) throw new MessengerConfigurationException("BindAddress", $"'{o.BindAddress}' is not an IP address or '*'.");
+        if (o.BindAddress != "*" && !(IPAddress.TryParse(o.BindAddress, out var bind) && bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork))
+            throw new MessengerConfigurationException("BindAddress", $"'{o.BindAddress}' is not an IPv4 address or '*'.");
         if (o.AdvertisedHost is not null && Uri.CheckHostName(o.AdvertisedHost) == UriHostNameType.Unknown) throw new MessengerConfigurationException("AdvertisedHost", $"'{o.AdvertisedHost}' is not a host name or address.");
         CheckPort(o.Port, "Port");
         CheckPort(o.PublishPort, "PublishPort");

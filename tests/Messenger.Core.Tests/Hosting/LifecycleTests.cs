@@ -41,6 +41,16 @@ public sealed class LifecycleTests
     }
 
     [Theory]
+    [InlineData("::1")]
+    [InlineData("localhost")]
+    [InlineData("300.1.1.1")]
+    public async Task A_bind_address_that_is_no_IPv4_address_fails_the_start(string address)
+    {
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => MessengerNode.StartAsync(new TestCluster().Options("a") with { BindAddress = address }));
+        Assert.Equal("BindAddress", error.Option);
+    }
+
+    [Theory]
     [InlineData("LeaveTimeout")]
     [InlineData("AckTimeout")]
     [InlineData("PeerTimeout")]
