@@ -59,9 +59,9 @@ internal sealed partial class NodeRuntime
         var proven = how is "hello" or "seed";
         if (_peers.TryGetValue(id, out var known))
         {
-            // A node that restarted with its key on other ports is the same node at a new address. A proven link
-            // moves only when the node's own HELLO says so (AcceptSession); else a forged beacon could point it at a
-            // stranger.
+            // A node that restarted with its key on other ports is the same node at a new address. A link whose node
+            // welcomed us at its present address (Proven) moves only when the node's own HELLO says so (AcceptSession);
+            // else a forged beacon could point it at a stranger.
             if (known.Address != address && known.State != PeerState.Connected && how == "beacon" && !known.Proven) Readdress(known, address);
             return known;
         }
