@@ -244,6 +244,22 @@ Describe 'Choosing the node: -Node and the default node' {
         $node = New-TestNode -Name 'gone' -Extra @{ NoBeacon = $true }
         Stop-MessengerNode -Node $node
         { Send-MessengerBroadcast -Node $node -Message 'x' } | Should -Throw -ErrorId 'NodeStopped,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand'
+        { Register-MessengerEvent -Node $node -EventName PeerLeft } | Should -Throw -ErrorId 'NodeStopped,Messenger.PowerShell.Commands.RegisterMessengerEventCommand'
+    }
+
+    It 'takes a peer row for the node that sees the peer, in Register-MessengerEvent too' {
+        $m1, $m2 = 'm1', 'm2' | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        $null = Connect-MessengerPeer -Node $m1 -Endpoint $m2.Endpoint -Timeout 20
+        $row = Get-MessengerPeer -Node m1 -Name m2
+        $null = Register-MessengerEvent -Node $row -EventName PeerLeft -SourceIdentifier 'nodes.row'
+        try {
+            Stop-MessengerNode -Node m2
+            (Wait-Event -SourceIdentifier 'nodes.row' -Timeout 20).SourceEventArgs.Node | Should -Be 'm1'
+        }
+        finally {
+            Unregister-Event -SourceIdentifier 'nodes.row'
+            Get-Event -SourceIdentifier 'nodes.row' -ErrorAction SilentlyContinue | Remove-Event
+        }
     }
 }
 

@@ -90,33 +90,13 @@ public abstract class MessengerCmdlet : PSCmdlet, IDisposable
         }
     }
 
-    /// <summary>
-    /// The node a -Node argument names: a node object, a node name, or nothing for the session's only node.
-    /// Terminates the command with NodeNotFound, NodeNotSpecified or InvalidNodeArgument when it cannot.
-    /// </summary>
+    /// <summary>The node a -Node argument names (see <see cref="NodeResolver"/>). Terminates the command with
+    /// NodeNotFound, NodeNotSpecified or InvalidNodeArgument when it cannot.</summary>
     protected MessengerNodeInfo ResolveNode(object? node)
     {
-        if (node is PSObject pso) node = pso.BaseObject;
-        switch (node)
-        {
-            case MessengerNodeInfo info:
-                return info;
-            case null:
-                var all = NodeRegistry.All;
-                if (all.Length == 1) return all[0];
-                ThrowTerminatingError(all.Length == 0 ? ErrorFactory.NoNodes() : ErrorFactory.NodeNotSpecifiedError(all));
-                return null!;
-            case string name:
-                if (NodeRegistry.TryGet(name, out var found)) return found;
-                ThrowTerminatingError(ErrorFactory.NodeNotFoundByName(name));
-                return null!;
-            case MessengerPeerInfo peer:
-                // A peer row names the node that sees it: Get-MessengerPeer -Node a | Wait-MessengerPeer ...
-                return ResolveNode(peer.Node);
-            default:
-                ThrowTerminatingError(ErrorFactory.InvalidNode(node));
-                return null!;
-        }
+        if (NodeResolver.Resolve(node, out var error) is { } found) return found;
+        ThrowTerminatingError(error!);
+        return null!;
     }
 
     /// <summary>A timeout in seconds as a TimeSpan: negative means no limit.</summary>

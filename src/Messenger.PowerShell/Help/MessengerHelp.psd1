@@ -275,7 +275,7 @@ $m.Body'; Remarks = 'Waits up to 10 seconds for three messages and shows their b
         )
         Parameters = @{
             EventName = 'The event: PeerJoined, PeerUnreachable, PeerLeft, MessageReceived, MessageDropped, ActorRestarted or Faulted.'
-            Node = 'The node whose event to subscribe to: a node object or name. Left out, the session''s only node.'
+            Node = 'The node whose event to subscribe to: a node object or name, or a peer row (the node that sees that peer). Left out, the session''s only node. A stopped node is an error (NodeStopped): it raises nothing more.'
             SourceIdentifier = 'A name for the subscription, used by Wait-Event, Get-Event and Unregister-Event. Default: a GUID.'
             Action = 'Commands that handle the event. They run in the session''s event queue, with $Event, $EventArgs, $Sender and $EventSubscriber set. With -Action, the command outputs the PSEventJob that runs them.'
             MessageData = 'Extra data given to the handler in $Event.MessageData.'

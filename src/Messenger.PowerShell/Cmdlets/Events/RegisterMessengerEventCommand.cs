@@ -19,7 +19,7 @@ public sealed class RegisterMessengerEventCommand : ObjectEventRegistrationBase
     [ValidateSet("PeerJoined", "PeerUnreachable", "PeerLeft", "MessageReceived", "MessageDropped", "ActorRestarted", "Faulted")]
     public string EventName { get; set; } = string.Empty;
 
-    /// <summary>The node whose events to subscribe to: a node object or name. Default: the session's only node.</summary>
+    /// <summary>The node whose events to subscribe to: a node object or name, or a peer row. Default: the session's only node.</summary>
     [Parameter]
     [ArgumentCompleter(typeof(NodeNameCompleter))]
     public object? Node { get; set; }
@@ -27,24 +27,11 @@ public sealed class RegisterMessengerEventCommand : ObjectEventRegistrationBase
     /// <inheritdoc/>
     protected override object GetSourceObject()
     {
-        var node = Node is PSObject pso ? pso.BaseObject : Node;
-        switch (node)
-        {
-            case MessengerNodeInfo info:
-                return info;
-            case null:
-                var all = Internal.NodeRegistry.All;
-                if (all.Length == 1) return all[0];
-                ThrowTerminatingError(all.Length == 0 ? Internal.ErrorFactory.NoNodes() : Internal.ErrorFactory.NodeNotSpecifiedError(all));
-                return null!;
-            case string name:
-                if (Internal.NodeRegistry.TryGet(name, out var found)) return found;
-                ThrowTerminatingError(Internal.ErrorFactory.NodeNotFoundByName(name));
-                return null!;
-            default:
-                ThrowTerminatingError(Internal.ErrorFactory.InvalidNode(node));
-                return null!;
-        }
+        var node = Internal.NodeResolver.Resolve(Node, out var error);
+        if (node is null) ThrowTerminatingError(error!);
+        // A stopped node raises nothing more: subscribing to it is a mistake the script should hear of.
+        if (node!.Node.State is not NodeState.Running) ThrowTerminatingError(Internal.ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
+        return node;
     }
 
     /// <inheritdoc/>

@@ -1,0 +1,38 @@
+using System.Management.Automation;
+
+namespace Messenger.PowerShell.Internal;
+
+/// <summary>
+/// The node a -Node argument names: a node object, a node name, a peer row (the node that sees that peer), or
+/// nothing for the session's only node. Shared by every cmdlet that takes -Node, whatever its base class.
+/// </summary>
+internal static class NodeResolver
+{
+    /// <summary>The node, or null with <paramref name="error"/> (NodeNotFound, NodeNotSpecified or
+    /// InvalidNodeArgument) for the caller to terminate with.</summary>
+    public static MessengerNodeInfo? Resolve(object? node, out ErrorRecord? error)
+    {
+        error = null;
+        if (node is PSObject pso) node = pso.BaseObject;
+        switch (node)
+        {
+            case MessengerNodeInfo info:
+                return info;
+            case null:
+                var all = NodeRegistry.All;
+                if (all.Length == 1) return all[0];
+                error = all.Length == 0 ? ErrorFactory.NoNodes() : ErrorFactory.NodeNotSpecifiedError(all);
+                return null;
+            case string name:
+                if (NodeRegistry.TryGet(name, out var found)) return found;
+                error = ErrorFactory.NodeNotFoundByName(name);
+                return null;
+            case MessengerPeerInfo peer:
+                // A peer row names the node that sees it: Get-MessengerPeer -Node a | Wait-MessengerPeer ...
+                return Resolve(peer.Node, out error);
+            default:
+                error = ErrorFactory.InvalidNode(node);
+                return null;
+        }
+    }
+}
