@@ -48,6 +48,17 @@ Describe 'New-MessengerClusterKey' {
         Join-Path $TestDrive 'relative.key' | Should -Exist
     }
 
+    It 'refuses a relative -Path where the current location is not on the file system: InvalidConfiguration' {
+        $unseen = Join-Path ([Environment]::CurrentDirectory) 'env-relative.key'
+        Push-Location Env:
+        try {
+            { New-MessengerClusterKey -Path 'env-relative.key' } |
+                Should -Throw -ErrorId 'InvalidConfiguration,Messenger.PowerShell.Commands.NewMessengerClusterKeyCommand'
+        }
+        finally { Pop-Location }
+        $unseen | Should -Not -Exist
+    }
+
     It 'never overwrites a file: InvalidConfiguration' {
         $path = Join-Path $TestDrive 'exists.key'
         Set-Content $path 'precious'

@@ -99,6 +99,18 @@ public abstract class MessengerCmdlet : PSCmdlet, IDisposable
         return null!;
     }
 
+    /// <summary>A path argument (-Path, -LogPath, -KeyPath...) as a file system path, a relative one against the current
+    /// location. Terminates with InvalidConfiguration when that location is on another provider (Env:, say), where
+    /// the file would otherwise land in the process's own folder unseen.</summary>
+    protected string FileSystemPath(string path, string parameter)
+    {
+        var resolved = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path, out var provider, out _);
+        if (provider.ImplementingType == typeof(Microsoft.PowerShell.Commands.FileSystemProvider)) return resolved;
+        ThrowTerminatingError(ErrorFactory.FromException(new MessengerConfigurationException(parameter,
+            $"'{path}' is not a file system path (it names a {provider.Name} item); give a full path, or Set-Location to a folder first."), path));
+        return null!;
+    }
+
     /// <summary>A timeout in seconds as a TimeSpan: negative means no limit.</summary>
     protected static TimeSpan Seconds(double seconds) =>
         seconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(Math.Min(seconds, int.MaxValue / 1000.0));

@@ -27,7 +27,7 @@ public sealed class NewMessengerClusterKeyCommand : MessengerCmdlet
         var key = ClusterKey.Generate();
         if (Path is not null)
         {
-            var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+            var path = FileSystemPath(Path, nameof(Path));
             if (!ShouldProcess(path, "Save new Messenger cluster key")) return;
             try
             {

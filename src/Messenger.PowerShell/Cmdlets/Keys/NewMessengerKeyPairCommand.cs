@@ -23,7 +23,7 @@ public sealed class NewMessengerKeyPairCommand : MessengerCmdlet
         var pair = MessengerKeyPair.Generate();
         if (Path is not null)
         {
-            var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+            var path = FileSystemPath(Path, nameof(Path));
             if (!ShouldProcess(path, "Save new Messenger key pair")) return;
             try
             {

@@ -266,7 +266,7 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
         FileLoggerFactory? log = null;
         if (LogPath is not null)
         {
-            var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(LogPath);
+            var path = FileSystemPath(LogPath, nameof(LogPath));
             try
             {
                 log = new FileLoggerFactory(path, LogLevel);
@@ -358,9 +358,9 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
             Insecure = Insecure.IsPresent,
         };
         if (ClusterKey is not null) o = o with { ClusterKey = ToClusterKey(ClusterKey) };
-        if (ClusterKeyPath is not null) o = o with { ClusterKeyPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(ClusterKeyPath) };
+        if (ClusterKeyPath is not null) o = o with { ClusterKeyPath = FileSystemPath(ClusterKeyPath, nameof(ClusterKeyPath)) };
         if (AllowedKey is not null) o = o with { AllowedKeys = AllowedKey };
-        if (KeyPath is not null) o = o with { KeyPath = SessionState.Path.GetUnresolvedProviderPathFromPSPath(KeyPath) };
+        if (KeyPath is not null) o = o with { KeyPath = FileSystemPath(KeyPath, nameof(KeyPath)) };
         if (KeyPair is not null) o = o with { KeyPair = KeyPair };
         return o;
     }
