@@ -150,10 +150,10 @@ internal sealed partial class NodeRuntime
         CountRefused("handshake-failed");
         Log.HandshakeFailed(_logger, who, failure);
         // A message 2 that does not decrypt may answer an earlier HELLO of ours: the HELLO timer tries again. So does a
-        // proven link that finds another node at its address: that says nothing of the node itself (any host can
-        // announce a node's id in a beacon, and a port is taken again after a restart). A link never proven, found at
-        // another node's address, is dropped, and found again by beacon or PEERS list only after a while; the node's
-        // own HELLO is let in meanwhile.
+        // link whose node proved who it is, when another node answers at its address: that says nothing of the node
+        // itself (any host can announce a node's id in a beacon, and a port is taken again after a restart). A link
+        // never proven is dropped, and found again by beacon or PEERS list only after a while; the node's own HELLO is
+        // let in meanwhile.
         if ((fatal || someoneElse) && session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link) && !(someoneElse && link.IdentityProven))
         {
             // Misnamed, it is the node all the same: its own beacon may make the link again at once.
@@ -397,7 +397,8 @@ internal sealed partial class NodeRuntime
 
     private void Refuse(byte[] identity, RefuseCode code, string reason, string who, byte version)
     {
-        // This node greeting itself (at a seed endpoint that is its own) is no stranger refused.
+        // This node greeting itself (at a seed endpoint that is its own) is no stranger refused; another process with
+        // this node's key is warned of on its own side, by the REFUSE.
         if (code != RefuseCode.SelfConnection)
         {
             CountRefused(code.ToString());
