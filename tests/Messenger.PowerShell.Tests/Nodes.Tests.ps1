@@ -332,45 +332,44 @@ Describe 'Stop-MessengerNode' {
 
 Describe 'Nodes shared by the runspaces of the process' {
     BeforeAll {
-        # Runs $Script in another runspace of this process, which imports the module itself; $Node is handed in.
-        function Start-Runspace([string] $Script, $Node) {
+        # A PowerShell in another runspace of this process, to run $Script there (BeginInvoke); it imports the module
+        # itself, and $Node is handed in.
+        function New-Runspace([string] $Script, $Node) {
             $ps = [powershell]::Create()
             [void]$ps.AddScript("param(`$node) Import-Module '$($script:Session.ModulePath)/Messenger.psd1'; $Script").AddArgument($Node)
-            [pscustomobject]@{ PS = $ps; Handle = $ps.BeginInvoke() }
-        }
-
-        function Wait-Until([scriptblock] $Condition, [string] $What) {
-            $deadline = [DateTime]::UtcNow.AddSeconds(20)
-            while (-not (& $Condition)) {
-                if ([DateTime]::UtcNow -gt $deadline) { throw "timed out waiting: $What" }
-                Start-Sleep -Milliseconds 20
-            }
+            $ps
         }
     }
     AfterEach { Get-MessengerNode | Stop-MessengerNode }
 
     It 'keeps running the nodes of this runspace when another one removes the module' {
         $mine = New-TestNode -Name 'mine' -Extra @{ NoBeacon = $true }
-        $other = Start-Runspace 'Remove-Module Messenger'
-        $other.Handle.AsyncWaitHandle.WaitOne(30000) | Should -BeTrue
-        $other.PS.Dispose()
+        $other = New-Runspace 'Remove-Module Messenger'
+        try {
+            $other.BeginInvoke().AsyncWaitHandle.WaitOne(30000) | Should -BeTrue
+        }
+        finally { $other.Dispose() }
         $mine.State | Should -Be 'Running'
         (Get-MessengerNode).Name | Should -Be 'mine'
     }
 
     It 'ends a receive that waits for MessageReceived subscribers with NodeStopped when the node stops' {
         $node = New-TestNode -Name 'r' -Extra @{ NoBeacon = $true }
-        $other = Start-Runspace 'Register-MessengerEvent -Node $node -EventName MessageReceived | Out-Null; Receive-MessengerMessage -Node $node -Count 1 -Timeout -1 -Verbose' $node
+        $other = New-Runspace 'Register-MessengerEvent -Node $node -EventName MessageReceived | Out-Null; Receive-MessengerMessage -Node $node -Count 1 -Timeout -1 -Verbose' $node
+        # Its verbose line says it waits for the subscribers: an event here.
+        $null = Register-ObjectEvent -InputObject $other.Streams.Verbose -EventName DataAdded -SourceIdentifier 'nodes.waiting'
+        $handle = $other.BeginInvoke()
         try {
-            # Its verbose line says it waits for the subscribers.
-            Wait-Until { $other.PS.Streams.Verbose.Count -gt 0 } 'the receive never began to wait'
+            Wait-Event -SourceIdentifier 'nodes.waiting' -Timeout 20 | Should -Not -BeNullOrEmpty -Because 'the receive must begin to wait'
             Stop-MessengerNode -Node $node
-            $other.Handle.AsyncWaitHandle.WaitOne(20000) | Should -BeTrue -Because 'a stopped node receives nothing more'
-            $other.PS.Streams.Error[0].FullyQualifiedErrorId | Should -Be 'NodeStopped,Messenger.PowerShell.Commands.ReceiveMessengerMessageCommand'
+            $handle.AsyncWaitHandle.WaitOne(20000) | Should -BeTrue -Because 'a stopped node receives nothing more'
+            $other.Streams.Error[0].FullyQualifiedErrorId | Should -Be 'NodeStopped,Messenger.PowerShell.Commands.ReceiveMessengerMessageCommand'
         }
         finally {
-            if (-not $other.Handle.IsCompleted) { $other.PS.Stop() }
-            $other.PS.Dispose()
+            Unregister-Event -SourceIdentifier 'nodes.waiting'
+            Get-Event -SourceIdentifier 'nodes.waiting' -ErrorAction SilentlyContinue | Remove-Event
+            if (-not $handle.IsCompleted) { $other.Stop() }
+            $other.Dispose()
         }
     }
 }

@@ -148,20 +148,11 @@ Describe 'Start-MessengerNode -ReceiveFullMode at work' {
 
     It 'holds what a filtered receive leaves for later to the same bound and mode, counting and raising each drop' {
         $sink, $source = New-SinkAndSource -Capacity 5 -Mode 'DropNewest' -DropEvents 'options.kept'
-        function Wait-Pending([int] $Count) {
-            $deadline = [DateTime]::UtcNow.AddSeconds(60)
-            while ($sink.PendingMessageCount -lt $Count) {
-                if ([DateTime]::UtcNow -gt $deadline) { throw "never $Count messages pending" }
-                Start-Sleep -Milliseconds 20
-            }
-        }
-
         # The receive wants another topic: it leaves the five for later, then five more, which the bound refuses.
-        1..5 | ForEach-Object { "first$_" } | Send-MessengerMessage -Node $source -To 'sink' -Topic 'other'
-        Wait-Pending 5
+        # -WaitForAck returns once the sink has each message.
+        1..5 | ForEach-Object { "first$_" } | Send-MessengerMessage -Node $source -To 'sink' -Topic 'other' -WaitForAck
         Receive-MessengerMessage -Node $sink -Topic 'wanted' | Should -BeNullOrEmpty
-        6..10 | ForEach-Object { "second$_" } | Send-MessengerMessage -Node $source -To 'sink' -Topic 'other'
-        Wait-Pending 10
+        6..10 | ForEach-Object { "second$_" } | Send-MessengerMessage -Node $source -To 'sink' -Topic 'other' -WaitForAck
         Receive-MessengerMessage -Node $sink -Topic 'wanted' -WarningAction SilentlyContinue | Should -BeNullOrEmpty
 
         $sink.Statistics.MessagesDropped | Should -Be 5

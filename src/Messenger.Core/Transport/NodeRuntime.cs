@@ -93,6 +93,9 @@ internal sealed partial class NodeRuntime : IDisposable
     private int _leaveAcksPending;
     private readonly List<PeerLink> _leavesWaiting = [];
 
+    /// <summary>Tests: peers that this leaving node holds its LEAVE back from, until they acknowledge what it sent.</summary>
+    internal Task<int> LeavesWaitingAsync() => InvokeAsync(() => _leavesWaiting.Count);
+
     // Counters: written by the poller thread (MessagesSent by senders, atomically), read by anyone.
     private long _messagesSent;
     private long _messagesReceived;

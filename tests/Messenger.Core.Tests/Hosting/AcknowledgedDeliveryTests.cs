@@ -99,8 +99,9 @@ public sealed class AcknowledgedDeliveryTests
         {
             await a.SendAsync("b", "last words");
             stopping = a.DisposeAsync().AsTask();
-            var overtaken = await Task.WhenAny(left.Task, Task.Delay(TimeSpan.FromSeconds(1))) == left.Task;
-            Assert.False(overtaken, "b took a's LEAVE before a's last message");
+            using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+            while (await a.Runtime.LeavesWaitingAsync().WaitAsync(deadline.Token) != 1) { }
+            Assert.False(left.Task.IsCompleted, "b took a's LEAVE before a's last message");
         }
         finally
         {
@@ -124,11 +125,9 @@ public sealed class AcknowledgedDeliveryTests
             await a.SendAsync("b", "ready?");
             await TestCluster.ReadAsync(b, 1);
         }
-        // b acknowledges the last of those within milliseconds: only the message below is left unacknowledged.
-        using (var deadline = new CancellationTokenSource(TestCluster.Timeout))
-        {
-            while (await a.Runtime.UnacknowledgedFramesAsync("b") != 0) await Task.Delay(10, deadline.Token);
-        }
+        // An acknowledged send returns once b has everything up to it: only the message below is left unacknowledged.
+        await a.SendAsync("b", "settled", topic: null, requireAck: true);
+        await TestCluster.ReadAsync(b, 1);
         var left = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         b.PeerLeft += (_, e) => left.TrySetResult(e.Reason);
 

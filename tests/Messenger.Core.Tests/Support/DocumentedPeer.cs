@@ -93,7 +93,7 @@ public sealed class DocumentedPeer : IDisposable
             if (condition()) return;
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero) throw new TimeoutException($"waited in vain for {what}");
-            await Task.WhenAny(changed, Task.Delay(left));
+            await changed.WaitAsync(left).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 
