@@ -242,7 +242,7 @@ public sealed class DataReceiverTests
         var (a, b) = (await cluster.StartAsync("a", o => o with { LoggerFactory = log }), await cluster.StartAsync("b"));
         // b tells its peers a port where nobody listens, as a firewall or a container publishing only the unicast
         // port would have it: a's data connection connects nowhere, and ZeroMQ keeps what is sent on it queued.
-        b.Runtime.AnnouncedDataPort = FreePort();
+        b.Runtime.AnnouncedDataPort = TestCluster.FreeTcpPort();
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
 
         // One at a time, each read before the next. Once the data connection is ready, a's messages go to it and
@@ -261,7 +261,7 @@ public sealed class DataReceiverTests
     public async Task A_fixed_data_port_is_used_and_a_bad_one_is_a_configuration_error(bool insecure)
     {
         await using var cluster = new TestCluster { Insecure = insecure };
-        var port = FreePort();
+        var port = TestCluster.FreeTcpPort();
         var b = await cluster.StartAsync("b", o => o with { DataPort = port });
         Assert.Equal(port, b.DataPort);
         var a = await cluster.StartAsync("a");
@@ -272,13 +272,6 @@ public sealed class DataReceiverTests
         Assert.Equal("DataPort", taken.Option);
         var range = await Assert.ThrowsAsync<MessengerConfigurationException>(() => cluster.StartAsync("d", o => o with { DataPort = 70_000 }));
         Assert.Equal("DataPort", range.Option);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     [Fact]

@@ -33,10 +33,7 @@ public sealed class MembershipTests
         // A StatefulSet's pods often share one seed list, each pod's own endpoint in it.
         await using var cluster = new TestCluster { Insecure = insecure };
         var log = new CapturingLoggerFactory();
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = TestCluster.FreeTcpPort();
         var self = $"tcp://127.0.0.1:{port}";
         var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, Port = port, Seeds = [self], LoggerFactory = log });
 

@@ -112,7 +112,7 @@ public sealed class ForgedBeaconTests
     {
         await using var cluster = new TestCluster();
         var a = await cluster.StartAsync("a");
-        await SendBeaconAsync(Forged(cluster.Name, MessengerKeyPair.Generate(), "b", ClosedPort()));
+        await SendBeaconAsync(Forged(cluster.Name, MessengerKeyPair.Generate(), "b", TestCluster.FreeTcpPort()));
         await WaitUntilAsync(() => a.GetPeer("b") is not null, "the forged b never appeared");
 
         // The real b proves itself; the forged one never did.
@@ -150,7 +150,7 @@ public sealed class ForgedBeaconTests
         b.InjectHangForTests(TimeSpan.FromSeconds(3));
         await probe.WaitAsync("unreachable", "b");
 
-        await SendBeaconAsync(Forged(cluster.Name, MessengerKeyPair.Generate(), "b", ClosedPort()));
+        await SendBeaconAsync(Forged(cluster.Name, MessengerKeyPair.Generate(), "b", TestCluster.FreeTcpPort()));
         await WaitUntilHeardAsync(a, cluster.Name);
 
         await probe.WaitAsync("joined", "b");
@@ -163,7 +163,7 @@ public sealed class ForgedBeaconTests
     {
         await using var cluster = new TestCluster();
         var a = await cluster.StartAsync("a", o => o with { MaxPeers = 4 });
-        var port = ClosedPort();
+        var port = TestCluster.FreeTcpPort();
         for (var i = 0; i < 4; i++) await SendBeaconAsync(Forged(cluster.Name, MessengerKeyPair.Generate(), $"ghost{i}", port));
         await WaitUntilAsync(() => a.GetPeers().Count == 4, "the forged peers never appeared");
 
@@ -174,7 +174,7 @@ public sealed class ForgedBeaconTests
     }
 
     private static BeaconAnnouncement Forged(string cluster, MessengerKeyPair key, string name, int port) =>
-        new(cluster, NodeId.FromPublicKey(key.PublicKeyBytes), name, port, ClosedPort(), key.PublicKeyBytes);
+        new(cluster, NodeId.FromPublicKey(key.PublicKeyBytes), name, port, TestCluster.FreeTcpPort(), key.PublicKeyBytes);
 
     private static async Task SendBeaconAsync(BeaconAnnouncement beacon)
     {
@@ -187,17 +187,8 @@ public sealed class ForgedBeaconTests
     private static async Task WaitUntilHeardAsync(MessengerNode node, string cluster)
     {
         var marker = $"marker-{Guid.NewGuid():N}"[..20];
-        await SendBeaconAsync(Forged(cluster, MessengerKeyPair.Generate(), marker, ClosedPort()));
+        await SendBeaconAsync(Forged(cluster, MessengerKeyPair.Generate(), marker, TestCluster.FreeTcpPort()));
         await WaitUntilAsync(() => node.GetPeer(marker) is not null, "the marker beacon was never heard");
-    }
-
-    private static int ClosedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)

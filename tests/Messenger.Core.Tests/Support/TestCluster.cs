@@ -6,6 +6,16 @@ public sealed class TestCluster : IAsyncDisposable
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
+    /// <summary>A loopback TCP port that was free a moment ago, and where nothing listens now.</summary>
+    public static int FreeTcpPort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     private readonly List<MessengerNode> _nodes = [];
 
     /// <summary>A node that gives up on a silent peer only after a minute: heartbeats must not end a link whose
