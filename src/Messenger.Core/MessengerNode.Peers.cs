@@ -47,7 +47,11 @@ public sealed partial class MessengerNode
         string name;
         try
         {
-            name = await _runtime.ConnectAsync(endpoint).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            // The poller's own hop is not part of the caller's wait: a timeout of zero still finds a peer that is
+            // connected there already. The poller answers at once unless it hangs, which a second bounds.
+            var pollerWait = timeout == Timeout.InfiniteTimeSpan || timeout > TimeSpan.FromSeconds(1) ? timeout : TimeSpan.FromSeconds(1);
+            var answered = await _runtime.ConnectAsync(endpoint).WaitAsync(pollerWait, cancellationToken).ConfigureAwait(false);
+            name = await answered.WaitAsync(Remaining(timeout, started), cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -57,9 +61,15 @@ public sealed partial class MessengerNode
             var reason = ask.IsCompletedSuccessfully ? ask.Result : null;
             throw new PeerWaitTimeoutException(timeout, [endpoint], ConnectedPeerCount, 1, reason);
         }
-        var left = timeout - (DateTimeOffset.UtcNow - started);
-        await WaitForPeersAsync([name], left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        await WaitForPeersAsync([name], Remaining(timeout, started), cancellationToken).ConfigureAwait(false);
         return GetPeer(name)!;
+    }
+
+    private static TimeSpan Remaining(TimeSpan timeout, DateTimeOffset started)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan) return timeout;
+        var left = timeout - (DateTimeOffset.UtcNow - started);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
     // missing: who is still missing in a snapshot; an empty array when satisfied, null when not satisfied

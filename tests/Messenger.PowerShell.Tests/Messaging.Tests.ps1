@@ -474,6 +474,11 @@ Describe 'Connect-MessengerPeer' {
         (Receive-MessengerMessage -Node xray -Count 1 -Timeout 10).Body | Should -Be 'via seed'
     }
 
+    It 'waits with -Timeout -1, and finds a peer connected there already with -Timeout 0' {
+        (Connect-MessengerPeer -Node xray -Endpoint $script:y.Endpoint -Timeout -1).State | Should -Be 'Connected'
+        (Connect-MessengerPeer -Node xray -Endpoint $script:y.Endpoint -Timeout 0).Name | Should -Be 'yankee'
+    }
+
     It 'takes endpoints by property name from the pipeline' {
         ($script:y | Connect-MessengerPeer -Node xray -Timeout 20).Name | Should -Be 'yankee'
     }

@@ -312,7 +312,9 @@ internal sealed partial class NodeRuntime
     internal Task<int> SessionCountAsync(string name) => InvokeAsync(() => _byName.TryGetValue(name, out var link) ? link.Routes.Count(r => !r.IsData) : 0);
 
     /// <summary>Adds a seed at run time and completes with the name of the node that answers there.</summary>
-    public Task<string> ConnectAsync(string endpoint)
+    /// <returns>The poller's answer: the task of the seed's answer, which is complete already for a seed that
+    /// answered before.</returns>
+    public Task<Task<string>> ConnectAsync(string endpoint)
     {
         ParseEndpoint(endpoint, "Endpoint");
         return InvokeAsync(() =>
@@ -321,7 +323,7 @@ internal sealed partial class NodeRuntime
             if (!_seeds.TryGetValue(endpoint, out var seed)) return Task.FromException<string>(new NodeStoppedException(Name));
             if (seed.Session is { } session && !seed.IsThisNode && seed.AnsweredBy is not null && !_byName.ContainsKey(seed.AnsweredBy)) StartHandshake(session);
             return seed.Answered.Task;
-        }).Unwrap();
+        });
     }
 
     /// <summary>Why the seed at <paramref name="endpoint"/> cannot be connected to now (say, its host name does not

@@ -71,6 +71,29 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public async Task ConnectAsync_with_no_timeout_waits_until_the_peer_is_connected()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        using var cancel = new CancellationTokenSource(TestCluster.Timeout);
+        var peer = await b.ConnectAsync(a.Endpoint, Timeout.InfiniteTimeSpan, cancel.Token);
+        Assert.Equal(("a", PeerState.Connected), (peer.Name, peer.State));
+    }
+
+    [Fact]
+    public async Task ConnectAsync_with_a_zero_timeout_finds_a_peer_connected_there_already()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
+        var again = await b.ConnectAsync(a.Endpoint, TimeSpan.Zero);
+        Assert.Equal(("a", PeerState.Connected), (again.Name, again.State));
+        await Assert.ThrowsAsync<PeerWaitTimeoutException>(() => b.ConnectAsync($"tcp://127.0.0.1:{TestCluster.FreeTcpPort()}", TimeSpan.Zero));
+    }
+
+    [Fact]
     public async Task Joining_through_an_endpoint_shakes_hands_once()
     {
         await using var cluster = new TestCluster();
