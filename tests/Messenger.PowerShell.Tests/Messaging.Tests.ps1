@@ -394,6 +394,32 @@ Describe 'A send stream that meets a smaller limit' {
     }
 }
 
+Describe 'A send stream whose smaller limit leaves' {
+    BeforeAll {
+        $script:f = Start-MessengerNode -Name 'foxtrot' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        $script:g = Start-MessengerNode -Name 'golf' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        $script:h = Start-MessengerNode -Name 'hotel' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon -MaxMessageSize 1024
+    }
+    AfterAll {
+        Get-EventSubscriber -SourceIdentifier 'limit.left' -ErrorAction SilentlyContinue | Unregister-Event
+        Get-MessengerNode -Name foxtrot, golf, hotel -ErrorAction SilentlyContinue | Stop-MessengerNode
+    }
+
+    It 'sends bodies over the limit of a peer that has left since the stream began' {
+        $null = Connect-MessengerPeer -Node foxtrot -Endpoint $script:g.Endpoint, $script:h.Endpoint -Timeout 20
+        Register-MessengerEvent -Node foxtrot -EventName PeerLeft -SourceIdentifier 'limit.left'
+        & {
+            'x' * 2000
+            Stop-MessengerNode -Node hotel
+            $null = Wait-Event -SourceIdentifier 'limit.left' -Timeout 20
+            'y' * 2000
+        } | Send-MessengerBroadcast -Node foxtrot -ErrorVariable err -ErrorAction SilentlyContinue
+        $err.Count | Should -Be 1
+        $err[0].Exception.Message | Should -Match "2000 bytes; node 'hotel' accepts at most 1024"
+        (Receive-MessengerMessage -Node golf -Count 1 -Timeout 20).Body | Should -Be ('y' * 2000)
+    }
+}
+
 Describe 'Register-MessengerEvent' {
     AfterEach {
         Get-EventSubscriber | Where-Object SourceIdentifier -like 'pester.*' | Unregister-Event

@@ -64,11 +64,13 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
         {
             if (value is string text)
             {
-                if (!_coalescer!.TryAddText(text, _limit!.Bytes, out var size)) WriteError(TooLarge(size));
+                if (!_coalescer!.TryAddText(text, _limit!.Bytes, out var size)
+                    && !(_limit.Refresh() && _coalescer.TryAddText(text, _limit.Bytes, out size))) WriteError(TooLarge(size));
                 WriteRefused(_coalescer, _limit!, _engine!.Name);
                 return;
             }
             var body = _encoder!.Encode(message, value, _limit!.Bytes, out var contentType);
+            if (body.Length > _limit.Bytes && _limit.Refresh()) body = _encoder.Encode(message, value, _limit.Bytes, out contentType);
             if (body.Length > _limit.Bytes)
             {
                 WriteError(_limit.TooLargeError(body.Length, contentType, _engine!.Name));

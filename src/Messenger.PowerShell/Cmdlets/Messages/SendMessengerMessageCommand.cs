@@ -91,7 +91,8 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             int size;
             try
             {
-                queued = _coalescer!.TryAddText(text, _limit!.Bytes, out size);
+                queued = _coalescer!.TryAddText(text, _limit!.Bytes, out size)
+                    || (_limit.Refresh() && _coalescer.TryAddText(text, _limit.Bytes, out size));
             }
             catch (Exception e) when (e is MessengerException or OperationCanceledException)
             {
@@ -105,6 +106,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         }
 
         var body = _encoder!.Encode(message, value, _limit!.Bytes, out var contentType);
+        if (body.Length > _limit.Bytes && _limit.Refresh()) body = _encoder.Encode(message, value, _limit.Bytes, out contentType);
         if (body.Length > _limit.Bytes)
         {
             WriteError(_limit.TooLargeError(body.Length, contentType, _target));
