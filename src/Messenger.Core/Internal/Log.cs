@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(1105, LogLevel.Debug, "Seed {Endpoint} is this node: not greeted again")]
     public static partial void SeedIsThisNode(ILogger logger, string endpoint);
 
+    [LoggerMessage(1106, LogLevel.Warning, "Beacons dropped: {Waiting} wait for the node's loop, which is behind")]
+    public static partial void BeaconsDropped(ILogger logger, int waiting);
+
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
     public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
 

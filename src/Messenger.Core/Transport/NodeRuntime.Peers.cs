@@ -14,6 +14,37 @@ namespace Messenger.Transport;
 // The peer table: finding peers, linking to them, their state machine, and the snapshot other threads read.
 internal sealed partial class NodeRuntime
 {
+    // Beacons heard and not yet handled by the poller. A poller that hangs, or datagrams that come faster than it
+    // handles them, must not queue them without bound; every node announces itself again a moment later.
+    internal const int MaxBeaconsWaiting = 256;
+    private int _beaconsWaiting;
+    private long _beaconsDropped;
+    private volatile bool _beaconsOverflowing;
+
+    internal long BeaconsDropped => Interlocked.Read(ref _beaconsDropped);
+    internal int BeaconsWaiting => Volatile.Read(ref _beaconsWaiting);
+
+    /// <summary>The beacon's thread: hands what it heard to the poller, or drops it when too much is waiting.</summary>
+    private void HeardBeacon(BeaconAnnouncement heard, IPAddress from)
+    {
+        if (Interlocked.Increment(ref _beaconsWaiting) > MaxBeaconsWaiting)
+        {
+            Interlocked.Decrement(ref _beaconsWaiting);
+            if (!_beaconsOverflowing)
+            {
+                _beaconsOverflowing = true;
+                Log.BeaconsDropped(_logger, MaxBeaconsWaiting);
+            }
+            Interlocked.Increment(ref _beaconsDropped);
+            return;
+        }
+        Post(() =>
+        {
+            if (Interlocked.Decrement(ref _beaconsWaiting) == 0) _beaconsOverflowing = false;
+            OnBeacon(heard, from);
+        });
+    }
+
     private void OnBeacon(BeaconAnnouncement heard, IPAddress from)
     {
         if (_stopRequested != 0) return;

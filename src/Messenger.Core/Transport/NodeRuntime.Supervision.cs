@@ -167,7 +167,7 @@ internal sealed partial class NodeRuntime
             _options.BeaconPort,
             _options.BeaconInterval,
             new BeaconAnnouncement(_options.Cluster, Id, Name, Port, PublishPort, _options.Insecure ? null : _security.KeyPair.PublicKeyBytes),
-            (heard, from) => Post(() => OnBeacon(heard, from)),
+            HeardBeacon,
             (part, e) => Post(() => OnActorFailed("beacon", e ?? new InvalidOperationException(part), RestartBeacon)),
             () => Faults.Check("beacon"));
 
