@@ -53,7 +53,7 @@ internal static class MessengerRoles
             {
             }
         };
-        long n = 0, last = 0, lost = 0;
+        long n = 0, last = 0, lost = 0, disordered = 0;
         var start = default(Probe);
         var startStats = node.Statistics;
         try
@@ -67,7 +67,13 @@ internal static class MessengerRoles
                     return 1;
                 }
                 // One sender, started after this node: sequence numbers run 1, 2, 3 ... and a gap is a lost message.
-                // Warm-up rounds and the window are marked by sequence number, so that a gap cannot hide them.
+                // Warm-up rounds and the window are marked by sequence number, so that a gap cannot hide them. A
+                // number read before (a duplicate, or one out of order) is counted apart: it must not cancel a gap.
+                if (m.Sequence <= last)
+                {
+                    disordered++;
+                    continue;
+                }
                 if (m.Sequence != last + 1) lost += m.Sequence - last - 1;
                 var before = last;
                 last = m.Sequence;
@@ -87,11 +93,11 @@ internal static class MessengerRoles
             var s = node.Statistics;
             if (Volatile.Read(ref dropReason) is { } reason)
             {
-                ParentLink.Fail($"node {node.Name} dropped messages: {reason}, after {n} of {total} messages (warm-up included) were read; Statistics.MessagesDropped={s.MessagesDropped}, ReceiveQueueCapacity={node.Options.ReceiveQueueCapacity}, {lost} lost in sequence gaps. A throughput that drops is not a throughput");
+                ParentLink.Fail($"node {node.Name} dropped messages: {reason}, after {n} of {total} messages (warm-up included) were read; Statistics.MessagesDropped={s.MessagesDropped}, ReceiveQueueCapacity={node.Options.ReceiveQueueCapacity}, {lost} lost in sequence gaps, {disordered} duplicate or out of order. A throughput that drops is not a throughput");
                 return 1;
             }
             var peers = string.Join(", ", node.GetPeers().Select(p => $"{p.Name} {p.State}"));
-            ParentLink.Fail($"timed out with {n} of {total} messages (warm-up included) read; last sequence {last}, {lost} lost in gaps; node counted {s.MessagesReceived} received, {s.MessagesDropped} dropped, {s.FramesReceived} frames received, {s.FramesRejected} frames rejected; {node.PendingReceiveCount} waiting in its queue; peers: {peers}");
+            ParentLink.Fail($"timed out with {n} of {total} messages (warm-up included) read; last sequence {last}, {lost} lost in gaps, {disordered} duplicate or out of order; node counted {s.MessagesReceived} received, {s.MessagesDropped} dropped, {s.FramesReceived} frames received, {s.FramesRejected} frames rejected; {node.PendingReceiveCount} waiting in its queue; peers: {peers}");
             return 1;
         }
         var end = Probe.Take();
@@ -101,6 +107,7 @@ internal static class MessengerRoles
             end.Since(start),
             ("received", n - first),
             ("lost", lost),
+            ("disordered", disordered),
             ("dropped", stats.MessagesDropped),
             ("frames", stats.FramesReceived - startStats.FramesReceived),
             ("rejected", stats.FramesRejected));

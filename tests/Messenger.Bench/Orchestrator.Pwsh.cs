@@ -166,6 +166,7 @@ internal sealed partial class Orchestrator
         run.Values["msgs_per_s"] = count / Probe.Seconds(done.Long("end") - sent.Long("start"));
         run.Dropped = done.Long("dropped") + (long.TryParse(sent["dropped"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) ? d : 0);
         run.Lost = done.Long("lost");
+        run.Disordered = done.Long("disordered");
         run.Notes.Add($"the pipeline itself took {Probe.Seconds(sent.Long("end") - sent.Long("start")):0.00} s ({count / Probe.Seconds(sent.Long("end") - sent.Long("start")):N0} strings/s); the figure runs to the last message read on node b");
         run.Costs.Add(Cost.From("pwsh node a (the pipeline)", sent, count));
         run.Costs.Add(Cost.From("node b (receiver)", done, count));

@@ -189,10 +189,11 @@ internal sealed partial class Orchestrator
         if (runs.Count == 0) return;
         var dropped = runs.Sum(r => r.Dropped);
         var lost = runs.Sum(r => r.Lost);
+        var disordered = runs.Sum(r => r.Disordered);
         var isMessenger = m.Name.StartsWith("messenger", StringComparison.Ordinal);
-        if (dropped > 0 || lost > 0)
+        if (dropped > 0 || lost > 0 || disordered > 0)
         {
-            var message = $"{m.Label}: {dropped} messages dropped (node Statistics.MessagesDropped) and {lost} lost (gaps in sequence numbers) over {runs.Count} run(s); a throughput that drops is not a throughput";
+            var message = $"{m.Label}: {dropped} messages dropped (node Statistics.MessagesDropped), {lost} lost (gaps in sequence numbers) and {disordered} read twice or out of order over {runs.Count} run(s); a throughput that drops is not a throughput";
             Console.WriteLine($"  FAILED: {message}");
             _failures.Add(message);
         }
@@ -232,7 +233,12 @@ internal sealed partial class Orchestrator
         }
         Console.WriteLine(Report.CostTable(_costs));
         foreach (var s in _skipped) Console.WriteLine($"Skipped: {s}");
-        try
+        if (_rows.Count == 0)
+        {
+            // Nothing measured (an --only that matches no row): a file of no rows would pass for a run.
+            _failures.Add(_settings.Only.Count > 0 ? $"--only {string.Join(",", _settings.Only)} matches no measurement" : "no measurement gave a figure");
+        }
+        else try
         {
             Report.Write(_settings.Output, _rows, machine);
             Console.WriteLine($"Wrote {_settings.Output} and {Path.Combine(Path.GetDirectoryName(_settings.Output)!, "machine.json")} ({elapsed.TotalSeconds:0} s in all)");
@@ -365,6 +371,7 @@ internal sealed partial class Orchestrator
         run.Values["msgs_per_s"] = count / Seconds(done);
         run.Dropped = done.Long("dropped") + sent.Long("dropped");
         run.Lost = done.Long("lost");
+        run.Disordered = done.Long("disordered");
         run.Side["connect_ms"] = met.Double("connect_ms");
         run.Costs.Add(Cost.From("node a (sender)", sent, count + 1));
         run.Costs.Add(Cost.From("node b (receiver)", done, count));
@@ -426,6 +433,7 @@ internal sealed partial class Orchestrator
         run.Values["deliveries_per_s"] = Subscribers * count / Span(done);
         run.Dropped = done.Sum(d => d.Long("dropped")) + sent.Long("dropped");
         run.Lost = done.Sum(d => d.Long("lost"));
+        run.Disordered = done.Sum(d => d.Long("disordered"));
         run.Side["connect_ms"] = met.Double("connect_ms");
         run.Costs.Add(Cost.From("node p (broadcaster)", sent, count + 1));
         run.Costs.Add(Cost.From("node r1 (receiver)", done[0], count));

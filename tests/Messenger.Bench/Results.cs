@@ -43,6 +43,9 @@ internal sealed class Run
     public Dictionary<string, double> Values { get; } = new(StringComparer.Ordinal);
     public long Dropped { get; set; }
     public long Lost { get; set; }
+
+    /// <summary>Messages read a second time or out of order, which the engine promises never to deliver.</summary>
+    public long Disordered { get; set; }
     public List<Cost> Costs { get; } = [];
     public List<string> Notes { get; } = [];
 
