@@ -32,6 +32,8 @@ internal sealed class Args
         return args;
     }
 
+    public IEnumerable<string> Names => _values.Keys;
+
     public bool Has(string name) => _values.ContainsKey(name);
 
     public string? Get(string name) => _values.TryGetValue(name, out var v) ? v : null;

@@ -43,6 +43,13 @@ internal static class Program
             return 0;
         }
 
+        if (args.Names.FirstOrDefault(n => !KnownOptions.Contains(n)) is { } unknown)
+        {
+            Console.Error.WriteLine($"unknown option --{unknown}");
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+
         var output = Path.GetFullPath(args.Get("output") ?? Path.Combine("artifacts", "stress"));
         var settings = args.Has("quick") ? Settings.Quick : new Settings();
         settings = settings with
@@ -67,6 +74,12 @@ internal static class Program
             ("failure", "2 failure detection", () => new FailureScenario(report, settings).RunAsync()),
             ("supervisor", "3 supervisor", () => new SupervisorScenario(report, settings).RunAsync()),
         };
+        if (only?.FirstOrDefault(n => !scenarios.Any(s => s.Name.Equals(n, StringComparison.OrdinalIgnoreCase))) is { } unknownScenario)
+        {
+            Console.Error.WriteLine($"--only: no scenario '{unknownScenario}'");
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
         foreach (var (name, title, run) in scenarios)
         {
             if (!Wanted(name)) continue;
@@ -99,6 +112,8 @@ internal static class Program
             : $"Stress: {failed.Count} target(s) missed: {string.Join("; ", failed.Select(f => $"{f.Scenario} / {f.Metric}"))}");
         return failed.Count == 0 ? 0 : 1;
     }
+
+    private static readonly string[] KnownOptions = ["output", "only", "quick", "send-loops", "half-open", "frames", "frame-connections", "no-netns", "help", "h"];
 
     private static string FirstLine(string text)
     {
