@@ -164,7 +164,7 @@ function Invoke-Bench {
     # The benchmark starts pwsh itself: give it the pwsh app host next to this PowerShell's assemblies.
     $pwsh = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
     if (-not (Test-Path $pwsh)) { $pwsh = (Get-PwshCommand)[0] }
-    Invoke-Dotnet run --project $project -c Release --no-build -- --output (Join-Path $out 'latest.json') --module $moduleOut --pwsh $pwsh
+    Invoke-Dotnet run --project $project -c $Configuration --no-build -- --output (Join-Path $out 'latest.json') --module $moduleOut --pwsh $pwsh
 }
 
 function Invoke-Demo {
@@ -187,7 +187,7 @@ function Invoke-Stress {
     $project = Join-Path $root 'tests/Messenger.Stress/Messenger.Stress.csproj'
     if (-not (Test-Path $project)) { throw 'Stress: the stress suite does not exist yet (it comes with the security and supervision work).' }
     Invoke-Build
-    Invoke-Dotnet run --project $project -c Release --no-build -- --output (Join-Path $artifacts 'stress')
+    Invoke-Dotnet run --project $project -c $Configuration --no-build -- --output (Join-Path $artifacts 'stress')
 }
 
 Push-Location $root
