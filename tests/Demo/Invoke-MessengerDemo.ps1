@@ -183,7 +183,8 @@ try {
     foreach ($name in 'alpha', 'bravo') {
         $reply = Read-DemoReply $children[$name]
         $remaining = @(if ($reply.event -eq 'left') { $reply.peers })
-        Add-Check "$name saw charlie leave" ($reply.event -eq 'left' -and $reply.peer -eq 'charlie' -and $remaining -notcontains 'charlie')
+        # 'left' is the reason of a LEAVE; a node that vanished without one would be gone too, 10 s later, for another.
+        Add-Check "$name saw charlie leave" ($reply.event -eq 'left' -and $reply.peer -eq 'charlie' -and $reply.reason -eq 'left' -and $remaining -notcontains 'charlie') "reason '$($reply.reason)'"
         if ($reply.event -eq 'left') { Write-Step $name "saw charlie leave ($($reply.reason)); peers now: $($remaining -join ', ')" 'Yellow' }
     }
     if (-not $children['charlie'].Process.WaitForExit(10000)) { Add-Check 'charlie exited' $false }
