@@ -13,6 +13,10 @@ internal sealed partial class NodeRuntime
     /// broadcaster waited on every round trip (1.5-1.6M deliveries/s in the benchmark against 2.3-2.6M with 32).</summary>
     private const int BroadcastWindowFrames = 32;
 
+    /// <summary>Frames ZeroMQ queues for one subscriber of the PUB socket before it drops them for that subscriber:
+    /// room for the window and for probes. A member past it has been left behind, and counts what it misses.</summary>
+    private const int PublisherHighWatermarkFrames = 4 * BroadcastWindowFrames;
+
     /// <summary>Every this many broadcast frames from a peer are acknowledged at once; fewer, within the ACK delay.</summary>
     private const int BroadcastAckEveryFrames = 4;
 

@@ -156,7 +156,9 @@ internal sealed partial class NodeRuntime
     {
         var publisher = new PublisherSocket();
         publisher.Options.Linger = TimeSpan.Zero;
-        publisher.Options.SendHighWatermark = 10_000;
+        // Members keep within the flow-control window; a connection that never reads (a stranger may subscribe)
+        // would otherwise make ZeroMQ keep up to this many frames for it, each up to a segment or a whole message.
+        publisher.Options.SendHighWatermark = PublisherHighWatermarkFrames;
         return publisher;
     }
 

@@ -1,0 +1,67 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Messenger.Tests.Support;
+
+namespace Messenger.Tests.Security;
+
+/// <summary>
+/// Anyone may connect to a node's PUB socket and subscribe: all it reads is ciphertext. One that then reads nothing
+/// must not make the broadcaster keep what it publishes: ZeroMQ queues a subscriber's frames up to the socket's
+/// high-water mark, which stays near the flow-control window that members need.
+/// </summary>
+[Collection(SerialCollection.Name)] // measures the process's managed heap
+public sealed class StrangerSubscriberTests
+{
+    [Fact]
+    public async Task A_stranger_subscribed_to_the_PUB_that_reads_nothing_holds_little_of_the_broadcasters_memory()
+    {
+        const int count = 1500; // 60 KiB each, a frame each: about 90 MiB in all
+        var body = new byte[60 * 1024];
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b");
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        // Once without the stranger: the buffer pools of both nodes fill to what this traffic needs.
+        await BroadcastAndReadAsync();
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        using var stranger = Subscribe(a.PublishPort);
+        await BroadcastAndReadAsync();
+
+        var grewMiB = (GC.GetTotalMemory(forceFullCollection: true) - before) / (1024 * 1024);
+        Assert.True(grewMiB < 40, $"the broadcaster holds {grewMiB} MiB for a subscriber that reads nothing");
+
+        async Task BroadcastAndReadAsync()
+        {
+            var reader = Task.Run(async () =>
+            {
+                using var cancel = new CancellationTokenSource(TestCluster.Timeout * 3);
+                for (var i = 0; i < count; i++) await b.ReadAsync(cancel.Token);
+            });
+            for (var i = 0; i < count; i++) await a.BroadcastAsync(body);
+            await reader;
+        }
+    }
+
+    /// <summary>A raw TCP connection that speaks ZMTP 3.0 as a SUB, subscribes to every topic, and reads no more.</summary>
+    private static Socket Subscribe(int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096, ReceiveTimeout = 20_000 };
+        socket.Connect(IPAddress.Loopback, port);
+        var greeting = new byte[64];
+        greeting[0] = 0xFF;
+        greeting[9] = 0x7F;
+        greeting[10] = 3; // ZMTP 3.0
+        Encoding.ASCII.GetBytes("NULL").CopyTo(greeting, 12);
+        socket.Send(greeting);
+        List<byte> ready = [0x04, 0, 5, .. "READY"u8, 11, .. "Socket-Type"u8, 0, 0, 0, 3, .. "SUB"u8];
+        ready[1] = (byte)(ready.Count - 2);
+        socket.Send(ready.ToArray());
+        // The PUB's greeting (64 bytes) and its READY command (flags, size, body): the session is up.
+        var got = new byte[512];
+        var n = 0;
+        while (n < 66 || n < 66 + got[65]) n += socket.Receive(got, n, got.Length - n, SocketFlags.None);
+        socket.Send([0x00, 0x01, 0x01]); // a message of one byte, 1: subscribe to every topic
+        return socket;
+    }
+}
