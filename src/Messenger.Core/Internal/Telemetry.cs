@@ -11,7 +11,7 @@ internal static class Telemetry
 
     public static readonly Counter<long> MessagesSent = s_meter.CreateCounter<long>("messenger.messages.sent", "{message}", "Messages accepted for sending");
     public static readonly Counter<long> MessagesSentDirect = s_meter.CreateCounter<long>("messenger.messages.sent_direct", "{message}", "Messages sealed and sent on their sender's thread, over a data connection");
-    public static readonly Counter<long> MessagesReceived = s_meter.CreateCounter<long>("messenger.messages.received", "{message}", "Messages delivered to the receive queue");
+    public static readonly Counter<long> MessagesReceived = s_meter.CreateCounter<long>("messenger.messages.received", "{message}", "Messages received from peers, including any the full receive queue then dropped");
     public static readonly Counter<long> MessagesDropped = s_meter.CreateCounter<long>("messenger.messages.dropped", "{message}", "Messages dropped (reason tag)");
     public static readonly Counter<long> BroadcastsMissed = s_meter.CreateCounter<long>("messenger.broadcasts.missed", "{message}", "Broadcasts from peers never delivered here (gaps in their sequence)");
     public static readonly Counter<long> BytesSent = s_meter.CreateCounter<long>("messenger.bytes.sent", "By", "Bytes of frames sent");

@@ -458,8 +458,8 @@ internal sealed partial class NodeRuntime
         return ackNow;
     }
 
-    /// <summary>Queues for the reader the records whose sequence numbers are new, in order, and returns how many the
-    /// receive queue accepted. The poller and the data receiver both deliver a peer's unicast (while a link moves its
+    /// <summary>Queues for the reader the records whose sequence numbers are new, in order, and returns how many it
+    /// handed to the receive queue (a full one drops by its mode, and counts what it drops). The poller and the data receiver both deliver a peer's unicast (while a link moves its
     /// DATA from one connection to the other, the same frame may come on both), so the check and the queueing happen
     /// under the link's delivery gate. <paramref name="last"/> is the highest sequence number delivered since. A record
     /// over this node's MaxMessageSize takes its sequence number but is dropped, counted and raised. With
@@ -512,7 +512,9 @@ internal sealed partial class NodeRuntime
                 deliveries.Add(message);
             }
             last = highest;
-            delivered = _received.Write(deliveries);
+            // Received, whatever the full queue's mode then drops (it counts those itself).
+            delivered = deliveries.Count;
+            _received.Write(deliveries);
             deliveries.Clear();
         }
         if (tooLarge is not null) foreach (var m in tooLarge) OnTooLargeDropped(m);

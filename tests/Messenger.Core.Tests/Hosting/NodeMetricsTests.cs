@@ -53,6 +53,9 @@ public sealed class NodeMetricsTests
         Assert.Equal(Dropped, b.Statistics.MessagesDropped);
         Assert.Equal(Dropped, meters.Sum(name, MessagesDropped, "receive queue full"));
         Assert.Equal(Dropped, meters.Sum(name, MessagesDropped));
+        // Received, in either mode, includes what the full queue dropped afterwards.
+        Assert.Equal(Sent, b.Statistics.MessagesReceived);
+        Assert.Equal(Sent, meters.Sum(name, MessagesReceived));
 
         // Raised on the node's event thread, in the order they were dropped.
         await allRaised.Task.WaitAsync(Wait);
