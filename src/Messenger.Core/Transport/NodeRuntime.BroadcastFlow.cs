@@ -13,9 +13,12 @@ internal sealed partial class NodeRuntime
     /// broadcaster waited on every round trip (1.5-1.6M deliveries/s in the benchmark against 2.3-2.6M with 32).</summary>
     private const int BroadcastWindowFrames = 32;
 
-    /// <summary>Frames ZeroMQ queues for one subscriber of the PUB socket before it drops them for that subscriber:
-    /// room for the window and for probes. A member past it has been left behind, and counts what it misses.</summary>
-    private const int PublisherHighWatermarkFrames = 4 * BroadcastWindowFrames;
+    /// <summary>Frames ZeroMQ queues for one subscriber of the PUB socket before it drops them for that subscriber
+    /// (NetMQ's default): what a stranger that subscribes and reads nothing can make a node hold. A member keeps within
+    /// the window, and one left behind counts what it misses. A mark of 128 made members that kept within the window
+    /// lose frames in the tests: the socket judges a pipe full by what it last heard of the frames read from it,
+    /// which lags.</summary>
+    private const int PublisherHighWatermarkFrames = 1000;
 
     /// <summary>Every this many broadcast frames from a peer are acknowledged at once; fewer, within the ACK delay.</summary>
     private const int BroadcastAckEveryFrames = 4;
