@@ -62,7 +62,25 @@ internal sealed partial class NodeRuntime
             link.BroadcastLeftBehind = false;
         }
         if (_broadcastHeld) Guard("broadcast", FlushBroadcast, RestartPublisher);
+        if (_leavesWaiting.Count > 0)
+        {
+            SayLeaveWhereDelivered();
+            FinishLeaveIfDone();
+        }
     }
+
+    /// <summary>Poller: the peer counts in the broadcast window: our broadcasts reach it, and it was not left behind.</summary>
+    private static bool CountsInBroadcastWindow(PeerLink link) =>
+        link.BroadcastAcked >= 0 && !link.BroadcastLeftBehind && link.State == PeerState.Connected && link.TheyHearOurBroadcast;
+
+    /// <summary>Poller: how many of our published broadcasts a peer that counts in the window has not acknowledged.</summary>
+    private int BroadcastsUnacknowledged(PeerLink link) =>
+        CountsInBroadcastWindow(link) ? (int)Math.Max(0, _broadcastWindow.LastPublished - link.BroadcastAcked) : 0;
+
+    /// <summary>Poller, while leaving: the peer is still to get or acknowledge broadcasts of ours (some wait to be
+    /// published while the window is full).</summary>
+    private bool OwesBroadcastAcks(PeerLink link) =>
+        BroadcastsUnacknowledged(link) > 0 || (_broadcastHeld && CountsInBroadcastWindow(link));
 
     /// <summary>Poller: the peer now counts in the broadcast window (connected, and hearing our broadcasts). It owes
     /// acknowledgements of what is published from now on, not of what was before; one that acknowledges nothing

@@ -347,18 +347,18 @@ internal sealed partial class NodeRuntime : IDisposable
         FinishLeaveIfDone();
     }
 
-    /// <summary>Poller, while leaving: LEAVE goes to a peer once it has acknowledged everything sent to it. Our DATA
-    /// may travel on a data connection, another TCP connection than the link's, and a LEAVE sent with it could reach
-    /// the peer first: it would forget us and drop the DATA that followed. A peer that is gone meanwhile is owed no
-    /// LEAVE; one that never acknowledges is left at the leave's deadline, and what it did not acknowledge is
-    /// counted dropped.</summary>
+    /// <summary>Poller, while leaving: LEAVE goes to a peer once it has acknowledged everything sent to it, our
+    /// broadcasts included. Our DATA may travel on a data connection, and our broadcasts do on the PUB socket: other
+    /// TCP connections than the link's, and a LEAVE sent with them could reach the peer first. It would forget us and
+    /// drop what followed. A peer that is gone meanwhile is owed no LEAVE; one that never acknowledges is left at the
+    /// leave's deadline, and what it did not acknowledge is counted dropped.</summary>
     private void SayLeaveWhereDelivered()
     {
         for (var i = _leavesWaiting.Count - 1; i >= 0; i--)
         {
             var link = _leavesWaiting[i];
             var gone = link.State == PeerState.Gone;
-            if (!gone && link.Outbound.AcknowledgedSequence < link.Outbound.LastSequence) continue;
+            if (!gone && (link.Outbound.AcknowledgedSequence < link.Outbound.LastSequence || OwesBroadcastAcks(link))) continue;
             _leavesWaiting.RemoveAt(i);
             if (gone || !SendOnLink(link, ControlFrames.Empty(FrameType.Leave))) _leaveAcksPending--;
         }
@@ -371,7 +371,11 @@ internal sealed partial class NodeRuntime : IDisposable
         _leaveDeadline = 0;
         // Out of time: a peer that has not acknowledged everything still hears that this node leaves (what it did not
         // acknowledge is counted dropped here), rather than noticing it gone later.
-        foreach (var link in _leavesWaiting) SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
+        foreach (var link in _leavesWaiting)
+        {
+            ReportQueueDropped(BroadcastsUnacknowledged(link), link.Name, "node stopped", "broadcasts the peer had not acknowledged when this node stopped");
+            SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
+        }
         _leavesWaiting.Clear();
         foreach (var link in _peers.Values.ToList()) RemoveLink(link, "this node stopped", raiseEvent: false);
         _stopped.TrySetResult();

@@ -52,6 +52,46 @@ public sealed class BroadcastFlowTests
         Assert.Equal(0, (await a.Runtime.BroadcastWindowAsync()).LeftBehind);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_node_that_stops_right_after_a_burst_leaves_once_its_peers_have_every_broadcast(bool insecure)
+    {
+        // LEAVE goes on the link, the broadcasts on the PUB socket: a LEAVE that overtook them made the peer forget
+        // the node and close its subscription with the last frames unread, and nobody counted them.
+        const int Burst = 200; // about 50 frames, past the window
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TestCluster.Timeout });
+        var b = await cluster.StartAsync("b");
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        using var probe = new EventProbe(b);
+
+        for (var i = 0; i < Burst; i++) await a.BroadcastAsync(Body);
+        await a.DisposeAsync();
+        await probe.WaitAsync("left", "a");
+
+        var got = new List<long>();
+        while (b.TryRead(out var m)) got.Add(m.Sequence);
+        Assert.Equal(Enumerable.Range(1, Burst).Select(i => (long)i), got);
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+    }
+
+    [Fact]
+    public async Task Broadcasts_a_peer_has_not_acknowledged_when_the_leave_times_out_are_counted_dropped()
+    {
+        const int Burst = 200;
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TimeSpan.FromMilliseconds(500) });
+        var b = await cluster.StartAsync("b");
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        b.Faults.MuteBroadcastAcks = true;
+
+        for (var i = 0; i < Burst; i++) await a.BroadcastAsync(Body);
+        await a.DisposeAsync();
+        // b acknowledged none: what was published, and what the window held back, are each counted.
+        Assert.Equal(Burst, a.Statistics.MessagesDropped);
+    }
+
     [Fact]
     public async Task The_33rd_frame_waits_for_a_peer_that_acknowledged_nothing_since_it_joined()
     {
