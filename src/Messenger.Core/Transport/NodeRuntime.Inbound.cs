@@ -277,6 +277,10 @@ internal sealed partial class NodeRuntime
             case FrameType.BroadcastAck:
                 OnBroadcastAck(link, ControlFrames.ReadBroadcastAck(frame));
                 break;
+            case FrameType.Ack:
+                // A leaving peer's, just before its LEAVE on the same connection.
+                OnAcknowledged(link, ControlFrames.ReadAck(frame));
+                break;
             case FrameType.Leave:
                 ControlFrames.ReadEmpty(frame);
                 // What it owes the peer first: else the leaving node counts what this one delivered as dropped.

@@ -360,8 +360,19 @@ internal sealed partial class NodeRuntime : IDisposable
             var gone = link.State == PeerState.Gone;
             if (!gone && (link.Outbound.AcknowledgedSequence < link.Outbound.LastSequence || OwesBroadcastAcks(link))) continue;
             _leavesWaiting.RemoveAt(i);
-            if (gone || !SendOnLink(link, ControlFrames.Empty(FrameType.Leave))) _leaveAcksPending--;
+            if (gone || !SayLeave(link)) _leaveAcksPending--;
         }
+    }
+
+    /// <summary>LEAVE on the link, after an ACK of every unicast message delivered from the peer: an ACK owed on
+    /// its own way (from the link's ROUTER side, or the data receiver's) travels on another TCP connection and could
+    /// arrive after the LEAVE, and the peer would count as dropped what this node delivered.</summary>
+    private bool SayLeave(PeerLink link)
+    {
+        long delivered;
+        lock (link.DeliveryGate) delivered = link.SequenceState[0];
+        if (delivered > 0) SendOnLink(link, ControlFrames.Ack(delivered));
+        return SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
     }
 
     private void FinishLeaveIfDone()
@@ -374,7 +385,7 @@ internal sealed partial class NodeRuntime : IDisposable
         foreach (var link in _leavesWaiting)
         {
             ReportQueueDropped(BroadcastsUnacknowledged(link), link.Name, "node stopped", "broadcasts the peer had not acknowledged when this node stopped");
-            SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
+            SayLeave(link);
         }
         _leavesWaiting.Clear();
         foreach (var link in _peers.Values.ToList()) RemoveLink(link, "this node stopped", raiseEvent: false);

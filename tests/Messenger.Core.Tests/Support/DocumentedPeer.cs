@@ -282,6 +282,7 @@ public sealed class DocumentedPeer : IDisposable
             case SUB_READY: End(r, "SUB_READY"); Note("<- ROUTER SUB_READY"); lock (_gate) _gotSubReady = true; break;
             case PEERS: Note($"<- ROUTER PEERS {ReadPeers(r)}"); break;
             case BROADCAST_ACK: { var s = r.ReadInt64(); End(r, "BROADCAST_ACK"); BroadcastAckedByNode = Math.Max(BroadcastAckedByNode, s); Note($"<- ROUTER BROADCAST_ACK {s}"); break; }
+            case ACK: { var s = r.ReadInt64(); End(r, "ACK"); AckedByNode = Math.Max(AckedByNode, s); Note($"<- ROUTER ACK {s}"); break; }
             case LEAVE: End(r, "LEAVE"); Note("<- ROUTER LEAVE"); LeaveFromNode = true; SendRouter(rid, Frame(LEAVE_ACK), "LEAVE_ACK"); break;
             default: Note($"!! ROUTER unexpected type 0x{type:x2}"); break;
         }
