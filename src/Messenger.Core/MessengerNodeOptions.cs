@@ -75,7 +75,9 @@ public sealed record MessengerNodeOptions
     /// and raised as <see cref="MessengerNode.MessageDropped"/>.</summary>
     public ReceiveFullMode ReceiveFullMode { get; init; } = ReceiveFullMode.DropNewest;
 
-    /// <summary>How many bytes of messages may wait to be sent to one peer; a send beyond that waits for room.</summary>
+    /// <summary>How many bytes one peer's queue may hold: messages waiting to be sent, and the frames kept until the
+    /// peer acknowledges them (each counts its whole buffer, up to 64 KiB, however little it carries). A send beyond
+    /// that waits for room.</summary>
     public long SendQueueLimitBytes { get; init; } = 64L * 1024 * 1024;
 
     /// <summary>The supervisor restarts a failed part at most this many times within <see cref="RestartPeriod"/>;

@@ -69,6 +69,8 @@ internal sealed class OutboundQueue
     /// <summary>Set by the poller's owner: the object handed to the doorbell when work arrives.</summary>
     public object? Owner { get; set; }
 
+    /// <summary>What the queue holds, against its limit: the records waiting to be sent or acknowledged, and the rest
+    /// of each sealed frame's buffer.</summary>
     public long PendingBytes
     {
         get { lock (_gate) return _pendingBytes; }
@@ -345,21 +347,14 @@ internal sealed class OutboundQueue
     public List<WithdrawnRecord>? WithdrawOver(int limit)
     {
         List<WithdrawnRecord>? withdrawn = null;
-        TaskCompletionSource? waiter = null;
         lock (_gate)
         {
             if (_largestBody <= limit) return null;
             SealCurrent();
-            for (var i = 0; i < _sealed.Count; i++)
-            {
-                var before = _sealed[i].Length;
-                _sealed[i] = Withdraw(_sealed[i], limit, ref withdrawn);
-                _pendingBytes -= before - _sealed[i].Length;
-            }
+            // Each frame keeps its buffer, which stays counted until the frame is released.
+            for (var i = 0; i < _sealed.Count; i++) _sealed[i] = Withdraw(_sealed[i], limit, ref withdrawn);
             _largestBody = limit;
-            if (_roomWaiter is not null && _pendingBytes < _limitBytes / 2) (waiter, _roomWaiter) = (_roomWaiter, null);
         }
-        waiter?.TrySetResult();
         return withdrawn;
     }
 
@@ -439,7 +434,7 @@ internal sealed class OutboundQueue
         lock (_gate)
         {
             ReturnSegment(segment.Buffer);
-            _pendingBytes -= segment.Length - _prefixSize;
+            _pendingBytes -= segment.Buffer.Length - _prefixSize;
             if (_pendingBytes == 0 && _current is null) _largestBody = 0;
             if (_roomWaiter is not null && _pendingBytes < _limitBytes / 2)
             {
@@ -514,6 +509,9 @@ internal sealed class OutboundQueue
         else BatchReader.WriteAck(span, 0);
         BinaryPrimitives.WriteUInt32LittleEndian(span[(_prefixSize - 4)..], (uint)_currentCount);
         _sealed.Add(new OutboundSegment(_current, _currentLength, _currentCount, _sequence));
+        // The rest of the buffer is held as long as the frame is: a frame of one small message, kept until it is
+        // acknowledged, holds a whole segment, and the limit is on what the queue holds.
+        _pendingBytes += _current.Length - _currentLength;
         _current = null;
     }
 

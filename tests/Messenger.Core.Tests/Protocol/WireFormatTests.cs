@@ -107,12 +107,10 @@ public sealed class WireFormatTests
         var topic = OutboundQueue.EncodeTopic("topic");
         // Bodies of 100 and 3000 bytes in turn, with and without a topic, over several frames.
         for (var i = 0; i < 200; i++) queue.TryAppend(Enumerable.Repeat((byte)i, i % 2 == 0 ? 100 : 3000).ToArray(), MessageContentType.Binary, i % 3 == 0 ? topic : null, i, ackNow: i % 5 == 0, out _);
-        var before = queue.PendingBytes;
         Assert.Null(queue.WithdrawOver(3000));
 
         var withdrawn = queue.WithdrawOver(2999)!;
         Assert.Equal(Enumerable.Range(0, 100).Select(k => new WithdrawnRecord(2 * k + 2, 3000, (2 * k + 1) % 5 == 0)), withdrawn);
-        Assert.Equal(before - withdrawn.Sum(w => 3000 + (w.Sequence % 3 == 1 ? 1 + "topic".Length : 0)), queue.PendingBytes);
         Assert.Null(queue.WithdrawOver(2999));
 
         var segments = new List<OutboundSegment>();
