@@ -308,6 +308,10 @@ internal sealed partial class NodeRuntime
         WithdrawTooLarge(link);
         FlushLink(link);
         SendProbeIfDue(link, Environment.TickCount64);
+        // The peer stops counting us as hearing its broadcasts when it accepts a new session (our SUB may be new):
+        // said again when it is not, else once its probe is answered.
+        if (link.HearsTheirBroadcast) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
+        Evaluate(link, "handshake complete");
     }
 
     private void OnLinkRefused(PeerLink link, RefuseFrame refuse)
@@ -356,6 +360,7 @@ internal sealed partial class NodeRuntime
                 // says again that it hears our broadcasts (SUB_READY, which it sends when it accepts our new
                 // session, or when its probe is answered), the link does not count as up.
                 StopCountingBroadcasts(link);
+                Evaluate(link, "the peer forgot the link's session");
                 CloseData(link, "the peer forgot the link's session");
                 // Every frame that met the forgotten session is answered RESET; one new handshake answers them all.
                 if (link.Session is { Handshake: null } session) StartHandshake(session);

@@ -286,6 +286,7 @@ internal sealed partial class NodeRuntime
         link.HearsTheirBroadcast = false;
         StopCountingBroadcasts(link);
         ReconnectSockets(link, Environment.TickCount64);
+        Evaluate(link, "its links are made again");
         PublishSnapshot();
     }
 
@@ -541,8 +542,10 @@ internal sealed partial class NodeRuntime
         if (link.State == PeerState.Gone) return;
         var now = Environment.TickCount64;
         var alive = IsAlive(link, now);
+        // A connected peer whose links are being made again (a restarted link, a new session) is joining until they
+        // are: a broadcast sent once it is connected again reaches it. One unreachable stays so until they are.
         var target = link.LinksUp || link.EverConnected
-            ? (alive ? (link.LinksUp ? PeerState.Connected : link.State) : PeerState.Unreachable)
+            ? (alive ? (link.LinksUp ? PeerState.Connected : link.State == PeerState.Connected ? PeerState.Joining : link.State) : PeerState.Unreachable)
             : PeerState.Joining;
         if (target == link.State) return;
 

@@ -62,13 +62,13 @@ internal sealed partial class NodeRuntime
 
             switch (link.State)
             {
-                case PeerState.Connected when !IsAlive(link, now):
+                case PeerState.Connected or PeerState.Joining when link.EverConnected && !IsAlive(link, now):
                     Evaluate(link, now - link.LastSeen > timeout ? $"nothing heard for {now - link.LastSeen} ms" : "connection lost");
                     break;
                 case PeerState.Unreachable when now - link.UnreachableSince > goneAfter:
                     RemoveLink(link, $"unreachable for more than {goneAfter / 1000.0:0.#} s", raiseEvent: true);
                     break;
-                case PeerState.Joining when now - link.CreatedAt > Math.Max(goneAfter, 3 * timeout):
+                case PeerState.Joining when !link.EverConnected && now - link.CreatedAt > Math.Max(goneAfter, 3 * timeout):
                     RemoveLink(link, "never completed its handshake", raiseEvent: false);
                     break;
             }

@@ -23,6 +23,44 @@ public sealed class SupervisionTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task After_a_link_restart_broadcasts_sent_once_both_ends_are_connected_arrive(bool insecure)
+    {
+        // b's link to a is made anew, its SUB to a's PUB with it. Both ends counted the other as connected all
+        // along, so a's next broadcasts went to a subscription not yet made, and nobody counted them.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.ActorRestarted += (_, e) => { if (e.Actor == "link:a") restarted.TrySetResult(); };
+
+        b.Faults.Throw("link:a");
+        await b.SendAsync("a", "wakes b's link");
+        await restarted.Task.WaitAsync(TestCluster.Timeout);
+        await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+
+        for (var i = 0; i < 5; i++) await a.BroadcastAsync($"from a {i}");
+        for (var i = 0; i < 5; i++) await b.BroadcastAsync($"from b {i}");
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"from a {i}"), await BroadcastsAsync(b, 5));
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"from b {i}"), await BroadcastsAsync(a, 5));
+        Assert.Equal(0, a.Statistics.BroadcastsMissed + b.Statistics.BroadcastsMissed);
+
+        static async Task<IEnumerable<string?>> BroadcastsAsync(MessengerNode node, int count)
+        {
+            var got = new List<string?>();
+            using var cancel = new CancellationTokenSource(TestCluster.Timeout);
+            while (got.Count < count)
+            {
+                var m = await node.ReadAsync(cancel.Token);
+                if (m.Kind == MessageKind.Broadcast) got.Add(m.GetText());
+            }
+            return got;
+        }
+    }
+
+    [Theory]
     [InlineData("unicast")]
     [InlineData("broadcast")]
     [InlineData("link:a")]
