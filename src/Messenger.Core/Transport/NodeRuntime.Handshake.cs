@@ -372,14 +372,7 @@ internal sealed partial class NodeRuntime
         if (acknowledgeOn is not null) foreach (var earlier in link.Routes.Where(r => r.AcknowledgedOn == acknowledgeOn).ToList()) DropRoute(earlier);
         var route = new RouterSession(identity, link, session?.Sealer, session?.Opener, session?.HandshakeHash, acknowledgeOn);
         link.Routes.Add(route);
-        if (!route.IsData)
-        {
-            DropReplacedSessions(link);
-            // A new session may come with a new SUB of the peer's (its link was made anew): our broadcasts count as
-            // reaching it once it says so again (SUB_READY, which it sends once welcomed, or once its probe is answered).
-            StopCountingBroadcasts(link);
-            Evaluate(link, "a new session: links checked again");
-        }
+        if (!route.IsData) DropReplacedSessions(link);
         // Before the peer is touched: a restarted peer's links are proved again before it counts as connected.
         if (broadcastKey is not null) SetBroadcastKey(link, broadcastKey, broadcastCipher, keep: route);
         else if (!route.IsData && session?.PlainIncarnation is { } incarnation && incarnation != Guid.Empty) SetPlainIncarnation(link, incarnation, route);

@@ -259,6 +259,13 @@ internal sealed partial class NodeRuntime
                 break;
             case FrameType.SubProbe:
                 var token = ControlFrames.ReadSubProbe(frame);
+                // A peer probes only while its SUB does not hear us: one that did has made its subscription anew (its
+                // link restarted). Our broadcasts count as reaching it again, and it as connected, at its SUB_READY.
+                if (link.TheyHearOurBroadcast)
+                {
+                    StopCountingBroadcasts(link);
+                    Evaluate(link, "its subscription is made again");
+                }
                 var probe = ControlFrames.PubProbe(new PubProbeFrame(Id, link.Id, token));
                 Publish(probe, probe.Length);
                 break;
@@ -308,9 +315,6 @@ internal sealed partial class NodeRuntime
         WithdrawTooLarge(link);
         FlushLink(link);
         SendProbeIfDue(link, Environment.TickCount64);
-        // The peer stops counting us as hearing its broadcasts when it accepts a new session (our SUB may be new):
-        // said again when it is not, else once its probe is answered.
-        if (link.HearsTheirBroadcast) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
         Evaluate(link, "handshake complete");
     }
 
@@ -468,9 +472,9 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>Queues for the reader the records whose sequence numbers are new, in order, and returns how many it
-    /// handed to the receive queue (a full one drops by its mode, and counts what it drops). The poller and the data receiver both deliver a peer's unicast (while a link moves its
-    /// DATA from one connection to the other, the same frame may come on both), so the check and the queueing happen
-    /// under the link's delivery gate. <paramref name="last"/> is the highest sequence number delivered since. A record
+    /// handed to the receive queue (a full one drops by its mode, and counts what it drops). The poller and the data
+    /// receiver both deliver a peer's unicast (while a link moves its DATA from one connection to the other, the same
+    /// frame may come on both), so the check and the queueing happen under the link's delivery gate. <paramref name="last"/> is the highest sequence number delivered since. A record
     /// over this node's MaxMessageSize takes its sequence number but is dropped, counted and raised. With
     /// <paramref name="refuseGap"/>, a frame whose first new record is not the next of the stream delivers nothing
     /// and returns -1. A frame from <paramref name="from"/>, a data connection's session, is dropped (-2) when the

@@ -403,9 +403,6 @@ internal sealed partial class NodeRuntime
                         OpenSeedConnection(seed);
                     }
                 }
-                // The node there counts its broadcasts as reaching us again only once we say so (it accepted our
-                // greeting as a new session), as it does after a WELCOME on our link.
-                else if (link is { HearsTheirBroadcast: true }) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
                 seed.Answered.TrySetResult(welcome.Name);
                 break;
             case FrameType.Peers:
