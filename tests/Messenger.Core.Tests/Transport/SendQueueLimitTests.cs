@@ -4,7 +4,7 @@ using Messenger.Transport;
 namespace Messenger.Core.Tests.Transport;
 
 /// <summary>SendQueueLimitBytes bounds what a peer's queue holds, frames kept for their acknowledgement included.</summary>
-public class SendQueueLimitTests
+public sealed class SendQueueLimitTests
 {
     [Fact]
     public void Frames_of_one_small_message_each_count_their_whole_buffer_against_the_limit()
