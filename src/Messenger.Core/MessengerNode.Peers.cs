@@ -40,8 +40,12 @@ public sealed partial class MessengerNode
     /// <see cref="PeerWaitTimeoutException.Reason"/> says why when the endpoint could not even be connected to (its
     /// host name does not resolve, say). The endpoint stays a seed and is tried again, as a seed given at start
     /// is.</exception>
+    /// <remarks>The node's own loop is asked first, which it answers at once unless it hangs: that question may take
+    /// up to a second more than a shorter <paramref name="timeout"/>. A timeout of zero finds a peer connected at the
+    /// endpoint already; <see cref="Timeout.InfiniteTimeSpan"/> waits until the node there is connected.</remarks>
     public async Task<PeerInfo> ConnectAsync(string endpoint, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan) throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "must be zero or more, or Timeout.InfiniteTimeSpan");
         ThrowIfStopped();
         var started = DateTimeOffset.UtcNow;
         string name;

@@ -76,7 +76,7 @@ public sealed record MessengerNodeOptions
     public ReceiveFullMode ReceiveFullMode { get; init; } = ReceiveFullMode.DropNewest;
 
     /// <summary>How many bytes one peer's queue may hold: messages waiting to be sent, and the frames kept until the
-    /// peer acknowledges them (each counts its whole buffer, up to 64 KiB, however little it carries). A send beyond
+    /// peer acknowledges them (each counts its whole buffer, however little it carries: 64 KiB, or a larger message's rounded up to a power of two). A send beyond
     /// that waits for room.</summary>
     public long SendQueueLimitBytes { get; init; } = 64L * 1024 * 1024;
 

@@ -4,7 +4,7 @@ namespace Messenger.Transport;
 /// The broadcast frames published and not yet acknowledged by every peer that our broadcasts reach, by the last
 /// sequence number of each. Publishing stops while <see cref="Capacity"/> frames are in flight, so that the
 /// broadcaster goes at the pace of its slowest peer instead of piling frames up in ZeroMQ's pipes, which would
-/// hold up to their high-water mark (10,000 frames each) and then drop. Poller thread only.
+/// hold up to their high-water mark (1,000 frames each) and then drop. Poller thread only.
 /// </summary>
 internal sealed class BroadcastWindow(int capacity)
 {

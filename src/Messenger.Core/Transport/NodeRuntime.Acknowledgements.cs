@@ -123,9 +123,13 @@ internal sealed partial class NodeRuntime
     /// cumulative, and the peer takes one it already had for nothing.</summary>
     private static void OweAckAgain(PeerLink link)
     {
-        long delivered;
-        lock (link.DeliveryGate) delivered = link.SequenceState[0];
-        if (delivered > 0) link.OweAck(delivered);
+        if (DeliveredUnicast(link) is > 0 and var delivered) link.OweAck(delivered);
+    }
+
+    /// <summary>The last unicast sequence delivered from the peer (0: none).</summary>
+    private static long DeliveredUnicast(PeerLink link)
+    {
+        lock (link.DeliveryGate) return link.SequenceState[0];
     }
 
     /// <summary>The peer acknowledged our DATA (in an ACK, or in its own DATA): frees those frames, and lets a data

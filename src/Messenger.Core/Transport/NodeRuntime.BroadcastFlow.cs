@@ -69,9 +69,12 @@ internal sealed partial class NodeRuntime
         }
     }
 
+    /// <summary>Poller: the peer is connected and has said that our broadcasts reach it.</summary>
+    private static bool ReachedByBroadcasts(PeerLink link) => link.State == PeerState.Connected && link.TheyHearOurBroadcast;
+
     /// <summary>Poller: the peer counts in the broadcast window: our broadcasts reach it, and it was not left behind.</summary>
     private static bool CountsInBroadcastWindow(PeerLink link) =>
-        link.BroadcastAcked >= 0 && !link.BroadcastLeftBehind && link.State == PeerState.Connected && link.TheyHearOurBroadcast;
+        link.BroadcastAcked >= 0 && !link.BroadcastLeftBehind && ReachedByBroadcasts(link);
 
     /// <summary>Poller: how many of our published broadcasts a peer that counts in the window has not acknowledged.</summary>
     private int BroadcastsUnacknowledged(PeerLink link) =>
@@ -87,7 +90,7 @@ internal sealed partial class NodeRuntime
     /// holds the window after 32 frames.</summary>
     private void StartCountingBroadcasts(PeerLink link)
     {
-        if (link.BroadcastAcked >= 0 || link.State != PeerState.Connected || !link.TheyHearOurBroadcast) return;
+        if (link.BroadcastAcked >= 0 || !ReachedByBroadcasts(link)) return;
         link.BroadcastAcked = _broadcastWindow.LastPublished;
         link.BroadcastAckedAt = Environment.TickCount64;
     }
@@ -110,7 +113,7 @@ internal sealed partial class NodeRuntime
         var floor = long.MaxValue;
         foreach (var link in _peers.Values)
         {
-            if (link.State != PeerState.Connected || !link.TheyHearOurBroadcast)
+            if (!ReachedByBroadcasts(link))
             {
                 link.BroadcastAcked = -1;
                 link.BroadcastLeftBehind = false;
@@ -138,7 +141,7 @@ internal sealed partial class NodeRuntime
         {
             if (link.BroadcastAcked < 0 || link.BroadcastLeftBehind || link.BroadcastAcked >= _broadcastWindow.LastPublished) continue;
             // One our broadcasts no longer reach stops counting at the next look at the window, without a warning.
-            if (link.State != PeerState.Connected || !link.TheyHearOurBroadcast) continue;
+            if (!ReachedByBroadcasts(link)) continue;
             var waited = now - Math.Max(link.BroadcastAckedAt, _broadcastHeldSince);
             if (waited < limit) continue;
             link.BroadcastLeftBehind = true;

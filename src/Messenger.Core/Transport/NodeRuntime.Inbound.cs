@@ -265,6 +265,8 @@ internal sealed partial class NodeRuntime
                 {
                     StopCountingBroadcasts(link);
                     Evaluate(link, "its subscription is made again");
+                    // Publishing may have waited for it alone.
+                    if (_broadcastHeld) Guard("broadcast", FlushBroadcast, RestartPublisher);
                 }
                 var probe = ControlFrames.PubProbe(new PubProbeFrame(Id, link.Id, token));
                 Publish(probe, probe.Length);

@@ -512,8 +512,8 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>Every proof that the links work (our session to the peer, its broadcasts reaching us, ours reaching
-    /// it) belonged to the old process: until they are made again the links are not up, and a peer that is not
-    /// connected does not become so, so that a broadcast sent once it is reaches the new process.</summary>
+    /// it) belonged to the old process: until they are made again the links are not up, and the peer is joining, so
+    /// that a broadcast sent once it is connected again reaches the new process.</summary>
     private void OnPeerRestarted(PeerLink link)
     {
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");
@@ -527,6 +527,7 @@ internal sealed partial class NodeRuntime
             CloseData(link, "the peer restarted");
             StartHandshake(session);
         }
+        Evaluate(link, "restarted: links checked again");
     }
 
     private void Touch(PeerLink link)
@@ -542,8 +543,9 @@ internal sealed partial class NodeRuntime
         if (link.State == PeerState.Gone) return;
         var now = Environment.TickCount64;
         var alive = IsAlive(link, now);
-        // A connected peer whose links are being made again (a restarted link, a new session) is joining until they
-        // are: a broadcast sent once it is connected again reaches it. One unreachable stays so until they are.
+        // A connected peer whose links are being made again (a link restarted on either side, a session forgotten, a
+        // restarted process) is joining until they are: a broadcast sent once it is connected again reaches it. One
+        // unreachable stays so until they are.
         var target = link.LinksUp || link.EverConnected
             ? (alive ? (link.LinksUp ? PeerState.Connected : link.State == PeerState.Connected ? PeerState.Joining : link.State) : PeerState.Unreachable)
             : PeerState.Joining;

@@ -369,9 +369,7 @@ internal sealed partial class NodeRuntime : IDisposable
     /// arrive after the LEAVE, and the peer would count as dropped what this node delivered.</summary>
     private bool SayLeave(PeerLink link)
     {
-        long delivered;
-        lock (link.DeliveryGate) delivered = link.SequenceState[0];
-        if (delivered > 0) SendOnLink(link, ControlFrames.Ack(delivered));
+        if (DeliveredUnicast(link) is > 0 and var delivered) SendOnLink(link, ControlFrames.Ack(delivered));
         return SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
     }
 
@@ -382,11 +380,9 @@ internal sealed partial class NodeRuntime : IDisposable
         _leaveDeadline = 0;
         // Out of time: a peer that has not acknowledged everything still hears that this node leaves (what it did not
         // acknowledge is counted dropped here), rather than noticing it gone later.
-        foreach (var link in _leavesWaiting)
-        {
-            ReportQueueDropped(BroadcastsUnacknowledged(link), link.Name, "node stopped", "broadcasts the peer had not acknowledged when this node stopped");
-            SayLeave(link);
-        }
+        // A broadcast is one message however many peers did not acknowledge it: counted once, as the slowest left it.
+        ReportQueueDropped(_leavesWaiting.Count == 0 ? 0 : _leavesWaiting.Max(BroadcastsUnacknowledged), "*", "node stopped", "broadcasts not acknowledged by every peer when this node stopped");
+        foreach (var link in _leavesWaiting) SayLeave(link);
         _leavesWaiting.Clear();
         foreach (var link in _peers.Values.ToList()) RemoveLink(link, "this node stopped", raiseEvent: false);
         _stopped.TrySetResult();
