@@ -313,6 +313,11 @@ Describe 'Send-MessengerMessage and Receive-MessengerMessage' {
         (Receive-MessengerMessage -Node bravo -Count 2 -Timeout 10).Body | Should -Be 'before', 'after'
     }
 
+    It 'fails with InvalidTopic for a topic that is not valid Unicode' {
+        { Send-MessengerBroadcast -Node alpha -Message 'x' -Topic "orders$([char]0xD800)" } |
+            Should -Throw -ErrorId 'InvalidTopic,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand'
+    }
+
     It 'fails with InvalidTopic for a topic over 255 bytes' {
         { Send-MessengerMessage -Node alpha -To bravo -Message 'x' -Topic ('t' * 300) } |
             Should -Throw -ErrorId 'InvalidTopic,Messenger.PowerShell.Commands.SendMessengerMessageCommand'

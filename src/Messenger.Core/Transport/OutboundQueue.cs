@@ -545,8 +545,19 @@ internal sealed class OutboundQueue
     public static byte[]? EncodeTopic(string? topic)
     {
         if (topic is null) return null;
-        var bytes = Encoding.UTF8.GetBytes(topic);
+        byte[] bytes;
+        try
+        {
+            bytes = StrictUtf8.GetBytes(topic);
+        }
+        catch (EncoderFallbackException)
+        {
+            // A lone surrogate: Encoding.UTF8 would send U+FFFD, and receivers would see another topic.
+            throw new InvalidTopicException(topic);
+        }
         if (bytes.Length is 0 or > Wire.MaxTopicBytes) throw new InvalidTopicException(topic);
         return bytes;
     }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 }

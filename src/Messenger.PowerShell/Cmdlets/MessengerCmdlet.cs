@@ -111,6 +111,25 @@ public abstract class MessengerCmdlet : PSCmdlet, IDisposable
         return null!;
     }
 
+    /// <summary>Ends the command with InvalidTopic for a topic the engine would refuse: more than 255 bytes of UTF-8,
+    /// or not valid Unicode (a lone surrogate, which would go as U+FFFD: another topic).</summary>
+    protected void ThrowIfInvalidTopic(string? topic)
+    {
+        if (topic is null) return;
+        int size;
+        try
+        {
+            size = StrictUtf8.GetByteCount(topic);
+        }
+        catch (System.Text.EncoderFallbackException)
+        {
+            size = -1;
+        }
+        if (size is < 1 or > 255) ThrowTerminatingError(ErrorFactory.FromException(new InvalidTopicException(topic), topic));
+    }
+
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>A timeout in seconds as a TimeSpan: negative means no limit.</summary>
     protected static TimeSpan Seconds(double seconds) =>
         seconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(Math.Min(seconds, int.MaxValue / 1000.0));

@@ -205,7 +205,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
         Parameters = @{
             To = 'The peers to send to, by exact name. Tab completes from the live peer table. Each message goes to each of them.'
             Message = 'The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input; the pipeline enumerates arrays, so pipe a byte array with the comma operator (,$bytes) or give it with -Message. An array given with -Message is one message (a JSON array).'
-            Topic = 'A topic the receiver can filter on (Receive-MessengerMessage -Topic): 1 to 255 bytes of UTF-8.'
+            Topic = 'A topic the receiver can filter on (Receive-MessengerMessage -Topic): 1 to 255 bytes of UTF-8, valid Unicode.'
             Depth = 'How many levels of nested objects are written to JSON before deeper values are written as their strings. Default: 10.'
             Node = 'The node that sends: a node object or name. Left out, the session''s only node.'
             WaitForAck = 'Each message returns only once the peer''s node has accepted it. A message not acknowledged within the node''s AckTimeout (AckTimeout), or before the peer went away (NotAcknowledged), is reported as an error that says it may or may not have arrived, and one over the peer''s MaxMessageSize as MessageTooLarge; the stream goes on. Slower: one round trip per message.'
@@ -228,7 +228,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
         )
         Parameters = @{
             Message = 'The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input.'
-            Topic = 'A topic the receivers can filter on (Receive-MessengerMessage -Topic): 1 to 255 bytes of UTF-8.'
+            Topic = 'A topic the receivers can filter on (Receive-MessengerMessage -Topic): 1 to 255 bytes of UTF-8, valid Unicode.'
             Depth = 'How many levels of nested objects are written to JSON before deeper values are written as their strings. Default: 10.'
             Node = 'The node that sends: a node object or name. Left out, the session''s only node.'
         }

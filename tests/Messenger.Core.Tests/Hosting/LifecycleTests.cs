@@ -135,6 +135,8 @@ public sealed class LifecycleTests
         Assert.Equal(("MessageTooLarge", 101, 100), (error.ErrorId, error.Size, error.Limit));
         await Assert.ThrowsAsync<InvalidTopicException>(async () => await a.BroadcastAsync("x", topic: ""));
         await Assert.ThrowsAsync<InvalidTopicException>(async () => await a.BroadcastAsync("x", topic: new string('t', 256)));
+        // A lone surrogate would go as U+FFFD, and receivers would filter on another topic.
+        await Assert.ThrowsAsync<InvalidTopicException>(async () => await a.BroadcastAsync("x", topic: "orders\ud800"));
         await Assert.ThrowsAsync<PeerNotFoundException>(async () => await a.SendAsync("nobody", "x"));
     }
 }

@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using System.Runtime.CompilerServices;
-using System.Text;
 using Messenger.PowerShell.Completion;
 using Messenger.PowerShell.Internal;
 
@@ -25,7 +24,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
     [AllowEmptyString]
     public object Message { get; set; } = null!;
 
-    /// <summary>A topic the receivers can filter on (Receive-MessengerMessage -Topic): 1 to 255 UTF-8 bytes.</summary>
+    /// <summary>A topic the receivers can filter on (Receive-MessengerMessage -Topic): 1 to 255 UTF-8 bytes of valid Unicode.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Topic { get; set; }
@@ -46,7 +45,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
         var node = ResolveNode(Node);
         _engine = node.Node;
         if (_engine.State != NodeState.Running) ThrowTerminatingError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
-        if (Topic is not null && Encoding.UTF8.GetByteCount(Topic) > 255) ThrowTerminatingError(ErrorFactory.FromException(new InvalidTopicException(Topic), Topic));
+        ThrowIfInvalidTopic(Topic);
         _limit = new SendLimit(_engine, peers: null);
         _encoder = new BodyEncoder(Depth);
         _coalescer = new SendCoalescer(_engine, targets: null, Topic, StopToken);

@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using System.Runtime.CompilerServices;
-using System.Text;
 using Messenger.PowerShell.Completion;
 using Messenger.PowerShell.Internal;
 
@@ -36,7 +35,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     [AllowEmptyString]
     public object Message { get; set; } = null!;
 
-    /// <summary>A topic the receiver can filter on (Receive-MessengerMessage -Topic): 1 to 255 UTF-8 bytes.</summary>
+    /// <summary>A topic the receiver can filter on (Receive-MessengerMessage -Topic): 1 to 255 UTF-8 bytes of valid Unicode.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Topic { get; set; }
@@ -62,7 +61,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         var node = ResolveNode(Node);
         _engine = node.Node;
         if (_engine.State != NodeState.Running) ThrowTerminatingError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
-        if (Topic is not null && Encoding.UTF8.GetByteCount(Topic) > 255) ThrowTerminatingError(ErrorFactory.FromException(new InvalidTopicException(Topic), Topic));
+        ThrowIfInvalidTopic(Topic);
         foreach (var to in To)
         {
             if (_engine.GetPeer(to) is null) ThrowTerminatingError(ErrorFactory.PeerNotFound(node.Name, to));
