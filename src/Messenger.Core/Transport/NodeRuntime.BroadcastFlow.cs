@@ -46,9 +46,15 @@ internal sealed partial class NodeRuntime
 
     private void SendBroadcastAck(PeerLink link)
     {
-        if (link.BroadcastFramesOwed == 0) return;
-        link.BroadcastFramesOwed = 0;
-        if (!Faults.MuteBroadcastAcks) SendOnLink(link, ControlFrames.BroadcastAck(link.SequenceState[1]));
+        if (link.BroadcastFramesOwed == 0 || Faults.MuteBroadcastAcks) return;
+        if (SendOnLink(link, ControlFrames.BroadcastAck(link.SequenceState[1])))
+        {
+            link.BroadcastFramesOwed = 0;
+            return;
+        }
+        // Not sent (the link's DEALER is full, or its session is being made again): still owed, and tried again
+        // after the ACK delay, else the broadcaster would wait for it until it left this node behind.
+        if (link.Session is not null) ScheduleAck(link, afresh: false);
     }
 
     /// <summary>The peer has our broadcasts up to <paramref name="sequence"/>; a peer left behind counts again.</summary>
