@@ -65,7 +65,9 @@ public sealed partial class MessengerNode
     /// checked before any is queued; if the peer's queue fills part way, the call waits for room, and a
     /// cancellation or failure then leaves the messages before that point queued.</summary>
     /// <exception cref="PeerNotFoundException">No peer of that name is in the peer table.</exception>
-    /// <exception cref="MessageTooLargeException">A body is larger than <see cref="MessengerNodeOptions.MaxMessageSize"/>; nothing was queued.</exception>
+    /// <exception cref="MessageTooLargeException">A body is larger than <see cref="MessengerNodeOptions.MaxMessageSize"/>;
+    /// nothing was queued. Or a body is larger than the MaxMessageSize of a peer that told it during the call (its
+    /// <see cref="MessageTooLargeException.Peer"/> names it): the messages before that body are queued.</exception>
     public ValueTask SendManyAsync(string to, ReadOnlyMemory<OutgoingMessage> messages, string? topic = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(to);
@@ -74,7 +76,9 @@ public sealed partial class MessengerNode
     }
 
     /// <summary>Sends several messages to every connected peer, in order, as <see cref="SendManyAsync"/> does for one.</summary>
-    /// <exception cref="MessageTooLargeException">A body is larger than <see cref="MessengerNodeOptions.MaxMessageSize"/>; nothing was queued.</exception>
+    /// <exception cref="MessageTooLargeException">A body is larger than <see cref="MessengerNodeOptions.MaxMessageSize"/>;
+    /// nothing was queued. Or a body is larger than the MaxMessageSize of a peer that told it during the call (its
+    /// <see cref="MessageTooLargeException.Peer"/> names it): the messages before that body are queued.</exception>
     public ValueTask BroadcastManyAsync(ReadOnlyMemory<OutgoingMessage> messages, string? topic = null, CancellationToken cancellationToken = default)
     {
         ThrowIfStopped();

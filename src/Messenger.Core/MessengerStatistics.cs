@@ -22,10 +22,11 @@ public sealed record MessengerStatistics
     /// peer's failed publisher, or in a frame this node rejected). Not part of <see cref="MessagesDropped"/>: this node never had them.</summary>
     public long BroadcastsMissed { get; init; }
 
-    /// <summary>Frames put on the wire (a frame carries a batch of messages).</summary>
+    /// <summary>Frames of messages put on the wire (DATA and BROADCAST, each a batch of messages); control frames
+    /// (handshakes, heartbeats, acknowledgements) are not counted here.</summary>
     public long FramesSent { get; init; }
 
-    /// <summary>Frames taken off the wire.</summary>
+    /// <summary>Frames taken off the wire, control frames included.</summary>
     public long FramesReceived { get; init; }
 
     /// <summary>Bytes of frames put on the wire.</summary>
