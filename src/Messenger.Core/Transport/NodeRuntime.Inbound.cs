@@ -259,6 +259,7 @@ internal sealed partial class NodeRuntime
                 break;
             case FrameType.SubProbe:
                 var token = ControlFrames.ReadSubProbe(frame);
+                link.PeerProbeToken = token;
                 // A peer probes only while its SUB does not hear us: one that did has made its subscription anew (its
                 // link restarted). Our broadcasts count as reaching it again, and it as connected, at its SUB_READY.
                 if (link.TheyHearOurBroadcast)
@@ -273,6 +274,7 @@ internal sealed partial class NodeRuntime
                 break;
             case FrameType.SubReady:
                 ControlFrames.ReadEmpty(frame);
+                link.ProbingForPublisher = false;
                 if (!link.TheyHearOurBroadcast)
                 {
                     link.TheyHearOurBroadcast = true;
@@ -445,6 +447,11 @@ internal sealed partial class NodeRuntime
                     link.HearsTheirBroadcast = true;
                     SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
                     Evaluate(link, "handshake complete");
+                }
+                else
+                {
+                    // The peer may have made its publisher anew and probe us again: said again, harmless otherwise.
+                    SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
                 }
                 break;
             default:

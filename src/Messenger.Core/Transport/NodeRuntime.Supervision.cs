@@ -123,6 +123,16 @@ internal sealed partial class NodeRuntime
         _publisher = NewPublisher();
         BindAgain(_publisher, PublishPort, "PublishPort");
         _broadcastWindow.Clear();
+        // The peers' subscriptions reach the new publisher when ZeroMQ has reconnected them: until each says so
+        // (SUB_READY, to a probe of ours), our broadcasts do not count as reaching it, and it is joining.
+        foreach (var link in _peers.Values)
+        {
+            if (!link.TheyHearOurBroadcast) continue;
+            StopCountingBroadcasts(link);
+            link.ProbingForPublisher = true;
+            Evaluate(link, "this node's publisher was made anew");
+        }
+        ProbeForPublisher();
         // What was queued when the old publisher failed is still queued (and the queue still counts as
         // scheduled, so no sender rings again): send it now.
         FlushBroadcast();

@@ -27,6 +27,7 @@ internal sealed partial class NodeRuntime
         // its events here has it take in what its connections told it (subscriptions, closed pipes) while it has
         // nothing to send. A failure there is the broadcast actor's, as it would be in the poller.
         Guard("broadcast", () => _ = _publisher.HasOut, RestartPublisher);
+        ProbeForPublisher();
         ExpirePendingHandshakes(now);
         CheckDataConnections(now);
         LeaveStalledPeersBehind(now);
@@ -103,6 +104,19 @@ internal sealed partial class NodeRuntime
         SendOnLink(link, ControlFrames.SubProbe(link.ProbeToken));
         link.ProbeInterval = Math.Clamp(link.ProbeInterval * 2, FirstProbeRetryMilliseconds, ProbeRetryMilliseconds);
         if (link.ProbeInterval < ProbeRetryMilliseconds) _probeTimer.Enable = true;
+    }
+
+    /// <summary>Poller: publishes a PUB_PROBE to each peer whose subscription is to reach our new publisher (see
+    /// RestartPublisher); until it answers SUB_READY, every tick. One published before ZeroMQ has reconnected the
+    /// peer's SUB is lost, as any broadcast is, and the next goes.</summary>
+    private void ProbeForPublisher()
+    {
+        foreach (var link in _peers.Values)
+        {
+            if (!link.ProbingForPublisher) continue;
+            var probe = ControlFrames.PubProbe(new PubProbeFrame(Id, link.Id, link.PeerProbeToken));
+            Guard("broadcast", () => Publish(probe, probe.Length), RestartPublisher);
+        }
     }
 
     /// <summary>Probes again at once, and then soon after: the link's broadcast direction is to be proven anew.</summary>

@@ -200,6 +200,13 @@ internal sealed class PeerLink
     public long LastPingSent { get; set; } = long.MinValue / 2;
     public ulong ProbeToken { get; set; }
 
+    /// <summary>The token of the peer's last SUB_PROBE to us: our publisher, made anew, probes the peer with it.</summary>
+    public ulong PeerProbeToken { get; set; }
+
+    /// <summary>Our publisher was made anew while the peer heard it: we publish PUB_PROBE with its token until its
+    /// SUB_READY says that its subscription reached the new one.</summary>
+    public bool ProbingForPublisher { get; set; }
+
     /// <summary>The DEALER refused a frame (high-water mark): flushing waits for its SendReady.</summary>
     public bool Blocked { get; set; }
 

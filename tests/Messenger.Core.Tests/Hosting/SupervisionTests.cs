@@ -60,6 +60,35 @@ public sealed class SupervisionTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task After_a_publisher_restart_broadcasts_sent_once_the_peers_are_connected_arrive(bool insecure)
+    {
+        // The new PUB loses what it publishes before ZeroMQ has reconnected the peers' SUBs: a peer is joining until
+        // it answers the new publisher's probe, so that WaitForPeersAsync waits for that.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.ActorRestarted += (_, e) => { if (e.Actor == "broadcast") restarted.TrySetResult(); };
+
+        a.Faults.Throw("broadcast");
+        await a.BroadcastAsync("meets the fault");
+        await restarted.Task.WaitAsync(TestCluster.Timeout);
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+
+        for (var i = 0; i < 5; i++) await a.BroadcastAsync($"after {i}");
+        var got = new List<string?>();
+        using var cancel = new CancellationTokenSource(TestCluster.Timeout);
+        while (got.Count < 5)
+        {
+            var text = (await b.ReadAsync(cancel.Token)).GetText();
+            if (text != "meets the fault") got.Add(text);
+        }
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"after {i}"), got);
+    }
+
     [Fact]
     public async Task A_seed_greeting_from_a_connected_peer_leaves_it_connected()
     {
