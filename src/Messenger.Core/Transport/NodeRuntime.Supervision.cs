@@ -124,10 +124,12 @@ internal sealed partial class NodeRuntime
         BindAgain(_publisher, PublishPort, "PublishPort");
         _broadcastWindow.Clear();
         // The peers' subscriptions reach the new publisher when ZeroMQ has reconnected them: until each says so
-        // (SUB_READY, to a probe of ours), our broadcasts do not count as reaching it, and it is joining.
+        // (SUB_READY, to a probe of ours), our broadcasts do not count as reaching it, and it is joining. A peer that
+        // never probed us (it said SUB_READY to our new session, its SUB kept) has no token to probe it with: it goes
+        // on counting, and may miss what goes out before its SUB reconnects (it counts that at the next broadcast).
         foreach (var link in _peers.Values)
         {
-            if (!link.TheyHearOurBroadcast) continue;
+            if (!link.TheyHearOurBroadcast || link.PeerProbeToken == 0) continue;
             StopCountingBroadcasts(link);
             link.ProbingForPublisher = true;
             Evaluate(link, "this node's publisher was made anew");
