@@ -368,8 +368,9 @@ public sealed class DocumentedPeer : IDisposable
                 var sender = r.ReadBytes(16); var target = r.ReadBytes(16); var token = r.ReadUInt64(); End(r, "PUB_PROBE");
                 var mine = target.AsSpan().SequenceEqual(_id) && token == _token;
                 Note($"<- SUB PUB_PROBE {token:x} mine={mine}");
-                if (mine && !_gotPubProbe)
+                if (mine)
                 {
+                    // Every PUB_PROBE for us is answered: the node probes again after its publisher was made anew.
                     lock (_gate) _gotPubProbe = true;
                     SendDealer(Frame(SUB_READY), "SUB_READY");
                 }
