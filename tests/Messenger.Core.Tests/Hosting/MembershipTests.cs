@@ -275,6 +275,38 @@ public sealed class MembershipTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task A_peer_restarted_on_its_ports_before_it_was_missed_is_joining_until_it_hears_broadcasts(bool insecure)
+    {
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var key = MessengerKeyPair.Generate();
+        // Heartbeats 1 s apart: the new process greets a before a notices that the old one died, so a's link to b
+        // never went unreachable. It must still go joining until the new process's links are proved, and then
+        // connected again: a broadcast sent at that moment reaches the new process.
+        var a = await cluster.StartAsync("a", o => o with { HeartbeatInterval = TimeSpan.FromSeconds(1) });
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = key });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var ports = cluster.Options("b") with { KeyPair = key, Port = b.Port, PublishPort = b.PublishPort, DataPort = b.DataPort };
+
+        var rejoined = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var armed = 0;
+        a.PeerJoined += (_, e) =>
+        {
+            if (e.Peer.Name != "b" || Volatile.Read(ref armed) == 0) return;
+            a.BroadcastAsync("hello again").AsTask().Wait();
+            rejoined.TrySetResult();
+        };
+        await b.AbandonForTestsAsync();
+        Volatile.Write(ref armed, 1);
+        var b2 = await cluster.StartAsync("b", _ => ports);
+        await rejoined.Task.WaitAsync(TestCluster.Timeout);
+
+        var first = (await TestCluster.ReadAsync(b2, 1))[0];
+        Assert.Equal(("hello again", 0L), (first.GetText(), b2.Statistics.BroadcastsMissed));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task A_peer_restarted_on_new_ports_before_it_was_missed_gets_what_is_sent_to_it(bool insecure)
     {
         await using var cluster = new TestCluster { Insecure = insecure };
