@@ -84,8 +84,8 @@ public sealed class AcknowledgedDeliveryTests
         for (var round = 0; round < 3; round++)
         {
             await using var cluster = new TestCluster { Insecure = insecure };
-            var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
-            await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+            var nodes = await cluster.StartConnectedAsync("a", "b");
+            var (a, b) = (nodes[0], nodes[1]);
             using var probe = new EventProbe(b);
             await b.SendAsync("a", "last");
             Assert.Equal("last", (await TestCluster.ReadAsync(a, 1))[0].GetText());

@@ -30,34 +30,17 @@ public sealed class SupervisionTests
         // b's link to a is made anew, its SUB to a's PUB with it. Both ends counted the other as connected all
         // along, so a's next broadcasts went to a subscription not yet made, and nobody counted them.
         await using var cluster = new TestCluster { Insecure = insecure };
-        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
-        var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        b.ActorRestarted += (_, e) => { if (e.Actor == "link:a") restarted.TrySetResult(); };
+        var (a, b) = await ConnectedPairAsync(cluster);
 
-        b.Faults.Throw("link:a");
-        await b.SendAsync("a", "wakes b's link");
-        await restarted.Task.WaitAsync(TestCluster.Timeout);
+        await RestartAsync(b, "link:a", () => b.SendAsync("a", "wakes b's link").AsTask());
         await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
 
         for (var i = 0; i < 5; i++) await a.BroadcastAsync($"from a {i}");
         for (var i = 0; i < 5; i++) await b.BroadcastAsync($"from b {i}");
-        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"from a {i}"), await BroadcastsAsync(b, 5));
-        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"from b {i}"), await BroadcastsAsync(a, 5));
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"from a {i}"), await TextsAsync(b, 5, m => m.Kind == MessageKind.Broadcast));
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"from b {i}"), await TextsAsync(a, 5, m => m.Kind == MessageKind.Broadcast));
         Assert.Equal(0, a.Statistics.BroadcastsMissed + b.Statistics.BroadcastsMissed);
-
-        static async Task<IEnumerable<string?>> BroadcastsAsync(MessengerNode node, int count)
-        {
-            var got = new List<string?>();
-            using var cancel = new CancellationTokenSource(TestCluster.Timeout);
-            while (got.Count < count)
-            {
-                var m = await node.ReadAsync(cancel.Token);
-                if (m.Kind == MessageKind.Broadcast) got.Add(m.GetText());
-            }
-            return got;
-        }
     }
 
     [Theory]
@@ -68,25 +51,43 @@ public sealed class SupervisionTests
         // The new PUB loses what it publishes before ZeroMQ has reconnected the peers' SUBs: a peer is joining until
         // it answers the new publisher's probe, so that WaitForPeersAsync waits for that.
         await using var cluster = new TestCluster { Insecure = insecure };
-        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
-        var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        a.ActorRestarted += (_, e) => { if (e.Actor == "broadcast") restarted.TrySetResult(); };
+        var (a, b) = await ConnectedPairAsync(cluster);
 
-        a.Faults.Throw("broadcast");
-        await a.BroadcastAsync("meets the fault");
-        await restarted.Task.WaitAsync(TestCluster.Timeout);
+        await RestartAsync(a, "broadcast", () => a.BroadcastAsync("meets the fault").AsTask());
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
 
         for (var i = 0; i < 5; i++) await a.BroadcastAsync($"after {i}");
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"after {i}"), await TextsAsync(b, 5, m => m.GetText() != "meets the fault"));
+    }
+
+    private static async Task<(MessengerNode A, MessengerNode B)> ConnectedPairAsync(TestCluster cluster)
+    {
+        var nodes = await cluster.StartConnectedAsync("a", "b");
+        return (nodes[0], nodes[1]);
+    }
+
+    /// <summary>Arms a fault in <paramref name="actor"/> of <paramref name="node"/>, does the work that meets it, and
+    /// waits until the supervisor has restarted the actor.</summary>
+    private static async Task RestartAsync(MessengerNode node, string actor, Func<Task> work)
+    {
+        var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        node.ActorRestarted += (_, e) => { if (e.Actor == actor) restarted.TrySetResult(); };
+        node.Faults.Throw(actor);
+        await work();
+        await restarted.Task.WaitAsync(TestCluster.Timeout);
+    }
+
+    /// <summary>The texts of the next <paramref name="count"/> messages that <paramref name="keep"/> accepts.</summary>
+    private static async Task<List<string?>> TextsAsync(MessengerNode node, int count, Func<MessengerMessage, bool> keep)
+    {
         var got = new List<string?>();
         using var cancel = new CancellationTokenSource(TestCluster.Timeout);
-        while (got.Count < 5)
+        while (got.Count < count)
         {
-            var text = (await b.ReadAsync(cancel.Token)).GetText();
-            if (text != "meets the fault") got.Add(text);
+            var m = await node.ReadAsync(cancel.Token);
+            if (keep(m)) got.Add(m.GetText());
         }
-        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"after {i}"), got);
+        return got;
     }
 
     [Fact]
@@ -95,8 +96,7 @@ public sealed class SupervisionTests
         // The greeting is a new session from b, whose subscription to a is unchanged: a goes on counting it as
         // connected (a node that had taken every new session for a new subscription kept b joining for good).
         await using var cluster = new TestCluster();
-        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var (a, b) = await ConnectedPairAsync(cluster);
         Assert.Equal(1, await a.Runtime.SessionCountAsync("b"));
 
         await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
