@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(1106, LogLevel.Warning, "Beacons dropped: {Waiting} wait for the node's loop, which is behind")]
     public static partial void BeaconsDropped(ILogger logger, int waiting);
 
+    [LoggerMessage(1107, LogLevel.Information, "Peer {Peer} publishes at {Proven}, which its handshake proved, not at {Announced} as announced to this node: subscribing there")]
+    public static partial void PublishPortCorrected(ILogger logger, string peer, string announced, string proven);
+
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
     public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
 

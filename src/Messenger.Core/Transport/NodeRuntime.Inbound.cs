@@ -338,6 +338,7 @@ internal sealed partial class NodeRuntime
                 var welcome = ControlFrames.ReadWelcome(frame, Secure);
                 if (welcome.Id != link.Id) throw new ProtocolException($"WELCOME from node {welcome.Id}, expected {link.Id}");
                 if (Secure != (welcome.BroadcastKey is not null)) throw new ProtocolException("WELCOME without the broadcast key of protocol 2");
+                SubscribeAtProvenPort(link, welcome.PublishPort);
                 Touch(link);
                 LearnMaxMessageSize(link, welcome.MaxMessageSize);
                 if (welcome.BroadcastKey is not null) SetBroadcastKey(link, welcome.BroadcastKey, welcome.BroadcastCipher);

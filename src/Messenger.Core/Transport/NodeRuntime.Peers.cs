@@ -162,28 +162,62 @@ internal sealed partial class NodeRuntime
     private string? ConnectSockets(PeerLink link, DealerSession? greeted = null)
     {
         var dealer = greeted?.Dealer ?? NewDealer();
-        var subscriber = new SubscriberSocket();
-        subscriber.Options.Linger = TimeSpan.Zero;
-        subscriber.Options.ReceiveHighWatermark = 10_000;
-        subscriber.Options.MaxMsgSize = _maxFrame;
-        var failure = (greeted is null ? TryConnect(dealer, link.Address.Endpoint, link.Address.Host, out _) : null)
-            ?? TryConnect(subscriber, link.Address.PublishEndpoint, link.Address.Host, out _);
-        if (failure is not null)
+        SubscriberSocket? subscriber = null;
+        var failure = greeted is null ? TryConnect(dealer, link.Address.Endpoint, link.Address.Host, out _) : null;
+        if (failure is null) subscriber = ConnectSubscriber(link, link.Address, out failure);
+        if (subscriber is null)
         {
             if (greeted is null) dealer.Dispose();
-            subscriber.Dispose();
-            LogCannotConnect(link.Address.Host, $"peer {link.Name} (found by {link.DiscoveredBy})", link.Address.Endpoint, failure);
+            LogCannotConnect(link.Address.Host, $"peer {link.Name} (found by {link.DiscoveredBy})", link.Address.Endpoint, failure!);
             return failure;
         }
-        subscriber.SubscribeToAnyTopic();
         link.Watch = new ConnectionWatch(dealer, connected: () => link.DisconnectedAt = 0, disconnected: () => link.DisconnectedAt = Environment.TickCount64);
         dealer.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnDealerReady(link), () => RestartLink(link));
-        subscriber.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnSubscriberReady(link), () => RestartLink(link));
         link.Session = greeted?.BindTo(link.Id) ?? new DealerSession(dealer, link.Id);
         link.Subscriber = subscriber;
         if (greeted is null) _poller.Add(dealer);
         _poller.Add(subscriber);
         return null;
+    }
+
+    /// <summary>A SUB for the link, connected to the publish endpoint of <paramref name="address"/>, not yet in the
+    /// poller; null, with why in <paramref name="failure"/>, when that cannot be connected to.</summary>
+    private SubscriberSocket? ConnectSubscriber(PeerLink link, PeerAddress address, out string? failure)
+    {
+        var subscriber = new SubscriberSocket();
+        subscriber.Options.Linger = TimeSpan.Zero;
+        subscriber.Options.ReceiveHighWatermark = 10_000;
+        subscriber.Options.MaxMsgSize = _maxFrame;
+        failure = TryConnect(subscriber, address.PublishEndpoint, address.Host, out _);
+        if (failure is not null)
+        {
+            subscriber.Dispose();
+            return null;
+        }
+        subscriber.SubscribeToAnyTopic();
+        subscriber.ReceiveReady += (_, _) => Guard(LinkActor(link), () => OnSubscriberReady(link), () => RestartLink(link));
+        return subscriber;
+    }
+
+    /// <summary>The node's WELCOME names the port it publishes on: that, not what a beacon or a PEERS list said (which
+    /// anyone can send), is where our SUB listens. A SUB left on a stranger's publisher would let the stranger pass
+    /// the node's probes on and keep its broadcasts, unseen, since a subscriber that never heard a broadcast cannot
+    /// tell that it misses one. Throws <see cref="ProtocolException"/> (the WELCOME is rejected, and the handshake
+    /// tried again) when the proven port cannot be connected to.</summary>
+    private void SubscribeAtProvenPort(PeerLink link, int publishPort)
+    {
+        if (link.Address.PublishPort == publishPort) return;
+        var address = link.Address with { PublishPort = publishPort };
+        var subscriber = ConnectSubscriber(link, address, out var failure)
+            ?? throw new ProtocolException($"its WELCOME names publish port {publishPort}, which cannot be connected to: {failure}");
+        Log.PublishPortCorrected(_logger, link.Name, link.Address.PublishEndpoint, address.PublishEndpoint);
+        CloseSubscriber(link);
+        link.Address = address;
+        link.Subscriber = subscriber;
+        _poller.Add(subscriber);
+        link.HearsTheirBroadcast = false;
+        StopCountingBroadcasts(link);
+        PublishSnapshot();
     }
 
     /// <summary>The <c>reason</c> tag of <c>messenger.handshakes.refused</c> for a handshake this node could not start
@@ -268,13 +302,16 @@ internal sealed partial class NodeRuntime
             link.Session.Dispose();
             link.Session = null;
         }
-        if (link.Subscriber is not null)
-        {
-            if (_poller.IsRunning) _poller.Remove(link.Subscriber);
-            link.Subscriber.Dispose();
-            link.Subscriber = null;
-        }
+        CloseSubscriber(link);
         link.Blocked = false;
+    }
+
+    private void CloseSubscriber(PeerLink link)
+    {
+        if (link.Subscriber is null) return;
+        if (_poller.IsRunning) _poller.Remove(link.Subscriber);
+        link.Subscriber.Dispose();
+        link.Subscriber = null;
     }
 
     private void Readdress(PeerLink link, PeerAddress address)

@@ -173,6 +173,51 @@ public sealed class ForgedBeaconTests
         Assert.Equal(4, a.GetPeers().Count);
     }
 
+    [Fact]
+    public async Task A_forged_publish_port_does_not_put_a_stranger_between_a_member_and_its_broadcasts()
+    {
+        // b's id, key, name and unicast port (a's handshake with b succeeds), and a stranger's publish port. The
+        // stranger subscribes to b and passes on what b publishes (its probes among it) until the test's broadcast,
+        // which it keeps: a SUB left on the stranger's publisher would have proven the subscription and then heard
+        // nothing, with no gap to count.
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var bKey = MessengerKeyPair.Generate();
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = bKey, BeaconEnabled = false });
+        using var strangerPub = new PublisherSocket();
+        strangerPub.Options.Linger = TimeSpan.Zero;
+        var strangerPort = strangerPub.BindRandomPort("tcp://127.0.0.1");
+        using var strangerSub = new SubscriberSocket();
+        strangerSub.Options.Linger = TimeSpan.Zero;
+        strangerSub.Connect($"tcp://127.0.0.1:{b.PublishPort}");
+        strangerSub.SubscribeToAnyTopic();
+        var passing = true;
+        using var stop = new CancellationTokenSource();
+        var relay = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (strangerSub.TryReceiveFrameBytes(TimeSpan.FromMilliseconds(50), out var frame) && Volatile.Read(ref passing)) strangerPub.SendFrame(frame);
+            }
+        });
+        try
+        {
+            await SendBeaconAsync(new BeaconAnnouncement(cluster.Name, NodeId.FromPublicKey(bKey.PublicKeyBytes), "b", b.Port, strangerPort, bKey.PublicKeyBytes));
+            await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+            await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
+            Assert.Equal(b.PublishEndpoint, a.GetPeer("b")!.PublishEndpoint);
+
+            Volatile.Write(ref passing, false);
+            await b.BroadcastAsync("for every member");
+            Assert.Equal("for every member", (await TestCluster.ReadAsync(a, 1))[0].GetText());
+        }
+        finally
+        {
+            stop.Cancel();
+            await relay;
+        }
+    }
+
     private static BeaconAnnouncement Forged(string cluster, MessengerKeyPair key, string name, int port) =>
         new(cluster, NodeId.FromPublicKey(key.PublicKeyBytes), name, port, TestCluster.FreeTcpPort(), key.PublicKeyBytes);
 
