@@ -593,8 +593,9 @@ internal sealed partial class NodeRuntime : IDisposable
 
     private static void Validate(MessengerNodeOptions o)
     {
-        if (!Wire.IsValidName(o.Name)) throw new MessengerConfigurationException("Name", $"'{o.Name}' is not a valid node name: use 1-64 letters, digits, '.', '_' or '-'.");
-        if (!Wire.IsValidName(o.Cluster)) throw new MessengerConfigurationException("Cluster", $"'{o.Cluster}' is not a valid cluster name: use 1-64 letters, digits, '.', '_' or '-'.");
+        // Both name the default key file's folder and file (keys/<cluster>/<name>.key), where "." and ".." would not.
+        if (!Wire.IsValidName(o.Name) || o.Name is "." or "..") throw new MessengerConfigurationException("Name", $"'{o.Name}' is not a valid node name: use 1-64 letters, digits, '.', '_' or '-', other than '.' and '..'.");
+        if (!Wire.IsValidName(o.Cluster) || o.Cluster is "." or "..") throw new MessengerConfigurationException("Cluster", $"'{o.Cluster}' is not a valid cluster name: use 1-64 letters, digits, '.', '_' or '-', other than '.' and '..'.");
         if (o.BindAddress != "*" && !(IPAddress.TryParse(o.BindAddress, out var bind) && bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork))
             throw new MessengerConfigurationException("BindAddress", $"'{o.BindAddress}' is not an IPv4 address or '*'.");
         if (o.AdvertisedHost is not null && Uri.CheckHostName(o.AdvertisedHost) == UriHostNameType.Unknown) throw new MessengerConfigurationException("AdvertisedHost", $"'{o.AdvertisedHost}' is not a host name or address.");

@@ -19,8 +19,8 @@
             '-Insecure starts a node with plaintext, unauthenticated links, for debugging only: it writes a warning at every start, talks only to other insecure nodes, and refuses -ClusterKey, -ClusterKeyPath and -AllowedKey.'
         )
         Parameters = @{
-            Name = 'The node''s name, unique in its cluster: 1 to 64 letters, digits, ''.'', ''_'' or ''-''. Names are case-sensitive. Default: the host name and the process id. Takes pipeline input, so a list of names starts several nodes.'
-            Cluster = 'The cluster to join. Nodes only talk to nodes of the same cluster, so clusters on one network ignore each other. Default: messenger.'
+            Name = 'The node''s name, unique in its cluster: 1 to 64 letters, digits, ''.'', ''_'' or ''-'', other than ''.'' and ''..''. Names are case-sensitive. Default: the host name and the process id. Takes pipeline input, so a list of names starts several nodes.'
+            Cluster = 'The cluster to join. Nodes only talk to nodes of the same cluster, so clusters on one network ignore each other. The same characters as a name. Default: messenger.'
             Port = 'The TCP port of the unicast socket that peers connect to. 0 (the default) lets the system pick a free port; the node''s Endpoint property shows it.'
             PublishPort = 'The TCP port of the broadcast socket. 0 (the default) lets the system pick a free port.'
             Cipher = 'The AEAD that seals a secure node''s frames after its handshake: Auto prefers AES-256-GCM where the processor has AES instructions (several times faster there), else ChaCha20-Poly1305; ChaCha20Poly1305 or Aes256Gcm state a preference outright. A link uses AES-256-GCM when both of its ends prefer it, else ChaCha20-Poly1305; the node seals its broadcasts with its own preference, and opens its peers'' whatever it prefers. Secure nodes only. Get-MessengerPeer shows each link''s Cipher. Default: Auto.'

@@ -9,10 +9,22 @@ public sealed class LifecycleTests
     [InlineData("bad name")]
     [InlineData("")]
     [InlineData("x123456789x123456789x123456789x123456789x123456789x123456789x1234")]
+    [InlineData(".")]
+    [InlineData("..")]
     public async Task An_invalid_name_fails_the_start(string name)
     {
         var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => MessengerNode.StartAsync(MessengerNodeOptions.Default with { Name = name }));
         Assert.Equal(("InvalidConfiguration", "Name"), (error.ErrorId, error.Option));
+    }
+
+    [Theory]
+    [InlineData(".")]
+    [InlineData("..")]
+    public async Task A_cluster_name_that_names_a_folder_fails_the_start(string cluster)
+    {
+        // The default key file is keys/<cluster>/<name>.key: ".." would put it beside the cluster key, or be it.
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => MessengerNode.StartAsync(new TestCluster().Options("cluster") with { Cluster = cluster, KeyPair = null }));
+        Assert.Equal(("InvalidConfiguration", "Cluster"), (error.ErrorId, error.Option));
     }
 
     [Theory]
