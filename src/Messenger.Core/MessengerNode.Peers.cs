@@ -12,12 +12,13 @@ public sealed partial class MessengerNode
     /// <summary>How many peers are connected.</summary>
     public int ConnectedPeerCount => _runtime.Snapshot.Count(p => p.State == PeerState.Connected);
 
-    /// <summary>Waits until every named peer is connected: then a broadcast sent afterwards reaches each of them.</summary>
+    /// <summary>Waits until every named peer is connected: then a broadcast sent afterwards reaches each of them.
+    /// The node's own name is passed over, so that every member can be given the list of all members.</summary>
     /// <exception cref="PeerWaitTimeoutException">The timeout passed first; it names who was missing.</exception>
     public Task WaitForPeersAsync(IEnumerable<string> names, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(names);
-        var wanted = names.Distinct(StringComparer.Ordinal).ToArray();
+        var wanted = names.Where(n => n != Name).Distinct(StringComparer.Ordinal).ToArray();
         return WaitAsync(
             peers => wanted.Where(n => !peers.Any(p => p.Name == n && p.State == PeerState.Connected)).ToArray(),
             wanted.Length,

@@ -72,6 +72,11 @@ Describe 'Get-MessengerPeer and Wait-MessengerPeer' {
         $script:a | Wait-MessengerPeer -Name bravo | Should -BeNullOrEmpty
     }
 
+    It 'passes over the node''s own name, so every node can wait for the list of all members' {
+        foreach ($node in 'alpha', 'bravo') { Wait-MessengerPeer -Node $node -Name alpha, bravo -Timeout 5 }
+        (Wait-MessengerPeer -Node alpha -Name alpha, bravo -Timeout 5 -PassThru).Name | Should -Be 'bravo'
+    }
+
     It 'fails with PeerWaitTimeout naming who is missing' {
         $thrown = { Wait-MessengerPeer -Node alpha -Name bravo, ghost -Timeout 0.3 } |
             Should -Throw -ErrorId 'PeerWaitTimeout,Messenger.PowerShell.Commands.WaitMessengerPeerCommand' -PassThru

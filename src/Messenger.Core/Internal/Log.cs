@@ -44,6 +44,9 @@ internal static partial class Log
     [LoggerMessage(1107, LogLevel.Information, "Peer {Peer} publishes at {Proven}, which its handshake proved, not at {Announced} as announced to this node: subscribing there")]
     public static partial void PublishPortCorrected(ILogger logger, string peer, string announced, string proven);
 
+    [LoggerMessage(1108, LogLevel.Information, "Not linking {Peer} ({PeerId}), found by {How}: {Reason}")]
+    public static partial void PeerNotLinked(ILogger logger, string peer, string peerId, string how, string reason);
+
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
     public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
 

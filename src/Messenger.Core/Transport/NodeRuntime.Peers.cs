@@ -66,10 +66,19 @@ internal sealed partial class NodeRuntime
     // why two nodes on one network do not meet, without a line for every beacon.
     private readonly HashSet<NodeId> _beaconsIgnored = [];
 
+    // The nodes not linked because the peer table was full (log event 1108), each said once.
+    private readonly HashSet<NodeId> _notLinkedAtLimit = [];
+
     private void BeaconIgnored(BeaconAnnouncement heard, IPAddress from, string reason)
     {
-        if (_beaconsIgnored.Count >= MaxRememberedPeers) _beaconsIgnored.Clear();
-        if (_beaconsIgnored.Add(heard.Id)) Log.BeaconIgnored(_logger, heard.Name, heard.Id.ToString(), from.ToString(), reason);
+        if (RememberOnce(_beaconsIgnored, heard.Id)) Log.BeaconIgnored(_logger, heard.Name, heard.Id.ToString(), from.ToString(), reason);
+    }
+
+    /// <summary>Whether <paramref name="id"/> is new to <paramref name="said"/>, a bounded set of nodes already logged.</summary>
+    private bool RememberOnce(HashSet<NodeId> said, NodeId id)
+    {
+        if (said.Count >= MaxRememberedPeers) said.Clear();
+        return said.Add(id);
     }
 
     /// <summary>How long a removed peer is not found again by beacon or by another member's PEERS list: long enough
@@ -107,7 +116,9 @@ internal sealed partial class NodeRuntime
         }
         if (_peers.Count >= _options.MaxPeers && !(proven && DropUnprovenLink()))
         {
-            Reject(name, $"peer limit of {_options.MaxPeers} reached");
+            // A HELLO's sender is refused (TooManyPeers) by the caller. A node found any other way sent nothing wrong:
+            // it is said once, not counted as a rejected frame at every beacon.
+            if (how != "hello" && RememberOnce(_notLinkedAtLimit, id)) Log.PeerNotLinked(_logger, name, id.ToString(), how, $"this node has its maximum of {_options.MaxPeers} peers");
             return null;
         }
 

@@ -151,7 +151,7 @@ Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node ad
             'When -Timeout passes first it fails with the terminating error PeerWaitTimeout, whose message names the peers that were missing. Ctrl+C stops the wait.'
         )
         Parameters = @{
-            Name = 'The peers to wait for, by exact name. Tab completes from the live peer table.'
+            Name = 'The peers to wait for, by exact name. The node''s own name is passed over, so every node can be given the list of all members. Tab completes from the live peer table.'
             Count = 'How many peers must be connected.'
             Timeout = 'How long to wait at most, in seconds. -1 waits until Ctrl+C. Default: 30.'
             Node = 'The node that waits: a node object or name; takes node objects from the pipeline. Left out, the session''s only node.'

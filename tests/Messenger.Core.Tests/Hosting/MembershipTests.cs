@@ -342,4 +342,28 @@ public sealed class MembershipTests
         await Assert.ThrowsAsync<PeerWaitTimeoutException>(() => a.WaitForPeerCountAsync(1, TimeSpan.FromMilliseconds(300)));
         await a.WaitForPeerCountAsync(0, TimeSpan.FromMilliseconds(300));
     }
+
+    [Fact]
+    public async Task A_node_at_its_peer_limit_says_once_that_it_does_not_link_a_node_it_found_and_rejects_no_frame_of_it()
+    {
+        await using var cluster = new TestCluster();
+        var log = new CapturingLoggerFactory();
+        var a = await cluster.StartAsync("a", o => o with { MaxPeers = 1, LoggerFactory = log });
+        await cluster.StartAsync("b");
+        await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
+        await cluster.StartAsync("c");
+        await log.Written.UntilAsync(() => log.Contains(1108, "Not linking c"), () => log.All, TestCluster.Timeout);
+        Assert.Equal(0, a.Statistics.FramesRejected);
+        Assert.Equal(["b"], a.GetPeers().Select(p => p.Name));
+    }
+
+    [Fact]
+    public async Task WaitForPeersAsync_passes_over_the_nodes_own_name_so_every_member_can_wait_for_the_same_list()
+    {
+        await using var cluster = new TestCluster();
+        var nodes = await cluster.StartConnectedAsync("a", "b");
+        await Task.WhenAll(nodes.Select(n => n.WaitForPeersAsync(["a", "b"], TestCluster.Timeout)));
+        var error = await Assert.ThrowsAsync<PeerWaitTimeoutException>(() => nodes[0].WaitForPeersAsync(["a", "ghost"], TimeSpan.FromMilliseconds(300)));
+        Assert.Equal(["ghost"], error.Missing);
+    }
 }
