@@ -319,6 +319,9 @@ internal sealed partial class NodeRuntime
         WithdrawTooLarge(link);
         FlushLink(link);
         SendProbeIfDue(link, Environment.TickCount64);
+        // A session made again (the peer forgot the last one: a RESET) may have taken our SUB_READY with it, and
+        // we no longer probe a peer we hear: said again on the new session.
+        if (link.HearsTheirBroadcast) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
         Evaluate(link, "handshake complete");
     }
 
