@@ -603,22 +603,22 @@ internal sealed partial class NodeRuntime : IDisposable
         CheckPort(o.PublishPort, "PublishPort");
         CheckPort(o.DataPort, "DataPort");
         if (o.BeaconPort is < 1 or > 65535) throw new MessengerConfigurationException("BeaconPort", $"{o.BeaconPort} is not a port (1-65535).");
-        CheckPositive(o.BeaconInterval, "BeaconInterval");
-        CheckPositive(o.HeartbeatInterval, "HeartbeatInterval");
-        CheckPositive(o.LeaveTimeout, "LeaveTimeout");
-        CheckPositive(o.PeerTimeout, "PeerTimeout");
+        CheckMilliseconds(o.BeaconInterval, "BeaconInterval");
+        CheckMilliseconds(o.HeartbeatInterval, "HeartbeatInterval");
+        CheckMilliseconds(o.LeaveTimeout, "LeaveTimeout");
+        CheckMilliseconds(o.PeerTimeout, "PeerTimeout");
         if (o.PeerTimeout <= o.HeartbeatInterval) throw new MessengerConfigurationException("PeerTimeout", "must be longer than HeartbeatInterval.");
-        CheckPositive(o.PeerGoneAfter, "PeerGoneAfter");
+        CheckMilliseconds(o.PeerGoneAfter, "PeerGoneAfter");
         if (o.MaxMessageSize is < 1 or > ControlFrames.MaxMessageSizeLimit) throw new MessengerConfigurationException("MaxMessageSize", "must be between 1 byte and 256 MiB.");
         if (o.ReceiveQueueCapacity < 1) throw new MessengerConfigurationException("ReceiveQueueCapacity", "must be at least 1.");
         if (o.SendQueueLimitBytes < 64 * 1024) throw new MessengerConfigurationException("SendQueueLimitBytes", "must be at least 64 KiB.");
         if (o.MaxPeers < 1) throw new MessengerConfigurationException("MaxPeers", "must be at least 1.");
         if (o.MaxPendingHandshakes < 1) throw new MessengerConfigurationException("MaxPendingHandshakes", "must be at least 1.");
         if (o.MaxHandshakesPerSecond < 1) throw new MessengerConfigurationException("MaxHandshakesPerSecond", "must be at least 1.");
-        CheckPositive(o.HandshakeTimeout, "HandshakeTimeout");
+        CheckMilliseconds(o.HandshakeTimeout, "HandshakeTimeout");
         CheckPositive(o.AckTimeout, "AckTimeout");
-        CheckPositive(o.RestartPeriod, "RestartPeriod");
-        CheckPositive(o.HangTimeout, "HangTimeout");
+        CheckMilliseconds(o.RestartPeriod, "RestartPeriod");
+        CheckMilliseconds(o.HangTimeout, "HangTimeout");
         if (o.MaxRestarts < 0) throw new MessengerConfigurationException("MaxRestarts", "must not be negative.");
         if (o.HelloBurstPerConnection < 1) throw new MessengerConfigurationException("HelloBurstPerConnection", "must be at least 1.");
         CheckMilliseconds(o.HelloIntervalPerConnection, "HelloIntervalPerConnection");
@@ -643,7 +643,7 @@ internal sealed partial class NodeRuntime : IDisposable
             if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1)) throw new MessengerConfigurationException(name, "must be positive, and at most 1 day.");
         }
 
-        // Budgets count whole milliseconds.
+        // Budgets and the node's timers count whole milliseconds: less would be 0, a timer that is always due.
         static void CheckMilliseconds(TimeSpan value, string name)
         {
             if (value < TimeSpan.FromMilliseconds(1) || value > TimeSpan.FromDays(1)) throw new MessengerConfigurationException(name, "must be between 1 ms and 1 day.");

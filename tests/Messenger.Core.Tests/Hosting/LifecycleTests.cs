@@ -18,6 +18,27 @@ public sealed class LifecycleTests
     }
 
     [Theory]
+    [InlineData(nameof(MessengerNodeOptions.BeaconInterval))]
+    [InlineData(nameof(MessengerNodeOptions.HeartbeatInterval))]
+    [InlineData(nameof(MessengerNodeOptions.PeerGoneAfter))]
+    [InlineData(nameof(MessengerNodeOptions.HangTimeout))]
+    public async Task A_timer_under_a_millisecond_fails_the_start_naming_it(string option)
+    {
+        // The node's timers count whole milliseconds: a shorter one would be 0, always due.
+        var tiny = TimeSpan.FromTicks(5000);
+        var o = new TestCluster().Options("a");
+        o = option switch
+        {
+            nameof(MessengerNodeOptions.BeaconInterval) => o with { BeaconInterval = tiny },
+            nameof(MessengerNodeOptions.HeartbeatInterval) => o with { HeartbeatInterval = tiny },
+            nameof(MessengerNodeOptions.PeerGoneAfter) => o with { PeerGoneAfter = tiny },
+            _ => o with { HangTimeout = tiny },
+        };
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => MessengerNode.StartAsync(o));
+        Assert.Equal(("InvalidConfiguration", option), (error.ErrorId, error.Option));
+    }
+
+    [Theory]
     [InlineData(".")]
     [InlineData("..")]
     public async Task A_cluster_name_that_names_a_folder_fails_the_start(string cluster)
