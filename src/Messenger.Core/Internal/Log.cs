@@ -50,8 +50,8 @@ internal static partial class Log
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
     public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
 
-    [LoggerMessage(1201, LogLevel.Error, "Peer {Peer} refused this node: {Code} {Reason}")]
-    public static partial void RefusedByPeer(ILogger logger, string peer, string code, string reason);
+    [LoggerMessage(EventId = 1201, Message = "Peer {Peer} refused this node: {Code} {Reason}")]
+    public static partial void RefusedByPeer(ILogger logger, LogLevel level, string peer, string code, string reason);
 
     [LoggerMessage(1202, LogLevel.Warning, "Handshake with {Peer} failed: {Reason}")]
     public static partial void HandshakeFailed(ILogger logger, string peer, string reason);

@@ -327,7 +327,7 @@ internal sealed partial class NodeRuntime
 
     private void OnLinkRefused(PeerLink link, RefuseFrame refuse)
     {
-        Log.RefusedByPeer(_logger, link.Name, refuse.Code.ToString(), refuse.Reason);
+        Log.RefusedByPeer(_logger, LogLevel.Error, link.Name, refuse.Code.ToString(), refuse.Reason);
         if (refuse.Code != RefuseCode.SelfConnection) _refusedUntil[link.Id] = Environment.TickCount64 + 5000;
         RemoveLink(link, $"refused: {refuse.Reason}", raiseEvent: true);
     }

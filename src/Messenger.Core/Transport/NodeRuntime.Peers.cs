@@ -427,6 +427,7 @@ internal sealed partial class NodeRuntime
                 // The handshake proved who answers at the seed: a WELCOME in another node's name is not believed.
                 if (Secure && greeting.ProvenId != welcome.Id) throw new ProtocolException($"WELCOME in the name of node {welcome.Id} from a seed that proved to be {greeting.ProvenId}");
                 seed.AnsweredBy = welcome.Name;
+                seed.LastRefusal = null;
                 var address = new PeerAddress(seed.Host, welcome.Port, welcome.PublishPort);
                 // A node new to us that listens at the seed endpoint itself: its link takes this connection over,
                 // handshake done, instead of opening another one and shaking hands again.
@@ -472,7 +473,11 @@ internal sealed partial class NodeRuntime
             OnSeedIsThisNode(seed);
             return;
         }
-        Log.RefusedByPeer(_logger, seed.Endpoint, refuse.Code.ToString(), refuse.Reason);
+        // A seed is greeted again every 2 s for as long as the node runs: the same refusal again is debug.
+        var code = refuse.Code.ToString();
+        var refusal = $"{code} {refuse.Reason}";
+        Log.RefusedByPeer(_logger, refusal == seed.LastRefusal ? LogLevel.Debug : LogLevel.Error, seed.Endpoint, code, refuse.Reason);
+        seed.LastRefusal = refusal;
         seed.Answered.TrySetException(new MessengerException("HandshakeRefused", $"{seed.Endpoint} refused this node: {refuse.Reason}"));
     }
 

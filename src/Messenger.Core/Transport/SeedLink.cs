@@ -30,6 +30,9 @@ internal sealed class SeedLink
     public EventHandler<NetMQ.NetMQSocketEventArgs>? ReadyHandler { get; set; }
     public string? AnsweredBy { get; set; }
 
+    /// <summary>The code and reason of the seed's last REFUSE, since it last welcomed this node.</summary>
+    public string? LastRefusal { get; set; }
+
     /// <summary>The node itself answers there (a StatefulSet's pods often share one seed list): not greeted again.</summary>
     public bool IsThisNode { get; set; }
     public TaskCompletionSource<string> Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -58,6 +58,21 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public async Task A_seed_that_refuses_again_for_the_same_reason_is_an_error_in_the_log_once()
+    {
+        await using var other = new TestCluster();
+        var elsewhere = await other.StartAsync("x", o => o with { BeaconEnabled = false });
+        await using var cluster = new TestCluster();
+        var log = new CapturingLoggerFactory();
+        await cluster.StartAsync("a", o => o with { BeaconEnabled = false, Seeds = [elsewhere.Endpoint], LoggerFactory = log });
+        // Greeted every 2 s: three refusals.
+        await log.Written.UntilAsync(() => log.Lines.Count(l => l.EventId == 1201) >= 3, () => log.All, TestCluster.Timeout);
+        var refusals = log.Lines.Where(l => l.EventId == 1201).ToList();
+        Assert.Equal([LogLevel.Error, LogLevel.Debug, LogLevel.Debug], refusals.Take(3).Select(l => l.Level));
+        Assert.All(refusals, l => Assert.Contains("WrongCluster", l.Message));
+    }
+
+    [Fact]
     public async Task ConnectAsync_joins_through_an_endpoint()
     {
         await using var cluster = new TestCluster();
