@@ -66,8 +66,10 @@ internal sealed partial class NodeRuntime
     // why two nodes on one network do not meet, without a line for every beacon.
     private readonly HashSet<NodeId> _beaconsIgnored = [];
 
-    // The nodes not linked because the peer table was full (log event 1108), each said once.
+    // The nodes not linked because the peer table was full (log event 1108), and other nodes of this node's name
+    // (1109): each said once.
     private readonly HashSet<NodeId> _notLinkedAtLimit = [];
+    private readonly HashSet<NodeId> _namesakes = [];
 
     private void BeaconIgnored(BeaconAnnouncement heard, IPAddress from, string reason)
     {
@@ -107,7 +109,12 @@ internal sealed partial class NodeRuntime
         }
         if (!proven && _refusedUntil.TryGetValue(id, out var until) && Environment.TickCount64 < until) return null;
         if (!proven && _departedUntil.TryGetValue(id, out var departed) && Environment.TickCount64 < departed) return null;
-        if (name == Name) return null;
+        if (name == Name)
+        {
+            // Names are unique in a cluster: two nodes of one name never link. A HELLO's sender is refused NameInUse.
+            if (how != "hello" && RememberOnce(_namesakes, id)) Log.NamesakeFound(_logger, name, id.ToString(), address.Endpoint, how);
+            return null;
+        }
         if (_byName.TryGetValue(name, out var holder) && holder.Id != id)
         {
             // A live node keeps its name. A silent one, or one never proven, gives way to a node that proves itself.

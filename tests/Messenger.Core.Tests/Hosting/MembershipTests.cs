@@ -73,6 +73,17 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public async Task A_node_that_finds_another_of_its_name_says_so()
+    {
+        await using var cluster = new TestCluster();
+        var log = new CapturingLoggerFactory();
+        var first = await cluster.StartAsync("twin", o => o with { LoggerFactory = log });
+        var second = await cluster.StartAsync("twin");
+        await log.Written.UntilAsync(() => log.Contains(1109, $"node {second.Id} at {second.Endpoint}, found by beacon"), () => log.All, TestCluster.Timeout);
+        Assert.Empty(first.GetPeers());
+    }
+
+    [Fact]
     public async Task ConnectAsync_joins_through_an_endpoint()
     {
         await using var cluster = new TestCluster();
