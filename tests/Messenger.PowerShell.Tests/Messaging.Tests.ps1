@@ -86,6 +86,15 @@ Describe 'Get-MessengerPeer and Wait-MessengerPeer' {
         $thrown.Exception.Missing | Should -Be 'ghost'
     }
 
+    It 'refuses a timeout between -1 and 0 instead of waiting without end' {
+        { Wait-MessengerPeer -Node alpha -Name ghost -Timeout -0.5 } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,Messenger.PowerShell.Commands.WaitMessengerPeerCommand'
+        { Receive-MessengerMessage -Node alpha -Timeout -0.5 } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,Messenger.PowerShell.Commands.ReceiveMessengerMessageCommand'
+        { Connect-MessengerPeer -Node alpha -Endpoint 'tcp://127.0.0.1:9' -Timeout -2 } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,Messenger.PowerShell.Commands.ConnectMessengerPeerCommand'
+    }
+
     It 'fails with PeerWaitTimeout when too few peers connect' {
         { Wait-MessengerPeer -Node alpha -Count 5 -Timeout 0.3 } |
             Should -Throw -ErrorId 'PeerWaitTimeout,Messenger.PowerShell.Commands.WaitMessengerPeerCommand'
@@ -192,6 +201,14 @@ Describe 'Send-MessengerMessage and Receive-MessengerMessage' {
         $m.Body.Inner.Deep | Should -Be 'yes'
     }
 
+    It 'hands over as text a JSON body that ConvertFrom-Json would not make an object of' {
+        # A property named "" is valid JSON, and no PSCustomObject property.
+        Send-MessengerMessage -Node alpha -To bravo -Message @{ '' = 1 }
+        $m = Receive-MessengerMessage -Node bravo -Count 1 -Timeout 10
+        $m.ContentType | Should -Be 'Json'
+        $m.Body | Should -BeExactly '{"":1}'
+    }
+
     It 'sends a PSCustomObject, keeping property order, dates and numbers' {
         $when = [datetime]::new(2024, 5, 6, 7, 8, 9, [DateTimeKind]::Utc)
         $sent = [pscustomobject]@{ Zeta = 1; Alpha = 'two'; When = $when; Big = [long]::MaxValue; Day = [DayOfWeek]::Friday }
@@ -265,6 +282,15 @@ Describe 'Send-MessengerMessage and Receive-MessengerMessage' {
         $rest = Receive-MessengerMessage -Node bravo
         $rest.Body | Should -Be 'two'
         $rest.Topic | Should -Be 'logs'
+    }
+
+    It 'keeps messages a filter left waiting in their order when a receive stops early' {
+        'A', 'B', 'C', 'D' | ForEach-Object { Send-MessengerMessage -Node alpha -To bravo -Message $_ -Topic ($(if ($_ -in 'B', 'D') { 'yes' } else { 'no' })) }
+        # All four wait, left by a filter that wants none of them.
+        Receive-MessengerMessage -Node bravo -Topic 'nothing' -Count 4 -Timeout 3 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $script:b.PendingMessageCount | Should -Be 4
+        (Receive-MessengerMessage -Node bravo -Topic 'yes' | Select-Object -First 1).Body | Should -Be 'B'
+        (Receive-MessengerMessage -Node bravo).Body | Should -Be 'A', 'C', 'D'
     }
 
     It 'filters by sender and by kind' {

@@ -37,6 +37,8 @@ Describe 'Start-MessengerNode' {
         $node.PeerCount | Should -Be 0
         $node.Uptime | Should -BeOfType ([timespan])
         $node.Statistics.MessagesSent | Should -Be 0
+        $node | Stop-MessengerNode
+        $node.Uptime | Should -Be $node.Uptime -Because 'a stopped node no longer runs'
     }
 
     It 'names the node after the host and process when -Name is left out' {
@@ -149,7 +151,10 @@ Describe 'Get-MessengerNode' {
 
     It 'filters by name with wildcards' {
         (Get-MessengerNode -Name 'g-*').Name | Should -Be 'g-alpha', 'g-beta'
-        (Get-MessengerNode 'OTHER').Name | Should -Be 'other'
+        (Get-MessengerNode 'OTH*').Name | Should -Be 'other'
+        # A plain name is the node's exact name: names are case-sensitive.
+        Get-MessengerNode 'OTHER' -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -Be 'NodeNotFound,Messenger.PowerShell.Commands.GetMessengerNodeCommand'
         Get-MessengerNode -Name 'zz*' | Should -BeNullOrEmpty
     }
 
@@ -280,6 +285,13 @@ Describe 'Stop-MessengerNode' {
     It 'stops nodes by -Name with wildcards' {
         Stop-MessengerNode -Name 's-*'
         (Get-MessengerNode).Name | Should -Be 'keep'
+    }
+
+    It 'stops by a plain -Name only the node of exactly that name' {
+        $upper = Start-MessengerNode -Name 'KEEP' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        Stop-MessengerNode -Name 'keep'
+        $upper.State | Should -Be 'Running'
+        (Get-MessengerNode).Name | Should -Be 'KEEP', 's-one', 's-two'
     }
 
     It 'stops nodes named by -Node' {

@@ -130,7 +130,8 @@ public abstract class MessengerCmdlet : PSCmdlet, IDisposable
 
     private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    /// <summary>A timeout in seconds as a TimeSpan: negative means no limit.</summary>
+    /// <summary>A timeout in seconds as a TimeSpan: -1 (the only negative <see cref="Internal.ValidateTimeoutAttribute"/>
+    /// lets through) means no limit.</summary>
     protected static TimeSpan Seconds(double seconds) =>
-        seconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(Math.Min(seconds, int.MaxValue / 1000.0));
+        seconds == -1 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(Math.Min(seconds, int.MaxValue / 1000.0));
 }

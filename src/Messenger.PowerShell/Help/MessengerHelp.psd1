@@ -92,7 +92,7 @@ Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node ad
         )
         Parameters = @{
             Node = 'The nodes to stop: node objects or names. Takes node objects from the pipeline. Left out (and without -Name or -All), the session''s only node is stopped. Anything else given (a $null, a peer row from Get-MessengerPeer, a number) stops nothing: it is an InvalidNodeArgument error, and the other nodes given are stopped.'
-            Name = 'Names of the nodes to stop. Wildcards are allowed. A name without wildcards that no node has is reported as NodeNotFound.'
+            Name = 'Names of the nodes to stop. Wildcards are allowed (case-insensitive); a name without wildcards is the exact, case-sensitive name of one node. A name without wildcards that no node has is reported as NodeNotFound.'
             All = 'Stops every node of the session.'
             PassThru = 'Outputs each node once it is stopped.'
         }
@@ -115,7 +115,7 @@ Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node ad
             'Get-MessengerNode outputs the nodes started in this session (and not stopped), ordered by name: name, id, cluster, endpoints, state, peer count, pending messages, uptime and counters. The objects are live: their properties read the node''s current state.'
         )
         Parameters = @{
-            Name = 'Names of the nodes to get. Wildcards are allowed (case-insensitive). A name without wildcards that no node has is reported as NodeNotFound. Default: every node.'
+            Name = 'Names of the nodes to get. Wildcards are allowed (case-insensitive); a name without wildcards is the exact, case-sensitive name of one node. A name without wildcards that no node has is reported as NodeNotFound. Default: every node.'
         }
         Inputs = @(@{ Type = 'System.String'; Description = 'Node names.' })
         Outputs = @(@{ Type = 'Messenger.PowerShell.MessengerNodeInfo'; Description = 'The nodes.' })
@@ -131,7 +131,7 @@ Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node ad
             'Get-MessengerPeer outputs what a node knows of its peers: name, id, address, endpoints, state (Joining, Connected, Unreachable), when anything last arrived from it, the last heartbeat round-trip time, and how it was found (beacon, seed, hello, membership). Each row is a snapshot taken when the command ran.'
         )
         Parameters = @{
-            Name = 'Names of the peers to get. Wildcards are allowed (case-insensitive). Tab completes from the live peer table. A name without wildcards that is not in the table is reported as PeerNotFound.'
+            Name = 'Names of the peers to get. Wildcards are allowed (case-insensitive); a name without wildcards is the exact, case-sensitive name of one peer. Tab completes from the live peer table. A name without wildcards that is not in the table is reported as PeerNotFound.'
             State = 'Only peers in these states: Joining, Connected or Unreachable.'
             Node = 'The node whose peer table to read: a node object or name; takes node objects from the pipeline. Left out, the session''s only node.'
         }
@@ -165,7 +165,7 @@ Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node ad
         Examples = @(
             @{ Title = 'Wait for two peers'; Code = 'Wait-MessengerPeer -Name db1, db2 -Timeout 20'; Remarks = 'Returns once db1 and db2 are connected, or fails after 20 seconds naming the one that is missing.' }
             @{ Title = 'Wait for any three peers'; Code = 'Wait-MessengerPeer -Node web1 -Count 3'; Remarks = 'Returns once web1 has three connected peers.' }
-            @{ Title = 'In a Pester test'; Code = '$a, $b, $c = ''a'', ''b'', ''c'' | Start-MessengerNode -Cluster "t-$PID" -BindAddress 127.0.0.1
+            @{ Title = 'In a Pester test'; Code = '$a, $b, $c = ''a'', ''b'', ''c'' | Start-MessengerNode -Cluster "t-$PID" -BindAddress 127.0.0.1 -BeaconInterface lo
 $a | Wait-MessengerPeer -Name b, c
 Send-MessengerBroadcast -Node a -Message ''hello'''; Remarks = 'After the wait, the broadcast reaches b and c.' }
         )
@@ -199,7 +199,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
         Synopsis = 'Sends messages to a peer.'
         Description = @(
             'Send-MessengerMessage sends each -Message to the peers named by -To. A string travels as UTF-8 text and arrives as a string; a byte array travels as it is and arrives as a byte array; any other object (hashtable, PSCustomObject, number, array, ...) travels as JSON and arrives as a PSCustomObject (or number, array, ...), the way ConvertTo-Json and ConvertFrom-Json would turn it.'
-            'Messages from the pipeline are sent as a stream: the node and the peers are resolved once, and messages are handed to the node in bursts (up to 256 messages or 64 KiB) so that they travel in shared frames; none waits more than about a millisecond, and the last leaves when the pipeline ends. The command returns when the messages are queued, not when they arrive. Messages to one peer arrive in order.'
+            'Messages from the pipeline are sent as a stream: the node and the peers are resolved once, and messages are handed to the node in bursts (up to 4096 messages or 64 KiB) so that they travel in shared frames; none waits more than about a millisecond, and the last leaves when the pipeline ends. The command returns when the messages are queued, not when they arrive. Messages to one peer arrive in order.'
             'A peer that is not in the peer table ends the command with PeerNotFound before anything is sent; so do a stopped node (NodeStopped) and an invalid topic (InvalidTopic). A message larger than the node''s MaxMessageSize, or than the receiving peer''s (also a peer''s limit told after the command began, or with -WaitForAck after the message was queued), is reported as MessageTooLarge and the stream goes on.'
         )
         Parameters = @{
@@ -250,8 +250,8 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
         Parameters = @{
             Count = 'Stop after this many messages.'
             Timeout = 'How long to wait, in seconds: without -Count, how long to listen; with -Count, the most to wait for them (default 30). -1 waits until Ctrl+C. Default without -Count: 0, only what is waiting.'
-            From = 'Only messages from these peers. Wildcards are allowed. Tab completes from the live peer table.'
-            Topic = 'Only messages with these topics. Wildcards are allowed.'
+            From = 'Only messages from these peers. Wildcards are allowed (case-insensitive); a name without wildcards matches exactly. Tab completes from the live peer table.'
+            Topic = 'Only messages with these topics. Wildcards are allowed (case-insensitive); a topic without wildcard characters matches exactly.'
             Kind = 'Only Unicast or only Broadcast messages.'
             Node = 'The node that receives: a node object or name; takes node objects from the pipeline. Left out, the session''s only node.'
         }

@@ -14,8 +14,10 @@ public sealed class MessengerNodeInfo
     private readonly object _gate = new();
 
     // Messages taken off the node's receive queue that a filtered Receive-MessengerMessage did not want: later
-    // receives see them first, in arrival order. Bounded like the node's own receive queue (oldest dropped).
-    private readonly LinkedList<MessengerMessage> _stash = new();
+    // receives see them first, in arrival order. Bounded like the node's own receive queue (oldest dropped). Each
+    // has its place in that order, where it goes back should a receive take it and not output it.
+    private readonly LinkedList<(long Order, MessengerMessage Message)> _stash = new();
+    private long _stashOrder;
     private int _stashCount;
     private long _stashDropped;
     private long _stashDroppedTotal;
@@ -195,19 +197,22 @@ public sealed class MessengerNodeInfo
     /// <summary>How many stashed messages were dropped because the stash was full; reset by the call.</summary>
     internal long TakeStashDropped() => Interlocked.Exchange(ref _stashDropped, 0);
 
-    /// <summary>Takes up to <paramref name="max"/> stashed messages that <paramref name="match"/> accepts, oldest first.</summary>
-    internal List<MessengerMessage> TakeStashed(Func<MessengerMessage, bool>? match, int max)
+    /// <summary>Takes up to <paramref name="max"/> stashed messages that <paramref name="match"/> accepts, oldest
+    /// first, with their places in <paramref name="places"/> (for <see cref="PutBack"/>).</summary>
+    internal List<MessengerMessage> TakeStashed(Func<MessengerMessage, bool>? match, int max, List<long> places)
     {
         var taken = new List<MessengerMessage>();
+        places.Clear();
         lock (_stash)
         {
             var item = _stash.First;
             while (item is not null && taken.Count < max)
             {
                 var next = item.Next;
-                if (match is null || match(item.Value))
+                if (match is null || match(item.Value.Message))
                 {
-                    taken.Add(item.Value);
+                    taken.Add(item.Value.Message);
+                    places.Add(item.Value.Order);
                     _stash.Remove(item);
                 }
                 item = next;
@@ -223,28 +228,41 @@ public sealed class MessengerNodeInfo
         List<MessengerMessage>? dropped;
         lock (_stash)
         {
-            _stash.AddLast(message);
+            _stash.AddLast((++_stashOrder, message));
             dropped = TrimStash();
         }
         ReportStashDropped(dropped);
     }
 
     /// <summary>Keeps <paramref name="messages"/> from index <paramref name="from"/> on, in order, for later
-    /// receives: what a receive took off the queue in bulk but could not output (the pipeline stopped).
-    /// <paramref name="front"/> puts them before what is stashed already (they came from the stash).</summary>
-    internal void Stash(List<MessengerMessage> messages, int from, bool front = false)
+    /// receives: what a receive took off the queue in bulk but could not output (the pipeline stopped).</summary>
+    internal void Stash(List<MessengerMessage> messages, int from)
     {
         if (from >= messages.Count) return;
         List<MessengerMessage>? dropped;
         lock (_stash)
         {
-            if (front)
+            for (var i = from; i < messages.Count; i++) _stash.AddLast((++_stashOrder, messages[i]));
+            dropped = TrimStash();
+        }
+        ReportStashDropped(dropped);
+    }
+
+    /// <summary>Puts back, each in its place, what <see cref="TakeStashed"/> gave a receive that could not output it
+    /// (the pipeline stopped): <paramref name="messages"/> from index <paramref name="from"/> on, whose places are
+    /// <paramref name="places"/> (ascending).</summary>
+    internal void PutBack(List<MessengerMessage> messages, List<long> places, int from)
+    {
+        if (from >= messages.Count) return;
+        List<MessengerMessage>? dropped;
+        lock (_stash)
+        {
+            var before = _stash.First;
+            for (var i = from; i < messages.Count; i++)
             {
-                for (var i = messages.Count - 1; i >= from; i--) _stash.AddFirst(messages[i]);
-            }
-            else
-            {
-                for (var i = from; i < messages.Count; i++) _stash.AddLast(messages[i]);
+                while (before is not null && before.Value.Order < places[i]) before = before.Next;
+                if (before is null) _stash.AddLast((places[i], messages[i]));
+                else _stash.AddBefore(before, (places[i], messages[i]));
             }
             dropped = TrimStash();
         }
@@ -261,7 +279,7 @@ public sealed class MessengerNodeInfo
         {
             var victim = _node.Options.ReceiveFullMode == ReceiveFullMode.DropNewest ? _stash.Last! : _stash.First!;
             _stash.Remove(victim);
-            (dropped ??= []).Add(victim.Value);
+            (dropped ??= []).Add(victim.Value.Message);
         }
         Volatile.Write(ref _stashCount, _stash.Count);
         return dropped;
@@ -309,7 +327,7 @@ public sealed class MessengerNodeInfo
         var batch = new List<MessengerMessage>(PumpBatchSize);
         try
         {
-            foreach (var stashed in TakeStashed(null, int.MaxValue)) Deliver(stashed);
+            foreach (var stashed in TakeStashed(null, int.MaxValue, [])) Deliver(stashed);
             while (!token.IsCancellationRequested)
             {
                 batch.Clear();

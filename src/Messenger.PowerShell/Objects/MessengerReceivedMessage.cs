@@ -1,3 +1,4 @@
+using System.Management.Automation;
 using System.Text;
 using System.Text.Json;
 using Messenger.PowerShell.Internal;
@@ -91,9 +92,11 @@ public sealed class MessengerReceivedMessage
                 {
                     return PSJson.Deserialize(_message.Body.Span);
                 }
-                catch (JsonException)
+                catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException or ExtendedTypeSystemException)
                 {
-                    // Not valid JSON after all: hand over the text rather than lose the message.
+                    // Not valid JSON after all, or JSON that ConvertFrom-Json would not turn into an object either (a
+                    // property named "", names that differ only in case, a string with half a surrogate pair): hand
+                    // over the text rather than lose the message.
                     return Encoding.UTF8.GetString(_message.Body.Span);
                 }
             default:

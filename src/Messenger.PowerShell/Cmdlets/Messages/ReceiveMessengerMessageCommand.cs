@@ -32,7 +32,7 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
     /// <summary>Seconds to wait for messages: without -Count, the time to listen; with -Count, the most to wait for
     /// them (default 30). -1 waits until Ctrl+C. Default without -Count: 0, only what is waiting.</summary>
     [Parameter]
-    [ValidateRange(-1, double.MaxValue)]
+    [ValidateTimeout]
     public double Timeout { get; set; }
 
     /// <summary>Only messages from these peers; wildcards allowed.</summary>
@@ -59,6 +59,7 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
 
     private Func<MessengerMessage, bool>? _match;
     private List<MessengerMessage>? _batch;
+    private readonly List<long> _stashPlaces = [];
 
     /// <inheritdoc/>
     protected override void BeginProcessing() => _match = BuildFilter();
@@ -87,8 +88,8 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
         {
             if (node.HasStash)
             {
-                batch.AddRange(node.TakeStashed(_match, wanted));
-                received += Output(node, batch, wanted, fromStash: true);
+                batch.AddRange(node.TakeStashed(_match, wanted, _stashPlaces));
+                received += Output(node, batch, wanted, _stashPlaces);
             }
             while (received < wanted)
             {
@@ -111,7 +112,7 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
                 var take = _match is null ? Math.Min(wanted - received, BatchSize) : BatchSize;
                 if (engine.TryReadMany(batch, take) > 0)
                 {
-                    received += Output(node, batch, wanted - received, fromStash: false);
+                    received += Output(node, batch, wanted - received, stashPlaces: null);
                     continue;
                 }
                 if (timeout == TimeSpan.Zero) break;
@@ -153,10 +154,10 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
     /// Outputs up to <paramref name="limit"/> of the messages the filter accepts and stashes the others for later
     /// receives; returns how many it output. What is left after the limit, or when the pipeline stops part way
     /// (Select-Object -First, Ctrl+C), goes back to the stash, in order, so that no message taken off the queue
-    /// is lost. <paramref name="fromStash"/>: the messages came from the stash, and go back to its front.
+    /// is lost. <paramref name="stashPlaces"/>: the messages came from the stash, and go back to their places there.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int Output(MessengerNodeInfo node, List<MessengerMessage> messages, int limit, bool fromStash)
+    private int Output(MessengerNodeInfo node, List<MessengerMessage> messages, int limit, List<long>? stashPlaces)
     {
         var match = _match;
         var written = 0;
@@ -197,7 +198,8 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
         }
         finally
         {
-            if (next < messages.Count) node.Stash(messages, next, front: fromStash);
+            if (stashPlaces is not null) node.PutBack(messages, stashPlaces, next);
+            else node.Stash(messages, next);
         }
         return written;
     }
@@ -219,8 +221,8 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
 
     private Func<MessengerMessage, bool>? BuildFilter()
     {
-        var from = From?.Select(f => WildcardPattern.Get(f, WildcardOptions.IgnoreCase)).ToArray();
-        var topics = Topic?.Select(t => WildcardPattern.Get(t, WildcardOptions.IgnoreCase)).ToArray();
+        var from = From?.Select(f => new NamePattern(f)).ToArray();
+        var topics = Topic?.Select(t => new NamePattern(t)).ToArray();
         var kind = Kind;
         if (from is null && topics is null && kind is null) return null;
         return m =>

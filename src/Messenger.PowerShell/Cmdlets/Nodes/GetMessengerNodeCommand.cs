@@ -27,15 +27,15 @@ public sealed class GetMessengerNodeCommand : MessengerCmdlet
         }
         foreach (var pattern in Name)
         {
-            var wildcard = WildcardPattern.Get(pattern, WildcardOptions.IgnoreCase);
+            var wanted = new NamePattern(pattern);
             var found = false;
             foreach (var node in nodes)
             {
-                if (!wildcard.IsMatch(node.Name)) continue;
+                if (!wanted.IsMatch(node.Name)) continue;
                 found = true;
                 WriteObject(node);
             }
-            if (!found && !WildcardPattern.ContainsWildcardCharacters(pattern)) WriteError(ErrorFactory.NodeNotFoundByName(pattern));
+            if (!found && wanted.IsPlainName) WriteError(ErrorFactory.NodeNotFoundByName(pattern));
         }
     }
 }

@@ -73,9 +73,9 @@ public sealed class StopMessengerNodeCommand : MessengerCmdlet
             case NameSet:
                 foreach (var pattern in Name)
                 {
-                    var wildcard = WildcardPattern.Get(pattern, WildcardOptions.IgnoreCase);
-                    var matches = NodeRegistry.All.Where(n => wildcard.IsMatch(n.Name)).ToArray();
-                    if (matches.Length == 0 && !WildcardPattern.ContainsWildcardCharacters(pattern))
+                    var wanted = new NamePattern(pattern);
+                    var matches = NodeRegistry.All.Where(n => wanted.IsMatch(n.Name)).ToArray();
+                    if (matches.Length == 0 && wanted.IsPlainName)
                     {
                         WriteError(ErrorFactory.NodeNotFoundByName(pattern));
                         continue;

@@ -19,7 +19,7 @@ public sealed class ConnectMessengerPeerCommand : MessengerCmdlet
 
     /// <summary>Seconds to wait for each peer to become connected (default 10); -1 waits until Ctrl+C.</summary>
     [Parameter]
-    [ValidateRange(-1, double.MaxValue)]
+    [ValidateTimeout]
     public double Timeout { get; set; } = 10;
 
     /// <summary>The node that connects: a node object or name. Default: the session's only node.</summary>

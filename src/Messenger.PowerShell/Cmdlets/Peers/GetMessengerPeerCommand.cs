@@ -30,7 +30,7 @@ public sealed class GetMessengerPeerCommand : MessengerCmdlet
     protected override void ProcessRecord()
     {
         var node = ResolveNode(Node);
-        var patterns = Name?.Select(n => WildcardPattern.Get(n, WildcardOptions.IgnoreCase)).ToArray() ?? [];
+        var patterns = Name?.Select(n => new NamePattern(n)).ToArray() ?? [];
         var found = new bool[patterns.Length];
         foreach (var peer in node.Node.GetPeers())
         {
@@ -47,7 +47,7 @@ public sealed class GetMessengerPeerCommand : MessengerCmdlet
         }
         for (var i = 0; i < patterns.Length; i++)
         {
-            if (!found[i] && !WildcardPattern.ContainsWildcardCharacters(Name![i])) WriteError(ErrorFactory.PeerNotFound(node.Name, Name[i]));
+            if (!found[i] && patterns[i].IsPlainName) WriteError(ErrorFactory.PeerNotFound(node.Name, Name![i]));
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using Messenger.PowerShell.Completion;
+using Messenger.PowerShell.Internal;
 
 namespace Messenger.PowerShell.Commands;
 
@@ -27,7 +28,7 @@ public sealed class WaitMessengerPeerCommand : MessengerCmdlet
 
     /// <summary>Seconds to wait at most (default 30); -1 waits until Ctrl+C.</summary>
     [Parameter]
-    [ValidateRange(-1, double.MaxValue)]
+    [ValidateTimeout]
     public double Timeout { get; set; } = 30;
 
     /// <summary>The node that waits: a node object or name. Default: the session's only node.</summary>
@@ -52,7 +53,7 @@ public sealed class WaitMessengerPeerCommand : MessengerCmdlet
         }
         catch (MessengerException e)
         {
-            ThrowTerminatingError(Internal.ErrorFactory.FromException(e, node.Name));
+            ThrowTerminatingError(ErrorFactory.FromException(e, node.Name));
         }
         WriteVerbose($"Node {node.Name}: {node.PeerCount} peers connected.");
         if (!PassThru) return;
