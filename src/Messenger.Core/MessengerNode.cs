@@ -25,7 +25,6 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
 {
     private readonly NodeRuntime _runtime;
     private int _state = (int)NodeState.Starting;
-    private long _stoppedAtTicks;
 
     private MessengerNode(MessengerNodeOptions options, NodeRuntime runtime)
     {
@@ -104,7 +103,7 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     public DateTimeOffset StartedAt { get; }
 
     /// <summary>How long the node has been running; once it stopped, how long it ran.</summary>
-    public TimeSpan Uptime => (Volatile.Read(ref _stoppedAtTicks) is var stopped and not 0 ? new DateTimeOffset(stopped, TimeSpan.Zero) : DateTimeOffset.UtcNow) - StartedAt;
+    public TimeSpan Uptime => (_runtime.StoppedAtTicks is var stopped and not 0 ? new DateTimeOffset(stopped, TimeSpan.Zero) : DateTimeOffset.UtcNow) - StartedAt;
 
     /// <summary>The node's counters.</summary>
     public MessengerStatistics Statistics => _runtime.Statistics;
@@ -166,7 +165,6 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     {
         var previous = (NodeState)Interlocked.CompareExchange(ref _state, (int)NodeState.Stopping, (int)NodeState.Running);
         await _runtime.StopAsync().ConfigureAwait(false);
-        Interlocked.CompareExchange(ref _stoppedAtTicks, DateTimeOffset.UtcNow.UtcTicks, 0);
         if (previous != NodeState.Faulted) Volatile.Write(ref _state, (int)NodeState.Stopped);
     }
 

@@ -47,8 +47,8 @@ internal static partial class Log
     [LoggerMessage(1108, LogLevel.Information, "Not linking {Peer} ({PeerId}), found by {How}: {Reason}")]
     public static partial void PeerNotLinked(ILogger logger, string peer, string peerId, string how, string reason);
 
-    [LoggerMessage(1109, LogLevel.Warning, "Another node is named {Name}, as this one is: node {PeerId} at {Endpoint}, found by {How}. Names must be unique in a cluster; the two do not link")]
-    public static partial void NamesakeFound(ILogger logger, string name, string peerId, string endpoint, string how);
+    [LoggerMessage(EventId = 1109, Message = "Another node is named {Name}, as this one is: node {PeerId} at {Endpoint}, found by {How}. Names must be unique in a cluster; the two do not link")]
+    public static partial void NamesakeFound(ILogger logger, LogLevel level, string name, string peerId, string endpoint, string how);
 
     [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
     public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);

@@ -67,9 +67,10 @@ internal sealed partial class NodeRuntime
     private readonly HashSet<NodeId> _beaconsIgnored = [];
 
     // The nodes not linked because the peer table was full (log event 1108), and other nodes of this node's name
-    // (1109): each said once.
+    // (1109): each said once, and at most one line a second, as beacons with ever new ids are anyone's to send.
     private readonly HashSet<NodeId> _notLinkedAtLimit = [];
     private readonly HashSet<NodeId> _namesakes = [];
+    private long _lastSaidOnce = long.MinValue / 2;
 
     private void BeaconIgnored(BeaconAnnouncement heard, IPAddress from, string reason)
     {
@@ -81,6 +82,16 @@ internal sealed partial class NodeRuntime
     {
         if (said.Count >= MaxRememberedPeers) said.Clear();
         return said.Add(id);
+    }
+
+    /// <summary><see cref="RememberOnce"/>, and at most once a second for 1108 and 1109 together: a node passed over
+    /// is said at its next announcement.</summary>
+    private bool SayOnce(HashSet<NodeId> said, NodeId id)
+    {
+        var now = Environment.TickCount64;
+        if (now - _lastSaidOnce < 1000 || said.Contains(id)) return false;
+        _lastSaidOnce = now;
+        return RememberOnce(said, id);
     }
 
     /// <summary>How long a removed peer is not found again by beacon or by another member's PEERS list: long enough
@@ -111,8 +122,13 @@ internal sealed partial class NodeRuntime
         if (!proven && _departedUntil.TryGetValue(id, out var departed) && Environment.TickCount64 < departed) return null;
         if (name == Name)
         {
-            // Names are unique in a cluster: two nodes of one name never link. A HELLO's sender is refused NameInUse.
-            if (how != "hello" && RememberOnce(_namesakes, id)) Log.NamesakeFound(_logger, name, id.ToString(), address.Endpoint, how);
+            // Names are unique in a cluster: two nodes of one name never link. A PEERS list may still name this node's
+            // previous process (restarted with a new key) for a while: only what the node itself announces warns.
+            if (SayOnce(_namesakes, id))
+            {
+                var (peerId, endpoint) = (id.ToString(), address.Endpoint);
+                Log.NamesakeFound(_logger, how == "membership" ? LogLevel.Debug : LogLevel.Warning, name, peerId, endpoint, how);
+            }
             return null;
         }
         if (_byName.TryGetValue(name, out var holder) && holder.Id != id)
@@ -125,7 +141,7 @@ internal sealed partial class NodeRuntime
         {
             // A HELLO's sender is refused (TooManyPeers) by the caller. A node found any other way sent nothing wrong:
             // it is said once, not counted as a rejected frame at every beacon.
-            if (how != "hello" && RememberOnce(_notLinkedAtLimit, id)) Log.PeerNotLinked(_logger, name, id.ToString(), how, $"this node has its maximum of {_options.MaxPeers} peers");
+            if (how != "hello" && SayOnce(_notLinkedAtLimit, id)) Log.PeerNotLinked(_logger, name, id.ToString(), how, $"this node has its maximum of {_options.MaxPeers} peers");
             return null;
         }
 
@@ -233,8 +249,11 @@ internal sealed partial class NodeRuntime
         link.Address = address;
         link.Subscriber = subscriber;
         _poller.Add(subscriber);
+        // Our SUB is new: we hear the node only once it has answered our probes there. Whether it hears us is as
+        // it was.
         link.HearsTheirBroadcast = false;
-        StopCountingBroadcasts(link);
+        RestartProbes(link);
+        Evaluate(link, "its publisher is at another port than announced");
         PublishSnapshot();
     }
 

@@ -89,6 +89,7 @@ internal sealed partial class NodeRuntime : IDisposable
     private int _stopRequested;
     private readonly object _stopGate = new();
     private Task? _stopTask;
+    private long _stoppedAtTicks;
     private long _leaveDeadline;
     private int _leaveAcksPending;
     private readonly List<PeerLink> _leavesWaiting = [];
@@ -267,7 +268,7 @@ internal sealed partial class NodeRuntime : IDisposable
     public Task StopAsync()
     {
         NoteStopFromHandler();
-        lock (_stopGate) return _stopTask ??= StopCoreAsync(leave: true);
+        return BeginStop(leave: true);
     }
 
     /// <summary>Test-only: stops as a killed process would, with no LEAVE: the poller stops and every socket
@@ -275,7 +276,23 @@ internal sealed partial class NodeRuntime : IDisposable
     internal Task AbandonAsync()
     {
         NoteStopFromHandler();
-        lock (_stopGate) return _stopTask ??= StopCoreAsync(leave: false);
+        return BeginStop(leave: false);
+    }
+
+    /// <summary>When the node began to stop (asked to, or faulted), in UTC ticks; 0 while it runs.</summary>
+    public long StoppedAtTicks => Volatile.Read(ref _stoppedAtTicks);
+
+    private Task BeginStop(bool leave)
+    {
+        lock (_stopGate)
+        {
+            if (_stopTask is null)
+            {
+                Volatile.Write(ref _stoppedAtTicks, DateTimeOffset.UtcNow.UtcTicks);
+                _stopTask = StopCoreAsync(leave);
+            }
+            return _stopTask;
+        }
     }
 
     private async Task StopCoreAsync(bool leave)
@@ -593,9 +610,8 @@ internal sealed partial class NodeRuntime : IDisposable
 
     private static void Validate(MessengerNodeOptions o)
     {
-        // Both name the default key file's folder and file (keys/<cluster>/<name>.key), where "." and ".." would not.
-        if (!Wire.IsValidName(o.Name) || o.Name is "." or "..") throw new MessengerConfigurationException("Name", $"'{o.Name}' is not a valid node name: use 1-64 letters, digits, '.', '_' or '-', other than '.' and '..'.");
-        if (!Wire.IsValidName(o.Cluster) || o.Cluster is "." or "..") throw new MessengerConfigurationException("Cluster", $"'{o.Cluster}' is not a valid cluster name: use 1-64 letters, digits, '.', '_' or '-', other than '.' and '..'.");
+        if (!IsValidPathName(o.Name)) throw new MessengerConfigurationException("Name", $"'{o.Name}' is not a valid node name: use 1-64 letters, digits, '.', '_' or '-', other than '.' and '..'.");
+        if (!IsValidPathName(o.Cluster)) throw new MessengerConfigurationException("Cluster", $"'{o.Cluster}' is not a valid cluster name: use 1-64 letters, digits, '.', '_' or '-', other than '.' and '..'.");
         if (o.BindAddress != "*" && !(IPAddress.TryParse(o.BindAddress, out var bind) && bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork))
             throw new MessengerConfigurationException("BindAddress", $"'{o.BindAddress}' is not an IPv4 address or '*'.");
         if (o.AdvertisedHost is not null && Uri.CheckHostName(o.AdvertisedHost) == UriHostNameType.Unknown) throw new MessengerConfigurationException("AdvertisedHost", $"'{o.AdvertisedHost}' is not a host name or address.");
@@ -637,13 +653,18 @@ internal sealed partial class NodeRuntime : IDisposable
             if (port is < 0 or > 65535) throw new MessengerConfigurationException(name, $"{port} is not a port (0-65535).");
         }
 
-        // Timers and waits count milliseconds in 32 bits, and a stop adds its margin to LeaveTimeout.
+        // Name and cluster name the default key file's folder and file (keys/<cluster>/<name>.key), where "." and ".."
+        // would not.
+        static bool IsValidPathName(string name) => Wire.IsValidName(name) && name is not ("." or "..");
+
+        // A wait on a task (AckTimeout): any positive time, and at most a day.
         static void CheckPositive(TimeSpan value, string name)
         {
             if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1)) throw new MessengerConfigurationException(name, "must be positive, and at most 1 day.");
         }
 
-        // Budgets and the node's timers count whole milliseconds: less would be 0, a timer that is always due.
+        // Budgets and the node's timers count whole milliseconds (in 32 bits; a stop adds its margin to LeaveTimeout):
+        // less than one would be 0, a timer that is always due.
         static void CheckMilliseconds(TimeSpan value, string name)
         {
             if (value < TimeSpan.FromMilliseconds(1) || value > TimeSpan.FromDays(1)) throw new MessengerConfigurationException(name, "must be between 1 ms and 1 day.");

@@ -14,7 +14,8 @@ internal sealed class NamePattern
 
     public NamePattern(string pattern)
     {
-        _name = pattern;
+        // A topic may hold wildcard characters, given escaped ('a`*' for the topic a*).
+        _name = WildcardPattern.Unescape(pattern);
         if (WildcardPattern.ContainsWildcardCharacters(pattern)) _wildcard = WildcardPattern.Get(pattern, WildcardOptions.IgnoreCase);
     }
 

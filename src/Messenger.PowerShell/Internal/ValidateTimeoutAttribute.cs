@@ -7,7 +7,7 @@ namespace Messenger.PowerShell.Internal;
 /// already past, say) is an error, not a wait without end.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
-public sealed class ValidateTimeoutAttribute : ValidateArgumentsAttribute
+internal sealed class ValidateTimeoutAttribute : ValidateArgumentsAttribute
 {
     /// <inheritdoc/>
     protected override void Validate(object arguments, EngineIntrinsics engineIntrinsics)
