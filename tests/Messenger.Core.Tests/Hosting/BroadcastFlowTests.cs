@@ -34,7 +34,7 @@ public sealed class BroadcastFlowTests
             await waiting.Task.WaitAsync(TestCluster.Timeout);
             var window = await a.Runtime.BroadcastWindowAsync();
             Assert.True(window.Held, "the broadcaster waits for c");
-            Assert.Equal(32, window.InFlight);
+            Assert.Equal(64, window.InFlight);
         }
         finally
         {
@@ -93,22 +93,23 @@ public sealed class BroadcastFlowTests
     }
 
     [Fact]
-    public async Task The_33rd_frame_waits_for_a_peer_that_acknowledged_nothing_since_it_joined()
+    public async Task The_65th_frame_waits_for_a_peer_that_acknowledged_nothing_since_it_joined()
     {
-        // docs/PROTOCOL.md: at most 32 frames past the lowest sequence acknowledged. b, connected before the first
-        // broadcast, acknowledges none: the 33rd frame waits (it used to go, and the window then held at the 65th).
+        // docs/PROTOCOL.md: at most 64 frames past the lowest sequence acknowledged. b, connected before the first
+        // broadcast, acknowledges none: the 65th frame waits (with a window of 32, the 33rd once went, and the window
+        // then held at the 65th).
         await using var cluster = new TestCluster();
         var a = await cluster.StartAsync("a", TestCluster.Patient);
         var b = await cluster.StartAsync("b", TestCluster.Patient);
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
         b.Faults.MuteBroadcastAcks = true;
-        for (var i = 0; i < 32; i++)
+        for (var i = 0; i < 64; i++)
         {
             await a.BroadcastAsync($"m{i}");
             Assert.False((await a.Runtime.BroadcastWindowAsync()).Held, $"held at frame {i + 1}");
         }
-        await a.BroadcastAsync("m32");
-        Assert.Equal((32, true), ((await a.Runtime.BroadcastWindowAsync()) is var w ? (w.InFlight, w.Held) : default));
+        await a.BroadcastAsync("m64");
+        Assert.Equal((64, true), ((await a.Runtime.BroadcastWindowAsync()) is var w ? (w.InFlight, w.Held) : default));
     }
 
     [Fact]
