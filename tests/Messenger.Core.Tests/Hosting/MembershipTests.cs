@@ -86,8 +86,7 @@ public sealed class MembershipTests
     public async Task ConnectAsync_joins_through_an_endpoint()
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
-        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        var (a, b) = await StartWithoutBeaconsAsync(cluster);
         var peer = await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
         Assert.Equal(("a", PeerState.Connected), (peer.Name, peer.State));
         // a may greet b (after b's seed HELLO) before b hears a's WELCOME: either way b found a through the endpoint.
@@ -99,8 +98,7 @@ public sealed class MembershipTests
     public async Task ConnectAsync_with_no_timeout_waits_until_the_peer_is_connected()
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
-        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        var (a, b) = await StartWithoutBeaconsAsync(cluster);
         using var cancel = new CancellationTokenSource(TestCluster.Timeout);
         var peer = await b.ConnectAsync(a.Endpoint, Timeout.InfiniteTimeSpan, cancel.Token);
         Assert.Equal(("a", PeerState.Connected), (peer.Name, peer.State));
@@ -110,8 +108,7 @@ public sealed class MembershipTests
     public async Task ConnectAsync_with_a_zero_timeout_finds_a_peer_connected_there_already()
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
-        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        var (a, b) = await StartWithoutBeaconsAsync(cluster);
         await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
         var again = await b.ConnectAsync(a.Endpoint, TimeSpan.Zero);
         Assert.Equal(("a", PeerState.Connected), (again.Name, again.State));
@@ -122,8 +119,7 @@ public sealed class MembershipTests
     public async Task Joining_through_an_endpoint_shakes_hands_once()
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
-        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false });
+        var (a, b) = await StartWithoutBeaconsAsync(cluster);
         await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         // b's greeting connection became its link: a accepted one session from b, not a greeting and then a link.
@@ -408,4 +404,8 @@ public sealed class MembershipTests
         var error = await Assert.ThrowsAsync<PeerWaitTimeoutException>(() => nodes[0].WaitForPeersAsync(["a", "ghost"], TimeSpan.FromMilliseconds(300)));
         Assert.Equal(["ghost"], error.Missing);
     }
+
+    /// <summary>Nodes a and b, which find each other only through an endpoint they are given.</summary>
+    private static async Task<(MessengerNode A, MessengerNode B)> StartWithoutBeaconsAsync(TestCluster cluster) =>
+        (await cluster.StartAsync("a", o => o with { BeaconEnabled = false }), await cluster.StartAsync("b", o => o with { BeaconEnabled = false }));
 }
