@@ -322,6 +322,13 @@ internal sealed partial class NodeRuntime
         // A session made again (the peer forgot the last one: a RESET) may have taken our SUB_READY with it, and
         // we no longer probe a peer we hear: said again on the new session.
         if (link.HearsTheirBroadcast) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
+        // So may the BROADCAST_ACKs sent on the last session, and a broadcaster whose window is full would wait for
+        // them until it left this node behind: the cumulative one again.
+        if (link.SequenceState[1] > 0)
+        {
+            link.BroadcastFramesOwed = Math.Max(link.BroadcastFramesOwed, 1);
+            SendBroadcastAck(link);
+        }
         Evaluate(link, "handshake complete");
     }
 

@@ -55,6 +55,42 @@ public sealed class BroadcastFlowTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task Acknowledgements_lost_with_a_forgotten_session_are_said_again_on_the_next(bool insecure)
+    {
+        // A restarted unicast socket forgets every session, and the BROADCAST_ACKs that reach it first are lost. The
+        // peer counted them as said, and the broadcaster, its window full, published nothing more to be acknowledged:
+        // every broadcast waited until the peer was left behind, PeerTimeout later.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var a = await cluster.StartAsync("a", TestCluster.Patient);
+        var b = await cluster.StartAsync("b", TestCluster.Patient);
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Runtime.BroadcastHeldChanged += isHeld => { if (isHeld) waiting.TrySetResult(); };
+
+        using var release = new ManualResetEventSlim();
+        var held = b.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout));
+        Task forgotten;
+        try
+        {
+            for (var i = 0; i < Count; i++) await a.BroadcastAsync(Body);
+            await waiting.Task.WaitAsync(TestCluster.Timeout);
+            forgotten = a.Faults.ForgetSessions();
+        }
+        finally
+        {
+            release.Set();
+        }
+        Assert.True(await held, "b's loop was held until released");
+        await forgotten.WaitAsync(TestCluster.Timeout);
+
+        var got = await TestCluster.ReadAsync(b, Count);
+        Assert.Equal(Enumerable.Range(1, Count).Select(i => (long)i), got.Select(m => m.Sequence));
+        Assert.Equal(0, (await a.Runtime.BroadcastWindowAsync()).LeftBehind);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task A_node_that_stops_right_after_a_burst_leaves_once_its_peers_have_every_broadcast(bool insecure)
     {
         // LEAVE goes on the link, the broadcasts on the PUB socket: a LEAVE that overtook them made the peer forget
