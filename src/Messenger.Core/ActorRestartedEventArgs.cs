@@ -4,7 +4,7 @@ namespace Messenger;
 public sealed class ActorRestartedEventArgs(string actor, string cause, long restarts) : EventArgs
 {
     /// <summary>Which part: "unicast" (the ROUTER socket), "broadcast" (the PUB socket), "beacon", "node" (the
-    /// node's own loop), or "link:&lt;peer&gt;" (the sockets to one peer).</summary>
+    /// node's own loop), "data" (the data receiver), or "link:&lt;peer&gt;" (the sockets to one peer).</summary>
     public string Actor { get; } = actor;
 
     /// <summary>What failed, in words.</summary>

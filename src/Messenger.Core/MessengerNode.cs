@@ -30,6 +30,7 @@ public sealed partial class MessengerNode : IAsyncDisposable, IDisposable
     {
         Options = options;
         _runtime = runtime;
+        _runtime.EventSender = this;
         StartedAt = DateTimeOffset.UtcNow;
     }
 

@@ -495,6 +495,9 @@ internal sealed partial class NodeRuntime : IDisposable
         }
     }
 
+    /// <summary>The sender the node's events name: the public node, once it wraps this runtime.</summary>
+    internal object? EventSender { get; set; }
+
     private void Raise(string name, Action raise) => _events.Writer.TryWrite(new PendingEvent(name, raise));
 
     /// <summary>On the pump: calls each of an event's handlers on its own, so that one that throws (logged) does not
@@ -506,7 +509,7 @@ internal sealed partial class NodeRuntime : IDisposable
         {
             try
             {
-                ((EventHandler<T>)handler)(this, args);
+                ((EventHandler<T>)handler)(EventSender ?? this, args);
             }
             catch (Exception e)
             {

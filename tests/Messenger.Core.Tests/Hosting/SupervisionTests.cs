@@ -22,6 +22,17 @@ public sealed class SupervisionTests
         Assert.Equal("b", await left.Task.WaitAsync(TestCluster.Timeout));
     }
 
+    [Fact]
+    public async Task Events_name_the_node_that_raised_them_as_their_sender()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var sender = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.PeerJoined += (s, _) => sender.TrySetResult(s);
+        await cluster.StartAsync("b");
+        Assert.Same(a, await sender.Task.WaitAsync(TestCluster.Timeout));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
