@@ -3,7 +3,8 @@ using System.Collections.Concurrent;
 namespace Messenger.Supervision;
 
 /// <summary>Test-only faults a node can be told to suffer (internal: not part of the public API). Actors are
-/// named as in the supervisor: "unicast", "broadcast", "beacon", "node", "data", "link:&lt;peer&gt;".</summary>
+/// named as in the supervisor: "unicast", "broadcast", "beacon", "node", "data", "link:&lt;peer&gt;", and "leave" (the
+/// stop's work on the loop).</summary>
 internal sealed class FaultInjection
 {
     private readonly ConcurrentDictionary<string, int> _throws = new(StringComparer.Ordinal);

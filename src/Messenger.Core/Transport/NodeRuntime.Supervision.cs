@@ -41,7 +41,13 @@ internal sealed partial class NodeRuntime
     private void OnActorFailed(string actor, Exception e, Action? restart)
     {
         Log.PartFailed(_logger, actor, e);
-        if (IsFaulted || _stopRequested != 0) return;
+        if (IsFaulted || _stopRequested != 0)
+        {
+            // Nothing is restarted while the node stops. A failed leave would never finish, and the stop would wait
+            // out its margin: it ends now, and the peers notice the node gone as they would a killed one.
+            if (actor == LeaveActor) AbandonLeave();
+            return;
+        }
         if (!_supervisor.AllowRestart(actor, e, Environment.TickCount64))
         {
             Escalate(actor, $"{e.GetType().Name}: {e.Message} (more than {_options.MaxRestarts} restarts within {_options.RestartPeriod.TotalSeconds:0.#} s)");

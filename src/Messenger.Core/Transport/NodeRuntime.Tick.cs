@@ -10,12 +10,6 @@ internal sealed partial class NodeRuntime
     {
         var now = Environment.TickCount64;
         Volatile.Write(ref _lastTick, now);
-        if (_stopRequested != 0)
-        {
-            SayLeaveWhereDelivered();
-            FinishLeaveIfDone();
-            return;
-        }
 
         var heartbeat = (long)_options.HeartbeatInterval.TotalMilliseconds;
         var timeout = (long)_options.PeerTimeout.TotalMilliseconds;

@@ -165,7 +165,13 @@ internal sealed partial class NodeRuntime : IDisposable
 
         _broadcast = new OutboundQueue(FrameType.Broadcast, Id, options.SendQueueLimitBytes);
         _timer = new NetMQTimer(TimeSpan.FromMilliseconds(TickMilliseconds));
-        _timer.Elapsed += (_, _) => Guard("node", OnTick);
+        // While the node stops, the tick's work is the leave's, which must not wait on the loop's other work: a node
+        // faulted by a failure that keeps recurring there still says LEAVE, and stops within the leave's time.
+        _timer.Elapsed += (_, _) =>
+        {
+            if (_stopRequested == 0) Guard("node", OnTick);
+            else Guard(LeaveActor, OnLeaveTick);
+        };
         _probeTimer = new NetMQTimer(TimeSpan.FromMilliseconds(FirstProbeRetryMilliseconds)) { Enable = false };
         _probeTimer.Elapsed += (_, _) => Guard("node", OnProbeTimer);
         _dataRetryTimer = new NetMQTimer(TimeSpan.FromMilliseconds(DataBlockedRetryMilliseconds)) { Enable = false };
@@ -301,7 +307,7 @@ internal sealed partial class NodeRuntime : IDisposable
         WakePeerWaiters();
         if (_watchdog is not null) await _watchdog.DisposeAsync().ConfigureAwait(false);
         _beacon?.Dispose();
-        if (leave && _poller.IsRunning) Post(BeginLeave);
+        if (leave && _poller.IsRunning) Post(BeginLeave, actor: LeaveActor);
         else _stopped.TrySetResult();
         // The leave finishes within LeaveTimeout on the poller's timer; the margin covers a starved machine.
         await _stopped.Task.WaitAsync(_options.LeaveTimeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -346,6 +352,9 @@ internal sealed partial class NodeRuntime : IDisposable
         return false;
     }
 
+    /// <summary>The supervisor's name for the stop's work on the loop: saying LEAVE to the peers, then finishing.</summary>
+    private const string LeaveActor = "leave";
+
     private void BeginLeave()
     {
         var now = Environment.TickCount64;
@@ -388,6 +397,19 @@ internal sealed partial class NodeRuntime : IDisposable
     {
         if (DeliveredUnicast(link) is > 0 and var delivered) SendOnLink(link, ControlFrames.Ack(delivered));
         return SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
+    }
+
+    /// <summary>Poller: the leave failed; the stop goes on without it.</summary>
+    private void AbandonLeave()
+    {
+        _leaveDeadline = 0;
+        _stopped.TrySetResult();
+    }
+
+    private void OnLeaveTick()
+    {
+        SayLeaveWhereDelivered();
+        FinishLeaveIfDone();
     }
 
     private void FinishLeaveIfDone()
@@ -450,13 +472,13 @@ internal sealed partial class NodeRuntime : IDisposable
     /// <summary>Any thread: runs <paramref name="command"/> on the poller thread, after what was posted before it
     /// (before the poller runs, once it does). Through the poller's own task queue, not a queue of ours: every socket
     /// in a NetMQPoller costs a poll(2) of its mailbox twice on every wake-up, for every message, and two queues of
-    /// ours were two of the seven sockets of a node with one peer. A failure goes to the supervisor, as the node
-    /// actor's, with <paramref name="restart"/>. False once the poller is gone: nothing runs.</summary>
-    private bool Post(Action command, Action? restart = null)
+    /// ours were two of the seven sockets of a node with one peer. A failure goes to the supervisor, as the
+    /// <paramref name="actor"/>'s, with <paramref name="restart"/>. False once the poller is gone: nothing runs.</summary>
+    private bool Post(Action command, Action? restart = null, string actor = "node")
     {
         try
         {
-            new Task(() => Guard("node", command, restart)).Start(_poller);
+            new Task(() => Guard(actor, command, restart)).Start(_poller);
             return true;
         }
         catch (TaskSchedulerException) when (_stopRequested != 0)

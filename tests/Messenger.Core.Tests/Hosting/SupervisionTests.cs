@@ -200,6 +200,39 @@ public sealed class SupervisionTests
     }
 
     [Fact]
+    public async Task A_node_faulted_by_a_failure_that_keeps_recurring_in_its_loop_still_says_leave()
+    {
+        // Every piece of the loop's work fails, the stop's leave included: the peer saw the node unreachable, and
+        // the stop waited out LeaveTimeout and its margin.
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { MaxRestarts = 3, LeaveTimeout = TestCluster.Timeout });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        using var probe = new EventProbe(a);
+        var faulted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.Faulted += (_, _) => faulted.TrySetResult();
+        for (var i = 0; i < 1000; i++) b.Faults.Throw("node");
+        await faulted.Task.WaitAsync(TestCluster.Timeout);
+
+        await b.DisposeAsync().AsTask().WaitAsync(TestCluster.Timeout);
+        await probe.WaitAsync("left", "b");
+    }
+
+    [Fact]
+    public async Task A_stop_whose_leave_fails_ends_without_waiting_out_the_leave_timeout()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a");
+        // Its margin past LeaveTimeout is 5 s: a stop that waited it out would not end within the test's timeout.
+        var b = await cluster.StartAsync("b", o => o with { LeaveTimeout = TestCluster.Timeout });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        b.Faults.Throw("leave");
+
+        await b.DisposeAsync().AsTask().WaitAsync(TestCluster.Timeout);
+        Assert.Equal(NodeState.Stopped, b.State);
+    }
+
+    [Fact]
     public async Task A_node_whose_loop_hangs_for_good_still_stops()
     {
         await using var cluster = new TestCluster();
