@@ -94,13 +94,14 @@ internal static class Wire
 
     private static readonly bool[] s_defined = DefinedTypes();
 
-    /// <summary>True for the frame types of <see cref="FrameType"/>: a table lookup, as this runs per frame.</summary>
+    /// <summary>True for the frame types of protocol 1 (not its envelopes of protocol 2): a table lookup, as this
+    /// runs per frame.</summary>
     public static bool IsDefined(FrameType type) => s_defined[(byte)type];
 
     private static bool[] DefinedTypes()
     {
         var table = new bool[256];
-        foreach (var t in Enum.GetValues<FrameType>()) table[(byte)t] = true;
+        foreach (var t in Enum.GetValues<FrameType>()) table[(byte)t] = t is not (FrameType.Handshake or FrameType.Sealed or FrameType.SealedBroadcast);
         return table;
     }
 

@@ -30,6 +30,19 @@ public sealed class WireFormatTests
     }
 
     [Fact]
+    public void Protocol_1_defines_its_own_types_and_not_the_envelopes_of_protocol_2()
+    {
+        // docs/PROTOCOL.md: a type its version does not define is unknown-type, and never answered. Protocol 1 took
+        // HANDSHAKE, SEALED and SEALED_BROADCAST for its own, and answered a stranger's with RESET.
+        int[] protocol1 = [.. Enumerable.Range(0x01, 0x0E), 0x12, 0x13];
+        for (var type = 0; type < 256; type++)
+        {
+            var expected = protocol1.Contains(type) ? RejectReason.None : RejectReason.UnknownType;
+            Assert.True(expected == Wire.CheckHeader([Wire.Magic, Wire.Version, (byte)type], out _), $"type 0x{type:x2}");
+        }
+    }
+
+    [Fact]
     public void A_welcome_tells_the_largest_body_its_node_accepts_and_refuses_0_or_over_256_MiB()
     {
         var welcome = new WelcomeFrame(NodeId.NewRandom(), "b", 1, 2, 1);
