@@ -281,6 +281,8 @@ internal sealed partial class NodeRuntime
                     Evaluate(link, "handshake complete");
                     StartCountingBroadcasts(link);
                 }
+                // Publishing may have waited for it to hear our new publisher.
+                if (_broadcastHeld) Guard("broadcast", FlushBroadcast, RestartPublisher);
                 break;
             case FrameType.Peers:
                 MergePeers(ControlFrames.ReadPeers(frame));

@@ -300,9 +300,10 @@ internal sealed partial class NodeRuntime
         {
             for (; published < _segments.Count; published++)
             {
-                if (BroadcastWindowFull())
+                if (WaitingForSubscribers() || BroadcastWindowFull())
                 {
-                    // The rest waits for the slowest peer's BROADCAST_ACK (NodeRuntime.BroadcastFlow.cs).
+                    // The rest waits for peers to hear a new publisher, or for the slowest peer's BROADCAST_ACK
+                    // (NodeRuntime.BroadcastFlow.cs).
                     _broadcast.Hold(_segments, published);
                     SetBroadcastHeld(true);
                     published = _segments.Count;

@@ -130,19 +130,23 @@ internal sealed partial class NodeRuntime
         BindAgain(_publisher, PublishPort, "PublishPort");
         _broadcastWindow.Clear();
         // The peers' subscriptions reach the new publisher when ZeroMQ has reconnected them: until each says so
-        // (SUB_READY, to a probe of ours), our broadcasts do not count as reaching it, and it is joining. A peer that
-        // never probed us (it said SUB_READY to our new session, its SUB kept) has no token to probe it with: it goes
-        // on counting, and may miss what goes out before its SUB reconnects (it counts that at the next broadcast).
+        // (SUB_READY, to a probe of ours), our broadcasts do not count as reaching it, it is joining, and publishing
+        // waits for it (see WaitingForSubscribers). A peer that never probed us (it said SUB_READY to our new session,
+        // its SUB kept) has no token to probe it with: it goes on counting, and may miss what goes out before its SUB
+        // reconnects (it counts that at the next broadcast).
+        var now = Environment.TickCount64;
         foreach (var link in _peers.Values)
         {
             if (!link.TheyHearOurBroadcast || link.PeerProbeToken == 0) continue;
             StopCountingBroadcasts(link);
             link.ProbingForPublisher = true;
+            link.ProbingForPublisherSince = now;
+            _publisherMadeAnew = true;
             Evaluate(link, "this node's publisher was made anew");
         }
         ProbeForPublisher();
         // What was queued when the old publisher failed is still queued (and the queue still counts as
-        // scheduled, so no sender rings again): send it now.
+        // scheduled, so no sender rings again): it goes once the peers hear the new publisher.
         FlushBroadcast();
     }
 

@@ -207,6 +207,9 @@ internal sealed class PeerLink
     /// SUB_READY says that its subscription reached the new one.</summary>
     public bool ProbingForPublisher { get; set; }
 
+    /// <summary>When <see cref="ProbingForPublisher"/> began (Environment.TickCount64).</summary>
+    public long ProbingForPublisherSince { get; set; }
+
     /// <summary>The DEALER refused a frame (high-water mark): flushing waits for its SendReady.</summary>
     public bool Blocked { get; set; }
 
