@@ -49,12 +49,14 @@ internal sealed class FaultInjection
     public bool TakeLostDataFrame() => TakeOne(ref _loseDataFrames);
 
     private volatile TaskCompletionSource? _dataReceiverHold;
+    private TaskCompletionSource _dataReceiverHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The data receiver stops at its next frame, as a thread the machine does not run for a while would,
     /// until the returned action is called: frames on data connections wait meanwhile.</summary>
     public Action HoldDataReceiver()
     {
         var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _dataReceiverHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _dataReceiverHold = hold;
         return () =>
         {
@@ -63,7 +65,16 @@ internal sealed class FaultInjection
         };
     }
 
-    public void WaitWhileDataReceiverHeld() => _dataReceiverHold?.Task.Wait();
+    /// <summary>Completes once the data receiver, held by the last <see cref="HoldDataReceiver"/>, has a frame and
+    /// waits with it.</summary>
+    public Task DataReceiverHeld => Volatile.Read(ref _dataReceiverHeld).Task;
+
+    public void WaitWhileDataReceiverHeld()
+    {
+        if (_dataReceiverHold is not { } hold) return;
+        Volatile.Read(ref _dataReceiverHeld).TrySetResult();
+        hold.Task.Wait();
+    }
 
     /// <summary>Takes one from a count of faults still to come: false when none is left.</summary>
     private static bool TakeOne(ref int count)

@@ -486,6 +486,11 @@ internal sealed partial class NodeRuntime
         }
         var kind = type == FrameType.Data ? MessageKind.Unicast : MessageKind.Broadcast;
         var delivered = QueueNewRecords(link, null, kind, _records, _deliveries, refuseGap: false, out var ackNow, out var duplicates, out var missed, out last);
+        if (delivered < 0)
+        {
+            RejectFrame(RejectReason.NoSession, null, link.Name);
+            return false;
+        }
         for (var i = 0; i < duplicates; i++) RejectFrame(RejectReason.Duplicate, null, link.Name);
         if (missed > 0) OnBroadcastsMissed(link, missed);
         _messagesReceived += delivered;
@@ -500,7 +505,8 @@ internal sealed partial class NodeRuntime
     /// over this node's MaxMessageSize takes its sequence number but is dropped, counted and raised. With
     /// <paramref name="refuseGap"/>, a frame whose first new record is not the next of the stream delivers nothing
     /// and returns -1. A frame from <paramref name="from"/>, a data connection's session, is dropped (-2) when the
-    /// session has ended meanwhile (the poller ends sessions before it resets the counts).</summary>
+    /// session has ended meanwhile (the poller ends sessions before it resets the counts), and so is unicast from a
+    /// peer this leaving node has sent its final ACK.</summary>
     private int QueueNewRecords(PeerLink link, RouterSession? from, MessageKind kind, List<BatchRecord> records, List<MessengerMessage> deliveries, bool refuseGap, out bool ackNow, out int duplicates, out long missed, out long last)
     {
         var origin = new MessengerMessage.Origin(link.Name, link.IdText, Name, kind, DateTime.UtcNow);
@@ -513,7 +519,7 @@ internal sealed partial class NodeRuntime
         {
             ref var highest = ref link.SequenceState[kind == MessageKind.Unicast ? 0 : 1];
             deliveries.Clear();
-            if (from is { IsDisposed: true })
+            if (from is { IsDisposed: true } || (kind == MessageKind.Unicast && link.UnicastClosed))
             {
                 last = highest;
                 return -2;

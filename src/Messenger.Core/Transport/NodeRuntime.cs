@@ -395,7 +395,16 @@ internal sealed partial class NodeRuntime : IDisposable
     /// arrive after the LEAVE, and the peer would count as dropped what this node delivered.</summary>
     private bool SayLeave(PeerLink link)
     {
-        if (DeliveredUnicast(link) is > 0 and var delivered) SendOnLink(link, ControlFrames.Ack(delivered));
+        // The peer counts as dropped what this ACK leaves out, so nothing more from it is delivered: a frame the data
+        // receiver had read, or one on the link's own connection, went to the reader all the same, and the message
+        // was both delivered and reported dropped.
+        long delivered;
+        lock (link.DeliveryGate)
+        {
+            link.UnicastClosed = true;
+            delivered = link.SequenceState[0];
+        }
+        if (delivered > 0) SendOnLink(link, ControlFrames.Ack(delivered));
         return SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
     }
 

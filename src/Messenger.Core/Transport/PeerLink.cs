@@ -105,6 +105,10 @@ internal sealed class PeerLink
     /// poller and the data receiver both deliver them.</summary>
     public Lock DeliveryGate { get; } = new();
 
+    /// <summary>Under <see cref="DeliveryGate"/>: this node, leaving, has sent the peer its final ACK, and delivers no
+    /// more of its unicast.</summary>
+    public bool UnicastClosed { get; set; }
+
     /// <summary>The peer's session on which its DATA is acknowledged. The poller and the data receiver.</summary>
     public RouterSession? AckRoute
     {

@@ -99,6 +99,52 @@ public sealed class AcknowledgedDeliveryTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task A_message_a_stopping_node_had_not_delivered_by_its_leave_is_either_delivered_or_counted_dropped(bool insecure)
+    {
+        // b's data receiver has read a's last message and not yet delivered it when b says its final ACK and LEAVE:
+        // a counts the message dropped, and b delivered it all the same, before its stop ended the data connection.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { LeaveTimeout = TestCluster.Timeout });
+        var c = await cluster.StartAsync("c", TestCluster.Patient);
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout), c.WaitForPeersAsync(["b"], TestCluster.Timeout));
+        while (await a.Runtime.DataConnectionAsync("b") != DataConnectionState.Ready)
+        {
+            await a.SendAsync("b", "ready?");
+            await TestCluster.ReadAsync(b, 1);
+        }
+        using var probe = new EventProbe(a);
+
+        // c answers no LEAVE while its loop is held: b's stop waits for it, its links to a still up.
+        using var releaseC = new ManualResetEventSlim();
+        var heldC = c.Runtime.InvokeAsync(() => releaseC.Wait(TestCluster.Timeout));
+        var release = b.Faults.HoldDataReceiver();
+        Task stopping;
+        try
+        {
+            await a.SendAsync("b", "last");
+            await b.Faults.DataReceiverHeld.WaitAsync(TestCluster.Timeout);
+            var rejected = b.Statistics.FramesRejected;
+            stopping = b.DisposeAsync().AsTask();
+            await probe.WaitAsync("left", "b");
+            release();
+            Assert.True(SpinWait.SpinUntil(() => b.PendingReceiveCount > 0 || b.Statistics.FramesRejected > rejected, TestCluster.Timeout), "b's data receiver did nothing with the frame");
+        }
+        finally
+        {
+            release();
+            releaseC.Set();
+        }
+        Assert.True(await heldC, "c's loop was held until released");
+        await stopping.WaitAsync(TestCluster.Timeout);
+
+        Assert.False(b.TryRead(out var delivered), $"b delivered '{delivered?.GetText()}', which a counts dropped");
+        Assert.Equal(1, a.Statistics.MessagesDropped);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task A_stopping_node_says_LEAVE_only_once_its_last_messages_are_acknowledged(bool insecure)
     {
         await using var cluster = new TestCluster { Insecure = insecure };

@@ -133,6 +133,31 @@ public sealed class DocumentedPeerTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_leaving_node_delivers_nothing_that_comes_after_its_final_ACK()
+    {
+        // The peer counts as dropped what the leaving node's last ACK leaves out: DATA that arrives after it, here
+        // sent between the node's LEAVE and the peer's LEAVE_ACK, was delivered all the same.
+        await using var cluster = new TestCluster { Insecure = true };
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, LeaveTimeout = T });
+        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint) { DataBeforeLeaveAck = "too late" };
+        try
+        {
+            peer.Start();
+            await a.WaitForPeersAsync(["zed"], T);
+            peer.Enqueue(p => p.SendData("in time"));
+            Assert.Equal("in time", (await TestCluster.ReadAsync(a, 1, T))[0].GetText());
+            await a.StopAsync();
+            Assert.True(peer.LeaveFromNode, "no LEAVE from the node");
+            Assert.Equal(1, peer.AckedByNode);
+            Assert.False(a.TryRead(out var late), $"a delivered '{late?.GetText()}' after its final ACK");
+        }
+        finally
+        {
+            foreach (var line in peer.Log) output.WriteLine(line);
+        }
+    }
+
     private static int FreeUdpPort()
     {
         using var s = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));

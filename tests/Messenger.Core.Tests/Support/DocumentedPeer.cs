@@ -57,6 +57,13 @@ public sealed class DocumentedPeer : IDisposable
     public bool SendPings { get; init; } = true;
     public bool SendPeersAfterWelcome { get; init; } = true;
     public bool RefuseDataConnections { get; init; }
+
+    /// <summary>A message the peer sends when the node says LEAVE, as one that crossed the LEAVE on the way would
+    /// come. The peer then answers LEAVE_ACK only once the node has answered a PING sent after the message, on the
+    /// same connection: the node has read the message by then.</summary>
+    public string? DataBeforeLeaveAck { get; init; }
+
+    private byte[]? _leaveAckOwedTo;
     public bool Connected { get { lock (_gate) return _welcomed && _gotPubProbe && _gotSubReady; } }
 
     public DocumentedPeer(string cluster, string name, string? nodeEndpoint)
@@ -283,7 +290,18 @@ public sealed class DocumentedPeer : IDisposable
             case PEERS: Note($"<- ROUTER PEERS {ReadPeers(r)}"); break;
             case BROADCAST_ACK: { var s = r.ReadInt64(); End(r, "BROADCAST_ACK"); BroadcastAckedByNode = Math.Max(BroadcastAckedByNode, s); Note($"<- ROUTER BROADCAST_ACK {s}"); break; }
             case ACK: { var s = r.ReadInt64(); End(r, "ACK"); AckedByNode = Math.Max(AckedByNode, s); Note($"<- ROUTER ACK {s}"); break; }
-            case LEAVE: End(r, "LEAVE"); Note("<- ROUTER LEAVE"); LeaveFromNode = true; SendRouter(rid, Frame(LEAVE_ACK), "LEAVE_ACK"); break;
+            case LEAVE:
+                End(r, "LEAVE"); Note("<- ROUTER LEAVE"); LeaveFromNode = true;
+                if (DataBeforeLeaveAck is null)
+                {
+                    SendRouter(rid, Frame(LEAVE_ACK), "LEAVE_ACK");
+                    break;
+                }
+                SendData(DataBeforeLeaveAck);
+                var ping = Frame(PING); ping.Write(Now());
+                SendDealer(ping, "PING");
+                _leaveAckOwedTo = rid;
+                break;
             default: Note($"!! ROUTER unexpected type 0x{type:x2}"); break;
         }
     }
@@ -346,7 +364,11 @@ public sealed class DocumentedPeer : IDisposable
                 break;
             }
             case REFUSE: { var code = r.ReadByte(); var reason = Str8(r); Note($"<- DEALER REFUSE {code} {reason}"); break; }
-            case PONG: r.ReadInt64(); End(r, "PONG"); break;
+            case PONG:
+                r.ReadInt64(); End(r, "PONG");
+                if (_leaveAckOwedTo is { } owed) SendRouter(owed, Frame(LEAVE_ACK), "LEAVE_ACK");
+                _leaveAckOwedTo = null;
+                break;
             case ACK: { var s = r.ReadInt64(); End(r, "ACK"); AckedByNode = Math.Max(AckedByNode, s); Note($"<- DEALER ACK {s}"); break; }
             case PEERS: Note($"<- DEALER PEERS {ReadPeers(r)}"); break;
             case RESET: Note("<- DEALER RESET"); lock (_gate) _welcomed = false; SendHello(); break;
