@@ -35,7 +35,8 @@ public sealed partial class MessengerNode
     /// message was queued: then the message is withdrawn, counted and raised as dropped here), "AckTimeout" after
     /// <see cref="MessengerNodeOptions.AckTimeout"/> or "NotAcknowledged" when the peer goes away first: then the
     /// message may or may not have arrived. Acknowledged messages survive reconnections: what a peer did not
-    /// acknowledge is sent again on its next session, and duplicates are dropped by sequence number.</summary>
+    /// acknowledge is sent again on its next session, and duplicates are dropped by sequence number. Cancelling
+    /// ends the wait, not the message: once queued, it goes all the same.</summary>
     public async Task SendAsync(string to, ReadOnlyMemory<byte> body, MessageContentType contentType, string? topic, bool requireAck, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(to);

@@ -202,9 +202,10 @@ internal sealed partial class NodeRuntime
         if (doorbell) RingDoorbell(queue);
     }
 
-    // A queue closes when its peer is removed, or, for broadcasts, when the node stops.
+    // A queue closes when its peer is removed, and every queue when the node stops: a send that began just before
+    // the stop meets a closed queue of a peer that is still there.
     private MessengerException QueueClosed(OutboundQueue queue) =>
-        queue == _broadcast ? new NodeStoppedException(Name) : new PeerNotFoundException(((PeerLink)queue.Owner!).Name);
+        queue == _broadcast || _stopRequested != 0 ? new NodeStoppedException(Name) : new PeerNotFoundException(((PeerLink)queue.Owner!).Name);
 
     private async ValueTask<long> EnqueueSlowAsync(OutboundQueue queue, ReadOnlyMemory<byte> body, MessageContentType contentType, byte[]? topic, bool ackNow, CancellationToken cancellationToken)
     {
