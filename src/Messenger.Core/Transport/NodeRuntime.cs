@@ -395,9 +395,8 @@ internal sealed partial class NodeRuntime : IDisposable
     /// arrive after the LEAVE, and the peer would count as dropped what this node delivered.</summary>
     private bool SayLeave(PeerLink link)
     {
-        // The peer counts as dropped what this ACK leaves out, so nothing more from it is delivered: a frame the data
-        // receiver had read, or one on the link's own connection, went to the reader all the same, and the message
-        // was both delivered and reported dropped.
+        // The peer counts as dropped what this ACK leaves out: from now on none of its unicast is delivered, from
+        // either connection, else a message could be both delivered and reported dropped.
         long delivered;
         lock (link.DeliveryGate)
         {
