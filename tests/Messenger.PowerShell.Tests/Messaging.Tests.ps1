@@ -431,6 +431,29 @@ Describe 'A send stream that meets a smaller limit' {
     }
 }
 
+Describe 'A send to several peers of different limits' {
+    BeforeAll {
+        $script:i = Start-MessengerNode -Name 'india' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        $script:j = Start-MessengerNode -Name 'juliett' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        $script:k = Start-MessengerNode -Name 'kilo' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon -MaxMessageSize 1024
+        $null = Connect-MessengerPeer -Node india -Endpoint $script:j.Endpoint, $script:k.Endpoint -Timeout 20
+    }
+    AfterAll { Get-MessengerNode -Name india, juliett, kilo -ErrorAction SilentlyContinue | Stop-MessengerNode }
+
+    It 'refuses a body only to the peer it is too large for, naming it, and sends it to the others' -ForEach @(
+        @{ Body = 'x' * 2000; Ack = $false }
+        @{ Body = [byte[]]::new(2000); Ack = $false }
+        @{ Body = 'z' * 2000; Ack = $true }
+    ) {
+        # The smallest limit among -To was taken for all: the message went to none, with one error naming both.
+        Send-MessengerMessage -Node india -To juliett, kilo -Message $Body -WaitForAck:$Ack -ErrorVariable err -ErrorAction SilentlyContinue
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -Be 'MessageTooLarge,Messenger.PowerShell.Commands.SendMessengerMessageCommand'
+        $err[0].TargetObject | Should -Be 'kilo'
+        (Receive-MessengerMessage -Node juliett -Count 1 -Timeout 20).Body.Length | Should -Be 2000
+    }
+}
+
 Describe 'A send stream whose smaller limit leaves' {
     BeforeAll {
         $script:f = Start-MessengerNode -Name 'foxtrot' -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon

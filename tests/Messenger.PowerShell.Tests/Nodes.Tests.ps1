@@ -242,7 +242,19 @@ Describe 'Choosing the node: -Node and the default node' {
 
     It 'fails with InvalidNodeArgument for something that is not a node' {
         $null = New-TestNode -Name 'present' -Extra @{ NoBeacon = $true }
-        { Get-MessengerPeer -Node 42 } | Should -Throw -ErrorId 'InvalidNodeArgument,Messenger.PowerShell.Commands.GetMessengerPeerCommand'
+        { Get-MessengerPeer -Node @{ Name = 'present' } } | Should -Throw -ErrorId 'InvalidNodeArgument,Messenger.PowerShell.Commands.GetMessengerPeerCommand'
+    }
+
+    It 'takes a bare whole number for a node named by it, and completes such a name quoted' {
+        # PowerShell binds a bare 1 to -Node (an object) as a number: InvalidNodeArgument, also for what Tab inserted.
+        $null = 1..2 | Start-MessengerNode -Cluster $script:Cluster -BindAddress 127.0.0.1 -NoBeacon
+        $null = Connect-MessengerPeer -Node 1 -Endpoint (Get-MessengerNode -Name 2).Endpoint -Timeout 20
+        Send-MessengerMessage -Node 1 -To 2 -Message 'hi'
+        foreach ($i in 2) { (Receive-MessengerMessage -Node $i -Count 1 -Timeout 20).Body | Should -Be 'hi' }
+        (Get-MessengerPeer -Node 1).Name | Should -Be '2'
+        { Get-MessengerPeer -Node 3 } | Should -Throw -ErrorId 'NodeNotFound,Messenger.PowerShell.Commands.GetMessengerPeerCommand'
+        Get-Completion 'Get-MessengerPeer -Node ' | Should -Be "'1'", "'2'"
+        Stop-MessengerNode -Node 1, 2 -PassThru | ForEach-Object State | Should -Be 'Stopped', 'Stopped'
     }
 
     It 'fails with NodeStopped on a stopped node object' {

@@ -203,7 +203,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
             'A peer that is not in the peer table ends the command with PeerNotFound before anything is sent; so do a stopped node (NodeStopped) and an invalid topic (InvalidTopic). A message larger than the node''s MaxMessageSize, or than the receiving peer''s (also a peer''s limit told after the command began, or with -WaitForAck after the message was queued), is reported as MessageTooLarge and the stream goes on.'
         )
         Parameters = @{
-            To = 'The peers to send to, by exact name. Tab completes from the live peer table. Each message goes to each of them.'
+            To = 'The peers to send to, by exact name. Tab completes from the live peer table. Each message goes to each of them; one too large for a peer (its MaxMessageSize) is a MessageTooLarge error naming that peer, and still goes to the others.'
             Message = 'The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input; the pipeline enumerates arrays, so pipe a byte array with the comma operator (,$bytes) or give it with -Message. An array given with -Message is one message (a JSON array).'
             Topic = 'A topic the receiver can filter on (Receive-MessengerMessage -Topic): 1 to 255 bytes of UTF-8, valid Unicode.'
             Depth = 'How many levels of nested objects are written to JSON before deeper values are written as their strings. Default: 10.'

@@ -23,7 +23,7 @@ internal static class NodeResolver
                 if (all.Length == 1) return all[0];
                 error = all.Length == 0 ? ErrorFactory.NoNodes() : ErrorFactory.NodeNotSpecifiedError(all);
                 return null;
-            case string name:
+            case var _ when AsName(node) is { } name:
                 if (NodeRegistry.TryGet(name, out var found)) return found;
                 error = ErrorFactory.NodeNotFoundByName(name);
                 return null;
@@ -35,4 +35,13 @@ internal static class NodeResolver
                 return null;
         }
     }
+
+    /// <summary>The node name a -Node argument gives: a string, or a whole number, as PowerShell binds a bare
+    /// <c>1</c> (a node started by <c>1..3 | Start-MessengerNode</c> is named "1"); null for anything else.</summary>
+    public static string? AsName(object? value) => value switch
+    {
+        string name => name,
+        int or long or short or byte or sbyte or uint or ulong or ushort => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture),
+        _ => null,
+    };
 }

@@ -10,7 +10,8 @@ namespace Messenger.PowerShell.Commands;
 /// other objects as JSON. Messages from the pipeline are sent as a stream: the node and peers are resolved once,
 /// and messages go to the engine in bursts (see <see cref="SendCoalescer"/>), so that each costs the pipeline
 /// little more than an enqueue; a lone message goes at once, a burst after a millisecond or so (two if the input
-/// pauses), and the last one when the pipeline ends.
+/// pauses), and the last one when the pipeline ends. Each peer of -To has a stream of its own, with its own limit on
+/// the body's size: a message too large for one of them still goes to the others.
 /// </summary>
 [Cmdlet(VerbsCommunications.Send, "MessengerMessage")]
 [OutputType(typeof(void))]
@@ -18,11 +19,12 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
 {
     private MessengerNode? _engine;
     private BodyEncoder? _encoder;
-    private SendCoalescer? _coalescer;
-    private string[] _targets = [];
-    private string _target = "";
-    private SendLimit? _limit;
+    private PeerStream[] _streams = [];
     private bool _waitForAck;
+
+    /// <summary>One receiving peer: the limit on what it accepts, and (unless each message waits for its
+    /// acknowledgement) the bursts that go to it.</summary>
+    private sealed record PeerStream(string Name, SendLimit Limit, SendCoalescer? Coalescer);
 
     /// <summary>The peers to send to (exact names).</summary>
     [Parameter(Mandatory = true, Position = 0)]
@@ -67,107 +69,119 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
             if (_engine.GetPeer(to) is null) ThrowTerminatingError(ErrorFactory.PeerNotFound(node.Name, to));
         }
         // Everything a message needs is settled here, once: ProcessRecord runs per pipeline object.
-        _targets = To;
-        _target = To.Length == 1 ? To[0] : string.Join(",", To);
-        _limit = new SendLimit(_engine, To);
         _waitForAck = WaitForAck.IsPresent;
         _encoder = new BodyEncoder(Depth);
-        if (!_waitForAck) _coalescer = new SendCoalescer(_engine, _targets, Topic, StopToken);
+        _streams = [.. To.Select(to =>
+            new PeerStream(to, new SendLimit(_engine, [to]), _waitForAck ? null : new SendCoalescer(_engine, [to], Topic, StopToken)))];
     }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void ProcessRecord()
     {
-        // Messages handed over earlier come first: what the engine refused of them, then this one.
-        WriteRefused(_coalescer, _limit!, null);
         var message = Message;
         var value = BodyEncoder.Unwrap(message);
         if (!_waitForAck && value is string text)
         {
-            // The common case: the string is encoded straight into the burst, no copy in between.
-            bool queued;
-            int size;
-            try
-            {
-                queued = _coalescer!.TryAddText(text, _limit!.Bytes, out size)
-                    || (_limit.Refresh() && _coalescer.TryAddText(text, _limit.Bytes, out size));
-            }
-            catch (Exception e) when (e is MessengerException or OperationCanceledException)
-            {
-                // PeerNotFound (the peer left), NodeStopped: no later message could go either.
-                ThrowForSendFailure(e, _target);
-                throw;
-            }
-            if (!queued) WriteError(ErrorFactory.FromException(_limit.TooLarge(size), _target));
-            WriteRefused(_coalescer, _limit!, null);
+            // The common case: the string is encoded straight into each burst, no copy in between.
+            foreach (var stream in _streams) AddText(stream, text);
             return;
         }
 
-        var body = _encoder!.Encode(message, value, _limit!.Bytes, out var contentType);
-        if (body.Length > _limit.Bytes && _limit.Refresh()) body = _encoder.Encode(message, value, _limit.Bytes, out contentType);
-        if (body.Length > _limit.Bytes)
+        // Encoded once, for the largest limit among the peers (a JSON body is cut short past it).
+        var limit = _streams.Max(stream => stream.Limit.Bytes);
+        var body = _encoder!.Encode(message, value, limit, out var contentType);
+        foreach (var stream in _streams)
         {
-            WriteError(_limit.TooLargeError(body.Length, contentType, _target));
-            return;
+            // Messages handed over earlier come first: what the engine refused of them, then this one.
+            WriteRefused(stream.Coalescer, stream.Limit, null);
+            if (body.Length > stream.Limit.Bytes && stream.Limit.Refresh() && stream.Limit.Bytes > limit)
+            {
+                limit = stream.Limit.Bytes;
+                body = _encoder.Encode(message, value, limit, out contentType);
+            }
+            if (body.Length > stream.Limit.Bytes)
+            {
+                WriteError(stream.Limit.TooLargeError(body.Length, contentType, stream.Name));
+                continue;
+            }
+            if (_waitForAck)
+            {
+                SendAcknowledged(stream.Name, body, contentType);
+                continue;
+            }
+            try
+            {
+                stream.Coalescer!.Add(body.Span, contentType);
+            }
+            catch (Exception e) when (e is MessengerException or OperationCanceledException)
+            {
+                ThrowForSendFailure(e, stream.Name);
+                throw;
+            }
+            WriteRefused(stream.Coalescer, stream.Limit, null);
         }
-        if (_waitForAck)
-        {
-            SendAcknowledged(body, contentType);
-            return;
-        }
+    }
+
+    private void AddText(PeerStream stream, string text)
+    {
+        WriteRefused(stream.Coalescer, stream.Limit, null);
+        bool queued;
+        int size;
         try
         {
-            _coalescer!.Add(body.Span, contentType);
+            queued = stream.Coalescer!.TryAddText(text, stream.Limit.Bytes, out size)
+                || (stream.Limit.Refresh() && stream.Coalescer.TryAddText(text, stream.Limit.Bytes, out size));
         }
         catch (Exception e) when (e is MessengerException or OperationCanceledException)
         {
-            ThrowForSendFailure(e, _target);
+            // PeerNotFound (the peer left), NodeStopped: no later message could go either.
+            ThrowForSendFailure(e, stream.Name);
             throw;
         }
-        WriteRefused(_coalescer, _limit!, null);
+        if (!queued) WriteError(ErrorFactory.FromException(stream.Limit.TooLarge(size), stream.Name));
+        WriteRefused(stream.Coalescer, stream.Limit, null);
     }
 
-
-    private void SendAcknowledged(ReadOnlyMemory<byte> body, MessageContentType contentType)
+    private void SendAcknowledged(string to, ReadOnlyMemory<byte> body, MessageContentType contentType)
     {
-        foreach (var to in _targets)
+        try
         {
-            try
-            {
-                _engine!.SendAsync(to, body, contentType, Topic, requireAck: true, StopToken).GetAwaiter().GetResult();
-            }
-            catch (MessengerException e) when (e.ErrorId is "AckTimeout" or "NotAcknowledged" or "MessageTooLarge")
-            {
-                WriteError(ErrorFactory.FromException(e, to));
-            }
-            catch (Exception e) when (e is MessengerException or OperationCanceledException)
-            {
-                ThrowForSendFailure(e, to);
-                throw;
-            }
+            _engine!.SendAsync(to, body, contentType, Topic, requireAck: true, StopToken).GetAwaiter().GetResult();
+        }
+        catch (MessengerException e) when (e.ErrorId is "AckTimeout" or "NotAcknowledged" or "MessageTooLarge")
+        {
+            WriteError(ErrorFactory.FromException(e, to));
+        }
+        catch (Exception e) when (e is MessengerException or OperationCanceledException)
+        {
+            ThrowForSendFailure(e, to);
+            throw;
         }
     }
 
     /// <inheritdoc/>
     protected override void EndProcessing()
     {
-        try
+        foreach (var stream in _streams)
         {
-            _coalescer?.Flush();
+            try
+            {
+                stream.Coalescer?.Flush();
+            }
+            catch (Exception e) when (e is MessengerException or OperationCanceledException)
+            {
+                ThrowForSendFailure(e, stream.Name);
+                throw;
+            }
+            WriteRefused(stream.Coalescer, stream.Limit, null);
         }
-        catch (Exception e) when (e is MessengerException or OperationCanceledException)
-        {
-            ThrowForSendFailure(e, _target);
-            throw;
-        }
-        WriteRefused(_coalescer, _limit!, null);
     }
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _coalescer?.Dispose();
+        if (disposing) foreach (var stream in _streams) stream.Coalescer?.Dispose();
         base.Dispose(disposing);
     }
 }

@@ -52,16 +52,15 @@ public sealed class StopMessengerNodeCommand : MessengerCmdlet
                 }
                 foreach (var item in Node ?? new object?[] { null })
                 {
-                    switch (item is PSObject pso ? pso.BaseObject : item)
+                    var value = item is PSObject pso ? pso.BaseObject : item;
+                    switch (value)
                     {
                         case MessengerNodeInfo node:
                             Stop(node);
                             break;
-                        case string name when NodeRegistry.TryGet(name, out var found):
-                            Stop(found);
-                            break;
-                        case string name:
-                            WriteError(ErrorFactory.NodeNotFoundByName(name));
+                        case var _ when NodeResolver.AsName(value) is { } name:
+                            if (NodeRegistry.TryGet(name, out var found)) Stop(found);
+                            else WriteError(ErrorFactory.NodeNotFoundByName(name));
                             break;
                         case var other:
                             // A peer row too: it names the node that sees the peer, which is not the one to stop.
