@@ -349,8 +349,11 @@ internal sealed partial class NodeRuntime
         }
         link.IdentityProven = true;
         // A peer restarted with its key on other ports, heard from before this node noticed its old process die
-        // (its frames keep the link alive): the link's sockets still point at the old process.
-        if (session?.DataFor is null && link.Address != address && IsNewIncarnation(link, broadcastKey, session?.PlainIncarnation ?? default))
+        // (its frames keep the link alive), or before a link made to the old process (from a PEERS list) was ever
+        // welcomed: the link's sockets still point at the old process. Other ports are another process; another
+        // host alone may be this one named otherwise (a host on two subnets), where a link is not moved by a HELLO.
+        if (session?.DataFor is null && link.Address != address
+            && (IsNewIncarnation(link, broadcastKey, session?.PlainIncarnation ?? default) || (!link.Proven && !SamePorts(link.Address, address))))
             Readdress(link, address);
         if (_routes.TryGetValue(identity, out var old)) DropRoute(old);
         RouterSession? acknowledgeOn = null;

@@ -571,6 +571,8 @@ internal sealed partial class NodeRuntime
         if (restarted) OnPeerRestarted(link);
     }
 
+    private static bool SamePorts(PeerAddress a, PeerAddress b) => a.Port == b.Port && a.PublishPort == b.PublishPort;
+
     /// <summary>The key (protocol 2) or incarnation (protocol 1) in a peer's handshake is of another process than
     /// the one the link knew.</summary>
     private static bool IsNewIncarnation(PeerLink link, byte[]? broadcastKey, Guid plainIncarnation) =>

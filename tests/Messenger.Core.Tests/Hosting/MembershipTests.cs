@@ -316,6 +316,31 @@ public sealed class MembershipTests
         Assert.Equal(b2.Endpoint, a.GetPeer("b")!.Endpoint);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Two_peers_restarted_at_once_on_new_ports_with_seeds_only_find_each_other(bool insecure)
+    {
+        // The new c0 joins through s before s has missed the old c1, and links to the old c1's address from s's PEERS
+        // list. The new c1's HELLO did not move that link, never welcomed there, so both waited in Joining until it
+        // timed out (12-15 s; for good with these patient nodes).
+        await using var cluster = new TestCluster { Insecure = insecure };
+        MessengerNodeOptions SeedsOnly(MessengerNodeOptions o) => TestCluster.Patient(o) with { BeaconEnabled = false };
+        var s = await cluster.StartAsync("s", SeedsOnly);
+        var keys = new[] { MessengerKeyPair.Generate(), MessengerKeyPair.Generate() };
+        MessengerNodeOptions Member(int i) => SeedsOnly(cluster.Options($"c{i}")) with { Seeds = [s.Endpoint], KeyPair = keys[i] };
+        string[] all = ["s", "c0", "c1"];
+        var first = new[] { await MessengerNode.StartAsync(Member(0)), await MessengerNode.StartAsync(Member(1)) };
+        await Task.WhenAll(new[] { s, first[0], first[1] }.Select(n => n.WaitForPeersAsync(all, TestCluster.Timeout)));
+        foreach (var node in first) await node.AbandonForTestsAsync();
+
+        await using var c0 = await MessengerNode.StartAsync(Member(0));
+        await using var c1 = await MessengerNode.StartAsync(Member(1));
+        await Task.WhenAll(new[] { s, c0, c1 }.Select(n => n.WaitForPeersAsync(all, TestCluster.Timeout)));
+        Assert.Equal(c1.Endpoint, c0.GetPeer("c1")!.Endpoint);
+        Assert.Equal(c0.Endpoint, c1.GetPeer("c0")!.Endpoint);
+    }
+
     [Fact]
     public async Task A_vanished_node_is_reported_unreachable_then_gone()
     {
