@@ -262,7 +262,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
             @{ Title = 'Wait for three messages'; Code = '$m = Receive-MessengerMessage -Count 3 -Timeout 10
 $m.Body'; Remarks = 'Waits up to 10 seconds for three messages and shows their bodies.' }
             @{ Title = 'Listen for a topic'; Code = 'Receive-MessengerMessage -Topic ''orders*'' -Timeout -1 | ForEach-Object { $_.Body.Order }'; Remarks = 'Outputs messages whose topic starts with orders as they arrive, until Ctrl+C; other messages stay queued.' }
-            @{ Title = 'Receive as JSON for another tool'; Code = 'Receive-MessengerMessage -Count 1 | ConvertTo-Json -Depth 5'; Remarks = 'Message objects convert cleanly to JSON.' }
+            @{ Title = 'Receive as JSON for another tool'; Code = 'Receive-MessengerMessage -Count 1 | ConvertTo-Json -Depth 5 -EnumsAsStrings'; Remarks = 'Message objects convert cleanly to JSON; -EnumsAsStrings writes Kind and ContentType by name rather than as numbers.' }
         )
     }
 
