@@ -74,9 +74,9 @@ internal sealed class SupervisorScenario(Report report, Settings settings)
                 {
                     if (m.Kind == MessageKind.Broadcast)
                     {
-                        Interlocked.Increment(ref broadcastsRead);
                         var text = m.GetText();
                         if (text.StartsWith("probe:", StringComparison.Ordinal)) probes.TryAdd(text, Clock.Now());
+                        else if (r.Node == a) Interlocked.Increment(ref broadcastsRead);
                         continue;
                     }
                     if (!r.Seen.TryAdd(BinaryPrimitives.ReadInt64LittleEndian(m.Body.Span), 0)) Interlocked.Increment(ref duplicates);
@@ -228,6 +228,8 @@ internal sealed class SupervisorScenario(Report report, Settings settings)
         report.Exactly(S, "messages read twice", Interlocked.Read(ref duplicates), "msg", 0);
         report.Info(S, "broadcasts sent by b", broadcastsSent, "msg");
         report.Info(S, "broadcasts from b read at a", Interlocked.Read(ref broadcastsRead), "msg");
+        report.Info(S, "messages b counted dropped (broadcasts in flight on a failed publisher, among others)", b.Statistics.MessagesDropped, "msg");
+        report.Info(S, "broadcasts of b that a counted missed", a.Statistics.BroadcastsMissed, "msg");
         report.Info(S, "unreachable/left events between a and b during the fault run", flaps.Count, "events");
         var lastError = aToB.LastError ?? bToA.LastError;
         if (lastError is not null) Console.WriteLine($"  last send error: {lastError}");
