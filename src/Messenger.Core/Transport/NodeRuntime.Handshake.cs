@@ -349,11 +349,13 @@ internal sealed partial class NodeRuntime
         }
         link.IdentityProven = true;
         // A peer restarted with its key on other ports, heard from before this node noticed its old process die
-        // (its frames keep the link alive), or before a link made to the old process (from a PEERS list) was ever
-        // welcomed: the link's sockets still point at the old process. Other ports are another process; another
-        // host alone may be this one named otherwise (a host on two subnets), where a link is not moved by a HELLO.
+        // (its frames keep the link alive), or before a link made to the old process from a PEERS list was ever
+        // welcomed: the link's sockets still point at the old process. A PEERS entry holds the ports the node itself
+        // gave, so other ports are another process; another host alone may be this one named otherwise (a host on two
+        // subnets), and a seed's endpoint is the operator's (a port mapped in front of the node), so neither moves.
         if (session?.DataFor is null && link.Address != address
-            && (IsNewIncarnation(link, broadcastKey, session?.PlainIncarnation ?? default) || (!link.Proven && !SamePorts(link.Address, address))))
+            && (IsNewIncarnation(link, broadcastKey, session?.PlainIncarnation ?? default)
+                || (!link.Proven && link.DiscoveredBy == "membership" && !SamePorts(link.Address, address))))
             Readdress(link, address);
         if (_routes.TryGetValue(identity, out var old)) DropRoute(old);
         RouterSession? acknowledgeOn = null;

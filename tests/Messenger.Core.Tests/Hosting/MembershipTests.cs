@@ -330,7 +330,7 @@ public sealed class MembershipTests
         var keys = new[] { MessengerKeyPair.Generate(), MessengerKeyPair.Generate() };
         MessengerNodeOptions Member(int i) => SeedsOnly(cluster.Options($"c{i}")) with { Seeds = [s.Endpoint], KeyPair = keys[i] };
         string[] all = ["s", "c0", "c1"];
-        var first = new[] { await MessengerNode.StartAsync(Member(0)), await MessengerNode.StartAsync(Member(1)) };
+        var first = new[] { await cluster.StartAsync("c0", _ => Member(0)), await cluster.StartAsync("c1", _ => Member(1)) };
         await Task.WhenAll(new[] { s, first[0], first[1] }.Select(n => n.WaitForPeersAsync(all, TestCluster.Timeout)));
         foreach (var node in first) await node.AbandonForTestsAsync();
 
