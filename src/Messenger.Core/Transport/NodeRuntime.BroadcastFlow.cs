@@ -90,9 +90,9 @@ internal sealed partial class NodeRuntime
         CountsInBroadcastWindow(link) ? (int)Math.Max(0, _broadcastWindow.LastPublished - link.BroadcastAcked) : 0;
 
     /// <summary>Poller, while leaving: the peer is still to get or acknowledge broadcasts of ours (some wait to be
-    /// published while the window is full).</summary>
+    /// published while the window is full, or until the peer hears a publisher made anew).</summary>
     private bool OwesBroadcastAcks(PeerLink link) =>
-        BroadcastsUnacknowledged(link) > 0 || (_broadcastHeld && CountsInBroadcastWindow(link));
+        BroadcastsUnacknowledged(link) > 0 || (_broadcastHeld && (CountsInBroadcastWindow(link) || link.ProbingForPublisher));
 
     /// <summary>Poller: the peer now counts in the broadcast window (connected, and hearing our broadcasts). It owes
     /// acknowledgements of what is published from now on, not of what was before; one that acknowledges nothing

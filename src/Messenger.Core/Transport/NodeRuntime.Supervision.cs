@@ -43,9 +43,9 @@ internal sealed partial class NodeRuntime
         Log.PartFailed(_logger, actor, e);
         if (IsFaulted || _stopRequested != 0)
         {
-            // Nothing is restarted while the node stops. A failed leave would never finish, and the stop would wait
-            // out its margin: it ends now, and the peers notice the node gone as they would a killed one.
-            if (actor == LeaveActor) AbandonLeave();
+            // Nothing is restarted while the node stops; a leave that cannot finish would have the stop wait out its
+            // margin.
+            if (actor == LeaveActor) OnLeaveFailed();
             return;
         }
         if (!_supervisor.AllowRestart(actor, e, Environment.TickCount64))

@@ -92,6 +92,7 @@ internal sealed partial class NodeRuntime : IDisposable
     private long _stoppedAtTicks;
     private long _leaveDeadline;
     private int _leaveAcksPending;
+    private int _leaveFailures;
     private readonly List<PeerLink> _leavesWaiting = [];
 
     /// <summary>Tests: peers that this leaving node holds its LEAVE back from, until they acknowledge what it sent.</summary>
@@ -407,18 +408,36 @@ internal sealed partial class NodeRuntime : IDisposable
         return SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
     }
 
-    /// <summary>Poller: the leave failed; the stop goes on without it.</summary>
-    private void AbandonLeave()
+    /// <summary>Poller: the leave's own work failed. One that never began, failed three times, or is past its
+    /// deadline cannot be counted on to finish: the stop goes on without it, and the peers notice the node gone.</summary>
+    private void OnLeaveFailed()
     {
+        if (_leaveDeadline != 0 && ++_leaveFailures < 3 && Environment.TickCount64 < _leaveDeadline) return;
         _leaveDeadline = 0;
+        try
+        {
+            ReportUnacknowledgedBroadcasts(_peers.Values);
+        }
+        catch (Exception e)
+        {
+            Log.PartFailed(_logger, LeaveActor, e);
+        }
         _stopped.TrySetResult();
     }
 
     private void OnLeaveTick()
     {
+        // A publisher made anew just before the stop holds what was queued until its peers hear it (see
+        // WaitingForSubscribers), and probes them at each tick.
+        ProbeForPublisher();
         SayLeaveWhereDelivered();
         FinishLeaveIfDone();
     }
+
+    /// <summary>Counts as dropped, once, the broadcasts published and not acknowledged by the slowest of
+    /// <paramref name="links"/>: a broadcast is one message however many peers did not acknowledge it.</summary>
+    private void ReportUnacknowledgedBroadcasts(IEnumerable<PeerLink> links) =>
+        ReportQueueDropped(links.Select(BroadcastsUnacknowledged).DefaultIfEmpty().Max(), "*", "node stopped", "broadcasts not acknowledged by every peer when this node stopped");
 
     private void FinishLeaveIfDone()
     {
@@ -427,8 +446,7 @@ internal sealed partial class NodeRuntime : IDisposable
         _leaveDeadline = 0;
         // Out of time: a peer that has not acknowledged everything still hears that this node leaves (what it did not
         // acknowledge is counted dropped here), rather than noticing it gone later.
-        // A broadcast is one message however many peers did not acknowledge it: counted once, as the slowest left it.
-        ReportQueueDropped(_leavesWaiting.Count == 0 ? 0 : _leavesWaiting.Max(BroadcastsUnacknowledged), "*", "node stopped", "broadcasts not acknowledged by every peer when this node stopped");
+        ReportUnacknowledgedBroadcasts(_leavesWaiting);
         foreach (var link in _leavesWaiting) SayLeave(link);
         _leavesWaiting.Clear();
         foreach (var link in _peers.Values.ToList()) RemoveLink(link, "this node stopped", raiseEvent: false);

@@ -239,14 +239,41 @@ public sealed class SupervisionTests
     public async Task A_stop_whose_leave_fails_ends_without_waiting_out_the_leave_timeout()
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a");
+        var a = await cluster.StartAsync("a", TestCluster.Patient);
         // Its margin past LeaveTimeout is 5 s: a stop that waited it out would not end within the test's timeout.
         var b = await cluster.StartAsync("b", o => o with { LeaveTimeout = TestCluster.Timeout });
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        a.Faults.MuteBroadcastAcks = true;
+        for (var i = 0; i < 10; i++) await b.BroadcastAsync($"b{i}");
+        Assert.Equal(10, (await TestCluster.ReadAsync(a, 10)).Count);
         b.Faults.Throw("leave");
 
         await b.DisposeAsync().AsTask().WaitAsync(TestCluster.Timeout);
         Assert.Equal(NodeState.Stopped, b.State);
+        // What a did not acknowledge is counted, as a leave that ran out of time counts it.
+        Assert.Equal(10, b.Statistics.MessagesDropped);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_node_that_stops_right_after_its_publisher_restarts_leaves_once_the_peer_has_what_it_held(bool insecure)
+    {
+        // The tick, which probes peers for a publisher made anew, does not run while the node leaves; and a peer it
+        // still probed was told LEAVE at once, and what waited for it counted dropped.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TestCluster.Timeout });
+        var b = await cluster.StartAsync("b");
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        using var probe = new EventProbe(b);
+
+        await RestartAsync(a, "broadcast", () => a.BroadcastAsync("meets the fault").AsTask());
+        await a.BroadcastAsync("last words");
+        await a.DisposeAsync();
+
+        await probe.WaitAsync("left", "a");
+        Assert.Equal(["meets the fault", "last words"], (await TestCluster.ReadAsync(b, 2)).Select(m => m.GetText()));
+        Assert.Equal(0, a.Statistics.MessagesDropped);
     }
 
     [Fact]
