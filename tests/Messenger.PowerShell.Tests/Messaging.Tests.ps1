@@ -452,6 +452,16 @@ Describe 'A send to several peers of different limits' {
         $err[0].TargetObject | Should -Be 'kilo'
         (Receive-MessengerMessage -Node juliett -Count 1 -Timeout 20).Body.Length | Should -Be 2000
     }
+
+    It 'refuses with one error a body over the sending node''s own limit, which no peer could take' -ForEach @(
+        @{ Body = 'x' * 1048577 }
+        @{ Body = [byte[]]::new(1048577) }
+    ) {
+        Send-MessengerMessage -Node india -To juliett, kilo -Message $Body -ErrorVariable err -ErrorAction SilentlyContinue
+        $err.Count | Should -Be 1
+        $err[0].TargetObject | Should -Be 'juliett,kilo'
+        $err[0].Exception.Message | Should -Match 'this node accepts at most 1048576'
+    }
 }
 
 Describe 'A send stream whose smaller limit leaves' {

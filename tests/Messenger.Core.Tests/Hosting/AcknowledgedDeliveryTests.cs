@@ -99,7 +99,7 @@ public sealed class AcknowledgedDeliveryTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task A_message_a_stopping_node_had_not_delivered_by_its_leave_is_either_delivered_or_counted_dropped(bool insecure)
+    public async Task A_message_a_stopping_node_had_not_delivered_by_its_final_ACK_is_not_delivered(bool insecure)
     {
         // b's data receiver has read a's last message and not yet delivered it when b says its final ACK and LEAVE:
         // a counts the message dropped, and b delivered it all the same, before its stop ended the data connection.

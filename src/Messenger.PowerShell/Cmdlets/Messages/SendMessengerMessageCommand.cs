@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Text;
 using System.Runtime.CompilerServices;
 using Messenger.PowerShell.Completion;
 using Messenger.PowerShell.Internal;
@@ -21,6 +22,10 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     private BodyEncoder? _encoder;
     private PeerStream[] _streams = [];
     private bool _waitForAck;
+
+    // The node's own MaxMessageSize, over which a body is too large for every peer: one error, not one per peer.
+    private SendLimit? _ownLimit;
+    private string _allTargets = "";
 
     /// <summary>One receiving peer: the limit on what it accepts, and (unless each message waits for its
     /// acknowledgement) the bursts that go to it.</summary>
@@ -73,6 +78,8 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         _encoder = new BodyEncoder(Depth);
         _streams = [.. To.Select(to =>
             new PeerStream(to, new SendLimit(_engine, [to]), _waitForAck ? null : new SendCoalescer(_engine, [to], Topic, StopToken)))];
+        _ownLimit = new SendLimit(_engine, []);
+        _allTargets = string.Join(",", To);
     }
 
     /// <inheritdoc/>
@@ -83,14 +90,25 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         var value = BodyEncoder.Unwrap(message);
         if (!_waitForAck && value is string text)
         {
+            if (_streams.Length > 1 && Encoding.UTF8.GetMaxByteCount(text.Length) > _ownLimit!.Bytes && Encoding.UTF8.GetByteCount(text) is var size && size > _ownLimit.Bytes)
+            {
+                WriteError(ErrorFactory.FromException(_ownLimit.TooLarge(size), _allTargets));
+                return;
+            }
             // The common case: the string is encoded straight into each burst, no copy in between.
             foreach (var stream in _streams) AddText(stream, text);
             return;
         }
 
         // Encoded once, for the largest limit among the peers (a JSON body is cut short past it).
-        var limit = _streams.Max(stream => stream.Limit.Bytes);
+        var limit = 0;
+        foreach (var stream in _streams) limit = Math.Max(limit, stream.Limit.Bytes);
         var body = _encoder!.Encode(message, value, limit, out var contentType);
+        if (_streams.Length > 1 && body.Length > _ownLimit!.Bytes)
+        {
+            WriteError(_ownLimit.TooLargeError(body.Length, contentType, _allTargets));
+            return;
+        }
         foreach (var stream in _streams)
         {
             // Messages handed over earlier come first: what the engine refused of them, then this one.
@@ -123,6 +141,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AddText(PeerStream stream, string text)
     {
         WriteRefused(stream.Coalescer, stream.Limit, null);
