@@ -48,7 +48,7 @@ internal sealed class SendCoalescer : IDisposable
     private const int AgeCheckMask = 7;
 
     private readonly MessengerNode _engine;
-    private readonly string[]? _targets;
+    private readonly string? _target;
     private readonly string? _topic;
     private readonly CancellationToken _cancellation;
     private readonly Lock _gate = new();
@@ -66,13 +66,13 @@ internal sealed class SendCoalescer : IDisposable
     private bool _disposed;
 
     /// <param name="engine">The node that sends.</param>
-    /// <param name="targets">The peers each message goes to, in this order; null broadcasts it.</param>
+    /// <param name="target">The peer each message goes to; null broadcasts it.</param>
     /// <param name="topic">The topic of every message, or null.</param>
     /// <param name="cancellation">Cancels a hand-over that waits for room in the engine's queue (Ctrl+C).</param>
-    public SendCoalescer(MessengerNode engine, string[]? targets, string? topic, CancellationToken cancellation)
+    public SendCoalescer(MessengerNode engine, string? target, string? topic, CancellationToken cancellation)
     {
         _engine = engine;
-        _targets = targets;
+        _target = target;
         _topic = topic;
         _cancellation = cancellation;
     }
@@ -234,15 +234,7 @@ internal sealed class SendCoalescer : IDisposable
         if (_disposed || _count == 0) return;
         try
         {
-            var burst = new ReadOnlyMemory<OutgoingMessage>(_items, 0, _count);
-            if (_targets is null)
-            {
-                Queue(null, burst);
-            }
-            else
-            {
-                foreach (var to in _targets) Queue(to, burst);
-            }
+            Queue(_target, new ReadOnlyMemory<OutgoingMessage>(_items, 0, _count));
         }
         finally
         {

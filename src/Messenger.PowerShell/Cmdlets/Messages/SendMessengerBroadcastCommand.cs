@@ -48,7 +48,7 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
         ThrowIfInvalidTopic(Topic);
         _limit = new SendLimit(_engine, peers: null);
         _encoder = new BodyEncoder(Depth);
-        _coalescer = new SendCoalescer(_engine, targets: null, Topic, StopToken);
+        _coalescer = new SendCoalescer(_engine, target: null, Topic, StopToken);
     }
 
     /// <inheritdoc/>

@@ -77,7 +77,7 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
         _waitForAck = WaitForAck.IsPresent;
         _encoder = new BodyEncoder(Depth);
         _streams = [.. To.Select(to =>
-            new PeerStream(to, new SendLimit(_engine, [to]), _waitForAck ? null : new SendCoalescer(_engine, [to], Topic, StopToken)))];
+            new PeerStream(to, new SendLimit(_engine, [to]), _waitForAck ? null : new SendCoalescer(_engine, to, Topic, StopToken)))];
         _ownLimit = new SendLimit(_engine, []);
         _allTargets = string.Join(",", To);
     }
