@@ -1,6 +1,6 @@
 using System.Management.Automation;
-using System.Text;
 using System.Runtime.CompilerServices;
+using System.Text;
 using Messenger.PowerShell.Completion;
 using Messenger.PowerShell.Internal;
 
