@@ -61,9 +61,7 @@ public sealed class BroadcastFlowTests
         // peer counted them as said, and the broadcaster, its window full, published nothing more to be acknowledged:
         // every broadcast waited until the peer was left behind, PeerTimeout later.
         await using var cluster = new TestCluster { Insecure = insecure };
-        var a = await cluster.StartAsync("a", TestCluster.Patient);
-        var b = await cluster.StartAsync("b", TestCluster.Patient);
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var (a, b) = await cluster.StartPairAsync(TestCluster.Patient, TestCluster.Patient);
         var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         a.Runtime.BroadcastHeldChanged += isHeld => { if (isHeld) waiting.TrySetResult(); };
 
@@ -97,9 +95,7 @@ public sealed class BroadcastFlowTests
         // the node and close its subscription with the last frames unread, and nobody counted them.
         const int Burst = 200; // about 50 frames, past the window
         await using var cluster = new TestCluster { Insecure = insecure };
-        var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TestCluster.Timeout });
-        var b = await cluster.StartAsync("b");
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var (a, b) = await cluster.StartPairAsync(o => o with { LeaveTimeout = TestCluster.Timeout });
         using var probe = new EventProbe(b);
 
         for (var i = 0; i < Burst; i++) await a.BroadcastAsync(Body);
@@ -117,9 +113,7 @@ public sealed class BroadcastFlowTests
     {
         const int Burst = 200;
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TimeSpan.FromMilliseconds(500) });
-        var b = await cluster.StartAsync("b");
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var (a, b) = await cluster.StartPairAsync(o => o with { LeaveTimeout = TimeSpan.FromMilliseconds(500) });
         b.Faults.MuteBroadcastAcks = true;
 
         for (var i = 0; i < Burst; i++) await a.BroadcastAsync(Body);
@@ -135,9 +129,7 @@ public sealed class BroadcastFlowTests
         // broadcast, acknowledges none: the 65th frame waits (with a window of 32, the 33rd once went, and the window
         // then held at the 65th).
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", TestCluster.Patient);
-        var b = await cluster.StartAsync("b", TestCluster.Patient);
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var (a, b) = await cluster.StartPairAsync(TestCluster.Patient, TestCluster.Patient);
         b.Faults.MuteBroadcastAcks = true;
         for (var i = 0; i < 64; i++)
         {

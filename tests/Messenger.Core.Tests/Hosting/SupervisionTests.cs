@@ -41,7 +41,7 @@ public sealed class SupervisionTests
         // b's link to a is made anew, its SUB to a's PUB with it. Both ends counted the other as connected all
         // along, so a's next broadcasts went to a subscription not yet made, and nobody counted them.
         await using var cluster = new TestCluster { Insecure = insecure };
-        var (a, b) = await ConnectedPairAsync(cluster);
+        var (a, b) = await cluster.StartPairAsync();
 
         await RestartAsync(b, "link:a", () => b.SendAsync("a", "wakes b's link").AsTask());
         await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
@@ -61,7 +61,7 @@ public sealed class SupervisionTests
     {
         // A peer is joining until it answers the new publisher's probe, so that WaitForPeersAsync waits for that.
         await using var cluster = new TestCluster { Insecure = insecure };
-        var (a, b) = await ConnectedPairAsync(cluster);
+        var (a, b) = await cluster.StartPairAsync();
 
         await RestartAsync(a, "broadcast", () => a.BroadcastAsync("meets the fault").AsTask());
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
@@ -78,7 +78,7 @@ public sealed class SupervisionTests
         // The new PUB loses what it publishes before ZeroMQ has reconnected the peers' SUBs: what was queued at the
         // fault, and what came right after the restart, went out to nobody, and only the peers counted it missed.
         await using var cluster = new TestCluster { Insecure = insecure };
-        var (a, b) = await ConnectedPairAsync(cluster);
+        var (a, b) = await cluster.StartPairAsync();
 
         await RestartAsync(a, "broadcast", () => a.BroadcastAsync("meets the fault").AsTask());
         for (var i = 0; i < 5; i++) await a.BroadcastAsync($"after {i}");
@@ -86,12 +86,6 @@ public sealed class SupervisionTests
         Assert.Equal(["meets the fault", .. Enumerable.Range(0, 5).Select(i => $"after {i}")], await TextsAsync(b, 6, m => m.Kind == MessageKind.Broadcast));
         Assert.Equal(0, b.Statistics.BroadcastsMissed);
         Assert.Equal(0, a.Statistics.MessagesDropped);
-    }
-
-    private static async Task<(MessengerNode A, MessengerNode B)> ConnectedPairAsync(TestCluster cluster)
-    {
-        var nodes = await cluster.StartConnectedAsync("a", "b");
-        return (nodes[0], nodes[1]);
     }
 
     /// <summary>Arms a fault in <paramref name="actor"/> of <paramref name="node"/>, does the work that meets it, and
@@ -124,7 +118,7 @@ public sealed class SupervisionTests
         // The greeting is a new session from b, whose subscription to a is unchanged: a goes on counting it as
         // connected (a node that had taken every new session for a new subscription kept b joining for good).
         await using var cluster = new TestCluster();
-        var (a, b) = await ConnectedPairAsync(cluster);
+        var (a, b) = await cluster.StartPairAsync();
         Assert.Equal(1, await a.Runtime.SessionCountAsync("b"));
 
         await b.ConnectAsync(a.Endpoint, TestCluster.Timeout);
@@ -142,8 +136,7 @@ public sealed class SupervisionTests
     public async Task A_failed_actor_is_restarted_and_the_node_keeps_serving(string actor)
     {
         await using var cluster = new TestCluster();
-        var (a, b) = (await cluster.StartAsync("a"), await cluster.StartAsync("b"));
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var (a, b) = await cluster.StartPairAsync();
         var restarted = new TaskCompletionSource<ActorRestartedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         b.ActorRestarted += (_, e) => restarted.TrySetResult(e);
 
@@ -222,9 +215,7 @@ public sealed class SupervisionTests
         // Every piece of the loop's work fails, the stop's leave included: the peer saw the node unreachable, and
         // the stop waited out LeaveTimeout and its margin.
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a");
-        var b = await cluster.StartAsync("b", o => o with { MaxRestarts = 3, LeaveTimeout = TestCluster.Timeout });
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var (a, b) = await cluster.StartPairAsync(configureB: o => o with { MaxRestarts = 3, LeaveTimeout = TestCluster.Timeout });
         using var probe = new EventProbe(a);
         var faulted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         b.Faulted += (_, _) => faulted.TrySetResult();
@@ -239,10 +230,8 @@ public sealed class SupervisionTests
     public async Task A_stop_whose_leave_fails_ends_without_waiting_out_the_leave_timeout()
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", TestCluster.Patient);
         // Its margin past LeaveTimeout is 5 s: a stop that waited it out would not end within the test's timeout.
-        var b = await cluster.StartAsync("b", o => o with { LeaveTimeout = TestCluster.Timeout });
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var (a, b) = await cluster.StartPairAsync(TestCluster.Patient, o => o with { LeaveTimeout = TestCluster.Timeout });
         a.Faults.MuteBroadcastAcks = true;
         for (var i = 0; i < 10; i++) await b.BroadcastAsync($"b{i}");
         Assert.Equal(10, (await TestCluster.ReadAsync(a, 10)).Count);
@@ -262,9 +251,7 @@ public sealed class SupervisionTests
         // The tick, which probes peers for a publisher made anew, does not run while the node leaves; and a peer it
         // still probed was told LEAVE at once, and what waited for it counted dropped.
         await using var cluster = new TestCluster { Insecure = insecure };
-        var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TestCluster.Timeout });
-        var b = await cluster.StartAsync("b");
-        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        var (a, b) = await cluster.StartPairAsync(o => o with { LeaveTimeout = TestCluster.Timeout });
         using var probe = new EventProbe(b);
 
         await RestartAsync(a, "broadcast", () => a.BroadcastAsync("meets the fault").AsTask());

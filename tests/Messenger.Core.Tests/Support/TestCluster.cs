@@ -64,6 +64,16 @@ public sealed class TestCluster : IAsyncDisposable
         return nodes;
     }
 
+    /// <summary>Starts nodes "a" and "b", each with its own settings, and waits until each sees the other connected.</summary>
+    public async Task<(MessengerNode A, MessengerNode B)> StartPairAsync(
+        Func<MessengerNodeOptions, MessengerNodeOptions>? configureA = null, Func<MessengerNodeOptions, MessengerNodeOptions>? configureB = null)
+    {
+        var a = await StartAsync("a", configureA);
+        var b = await StartAsync("b", configureB);
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], Timeout), b.WaitForPeersAsync(["a"], Timeout));
+        return (a, b);
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var node in _nodes) await node.DisposeAsync();
