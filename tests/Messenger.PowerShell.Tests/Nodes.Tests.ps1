@@ -262,6 +262,12 @@ Describe 'Choosing the node: -Node and the default node' {
         Stop-MessengerNode -Node $node
         { Send-MessengerBroadcast -Node $node -Message 'x' } | Should -Throw -ErrorId 'NodeStopped,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand'
         { Register-MessengerEvent -Node $node -EventName PeerLeft } | Should -Throw -ErrorId 'NodeStopped,Messenger.PowerShell.Commands.RegisterMessengerEventCommand'
+        # An empty peer table, or a receive that ends with nothing, would read as "no peers yet" and "no messages yet".
+        { Get-MessengerPeer -Node $node -ErrorAction Stop } | Should -Throw -ErrorId 'NodeStopped,Messenger.PowerShell.Commands.GetMessengerPeerCommand'
+        { Receive-MessengerMessage -Node $node -Timeout 20 -ErrorAction Stop } | Should -Throw -ErrorId 'NodeStopped,Messenger.PowerShell.Commands.ReceiveMessengerMessageCommand'
+        { Receive-MessengerMessage -Node $node -Timeout -1 -ErrorAction Stop } | Should -Throw -ErrorId 'NodeStopped,Messenger.PowerShell.Commands.ReceiveMessengerMessageCommand'
+        Receive-MessengerMessage -Node $node -ErrorVariable failed | Should -BeNullOrEmpty
+        $failed | Should -BeNullOrEmpty -Because 'a receive of only what waits asks for no more than the stopped node has'
     }
 
     It 'takes a peer row for the node that sees the peer, in Register-MessengerEvent too' {

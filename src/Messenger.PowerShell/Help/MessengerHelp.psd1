@@ -128,7 +128,7 @@ Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node ad
     'Get-MessengerPeer' = @{
         Synopsis = 'Gets a node''s peer table.'
         Description = @(
-            'Get-MessengerPeer outputs what a node knows of its peers: name, id, address, endpoints, state (Joining, Connected, Unreachable), when anything last arrived from it, the last heartbeat round-trip time, and how it was found (beacon, seed, hello, membership). Each row is a snapshot taken when the command ran.'
+            'Get-MessengerPeer outputs what a node knows of its peers: name, id, address, endpoints, state (Joining, Connected, Unreachable), when anything last arrived from it, the last heartbeat round-trip time, and how it was found (beacon, seed, hello, membership). Each row is a snapshot taken when the command ran. A stopped node has no peer table: it is the non-terminating error NodeStopped.'
         )
         Parameters = @{
             Name = 'Names of the peers to get. Wildcards are allowed (case-insensitive); a name without wildcards is the exact, case-sensitive name of one peer. Tab completes from the live peer table. A name without wildcards that is not in the table is reported as PeerNotFound.'
@@ -244,7 +244,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
         Synopsis = 'Outputs the messages a node received.'
         Description = @(
             'Receive-MessengerMessage outputs received messages as objects, in arrival order, and removes them from the node''s receive queue: From, To, Topic, Kind (Unicast or Broadcast), ContentType, Body, Size, Sequence, SentAt and ReceivedAt. Body is the string, the byte array, or the object (PSCustomObject, number, array) that was sent.'
-            'Without -Count or -Timeout it outputs what is waiting and returns at once. With -Count it stops after that many messages, waiting for them up to -Timeout (30 seconds by default); when fewer arrived in time it outputs those and writes the non-terminating error ReceiveTimeout. With -Timeout alone it listens that long. Ctrl+C stops it cleanly. Messages are output as they arrive.'
+            'Without -Count or -Timeout it outputs what is waiting and returns at once. With -Count it stops after that many messages, waiting for them up to -Timeout (30 seconds by default); when fewer arrived in time it outputs those and writes the non-terminating error ReceiveTimeout. With -Timeout alone it listens that long. Ctrl+C stops it cleanly. Messages are output as they arrive. A receive that waits (-Count or -Timeout) on a node that stops, or has stopped, outputs what the node still holds and then writes the non-terminating error NodeStopped; one that does not wait outputs what is waiting, also from a stopped node.'
             'Messages that -From, -Topic or -Kind leave out stay, in order, for later receives. While a MessageReceived event subscription (Register-MessengerEvent) exists, messages go to the events instead.'
         )
         Parameters = @{

@@ -142,12 +142,10 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
 
         var dropped = node.TakeStashDropped();
         if (dropped > 0) WriteWarning($"Node {node.Name} dropped {dropped} filtered-out messages kept for later receives: more than its receive queue capacity were waiting.");
-        if (Count > 0 && received < Count)
-        {
-            WriteError(stopped
-                ? ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name)
-                : ErrorFactory.ReceiveTimeoutError(node.Name, received, Count, timeout));
-        }
+        // A receive that would have waited for more, and ended because the node stopped, says so: also one without
+        // -Count, which a script may call in a loop that would otherwise go on quietly against a stopped node.
+        if (stopped) WriteError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
+        else if (Count > 0 && received < Count) WriteError(ErrorFactory.ReceiveTimeoutError(node.Name, received, Count, timeout));
     }
 
     /// <summary>

@@ -30,6 +30,12 @@ public sealed class GetMessengerPeerCommand : MessengerCmdlet
     protected override void ProcessRecord()
     {
         var node = ResolveNode(Node);
+        if (node.Node.State is NodeState.Stopped or NodeState.Faulted)
+        {
+            // A stopped node has no peers to show: say so, rather than an empty table that reads as "no peers yet".
+            WriteError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
+            return;
+        }
         var patterns = Name?.Select(n => new NamePattern(n)).ToArray() ?? [];
         var found = new bool[patterns.Length];
         foreach (var peer in node.Node.GetPeers())
