@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Text.Json;
+using Messenger.Internal;
 
 namespace Messenger;
 
@@ -11,10 +11,10 @@ public sealed partial class MessengerNode
     /// <summary>Sends text to one peer. Completes when the message is queued for the peer (at once, unless the
     /// peer's send queue is full: then when there is room).</summary>
     /// <exception cref="PeerNotFoundException">No peer of that name is in the peer table.</exception>
+    /// <exception cref="ArgumentException">The text holds half of a surrogate pair, which UTF-8 cannot carry.</exception>
     public ValueTask SendAsync(string to, string text, string? topic = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        return SendAsync(to, Encoding.UTF8.GetBytes(text), MessageContentType.Text, topic, cancellationToken);
+        return SendAsync(to, TextBody.Encode(text), MessageContentType.Text, topic, cancellationToken);
     }
 
     /// <summary>Sends a body of bytes to one peer.</summary>
@@ -50,10 +50,10 @@ public sealed partial class MessengerNode
     }
 
     /// <summary>Sends text to one peer; with <paramref name="requireAck"/>, as the bytes overload.</summary>
+    /// <exception cref="ArgumentException">The text holds half of a surrogate pair, which UTF-8 cannot carry.</exception>
     public Task SendAsync(string to, string text, string? topic, bool requireAck, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        return SendAsync(to, Encoding.UTF8.GetBytes(text), MessageContentType.Text, topic, requireAck, cancellationToken);
+        return SendAsync(to, TextBody.Encode(text), MessageContentType.Text, topic, requireAck, cancellationToken);
     }
 
     /// <summary>Sends a value serialized as JSON to one peer.</summary>
@@ -87,10 +87,10 @@ public sealed partial class MessengerNode
     }
 
     /// <summary>Sends text to every connected peer.</summary>
+    /// <exception cref="ArgumentException">The text holds half of a surrogate pair, which UTF-8 cannot carry.</exception>
     public ValueTask BroadcastAsync(string text, string? topic = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        return BroadcastAsync(Encoding.UTF8.GetBytes(text), MessageContentType.Text, topic, cancellationToken);
+        return BroadcastAsync(TextBody.Encode(text), MessageContentType.Text, topic, cancellationToken);
     }
 
     /// <summary>Sends a body of bytes to every connected peer.</summary>

@@ -350,6 +350,20 @@ Describe 'Send-MessengerMessage and Receive-MessengerMessage' {
             Should -Throw -ErrorId 'InvalidTopic,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand'
     }
 
+    It 'refuses text holding half of a surrogate pair with InvalidText, and the stream goes on' {
+        # UTF-8 cannot carry it: encoded, it would arrive as another text, with U+FFFD in its place.
+        $lone = "half $([char]0xD800) pair"
+        $pair = "whole $([char]0xD83D)$([char]0xDE00) pair"
+        'before', $lone, $pair | Send-MessengerMessage -Node alpha -To bravo -ErrorVariable err -ErrorAction SilentlyContinue
+        'before', $lone, 'after' | Send-MessengerMessage -Node alpha -To bravo -WaitForAck -ErrorVariable +err -ErrorAction SilentlyContinue
+        'before', "$([char]0xDC00)", 'after' | Send-MessengerBroadcast -Node alpha -ErrorVariable +err -ErrorAction SilentlyContinue
+        $err.FullyQualifiedErrorId | Should -Be 'InvalidText,Messenger.PowerShell.Commands.SendMessengerMessageCommand',
+            'InvalidText,Messenger.PowerShell.Commands.SendMessengerMessageCommand', 'InvalidText,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err[0].Exception.Message | Should -BeLike '*at index 5*'
+        (Receive-MessengerMessage -Node bravo -Count 6 -Timeout 10).Body | Should -Be 'before', $pair, 'before', 'after', 'before', 'after'
+    }
+
     It 'fails with InvalidTopic for a topic over 255 bytes' {
         { Send-MessengerMessage -Node alpha -To bravo -Message 'x' -Topic ('t' * 300) } |
             Should -Throw -ErrorId 'InvalidTopic,Messenger.PowerShell.Commands.SendMessengerMessageCommand'

@@ -174,7 +174,7 @@ foreach ($cmd in $cmdlets) {
 
     $w.WriteStartElement('maml', 'alertSet', $maml)
     $w.WriteStartElement('maml', 'alert', $maml)
-    $notes = @($h.ContainsKey('Notes') ? $h.Notes : @()) + 'Errors carry stable ErrorIds (NodeNotFound, NodeNotSpecified, NodeNameInUse, PeerNotFound, PeerWaitTimeout, ReceiveTimeout, InvalidConfiguration, NodeStopped, MessageTooLarge, InvalidTopic, AckTimeout, NotAcknowledged, HandshakeRefused, SeedIsThisNode, InvalidNodeArgument); catch them by FullyQualifiedErrorId. See about_Messenger.'
+    $notes = @($h.ContainsKey('Notes') ? $h.Notes : @()) + 'Errors carry stable ErrorIds (NodeNotFound, NodeNotSpecified, NodeNameInUse, PeerNotFound, PeerWaitTimeout, ReceiveTimeout, InvalidConfiguration, NodeStopped, MessageTooLarge, InvalidTopic, AckTimeout, NotAcknowledged, HandshakeRefused, SeedIsThisNode, InvalidNodeArgument, InvalidText); catch them by FullyQualifiedErrorId. See about_Messenger.'
     foreach ($n in $notes) { $w.WriteElementString('maml', 'para', $maml, $n) }
     $w.WriteEndElement()
     $w.WriteEndElement()

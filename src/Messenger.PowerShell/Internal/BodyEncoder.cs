@@ -25,6 +25,25 @@ internal sealed class BodyEncoder
         return inner is PSCustomObject ? pso : inner;
     }
 
+    /// <summary>Where <paramref name="text"/> holds half of a surrogate pair, or -1. UTF-8 cannot carry one: an
+    /// encoder puts U+FFFD in its place, and the peer would read another text. Cheap for text without surrogates
+    /// (one vectorized search), the common case.</summary>
+    public static int LoneSurrogateAt(string text)
+    {
+        for (var i = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF'); i >= 0 && i < text.Length; i++)
+        {
+            var c = text[i];
+            if (!char.IsSurrogate(c)) continue;
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+                continue;
+            }
+            return i;
+        }
+        return -1;
+    }
+
     /// <param name="message">The argument as bound (JSON keeps a wrapper's extra properties).</param>
     /// <param name="value">The same, unwrapped (<see cref="Unwrap"/>).</param>
     /// <param name="maxBytes">The largest body that can go: JSON is not written far past it (what is returned is then

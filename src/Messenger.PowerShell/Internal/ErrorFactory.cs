@@ -13,6 +13,7 @@ internal static class ErrorFactory
     public const string NodeNameInUse = "NodeNameInUse";
     public const string ReceiveTimeout = "ReceiveTimeout";
     public const string InvalidNodeArgument = "InvalidNodeArgument";
+    public const string InvalidText = "InvalidText";
 
     public static ErrorRecord FromException(MessengerException e, object? target) =>
         new(e, e.ErrorId, Category(e.ErrorId), target);
@@ -47,13 +48,18 @@ internal static class ErrorFactory
         $"Node '{node}' received {received} of {wanted} messages in {timeout.TotalSeconds:0.###} s.",
         node);
 
+    public static ErrorRecord InvalidTextError(int index, object target) => Create(
+        InvalidText,
+        $"The message text holds half of a surrogate pair (at index {index}), which UTF-8 cannot carry: it would arrive as another text, with U+FFFD in its place. It was not sent.",
+        target);
+
     public static ErrorRecord PeerNotFound(string node, string peer) =>
         new(new PeerNotFoundException(peer), "PeerNotFound", ErrorCategory.ObjectNotFound, $"{node}:{peer}");
 
     public static ErrorCategory Category(string errorId) => errorId switch
     {
         "PeerNotFound" or NodeNotFound => ErrorCategory.ObjectNotFound,
-        NodeNotSpecified or InvalidNodeArgument or "InvalidConfiguration" or "InvalidTopic" => ErrorCategory.InvalidArgument,
+        NodeNotSpecified or InvalidNodeArgument or "InvalidConfiguration" or "InvalidTopic" or InvalidText => ErrorCategory.InvalidArgument,
         NodeNameInUse => ErrorCategory.ResourceExists,
         "PeerWaitTimeout" or ReceiveTimeout => ErrorCategory.OperationTimeout,
         "NodeStopped" => ErrorCategory.ResourceUnavailable,

@@ -172,6 +172,23 @@ public sealed class LifecycleTests
         await Assert.ThrowsAsync<InvalidTopicException>(async () => await a.BroadcastAsync("x", topic: "orders\ud800"));
         await Assert.ThrowsAsync<PeerNotFoundException>(async () => await a.SendAsync("nobody", "x"));
     }
+
+    [Fact]
+    public async Task Text_holding_half_of_a_surrogate_pair_is_refused_at_send_and_a_whole_pair_goes()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b) = await cluster.StartPairAsync();
+        // UTF-8 cannot carry half a pair: encoded, it would arrive as another text, with U+FFFD in its place.
+        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await a.SendAsync("b", "half \ud800 pair"));
+        Assert.Equal("text", error.ParamName);
+        Assert.Contains("index 5", error.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await a.SendAsync("b", "\udc00", topic: null, requireAck: true));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await a.BroadcastAsync("pair \ud83d"));
+        await a.SendAsync("b", "whole \ud83d\ude00 pair");
+        var received = await TestCluster.ReadAsync(b, 1);
+        Assert.Equal("whole \ud83d\ude00 pair", received[0].GetText());
+        Assert.Equal(1, b.Statistics.MessagesReceived);
+    }
 }
 
 [Collection(SerialCollection.Name)]

@@ -63,6 +63,11 @@ public sealed class SendMessengerBroadcastCommand : MessengerCmdlet
         {
             if (value is string text)
             {
+                if (BodyEncoder.LoneSurrogateAt(text) is var at and >= 0)
+                {
+                    WriteError(ErrorFactory.InvalidTextError(at, _engine!.Name));
+                    return;
+                }
                 if (!_coalescer!.TryAddText(text, _limit!.Bytes, out var size)
                     && !(_limit.Refresh() && _coalescer.TryAddText(text, _limit.Bytes, out size))) WriteError(TooLarge(size));
                 WriteRefused(_coalescer, _limit!, _engine!.Name);

@@ -88,6 +88,13 @@ public sealed class SendMessengerMessageCommand : MessengerCmdlet
     {
         var message = Message;
         var value = BodyEncoder.Unwrap(message);
+        if (value is string invalid && BodyEncoder.LoneSurrogateAt(invalid) is var at and >= 0)
+        {
+            // Messages handed over earlier come first: what the engine refused of them, then this one.
+            foreach (var stream in _streams) WriteRefused(stream.Coalescer, stream.Limit, null);
+            WriteError(ErrorFactory.InvalidTextError(at, _allTargets));
+            return;
+        }
         if (!_waitForAck && value is string text)
         {
             if (_streams.Length > 1 && Encoding.UTF8.GetMaxByteCount(text.Length) > _ownLimit!.Bytes && Encoding.UTF8.GetByteCount(text) is var size && size > _ownLimit.Bytes)
