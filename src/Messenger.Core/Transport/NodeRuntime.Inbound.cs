@@ -371,6 +371,13 @@ internal sealed partial class NodeRuntime
                 break;
             case FrameType.LeaveAck:
                 ControlFrames.ReadEmpty(frame);
+                if (!link.AwaitingLeaveAck)
+                {
+                    // Counted, it would let this node's leave end before the peers it waits for had answered.
+                    Reject(link.Name, "LEAVE_ACK for no LEAVE");
+                    break;
+                }
+                link.AwaitingLeaveAck = false;
                 _leaveAcksPending--;
                 FinishLeaveIfDone();
                 break;

@@ -388,6 +388,7 @@ internal sealed partial class NodeRuntime : IDisposable
             if (!gone && (link.Outbound.AcknowledgedSequence < link.Outbound.LastSequence || OwesBroadcastAcks(link))) continue;
             _leavesWaiting.RemoveAt(i);
             if (gone || !SayLeave(link)) _leaveAcksPending--;
+            else link.AwaitingLeaveAck = true;
         }
     }
 

@@ -149,6 +149,9 @@ internal sealed class PeerLink
     /// <summary>Our HELLO was answered with WELCOME: unicast from us to it works.</summary>
     public bool Welcomed { get; set; }
 
+    /// <summary>This node, leaving, said LEAVE to it and waits for its LEAVE_ACK: the only one that counts.</summary>
+    public bool AwaitingLeaveAck { get; set; }
+
     /// <summary>Our SUB received its PUB_PROBE: its broadcasts reach us.</summary>
     public bool HearsTheirBroadcast { get; set; }
 

@@ -158,6 +158,31 @@ public sealed class DocumentedPeerTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_LEAVE_ACK_for_no_LEAVE_is_rejected_and_the_leave_still_waits_for_the_real_one()
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var log = new CapturingLoggerFactory();
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, LeaveTimeout = T, LoggerFactory = log });
+        // It answers the node's LEAVE only after a round trip of its own: the leave must wait for that.
+        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint) { DataBeforeLeaveAck = "crossed" };
+        try
+        {
+            peer.Start();
+            await a.WaitForPeersAsync(["zed"], T);
+            peer.Enqueue(p => { p.SendUnaskedLeaveAck(); p.SendUnaskedLeaveAck(); });
+            await log.Written.UntilAsync(() => log.Lines.Count(l => l.Message.Contains("LEAVE_ACK for no LEAVE", StringComparison.Ordinal)) == 2,
+                () => log.All, T);
+            await a.StopAsync();
+            Assert.True(peer.LeaveFromNode, "no LEAVE from the node");
+            Assert.Contains(peer.Log, l => l.EndsWith("-> ROUTER LEAVE_ACK", StringComparison.Ordinal));
+        }
+        finally
+        {
+            foreach (var line in peer.Log) output.WriteLine(line);
+        }
+    }
+
     private static int FreeUdpPort()
     {
         using var s = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));

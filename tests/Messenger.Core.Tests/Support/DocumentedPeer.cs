@@ -157,6 +157,9 @@ public sealed class DocumentedPeer : IDisposable
         SendDealer(Frame(LEAVE), "LEAVE");
     }
 
+    /// <summary>A LEAVE_ACK for no LEAVE, as a confused or hostile member could send one.</summary>
+    public void SendUnaskedLeaveAck() => SendRouter(_nodeLinkRid!, Frame(LEAVE_ACK), "unasked LEAVE_ACK");
+
     private static void WriteBatch(BinaryWriter w, string[] texts, ref long seq)
     {
         w.Write((uint)texts.Length);
