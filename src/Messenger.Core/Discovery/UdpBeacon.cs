@@ -18,6 +18,7 @@ internal sealed class UdpBeacon : IDisposable
     private readonly int _port;
     private readonly NodeId _self;
     private readonly Action<BeaconAnnouncement, IPAddress> _heard;
+    private readonly Action<IPAddress, string> _rejected;
     private readonly Action<string, Exception?> _failed;
     private readonly Action? _faultCheck;
     private readonly Thread _thread;
@@ -29,6 +30,7 @@ internal sealed class UdpBeacon : IDisposable
         TimeSpan interval,
         BeaconAnnouncement self,
         Action<BeaconAnnouncement, IPAddress> heard,
+        Action<IPAddress, string> rejected,
         Action<string, Exception?> failed,
         Action? faultCheck = null)
     {
@@ -39,6 +41,7 @@ internal sealed class UdpBeacon : IDisposable
         _self = self.Id;
         _announcement = self.Encode();
         _heard = heard;
+        _rejected = rejected;
         _failed = failed;
         _socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -55,8 +58,6 @@ internal sealed class UdpBeacon : IDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = $"messenger-beacon-{self.Name}" };
     }
 
-    public long Heard { get; private set; }
-    public long Rejected { get; private set; }
     public long SendErrors { get; private set; }
 
     public void Start() => _thread.Start();
@@ -87,13 +88,12 @@ internal sealed class UdpBeacon : IDisposable
                 {
                     heard = BeaconAnnouncement.Decode(buffer.AsSpan(0, n));
                 }
-                catch (ProtocolException)
+                catch (ProtocolException e)
                 {
-                    Rejected++;
+                    _rejected(source, e.Message);
                     continue;
                 }
                 if (heard.Id == _self) continue;
-                Heard++;
                 _heard(heard, source);
             }
             catch (Exception e) when (_stopping && e is SocketException or ObjectDisposedException)

@@ -53,4 +53,8 @@ internal enum RejectReason : byte
     /// before it were lost on the way (a TCP connection that broke and was connected again). The data connection's
     /// session ends, and its sender sends again what was not acknowledged.</summary>
     Gap,
+
+    /// <summary>A UDP datagram on the beacon port that is not a whole, valid beacon: another program's, or a
+    /// truncated or malformed announcement.</summary>
+    BadBeacon,
 }

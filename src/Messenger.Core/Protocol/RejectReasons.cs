@@ -22,6 +22,7 @@ internal static class RejectReasons
         "duplicate",
         "invalid",
         "gap",
+        "bad-beacon",
     ];
 
     public static int Count => s_tags.Length;

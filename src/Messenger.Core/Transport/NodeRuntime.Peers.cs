@@ -45,6 +45,21 @@ internal sealed partial class NodeRuntime
         });
     }
 
+    private long _beaconsRejected;
+    private long _nextBeaconRejectLog;
+
+    /// <summary>The beacon's thread: a datagram on the beacon port that is no valid beacon is counted, and the first
+    /// of each second logged (event 1300, debug), as dropped frames are.</summary>
+    private void RejectedBeacon(IPAddress from, string why)
+    {
+        Interlocked.Increment(ref _beaconsRejected);
+        Telemetry.FramesRejected.Add(1, _nodeTag, new("reason", RejectReasons.Tag(RejectReason.BadBeacon)));
+        var now = Environment.TickCount64;
+        if (now < Volatile.Read(ref _nextBeaconRejectLog)) return;
+        Volatile.Write(ref _nextBeaconRejectLog, now + RejectSummaryMilliseconds);
+        Log.FrameRejected(_logger, $"beacon from {from}", why);
+    }
+
     private void OnBeacon(BeaconAnnouncement heard, IPAddress from)
     {
         if (_stopRequested != 0) return;

@@ -192,6 +192,7 @@ internal sealed partial class NodeRuntime
             _options.BeaconInterval,
             new BeaconAnnouncement(_options.Cluster, Id, Name, Port, PublishPort, _options.Insecure ? null : _security.KeyPair.PublicKeyBytes),
             HeardBeacon,
+            RejectedBeacon,
             (part, e) => Post(() => OnActorFailed("beacon", e ?? new InvalidOperationException(part), RestartBeacon)),
             () => Faults.Check("beacon"));
 

@@ -246,7 +246,7 @@ internal sealed partial class NodeRuntime : IDisposable
         FramesReceived = Volatile.Read(ref _framesReceived) + Volatile.Read(ref _dataFramesReceived),
         BytesSent = Volatile.Read(ref _bytesSent),
         BytesReceived = Volatile.Read(ref _bytesReceived) + Volatile.Read(ref _dataBytesReceived),
-        FramesRejected = Volatile.Read(ref _framesRejected) + Volatile.Read(ref _dataFramesRejected),
+        FramesRejected = Volatile.Read(ref _framesRejected) + Volatile.Read(ref _dataFramesRejected) + Interlocked.Read(ref _beaconsRejected),
         HandshakesRefused = Volatile.Read(ref _handshakesRefused),
         Restarts = _supervisor.TotalRestarts,
     };

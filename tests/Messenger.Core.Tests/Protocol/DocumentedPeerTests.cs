@@ -112,6 +112,35 @@ public sealed class DocumentedPeerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Datagrams_on_the_beacon_port_that_are_no_beacon_are_counted_and_logged()
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var beaconPort = FreeUdpPort();
+        var log = new CapturingLoggerFactory();
+        var a = await cluster.StartAsync("a", o => o with { BeaconPort = beaconPort, LoggerFactory = log });
+        using var peer = new DocumentedPeer(cluster.Name, "bea", nodeEndpoint: null);
+        try
+        {
+            peer.Start();
+            var before = a.Statistics.FramesRejected;
+            var beacon = peer.Beacon();
+            byte[][] junk = [[1, 2, 3], "MSGRB"u8.ToArray(), beacon[..^1], [.. beacon, 0], [.. "MSGRB"u8, 9, 0]];
+            using var udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)) { EnableBroadcast = true };
+            var to = new IPEndPoint(IPAddress.Parse("127.255.255.255"), beaconPort);
+            foreach (var datagram in junk) await udp.SendAsync(datagram, to);
+            // One socket to one socket on loopback keeps the order: once the beacon after the junk is heard, so was the junk.
+            await udp.SendAsync(beacon, to);
+            await a.WaitForPeersAsync(["bea"], T);
+            Assert.Equal(junk.Length, a.Statistics.FramesRejected - before);
+            Assert.Contains(log.Lines, l => l.EventId == 1300 && l.Message.Contains("beacon from 127.0.0.1", StringComparison.Ordinal));
+        }
+        finally
+        {
+            foreach (var line in peer.Log) output.WriteLine(line);
+        }
+    }
+
+    [Fact]
     public async Task A_peer_written_from_the_document_sees_the_node_leave()
     {
         await using var cluster = new TestCluster { Insecure = true };
