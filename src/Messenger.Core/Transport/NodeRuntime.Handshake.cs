@@ -105,11 +105,13 @@ internal sealed partial class NodeRuntime
         var fatal = false; // not allowed, or this node: not worth another try
         var someoneElse = false; // another node answers at the address, or the node under another name
         var misnamed = false;
+        var itself = false; // this node's own ROUTER answered: the address is this node's
         try
         {
             var payload = ControlFrames.ReadPayload(handshake.ReadMessage(message), withKey: false);
             var remote = handshake.RemoteStaticPublicKey;
             var id = NodeId.FromPublicKey(remote);
+            itself = id == Id && payload.Name == Name && payload.Port == Port;
             if (session.ExpectedId is { } expected && expected != id) (failure, someoneElse) = ($"it proved to be node {id}, not {expected}", true);
             else if (!_security.IsAllowed(remote)) failure = $"its key {Convert.ToBase64String(remote)} is not on the allowlist";
             else if (id == Id)
@@ -156,6 +158,7 @@ internal sealed partial class NodeRuntime
         // let in meanwhile.
         if ((fatal || someoneElse) && session.ExpectedId is { } bad && _peers.TryGetValue(bad, out var link) && !(someoneElse && link.IdentityProven))
         {
+            if (itself) RememberOwnEndpoint(link.Address);
             // Misnamed, it is the node all the same: its own beacon may make the link again at once.
             if (!misnamed) _refusedUntil[bad] = Environment.TickCount64 + 5000;
             RemoveLink(link, $"handshake failed: {failure}", raiseEvent: true);

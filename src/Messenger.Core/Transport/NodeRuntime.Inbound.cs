@@ -338,6 +338,7 @@ internal sealed partial class NodeRuntime
     {
         Log.RefusedByPeer(_logger, LogLevel.Error, link.Name, refuse.Code.ToString(), refuse.Reason);
         if (refuse.Code != RefuseCode.SelfConnection) _refusedUntil[link.Id] = Environment.TickCount64 + 5000;
+        else RememberOwnEndpoint(link.Address);
         RemoveLink(link, $"refused: {refuse.Reason}", raiseEvent: true);
     }
 

@@ -45,6 +45,17 @@ internal sealed partial class NodeRuntime
         });
     }
 
+    // Addresses where a link met this node itself; bounded, as a host has many loopback addresses.
+    private const int MaxOwnEndpoints = 64;
+    private readonly HashSet<string> _ownEndpoints = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>A link met this node itself at <paramref name="address"/>. Not its id (a forged beacon may give a
+    /// member's) but the address is passed over from now on: anyone may announce it again and again.</summary>
+    private void RememberOwnEndpoint(PeerAddress address)
+    {
+        if (_ownEndpoints.Count < MaxOwnEndpoints) _ownEndpoints.Add(address.Endpoint);
+    }
+
     private long _beaconsRejected;
     private long _nextBeaconRejectLog;
 
@@ -134,6 +145,7 @@ internal sealed partial class NodeRuntime
             return known;
         }
         if (!proven && _refusedUntil.TryGetValue(id, out var until) && Environment.TickCount64 < until) return null;
+        if (!proven && _ownEndpoints.Contains(address.Endpoint)) return null;
         if (!proven && _departedUntil.TryGetValue(id, out var departed) && Environment.TickCount64 < departed) return null;
         if (name == Name)
         {

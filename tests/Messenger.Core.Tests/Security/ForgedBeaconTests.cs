@@ -218,6 +218,31 @@ public sealed class ForgedBeaconTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_forged_beacon_that_gives_the_nodes_own_address_is_followed_once(bool insecure)
+    {
+        // Anyone may announce a new node at this node's own ports: the link meets the node itself (insecure: it
+        // refuses itself, SelfConnection; secure: the handshake proves this node's key). Followed at every beacon,
+        // the forger would set the pace of failed handshakes and of error lines.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var log = new CapturingLoggerFactory();
+        var a = await cluster.StartAsync("a", o => o with { LoggerFactory = log });
+        BeaconAnnouncement Mirror() => insecure
+            ? new(cluster.Name, NodeId.NewRandom(), "mirror", a.Port, a.PublishPort, null)
+            : Forged(cluster.Name, MessengerKeyPair.Generate(), "mirror", a.Port);
+        var mirror = Mirror();
+        await SendBeaconAsync(mirror);
+        await log.Written.UntilAsync(() => log.Lines.Any(l => l.EventId == 1100 && l.Message.StartsWith("Peer mirror", StringComparison.Ordinal) && l.Message.Contains("Gone", StringComparison.Ordinal)),
+            () => log.All, TestCluster.Timeout);
+        await SendBeaconAsync(mirror);
+        await SendBeaconAsync(Mirror());
+        await WaitUntilHeardAsync(a, cluster.Name, insecure);
+        Assert.Single(log.Lines, l => l.EventId == 1101 && l.Message.Contains("mirror", StringComparison.Ordinal));
+        Assert.Null(a.GetPeer("mirror"));
+    }
+
     private static BeaconAnnouncement Forged(string cluster, MessengerKeyPair key, string name, int port) =>
         new(cluster, NodeId.FromPublicKey(key.PublicKeyBytes), name, port, TestCluster.FreeTcpPort(), key.PublicKeyBytes);
 
@@ -229,10 +254,12 @@ public sealed class ForgedBeaconTests
 
     /// <summary>Beacons are read in order: once a marker sent after the forged beacon is in the table, so was the
     /// forged beacon read.</summary>
-    private static async Task WaitUntilHeardAsync(MessengerNode node, string cluster)
+    private static async Task WaitUntilHeardAsync(MessengerNode node, string cluster, bool insecure = false)
     {
         var marker = $"marker-{Guid.NewGuid():N}"[..20];
-        await SendBeaconAsync(Forged(cluster, MessengerKeyPair.Generate(), marker, TestCluster.FreeTcpPort()));
+        await SendBeaconAsync(insecure
+            ? new(cluster, NodeId.NewRandom(), marker, TestCluster.FreeTcpPort(), TestCluster.FreeTcpPort(), null)
+            : Forged(cluster, MessengerKeyPair.Generate(), marker, TestCluster.FreeTcpPort()));
         await WaitUntilAsync(() => node.GetPeer(marker) is not null, "the marker beacon was never heard");
     }
 
