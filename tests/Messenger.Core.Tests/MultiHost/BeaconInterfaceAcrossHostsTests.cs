@@ -71,6 +71,27 @@ public sealed class BeaconInterfaceAcrossHostsTests : MultiHostTestBase
             c.WaitForMessageAsync("d", "unicast", "d to c on the second bridge", Delivery));
     }
 
+    /// <summary>Linux reports the state "unknown", not "up", for virtual interfaces whose driver tracks no carrier: a
+    /// bridge without ports (here), vxlan, tun (.NET reads them as up). Such an interface is used when named (a), and
+    /// by the default choice (b), which advertises its address: the two nodes meet by beacon on it.</summary>
+    [RootFact]
+    public async Task Host_whose_interface_the_kernel_reports_in_state_unknown_uses_it_for_its_beacon()
+    {
+        await using var lab = await NetworkLab.CreateAsync(Output);
+        var host = await lab.AddLoopbackHostAsync("hv");
+        const string Address = "10.213.79.1";
+        await lab.IpAsync("-n", host.Namespace, "link", "add", "vbr0", "type", "bridge");
+        await lab.IpAsync("-n", host.Namespace, "addr", "add", $"{Address}/24", "dev", "vbr0");
+        await lab.IpAsync("-n", host.Namespace, "link", "set", "vbr0", "up");
+        var state = await NetworkLab.RunAsync(NetworkLab.IpCommand!, ["-n", host.Namespace, "-br", "link", "show", "vbr0"], Delivery);
+        Assert.Contains("UNKNOWN", state.Output, StringComparison.Ordinal);
+
+        var nodes = await StartNodesAsync(lab, (host, "a", ["--beacon-interface", "vbr0"]), (host, "b", []));
+        foreach (var node in nodes) Assert.StartsWith($"tcp://{Address}:", node.Endpoint, StringComparison.Ordinal);
+        await WaitForMeshAsync(nodes);
+        AssertMetByBeacon(nodes);
+    }
+
     /// <summary>a on both bridges with the default interface ("auto") announces and listens on both: b and c each
     /// find it by beacon, at its address on their own subnet. b and c, with no route between them, never connect.</summary>
     [RootFact]
