@@ -19,11 +19,11 @@ public sealed record MessengerNodeOptions
     /// <summary>Nodes only talk to nodes of the same cluster; clusters on one network ignore each other.</summary>
     public string Cluster { get; init; } = "messenger";
 
-    /// <summary>The address the node's sockets bind to: an IPv4 address, or "*" for every interface.</summary>
+    /// <summary>The address the node's sockets bind to: an IPv4 address, or "*" (or "0.0.0.0") for every interface.</summary>
     public string BindAddress { get; init; } = "*";
 
     /// <summary>The host peers are told to connect to when they learn of this node other than by its beacon
-    /// (seeds, membership lists). Null: the bind address when it names one, else this host's first address on
+    /// (seeds, membership lists). Null: the bind address when it names one (not "*" or "0.0.0.0"), else this host's first address on
     /// the beacon's interface, else 127.0.0.1.</summary>
     public string? AdvertisedHost { get; init; }
 
@@ -116,7 +116,8 @@ public sealed record MessengerNodeOptions
     public IReadOnlyList<string> AllowedKeys { get; init; } = [];
 
     /// <summary>Plaintext and unauthenticated links, for debugging only: logged loudly at start. Such a node
-    /// speaks wire protocol 1 and cannot talk to secure nodes.</summary>
+    /// speaks wire protocol 1 and cannot talk to secure nodes. It cannot go with <see cref="ClusterKey"/>,
+    /// <see cref="ClusterKeyPath"/> or <see cref="AllowedKeys"/>: a node given a key is not left open.</summary>
     public bool Insecure { get; init; }
 
     /// <summary>The AEAD that seals frames after the handshake. A link uses AES-256-GCM when both of its ends

@@ -207,6 +207,8 @@ Describe 'Start-MessengerNode bad settings' {
         @{ Case = '-Insecure with -ClusterKeyPath'; Option = 'Insecure'; Extra = @{ Insecure = $true; ClusterKeyPath = 'cluster.key' } }
         @{ Case = '-Insecure with -AllowedKey'; Option = 'Insecure'; Extra = @{ Insecure = $true; AllowedKey = [Convert]::ToBase64String([byte[]](1..32)) } }
         @{ Case = '-Insecure with -Cipher Aes256Gcm'; Option = 'Cipher'; Extra = @{ Insecure = $true; Cipher = 'Aes256Gcm' } }
+        @{ Case = 'a -KeyPath holding a NUL'; Option = 'KeyPath'; Extra = @{ KeyPath = "/tmp/a`0b.key" } }
+        @{ Case = 'a -ClusterKeyPath holding a NUL'; Option = 'ClusterKeyPath'; Extra = @{ ClusterKeyPath = "/tmp/a`0b.key" } }
     ) {
         $err = Get-StartError $Extra
         $err.Count | Should -Be 1
@@ -244,6 +246,14 @@ Describe 'Start-MessengerNode -LogPath' {
             ($lines -match "Node $name started").Count | Should -Be 1 -Because "node $name's start line must be there"
             ($lines -match "Node $name stopped").Count | Should -Be 1 -Because "node $name's stop line must be there"
         }
+    }
+
+    It 'fails with InvalidConfiguration for a path holding a NUL' {
+        Start-MessengerNode 'nul' @script:Base -LogPath "/tmp/a`0b.log" -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -Be 'InvalidConfiguration,Messenger.PowerShell.Commands.StartMessengerNodeCommand'
+        $err[0].Exception.Option | Should -Be 'LogPath'
+        Get-MessengerNode | Should -BeNullOrEmpty
     }
 }
 

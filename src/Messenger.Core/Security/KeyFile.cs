@@ -26,7 +26,7 @@ internal static class KeyFile
                 throw new MessengerConfigurationException(option, $"the key file '{path}' may be written by others than its owner: make it readable by its owner alone (chmod 600).");
             text = File.ReadAllText(path, Encoding.ASCII).Trim();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             throw new MessengerConfigurationException(option, $"cannot read the key file '{path}': {e.Message}", e);
         }
@@ -87,7 +87,7 @@ internal static class KeyFile
         {
             return false;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             throw new MessengerConfigurationException(option, $"cannot write the key file '{path}': {e.Message}", e);
         }

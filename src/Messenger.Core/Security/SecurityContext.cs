@@ -60,7 +60,7 @@ internal sealed class SecurityContext : IDisposable
         }
 
         ClusterKey? clusterKey = o.ClusterKey;
-        if (clusterKey is null && (o.ClusterKeyPath is not null || allowed is null))
+        if (clusterKey is null && !o.Insecure && (o.ClusterKeyPath is not null || allowed is null))
         {
             var clusterKeyPath = o.ClusterKeyPath ?? Path.Combine(KeyFile.Home, "cluster.key");
             clusterKey = ClusterKey.LoadOrCreate(clusterKeyPath);
@@ -90,6 +90,7 @@ internal sealed class SecurityContext : IDisposable
     /// <summary>Checks an allowlist entry: base64 of a 32-byte public key.</summary>
     public static string NormalizePublicKey(string key)
     {
+        if (key is null) throw new MessengerConfigurationException("AllowedKeys", "holds a null entry; each entry is a base64 public key of 32 bytes.");
         try
         {
             var bytes = Convert.FromBase64String(key.Trim());

@@ -142,7 +142,7 @@ internal sealed partial class NodeRuntime : IDisposable
         }
         _beaconInterfaces = beaconInterfaces;
         AdvertisedHost = options.AdvertisedHost
-            ?? (options.BindAddress != "*" ? options.BindAddress : null)
+            ?? (options.BindAddress is not ("*" or "0.0.0.0") ? options.BindAddress : null)
             ?? beaconInterfaces?[0].Address.ToString()
             ?? FirstAddress();
 
@@ -697,8 +697,22 @@ internal sealed partial class NodeRuntime : IDisposable
         foreach (var key in o.AllowedKeys) SecurityContext.NormalizePublicKey(key);
         DataCipher.Resolve(o.Cipher);
         if (o.Insecure && o.Cipher != MessengerCipher.Auto) throw new MessengerConfigurationException("Cipher", "applies to secure nodes; an insecure node seals nothing.");
+        // A caller who gave a key believes the node protected: refused rather than quietly left open.
+        if (o.Insecure && (o.ClusterKey is not null || o.ClusterKeyPath is not null || o.AllowedKeys.Count > 0))
+            throw new MessengerConfigurationException("Insecure", "an insecure node admits every insecure node and authenticates none: ClusterKey, ClusterKeyPath and AllowedKeys cannot go with it.");
+        CheckPath(o.KeyPath, "KeyPath");
+        CheckPath(o.ClusterKeyPath, "ClusterKeyPath");
+        if (!Enum.IsDefined(o.ReceiveFullMode)) throw new MessengerConfigurationException("ReceiveFullMode", $"{(int)o.ReceiveFullMode} is not DropNewest or DropOldest.");
+        if (o.LoggerFactory is null) throw new MessengerConfigurationException("LoggerFactory", "must be a logger factory (NullLoggerFactory.Instance logs nothing).");
         if (o.Seeds is null) throw new MessengerConfigurationException("Seeds", "must be a list (empty: no seeds).");
         foreach (var seed in o.Seeds) ParseEndpoint(seed, "Seeds");
+
+        // Null: the default file. Anything else must be a path: not empty, no NUL.
+        static void CheckPath(string? path, string name)
+        {
+            if (path is not null && (path.Trim().Length == 0 || path.Contains('\0')))
+                throw new MessengerConfigurationException(name, $"'{path.Replace("\0", "\\0")}' is not a file path.");
+        }
 
         static void CheckPort(int port, string name)
         {

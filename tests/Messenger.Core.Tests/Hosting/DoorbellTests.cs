@@ -14,8 +14,8 @@ public sealed class DoorbellTests
     {
         await using var cluster = new TestCluster();
         // Direct sends off, and no reply wait: every message goes through the doorbell and a posted flush.
-        var a = await cluster.StartAsync("a", o => o with { Insecure = insecure, DirectSends = false });
-        var b = await cluster.StartAsync("b", o => o with { Insecure = insecure, DirectSends = false });
+        var a = await cluster.StartAsync("a", o => o with { Insecure = insecure, ClusterKey = insecure ? null : o.ClusterKey, DirectSends = false });
+        var b = await cluster.StartAsync("b", o => o with { Insecure = insecure, ClusterKey = insecure ? null : o.ClusterKey, DirectSends = false });
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         a.Runtime.ReplyWait = TimeSpan.Zero;
 
@@ -34,8 +34,8 @@ public sealed class DoorbellTests
         const int Threads = 4;
         const int PerThread = 250;
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => o with { Insecure = true });
-        var b = await cluster.StartAsync("b", o => o with { Insecure = true });
+        var a = await cluster.StartAsync("a", o => o with { Insecure = true, ClusterKey = null });
+        var b = await cluster.StartAsync("b", o => o with { Insecure = true, ClusterKey = null });
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
 
         using var start = new Barrier(Threads);

@@ -115,6 +115,65 @@ public sealed class LifecycleTests
         Assert.Equal("AllowedKeys", error.Option);
     }
 
+    [Theory]
+    [InlineData("insecure-with-cluster-key")]
+    [InlineData("insecure-with-cluster-key-path")]
+    [InlineData("insecure-with-allowed-keys")]
+    [InlineData("null-allowed-key")]
+    [InlineData("null-logger-factory")]
+    [InlineData("empty-key-path")]
+    [InlineData("key-path-with-nul")]
+    [InlineData("empty-cluster-key-path")]
+    [InlineData("undefined-receive-full-mode")]
+    public async Task A_setting_that_cannot_work_fails_the_start_as_a_bad_option_and_not_at_once(string setting)
+    {
+        var o = new TestCluster().Options("a") with { BeaconEnabled = false };
+        var (option, bad) = setting switch
+        {
+            // Given a key, a caller believes the node protected: an insecure node would admit anyone insecure.
+            "insecure-with-cluster-key" => ("Insecure", o with { Insecure = true }),
+            "insecure-with-cluster-key-path" => ("Insecure", o with { Insecure = true, ClusterKey = null, ClusterKeyPath = "/nonexistent/cluster.key" }),
+            "insecure-with-allowed-keys" => ("Insecure", o with { Insecure = true, ClusterKey = null, AllowedKeys = [MessengerKeyPair.Generate().PublicKey] }),
+            "null-allowed-key" => ("AllowedKeys", o with { AllowedKeys = [null!] }),
+            "null-logger-factory" => ("LoggerFactory", o with { LoggerFactory = null! }),
+            "empty-key-path" => ("KeyPath", o with { KeyPair = null, KeyPath = "" }),
+            "key-path-with-nul" => ("KeyPath", o with { KeyPair = null, KeyPath = "/tmp/a\0b.key" }),
+            "empty-cluster-key-path" => ("ClusterKeyPath", o with { ClusterKey = null, ClusterKeyPath = " " }),
+            _ => ("ReceiveFullMode", o with { ReceiveFullMode = (ReceiveFullMode)42 }),
+        };
+        // A task that fails, as every bad option's does: not an exception thrown by the call itself.
+        var start = MessengerNode.StartAsync(bad);
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() => start);
+        Assert.Equal(option, error.Option);
+    }
+
+    [Fact]
+    public async Task A_node_bound_to_every_interface_by_0_0_0_0_does_not_advertise_that_address()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { BindAddress = "0.0.0.0", BeaconEnabled = false });
+        Assert.DoesNotContain("0.0.0.0", a.Endpoint, StringComparison.Ordinal);
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, Seeds = [a.Endpoint] });
+        await b.WaitForPeersAsync(["a"], TestCluster.Timeout);
+    }
+
+    [Fact]
+    public async Task A_peer_wait_with_a_timeout_out_of_range_fails_naming_the_timeout()
+    {
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        foreach (var wait in new Func<Task>[]
+        {
+            () => a.WaitForPeersAsync(["b"], TimeSpan.FromSeconds(-2)),
+            () => a.WaitForPeerCountAsync(1, TimeSpan.FromSeconds(-2)),
+            () => a.WaitForPeerCountAsync(1, TimeSpan.FromDays(30)),
+            () => a.ConnectAsync("tcp://127.0.0.1:1", TimeSpan.FromSeconds(-2)),
+        })
+        {
+            Assert.Equal("timeout", (await Assert.ThrowsAsync<ArgumentOutOfRangeException>(wait)).ParamName);
+        }
+    }
+
     [Fact]
     public async Task A_taken_port_fails_the_start()
     {

@@ -57,8 +57,8 @@ public sealed class DataCipherTests
     public async Task An_insecure_node_has_no_cipher_and_an_unknown_setting_fails_the_start()
     {
         await using var cluster = new TestCluster();
-        var a = await cluster.StartAsync("a", o => o with { Insecure = true });
-        var b = await cluster.StartAsync("b", o => o with { Insecure = true });
+        var a = await cluster.StartAsync("a", o => o with { Insecure = true, ClusterKey = null });
+        var b = await cluster.StartAsync("b", o => o with { Insecure = true, ClusterKey = null });
         await a.WaitForPeersAsync(["b"], TestCluster.Timeout);
         Assert.Null(a.GetPeer("b")!.Cipher);
 

@@ -44,7 +44,7 @@ public sealed class MembershipSecurityTests
     {
         await using var cluster = new TestCluster();
         var secure = await cluster.StartAsync("s", o => o with { BeaconEnabled = false });
-        var plain = await cluster.StartAsync("p", o => o with { BeaconEnabled = false, Insecure = true });
+        var plain = await cluster.StartAsync("p", o => o with { BeaconEnabled = false, Insecure = true, ClusterKey = null });
         var e1 = await Assert.ThrowsAsync<MessengerException>(() => plain.ConnectAsync(secure.Endpoint, TestCluster.Timeout));
         Assert.Contains("requires encrypted links", e1.Message);
         var e2 = await Assert.ThrowsAsync<MessengerException>(() => secure.ConnectAsync(plain.Endpoint, TestCluster.Timeout));

@@ -33,7 +33,7 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>Its nodes run insecure (plaintext protocol 1).</summary>
     public bool Insecure { get; init; }
 
-    /// <summary>Options for a node of this cluster: its own new key pair, the cluster's key, the beacon on
+    /// <summary>Options for a node of this cluster: its own new key pair, the cluster's key (secure clusters), the beacon on
     /// loopback only. Nothing is read from or written to the user's ~/.messenger.</summary>
     public MessengerNodeOptions Options(string name) => MessengerNodeOptions.Default with
     {
@@ -43,7 +43,7 @@ public sealed class TestCluster : IAsyncDisposable
         BindAddress = "127.0.0.1",
         BeaconInterface = "lo",
         KeyPair = MessengerKeyPair.Generate(),
-        ClusterKey = Key,
+        ClusterKey = Insecure ? null : Key,
     };
 
     public async Task<MessengerNode> StartAsync(string name, Func<MessengerNodeOptions, MessengerNodeOptions>? configure = null)

@@ -17,7 +17,7 @@ public sealed class MalformedFrameTests
     public async Task Garbage_before_hello_is_dropped_counted_and_answered_with_reset()
     {
         await using var cluster = new TestCluster();
-        static MessengerNodeOptions Insecure(MessengerNodeOptions o) => o with { Insecure = true };
+        static MessengerNodeOptions Insecure(MessengerNodeOptions o) => o with { Insecure = true, ClusterKey = null };
         var (a, b) = (await cluster.StartAsync("a", Insecure), await cluster.StartAsync("b", Insecure));
         await a.WaitForPeersAsync(["b"], Wait);
 
@@ -61,7 +61,7 @@ public sealed class MalformedFrameTests
     public async Task Broken_batches_from_a_handshaken_connection_deliver_nothing()
     {
         await using var cluster = new TestCluster();
-        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, MaxMessageSize = 1024, Insecure = true });
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, MaxMessageSize = 1024, Insecure = true, ClusterKey = null });
 
         using var raw = new DealerSocket();
         raw.Options.Linger = TimeSpan.Zero;
@@ -104,7 +104,7 @@ public sealed class MalformedFrameTests
     public async Task Frames_of_an_old_incarnation_read_after_the_new_ones_HELLO_are_not_delivered()
     {
         await using var cluster = new TestCluster();
-        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, Insecure = true });
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, Insecure = true, ClusterKey = null });
         var id = NodeId.NewRandom();
         using var old = Greet(b, cluster, id);
         for (var i = 1; i <= 5; i++) old.SendFrame(Batch(i, System.Text.Encoding.UTF8.GetBytes($"old {i}")));

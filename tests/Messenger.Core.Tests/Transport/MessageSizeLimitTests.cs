@@ -68,7 +68,7 @@ public sealed class MessageSizeLimitTests
     public async Task A_record_over_MaxMessageSize_that_arrives_is_dropped_alone_counted_and_raised()
     {
         await using var cluster = new TestCluster();
-        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, MaxMessageSize = 1024, Insecure = true });
+        var b = await cluster.StartAsync("b", o => o with { BeaconEnabled = false, MaxMessageSize = 1024, Insecure = true, ClusterKey = null });
         var dropped = new TaskCompletionSource<MessageDroppedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         b.MessageDropped += (_, e) => dropped.TrySetResult(e);
         using var raw = Greet(b, cluster);

@@ -271,7 +271,7 @@ public sealed class StartMessengerNodeCommand : MessengerCmdlet
             {
                 log = new FileLoggerFactory(path, LogLevel);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
                 WriteError(ErrorFactory.FromException(new MessengerConfigurationException("LogPath", $"cannot write the log file '{path}': {e.Message}", e), path));
                 return;
