@@ -29,6 +29,8 @@ internal sealed record PeerRecord(NodeId Id, string Name, string Host, int Port,
 /// <summary>PUB_PROBE: published to prove a subscriber's connection is up.</summary>
 internal sealed record PubProbeFrame(NodeId Sender, NodeId Target, ulong Token);
 
+internal sealed record BroadcastTailFrame(NodeId Sender, long Last);
+
 /// <summary>Encodes and decodes the small control frames. Data batches are in <see cref="Transport.OutboundQueue"/>
 /// and <see cref="BatchReader"/>.</summary>
 internal static class ControlFrames
@@ -303,6 +305,26 @@ internal static class ControlFrames
     {
         var value = ReadTimestamped(frame);
         return value > 0 ? value : throw new ProtocolException("BROADCAST_ACK of a sequence below 1");
+    }
+
+    /// <summary>BROADCAST_TAIL: the sender's broadcast stream stands at <paramref name="last"/>, the sequence of the
+    /// last broadcast it published before this frame.</summary>
+    public static byte[] BroadcastTail(NodeId sender, long last)
+    {
+        var frame = new byte[Wire.HeaderSize + Wire.NodeIdSize + 8];
+        Wire.WriteHeader(frame, FrameType.BroadcastTail);
+        sender.WriteTo(frame.AsSpan(Wire.HeaderSize));
+        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(Wire.HeaderSize + Wire.NodeIdSize), last);
+        return frame;
+    }
+
+    public static BroadcastTailFrame ReadBroadcastTail(ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        var sender = r.ReadNodeId("sender");
+        var last = r.ReadI64("last");
+        r.ExpectEnd("BROADCAST_TAIL");
+        return last > 0 ? new BroadcastTailFrame(sender, last) : throw new ProtocolException("BROADCAST_TAIL of a sequence below 1");
     }
 
     public static byte[] SubProbe(ulong token)

@@ -19,6 +19,7 @@ internal enum FrameType : byte
     Reset = 0x0E,
     Ack = 0x12,
     BroadcastAck = 0x13,
+    BroadcastTail = 0x14,
 
     // Protocol 2 envelopes: the handshake, and sealed frames whose plaintext is one of the frames above.
     Handshake = 0x0F,

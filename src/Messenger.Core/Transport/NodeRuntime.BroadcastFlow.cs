@@ -184,6 +184,38 @@ internal sealed partial class NodeRuntime
         BroadcastHeldChanged?.Invoke(held);
     }
 
+    /// <summary>Tick, once a second: where our broadcast stream stands, published behind every frame so far. A
+    /// receiver sees a gap only behind a later frame: one that lagged so far that ZeroMQ dropped frames to it, or
+    /// whose frames were lost otherwise, would not learn of the loss while nothing more was broadcast. Every second,
+    /// as a tail may be dropped too (the lagging peer's pipe is full), and this node cannot tell which peer got what:
+    /// one that stopped acknowledging counts afresh when it comes back. Not while peers are yet to hear a publisher
+    /// made anew, as what the old one published may still be on its way.</summary>
+    private void PublishBroadcastTail()
+    {
+        var last = _broadcastWindow.LastPublished;
+        if (last == 0 || WaitingForSubscribers()) return;
+        var tail = ControlFrames.BroadcastTail(Id, last);
+        Guard("broadcast", () => Publish(tail, tail.Length), RestartPublisher);
+    }
+
+    /// <summary>The peer's BROADCAST_TAIL: it published up to <paramref name="last"/> before it, on the same pipe, so
+    /// what has not arrived by now never will. Counted as missed, and acknowledged, so that its sender does not wait
+    /// for it or count it dropped.</summary>
+    private void OnBroadcastTail(PeerLink link, long last)
+    {
+        long missed;
+        lock (link.DeliveryGate)
+        {
+            ref var highest = ref link.SequenceState[1];
+            if (last <= highest) return;
+            // As with a frame: the first broadcast heard from a peer starts the count wherever it stands.
+            missed = highest > 0 ? last - highest : 0;
+            highest = last;
+        }
+        if (missed > 0) OnBroadcastsMissed(link, missed);
+        OweBroadcastAck(link);
+    }
+
     /// <summary>Broadcasts of the peer's never delivered here: published while our subscription was down, dropped
     /// by ZeroMQ past its high-water mark while we lagged far behind (a peer its broadcaster left behind), lost with
     /// the peer's failed publisher, or in a frame we rejected. Counted at once; logged (event 1304) and raised as

@@ -458,6 +458,12 @@ internal sealed partial class NodeRuntime
                 DeliverBatch(link, frame, FrameType.Broadcast, out _);
                 OweBroadcastAck(link);
                 break;
+            case FrameType.BroadcastTail:
+                var tail = ControlFrames.ReadBroadcastTail(frame);
+                if (tail.Sender != link.Id) throw new ProtocolException("BROADCAST_TAIL names another sender than the node at that endpoint");
+                // Before the subscription is proven, what was published is not owed to this node.
+                if (link.HearsTheirBroadcast) OnBroadcastTail(link, tail.Last);
+                break;
             case FrameType.PubProbe:
                 var probe = ControlFrames.ReadPubProbe(frame);
                 if (probe.Target != Id) return; // a probe for another subscriber of that publisher

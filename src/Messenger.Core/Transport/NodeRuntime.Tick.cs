@@ -27,6 +27,7 @@ internal sealed partial class NodeRuntime
         LeaveStalledPeersBehind(now);
         if (gossip)
         {
+            PublishBroadcastTail();
             _broadcast.TrimIfIdle();
             foreach (var link in _peers.Values) link.Outbound.TrimIfIdle();
         }

@@ -203,6 +203,32 @@ public sealed class BroadcastFlowTests
         Assert.True(log.Contains(1304, $"Missed {e.Count} broadcasts from a"), log.All);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Broadcasts_lost_at_the_end_of_a_stream_are_counted_missed_though_nothing_follows_them(bool insecure)
+    {
+        // A receiver sees a gap behind a later frame. When none comes, its sender's BROADCAST_TAIL says where the
+        // stream stands. Counted once: missed at the receiver, which acknowledges the tail, and not dropped at the
+        // sender when it stops.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var (a, b) = await cluster.StartPairAsync();
+        var raised = new TaskCompletionSource<MessageDroppedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.MessageDropped += (_, e) => raised.TrySetResult(e);
+        await a.BroadcastAsync("first");
+        Assert.Equal(1, (await TestCluster.ReadAsync(b, 1)).Single().Sequence);
+
+        a.Faults.LoseBroadcastFrames(1);
+        await a.BroadcastAsync("lost on the way");
+        var e = await raised.Task.WaitAsync(TestCluster.Timeout);
+        Assert.Equal(("a", 1L), (e.Peer, e.Count));
+        Assert.Equal(1, b.Statistics.BroadcastsMissed);
+
+        await a.StopAsync();
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+        Assert.False(b.TryRead(out var late), $"b read '{late?.GetText()}'");
+    }
+
     // Reads broadcasts until the one numbered lastSequence.
     private static async Task<List<MessengerMessage>> ReadUntilAsync(MessengerNode node, long lastSequence)
     {

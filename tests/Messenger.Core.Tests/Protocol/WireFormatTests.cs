@@ -26,6 +26,8 @@ public sealed class WireFormatTests
         Assert.Equal(peers, ControlFrames.ReadPeers(ControlFrames.Peers(peers)));
         Assert.Equal(123456789L, ControlFrames.ReadTimestamped(ControlFrames.Timestamped(FrameType.Ping, 123456789)));
         Assert.Equal(77UL, ControlFrames.ReadSubProbe(ControlFrames.SubProbe(77)));
+        Assert.Equal(new BroadcastTailFrame(id, 42), ControlFrames.ReadBroadcastTail(ControlFrames.BroadcastTail(id, 42)));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadBroadcastTail(ControlFrames.BroadcastTail(id, 0)));
         Assert.Equal(id, new NodeId(Convert.FromHexString(id.ToString())));
     }
 
@@ -34,7 +36,7 @@ public sealed class WireFormatTests
     {
         // docs/PROTOCOL.md: a type its version does not define is unknown-type, and never answered. Protocol 1 took
         // HANDSHAKE, SEALED and SEALED_BROADCAST for its own, and answered a stranger's with RESET.
-        int[] protocol1 = [.. Enumerable.Range(0x01, 0x0E), 0x12, 0x13];
+        int[] protocol1 = [.. Enumerable.Range(0x01, 0x0E), 0x12, 0x13, 0x14];
         for (var type = 0; type < 256; type++)
         {
             var expected = protocol1.Contains(type) ? RejectReason.None : RejectReason.UnknownType;

@@ -15,7 +15,7 @@ public sealed class DocumentedPeer : IDisposable
     private const byte Magic = 0x4D, Version = 1;
     private const byte HELLO = 0x01, WELCOME = 0x02, REFUSE = 0x03, DATA = 0x04, PING = 0x05, PONG = 0x06, LEAVE = 0x07,
         LEAVE_ACK = 0x08, SUB_PROBE = 0x09, PUB_PROBE = 0x0A, SUB_READY = 0x0B, PEERS = 0x0C, BROADCAST = 0x0D,
-        RESET = 0x0E, ACK = 0x12, BROADCAST_ACK = 0x13;
+        RESET = 0x0E, ACK = 0x12, BROADCAST_ACK = 0x13, BROADCAST_TAIL = 0x14;
 
     private readonly string _cluster, _name;
     private string? _nodeEndpoint;
@@ -53,6 +53,9 @@ public sealed class DocumentedPeer : IDisposable
     public int PingsAnswered { get; private set; }
     public bool LeaveAcked { get; private set; }
     public bool LeaveFromNode { get; private set; }
+
+    /// <summary>Broadcasts of the node's that a BROADCAST_TAIL showed never arrived.</summary>
+    public long BroadcastsMissed { get; private set; }
     public int DataPortRecords { get; private set; }
     public bool SendPings { get; init; } = true;
     public bool SendPeersAfterWelcome { get; init; } = true;
@@ -412,6 +415,17 @@ public sealed class DocumentedPeer : IDisposable
                     if ((rec.Flags & 4) == 0) Broadcasts.Enqueue(rec);
                 }
                 Note($"<- SUB BROADCAST [{string.Join(",", records.Select(x => $"{x.Sequence}:{x.Text}"))}]");
+                var w = Frame(BROADCAST_ACK); w.Write(_lastBcastDelivered);
+                SendDealer(w, $"BROADCAST_ACK {_lastBcastDelivered}");
+                break;
+            }
+            case BROADCAST_TAIL:
+            {
+                var sender = r.ReadBytes(16); var last = r.ReadInt64(); End(r, "BROADCAST_TAIL");
+                Note($"<- SUB BROADCAST_TAIL {last}");
+                if (last <= _lastBcastDelivered) break;
+                if (_lastBcastDelivered > 0) BroadcastsMissed += last - _lastBcastDelivered;
+                _lastBcastDelivered = last;
                 var w = Frame(BROADCAST_ACK); w.Write(_lastBcastDelivered);
                 SendDealer(w, $"BROADCAST_ACK {_lastBcastDelivered}");
                 break;
