@@ -214,7 +214,7 @@ internal sealed partial class NodeRuntime
             }
             catch (NetMQException e)
             {
-                throw new MessengerConfigurationException(option, $"cannot bind tcp://{address}:{port} again: {e.Message}", e);
+                throw new MessengerConfigurationException(option, $"cannot bind tcp://{address}:{port} again: {WhyNotBound(e)}.", e);
             }
         }
     }

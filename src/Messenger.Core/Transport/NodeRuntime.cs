@@ -643,11 +643,26 @@ internal sealed partial class NodeRuntime : IDisposable
             socket.Bind($"tcp://{address}:{port}");
             return port;
         }
-        catch (Exception e) when (e is NetMQException or ArgumentException)
+        catch (NetMQException e)
+        {
+            // An address not of this host is the bind address's fault, whatever the port.
+            var blame = port == 0 || e.ErrorCode == ErrorCode.AddressNotAvailable ? "BindAddress" : option;
+            throw new MessengerConfigurationException(blame, $"cannot bind tcp://{address}:{port}: {WhyNotBound(e)}.", e);
+        }
+        catch (ArgumentException e)
         {
             throw new MessengerConfigurationException(port == 0 ? "BindAddress" : option, $"cannot bind tcp://{address}:{port}: {e.Message}", e);
         }
     }
+
+    /// <summary>Why a bind failed, in words: NetMQ's message says only the exception's type.</summary>
+    private static string WhyNotBound(NetMQException e) => e.ErrorCode switch
+    {
+        ErrorCode.AddressAlreadyInUse => "the port is in use",
+        ErrorCode.AddressNotAvailable => "the address is not one of this host's",
+        ErrorCode.AccessDenied => "permission denied (a port under 1024 needs privileges)",
+        var code => code.ToString(),
+    };
 
     private static string FirstAddress()
     {

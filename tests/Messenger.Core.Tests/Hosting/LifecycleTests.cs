@@ -182,6 +182,17 @@ public sealed class LifecycleTests
         var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() =>
             MessengerNode.StartAsync(cluster.Options("b") with { Port = a.Port }));
         Assert.Equal("Port", error.Option);
+        Assert.Contains("the port is in use", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_bind_address_not_of_this_host_fails_the_start_naming_the_bind_address_also_with_a_fixed_port()
+    {
+        // 192.0.2.1 is TEST-NET-1 (RFC 5737): no host of ours has it.
+        var error = await Assert.ThrowsAsync<MessengerConfigurationException>(() =>
+            MessengerNode.StartAsync(new TestCluster().Options("a") with { BindAddress = "192.0.2.1", Port = TestCluster.FreeTcpPort(), BeaconEnabled = false }));
+        Assert.Equal("BindAddress", error.Option);
+        Assert.Contains("the address is not one of this host's", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
