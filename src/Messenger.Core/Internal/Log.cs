@@ -50,8 +50,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 1109, Message = "Another node is named {Name}, as this one is: node {PeerId} at {Endpoint}, found by {How}. Names must be unique in a cluster; the two do not link")]
     public static partial void NamesakeFound(ILogger logger, LogLevel level, string name, string peerId, string endpoint, string how);
 
-    [LoggerMessage(1200, LogLevel.Warning, "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
-    public static partial void HelloRefused(ILogger logger, string peer, string peerId, string reason);
+    [LoggerMessage(EventId = 1200, Message = "Refused HELLO from {Peer} ({PeerId}): {Reason}")]
+    public static partial void HelloRefused(ILogger logger, LogLevel level, string peer, string peerId, string reason);
 
     [LoggerMessage(EventId = 1201, Message = "Peer {Peer} refused this node: {Code} {Reason}")]
     public static partial void RefusedByPeer(ILogger logger, LogLevel level, string peer, string code, string reason);

@@ -336,7 +336,8 @@ internal sealed partial class NodeRuntime
 
     private void OnLinkRefused(PeerLink link, RefuseFrame refuse)
     {
-        Log.RefusedByPeer(_logger, LogLevel.Error, link.Name, refuse.Code.ToString(), refuse.Reason);
+        var (level, code) = (RefusalLevel(LogLevel.Error, link.Name, refuse.Code), refuse.Code.ToString());
+        Log.RefusedByPeer(_logger, level, link.Name, code, refuse.Reason);
         if (refuse.Code != RefuseCode.SelfConnection) _refusedUntil[link.Id] = Environment.TickCount64 + 5000;
         else RememberOwnEndpoint(link.Address);
         RemoveLink(link, $"refused: {refuse.Reason}", raiseEvent: true);

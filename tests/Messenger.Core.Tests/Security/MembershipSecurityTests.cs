@@ -20,6 +20,20 @@ public sealed class MembershipSecurityTests
     }
 
     [Fact]
+    public async Task A_node_refused_again_and_again_for_one_reason_is_warned_of_once_a_minute()
+    {
+        // A node with another cluster key greets its seed every 2 s for as long as it runs: one warning, then debug.
+        await using var cluster = new TestCluster();
+        var log = new CapturingLoggerFactory();
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, LoggerFactory = log });
+        await cluster.StartAsync("z", o => o with { BeaconEnabled = false, ClusterKey = ClusterKey.Generate(), Seeds = [a.Endpoint] });
+        await log.Written.UntilAsync(() => log.Lines.Count(l => l.EventId == 1200) >= 3, () => log.All, TestCluster.Timeout);
+        var refusals = log.Lines.Where(l => l.EventId == 1200).Select(l => l.Level).ToList();
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, refusals[0]);
+        Assert.All(refusals.Skip(1), level => Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, level));
+    }
+
+    [Fact]
     public async Task An_allowlist_admits_exactly_the_listed_keys()
     {
         await using var cluster = new TestCluster();
