@@ -381,6 +381,7 @@ internal sealed partial class NodeRuntime
     private void Readdress(PeerLink link, PeerAddress address)
     {
         CloseSockets(link);
+        ForgoLeaveAck(link);
         link.Address = address;
         link.Welcomed = false;
         link.Proven = false;
@@ -703,6 +704,7 @@ internal sealed partial class NodeRuntime
         }
         link.Routes.Clear();
         CloseSockets(link);
+        ForgoLeaveAck(link);
         link.BroadcastOpener?.Dispose();
         link.BroadcastOpener = null;
         ReportMissedBroadcasts(link, Environment.TickCount64, force: true);

@@ -392,6 +392,15 @@ internal sealed partial class NodeRuntime : IDisposable
         }
     }
 
+    /// <summary>The link's DEALER, on which its LEAVE_ACK would come, is closed (the peer left too, say, its LEAVE
+    /// crossing ours): the leave waits for it no more, and ends at the next leave tick if nothing else is owed.</summary>
+    private void ForgoLeaveAck(PeerLink link)
+    {
+        if (!link.AwaitingLeaveAck) return;
+        link.AwaitingLeaveAck = false;
+        _leaveAcksPending--;
+    }
+
     /// <summary>LEAVE on the link, after an ACK of every unicast message delivered from the peer: an ACK owed on
     /// its own way (from the link's ROUTER side, or the data receiver's) travels on another TCP connection and could
     /// arrive after the LEAVE, and the peer would count as dropped what this node delivered.</summary>

@@ -41,6 +41,19 @@ public sealed class StopFromEverywhereTests
     }
 
     [Fact]
+    public async Task Two_nodes_that_stop_at_once_do_not_wait_out_the_leave_timeout_for_each_others_answer()
+    {
+        // Their LEAVEs cross: each takes the other's LEAVE, answers it and closes its link, on which the other's
+        // LEAVE_ACK was to come. Waited for all the same, it held each stop for the whole LeaveTimeout.
+        await using var cluster = new TestCluster();
+        var leave = TimeSpan.FromSeconds(60);
+        var (a, b) = await cluster.StartPairAsync(o => o with { LeaveTimeout = leave }, o => o with { LeaveTimeout = leave });
+        var stops = Task.WhenAll(Task.Run(() => a.StopAsync()), Task.Run(() => b.StopAsync()));
+        await stops.WaitAsync(TestCluster.Timeout);
+        Assert.Equal((NodeState.Stopped, NodeState.Stopped), (a.State, b.State));
+    }
+
+    [Fact]
     public async Task Waits_for_peers_and_for_a_seed_end_with_NodeStopped_when_the_node_stops()
     {
         await using var cluster = new TestCluster();
