@@ -15,7 +15,7 @@ public sealed partial class MessengerNode
     /// <summary>Waits until every named peer is connected: then a broadcast sent afterwards reaches each of them.
     /// The node's own name is passed over, so that every member can be given the list of all members.</summary>
     /// <exception cref="PeerWaitTimeoutException">The timeout passed first; it names who was missing.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The timeout is negative (but not Timeout.InfiniteTimeSpan) or longer than about 24 days.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is negative (but not Timeout.InfiniteTimeSpan) or longer than about 49 days.</exception>
     public Task WaitForPeersAsync(IEnumerable<string> names, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(names);
@@ -30,7 +30,7 @@ public sealed partial class MessengerNode
 
     /// <summary>Waits until at least <paramref name="count"/> peers are connected.</summary>
     /// <exception cref="PeerWaitTimeoutException">The timeout passed first.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The timeout is negative (but not Timeout.InfiniteTimeSpan) or longer than about 24 days.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is negative (but not Timeout.InfiniteTimeSpan) or longer than about 49 days.</exception>
     public Task WaitForPeerCountAsync(int count, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
@@ -41,7 +41,7 @@ public sealed partial class MessengerNode
     /// <summary>Joins through a known endpoint (tcp://host:port of a node's unicast socket), like a seed given at
     /// start, and waits until the node there is connected. Returns it.</summary>
     /// <exception cref="MessengerConfigurationException">The endpoint is not of the form tcp://host:port.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The timeout is negative (but not Timeout.InfiniteTimeSpan) or longer than about 24 days.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is negative (but not Timeout.InfiniteTimeSpan) or longer than about 49 days.</exception>
     /// <exception cref="PeerWaitTimeoutException">No node there became connected in time; its
     /// <see cref="PeerWaitTimeoutException.Reason"/> says why when the endpoint could not even be connected to (its
     /// host name does not resolve, say). The endpoint stays a seed and is tried again, as a seed given at start
@@ -82,14 +82,15 @@ public sealed partial class MessengerNode
         return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
-    // missing: who is still missing in a snapshot; an empty array when satisfied, null when not satisfied
-    // and there are no names to report.
+    // What .NET's timers take: up to 2^32 - 2 ms (about 49 days), or Timeout.InfiniteTimeSpan.
     private static void CheckTimeout(TimeSpan timeout)
     {
-        if ((timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan) || timeout.TotalMilliseconds > int.MaxValue - 1)
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "must be zero or more (at most about 24 days), or Timeout.InfiniteTimeSpan");
+        if ((timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan) || timeout.TotalMilliseconds > uint.MaxValue - 1)
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "must be zero or more (at most about 49 days), or Timeout.InfiniteTimeSpan");
     }
 
+    // missing: who is still missing in a snapshot; an empty array when satisfied, null when not satisfied
+    // and there are no names to report.
     private async Task WaitAsync(Func<IReadOnlyList<PeerInfo>, string[]?> missing, int wanted, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var timer = new CancellationTokenSource(timeout);

@@ -53,6 +53,13 @@ Describe 'Get-MessengerPeer and Wait-MessengerPeer' {
         $got.Body.Length | Should -Be 10
     }
 
+    It 'takes a -Timeout of any length, up to none at all' {
+        # A timeout past what .NET's timers take is as good as none: not an error.
+        Wait-MessengerPeer -Node alpha -Name bravo -Timeout 1e9 -PassThru | ForEach-Object Name | Should -Be 'bravo'
+        Wait-MessengerPeer -Node alpha -Name bravo -Timeout ([double]::PositiveInfinity) -PassThru | ForEach-Object Name | Should -Be 'bravo'
+        (Connect-MessengerPeer -Node alpha -Endpoint $script:b.Endpoint -Timeout 1e9).Name | Should -Be 'bravo'
+    }
+
     It 'filters by name with wildcards and by state' {
         (Get-MessengerPeer -Node alpha -Name 'br*').Name | Should -Be 'bravo'
         (Get-MessengerPeer -Node alpha -State Connected).Name | Should -Be 'bravo'

@@ -166,7 +166,7 @@ public sealed class LifecycleTests
         {
             () => a.WaitForPeersAsync(["b"], TimeSpan.FromSeconds(-2)),
             () => a.WaitForPeerCountAsync(1, TimeSpan.FromSeconds(-2)),
-            () => a.WaitForPeerCountAsync(1, TimeSpan.FromDays(30)),
+            () => a.WaitForPeerCountAsync(1, TimeSpan.FromDays(60)),
             () => a.ConnectAsync("tcp://127.0.0.1:1", TimeSpan.FromSeconds(-2)),
         })
         {
