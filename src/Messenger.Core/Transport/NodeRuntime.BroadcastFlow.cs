@@ -184,18 +184,29 @@ internal sealed partial class NodeRuntime
         BroadcastHeldChanged?.Invoke(held);
     }
 
-    /// <summary>Tick, once a second: where our broadcast stream stands, published behind every frame so far. A
-    /// receiver sees a gap only behind a later frame: one that lagged so far that ZeroMQ dropped frames to it, or
-    /// whose frames were lost otherwise, would not learn of the loss while nothing more was broadcast. Every second,
-    /// as a tail may be dropped too (the lagging peer's pipe is full), and this node cannot tell which peer got what:
-    /// one that stopped acknowledging counts afresh when it comes back. Not while peers are yet to hear a publisher
-    /// made anew, as what the old one published may still be on its way.</summary>
+    private long _lastTail;
+    private long _lastTailAt;
+
+    /// <summary>Tick, once a second, and while leaving: where our broadcast stream stands, published behind every
+    /// frame so far. A receiver sees a gap only behind a later frame: one that lagged so far that ZeroMQ dropped frames
+    /// to it, or whose frames were lost otherwise, would not learn of the loss while nothing more was broadcast (nor
+    /// acknowledge it: a leave would wait for it). Every second, as a tail may be dropped too (the lagging peer's pipe
+    /// is full), and this node cannot tell which peer got what: one that stopped acknowledging counts afresh when it
+    /// comes back. Not while peers are yet to hear a publisher made anew: publishing waits for them, and so does the
+    /// tail of what is published.</summary>
     private void PublishBroadcastTail()
     {
         var last = _broadcastWindow.LastPublished;
         if (last == 0 || WaitingForSubscribers()) return;
         var tail = ControlFrames.BroadcastTail(Id, last);
         Guard("broadcast", () => Publish(tail, tail.Length), RestartPublisher);
+        (_lastTail, _lastTailAt) = (last, Environment.TickCount64);
+    }
+
+    /// <summary>Leave tick: a tail behind what was published since the last one, or a second after it.</summary>
+    private void PublishBroadcastTailWhileLeaving(long now)
+    {
+        if (_broadcastWindow.LastPublished != _lastTail || now - _lastTailAt >= GossipMilliseconds) PublishBroadcastTail();
     }
 
     /// <summary>The peer's BROADCAST_TAIL: it published up to <paramref name="last"/> before it, on the same pipe, so

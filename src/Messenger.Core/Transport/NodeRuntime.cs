@@ -370,6 +370,7 @@ internal sealed partial class NodeRuntime : IDisposable
             }
         }
         FlushBroadcast();
+        PublishBroadcastTail();
         SayLeaveWhereDelivered();
         FinishLeaveIfDone();
     }
@@ -440,6 +441,7 @@ internal sealed partial class NodeRuntime : IDisposable
         // A publisher made anew just before the stop holds what was queued until its peers hear it (see
         // WaitingForSubscribers), and probes them at each tick.
         ProbeForPublisher();
+        PublishBroadcastTailWhileLeaving(Environment.TickCount64);
         SayLeaveWhereDelivered();
         FinishLeaveIfDone();
     }

@@ -212,7 +212,8 @@ public sealed class BroadcastFlowTests
         // stream stands. Counted once: missed at the receiver, which acknowledges the tail, and not dropped at the
         // sender when it stops.
         await using var cluster = new TestCluster { Insecure = insecure };
-        var (a, b) = await cluster.StartPairAsync();
+        // The leave waits for b's acknowledgement of the tail however slow a loaded machine makes it.
+        var (a, b) = await cluster.StartPairAsync(o => o with { LeaveTimeout = TestCluster.Timeout });
         var raised = new TaskCompletionSource<MessageDroppedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         b.MessageDropped += (_, e) => raised.TrySetResult(e);
         await a.BroadcastAsync("first");
@@ -227,6 +228,25 @@ public sealed class BroadcastFlowTests
         await a.StopAsync();
         Assert.Equal(0, a.Statistics.MessagesDropped);
         Assert.False(b.TryRead(out var late), $"b read '{late?.GetText()}'");
+    }
+
+    [Fact]
+    public async Task A_broadcast_lost_right_before_its_sender_stops_is_counted_missed_and_the_stop_does_not_wait_for_it()
+    {
+        // Broadcast, then stop: the leave waits for the peer to acknowledge what was published. The tail it
+        // publishes first lets the peer count the lost one and acknowledge it, instead of the leave waiting out its
+        // timeout and counting it dropped.
+        await using var cluster = new TestCluster();
+        var leave = TimeSpan.FromSeconds(60);
+        var (a, b) = await cluster.StartPairAsync(o => o with { LeaveTimeout = leave });
+        await a.BroadcastAsync("first");
+        Assert.Equal(1, (await TestCluster.ReadAsync(b, 1)).Single().Sequence);
+
+        a.Faults.LoseBroadcastFrames(1);
+        await a.BroadcastAsync("lost on the way");
+        await a.StopAsync().WaitAsync(TestCluster.Timeout);
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+        Assert.Equal(1, b.Statistics.BroadcastsMissed);
     }
 
     // Reads broadcasts until the one numbered lastSequence.
