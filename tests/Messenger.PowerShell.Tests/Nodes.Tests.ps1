@@ -364,6 +364,47 @@ Describe 'Nodes shared by the runspaces of the process' {
     BeforeAll {
         # A PowerShell in another runspace of this process, to run $Script there (BeginInvoke); it imports the module
         # itself, and $Node is handed in.
+        # A MessageReceived handler that holds the node's delivery at the first message until released, as a slow
+        # subscriber would, and counts the messages it is given.
+        Add-Type -TypeDefinition @'
+public sealed class MessengerTestGate
+{
+    public readonly System.Threading.ManualResetEventSlim Entered = new System.Threading.ManualResetEventSlim(false);
+    public readonly System.Threading.ManualResetEventSlim Release = new System.Threading.ManualResetEventSlim(false);
+    private int _count;
+    public int Count { get { return System.Threading.Volatile.Read(ref _count); } }
+    public System.EventHandler<Messenger.PowerShell.MessengerMessageEventArgs> Handler { get; }
+    public MessengerTestGate() { Handler = OnMessage; }
+    private void OnMessage(object sender, Messenger.PowerShell.MessengerMessageEventArgs e)
+    {
+        if (System.Threading.Interlocked.Increment(ref _count) != 1) return;
+        Entered.Set();
+        Release.Wait(60000);
+    }
+}
+'@ -ReferencedAssemblies ([Messenger.PowerShell.MessengerNodeInfo].Assembly.Location), 'System.Runtime', 'System.Threading'
+
+        function Wait-Until([scriptblock] $Condition, [string] $What) {
+            $deadline = [DateTime]::UtcNow.AddSeconds(20)
+            while (-not (& $Condition)) {
+                [DateTime]::UtcNow | Should -BeLessThan $deadline -Because "$What in time"
+                [System.Threading.Thread]::Sleep(10)
+            }
+        }
+
+        # Two nodes, and $N messages "m1".."m$N" from the first queued at the second, which it returns. The last goes
+        # with -WaitForAck: the ones before it are queued once it returns.
+        function Enter-QueuedPair([int] $N) {
+            $a = New-TestNode -Name 'qa' -Extra @{ NoBeacon = $true }
+            $b = New-TestNode -Name 'qb' -Extra @{ NoBeacon = $true }
+            $null = Connect-MessengerPeer -Node $a -Endpoint $b.Endpoint -Timeout 20
+            Wait-MessengerPeer -Node $b -Name 'qa' -Timeout 20
+            1..($N - 1) | ForEach-Object { "m$_" } | Send-MessengerMessage -Node $a -To 'qb'
+            Send-MessengerMessage -Node $a -To 'qb' -Message "m$N" -WaitForAck
+            $b.PendingMessageCount | Should -Be $N
+            $b
+        }
+
         function New-Runspace([string] $Script, $Node) {
             $ps = [powershell]::Create()
             [void]$ps.AddScript("param(`$node) Import-Module '$($script:Session.ModulePath)/Messenger.psd1'; $Script").AddArgument($Node)
@@ -381,6 +422,55 @@ Describe 'Nodes shared by the runspaces of the process' {
         finally { $other.Dispose() }
         $mine.State | Should -Be 'Running'
         (Get-MessengerNode).Name | Should -Be 'mine'
+    }
+
+    It 'delivers to MessageReceived subscribers every message the node held when it stopped' {
+        # Stopped while the subscription's delivery is part way through the queue: the rest went nowhere.
+        $b = Enter-QueuedPair 5000
+        $gate = [MessengerTestGate]::new()
+        $b.add_MessageReceived($gate.Handler)
+        $stop = New-Runspace 'Stop-MessengerNode -Node $node' $b
+        try {
+            $gate.Entered.Wait(20000) | Should -BeTrue -Because 'the delivery must reach the handler'
+            $handle = $stop.BeginInvoke()
+            Wait-Until { $b.GetEngineNode().State -eq 'Stopped' } 'the engine stopped'
+            $gate.Release.Set()
+            $handle.AsyncWaitHandle.WaitOne(30000) | Should -BeTrue
+            $gate.Count | Should -Be 5000
+            $b.PendingMessageCount | Should -Be 0
+        }
+        finally {
+            $gate.Release.Set()
+            $b.remove_MessageReceived($gate.Handler)
+            $stop.Dispose()
+        }
+    }
+
+    It 'outputs in order what a subscription that left had taken, before the queue, in a receive that waited for it' {
+        $b = Enter-QueuedPair 5000
+        $gate = [MessengerTestGate]::new()
+        $b.add_MessageReceived($gate.Handler)
+        $other = New-Runspace 'Receive-MessengerMessage -Node $node -Count 4999 -Timeout 30 -Verbose' $b
+        $null = Register-ObjectEvent -InputObject $other.Streams.Verbose -EventName DataAdded -SourceIdentifier 'nodes.leftwaiting'
+        try {
+            $gate.Entered.Wait(20000) | Should -BeTrue -Because 'the delivery must reach the handler'
+            $handle = $other.BeginInvoke()
+            Wait-Event -SourceIdentifier 'nodes.leftwaiting' -Timeout 20 | Should -Not -BeNullOrEmpty -Because 'the receive must begin to wait'
+            # The subscription leaves while its delivery holds a batch taken off the queue: that batch comes first.
+            $b.remove_MessageReceived($gate.Handler)
+            $gate.Release.Set()
+            $handle.AsyncWaitHandle.WaitOne(30000) | Should -BeTrue
+            $received = @($other.EndInvoke($handle) | ForEach-Object { [int]$_.Body.Substring(1) })
+            $gate.Count | Should -Be 1
+            $received.Count | Should -Be 4999
+            for ($i = 0; $i -lt $received.Count; $i++) { if ($received[$i] -ne $i + 2) { $received[$i] | Should -Be ($i + 2) -Because "message $($i + 2) must come in order" } }
+        }
+        finally {
+            $gate.Release.Set()
+            Unregister-Event -SourceIdentifier 'nodes.leftwaiting'
+            Get-Event -SourceIdentifier 'nodes.leftwaiting' -ErrorAction SilentlyContinue | Remove-Event
+            $other.Dispose()
+        }
     }
 
     It 'ends a receive that waits for MessageReceived subscribers with NodeStopped when the node stops' {

@@ -301,10 +301,10 @@ public sealed class MessengerNodeInfo
     internal async Task StopAsync()
     {
         await _node.StopAsync().ConfigureAwait(false);
-        CancellationTokenSource? stop;
-        lock (_gate) stop = _pumpStop;
-        stop?.Cancel();
-        await _pump.ConfigureAwait(false);
+        // MessageReceived subscribers get what the stopped node still holds: the pump ends once it has read it all.
+        Task pump;
+        lock (_gate) pump = _pump;
+        await pump.ConfigureAwait(false);
         _log?.Dispose();
     }
 

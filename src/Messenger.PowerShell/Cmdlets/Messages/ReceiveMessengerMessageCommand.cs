@@ -86,11 +86,7 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
 
         try
         {
-            if (node.HasStash)
-            {
-                batch.AddRange(node.TakeStashed(_match, wanted, _stashPlaces));
-                received += Output(node, batch, wanted, _stashPlaces);
-            }
+            received += OutputStashed(node, batch, wanted - received);
             while (received < wanted)
             {
                 batch.Clear();
@@ -105,6 +101,14 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
                     {
                         stopped = true;
                         break;
+                    }
+                    if (!node.EventsTakeMessages)
+                    {
+                        // The subscribers left. What their delivery had taken off the queue and not handed to them
+                        // went to the stash, and is older than anything in the queue: first that delivery ends,
+                        // then the stash comes first.
+                        if (!Wait(node.DeliveryEnded.WaitAsync(waitToken), deadline)) break;
+                        received += OutputStashed(node, batch, wanted - received);
                     }
                     continue;
                 }
@@ -142,8 +146,8 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
 
         var dropped = node.TakeStashDropped();
         if (dropped > 0) WriteWarning($"Node {node.Name} dropped {dropped} filtered-out messages kept for later receives: more than its receive queue capacity were waiting.");
-        // A receive that would have waited for more, and ended because the node stopped, says so: also one without
-        // -Count, which a script may call in a loop that would otherwise go on quietly against a stopped node.
+        // A receive that would have waited for more, and ended because the node stopped, says so: also one with
+        // -Timeout alone, which a script may call in a loop that would otherwise go on quietly against a stopped node.
         if (stopped) WriteError(ErrorFactory.FromException(new NodeStoppedException(node.Name), node.Name));
         else if (Count > 0 && received < Count) WriteError(ErrorFactory.ReceiveTimeoutError(node.Name, received, Count, timeout));
     }
@@ -200,6 +204,15 @@ public sealed class ReceiveMessengerMessageCommand : MessengerCmdlet
             else node.Stash(messages, next);
         }
         return written;
+    }
+
+    /// <summary>Outputs up to <paramref name="limit"/> stashed messages the filter accepts; returns how many.</summary>
+    private int OutputStashed(MessengerNodeInfo node, List<MessengerMessage> batch, int limit)
+    {
+        if (!node.HasStash || limit <= 0) return 0;
+        batch.Clear();
+        batch.AddRange(node.TakeStashed(_match, limit, _stashPlaces));
+        return Output(node, batch, limit, _stashPlaces);
     }
 
     /// <summary>Blocks until <paramref name="task"/> (which the wait token cancels) completes: true; or until
