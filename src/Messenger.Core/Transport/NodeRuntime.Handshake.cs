@@ -411,7 +411,7 @@ internal sealed partial class NodeRuntime
         if (code != RefuseCode.SelfConnection)
         {
             CountRefused(code.ToString());
-            var level = RefusalLevel(LogLevel.Warning, who, code);
+            var level = OnceAMinute(LogLevel.Warning, $"1200 {who} {code}");
             if (_logger.IsEnabled(level))
             {
                 var connection = Convert.ToHexStringLower(identity);
@@ -419,22 +419,6 @@ internal sealed partial class NodeRuntime
             }
         }
         _router.SendMoreFrame(identity).SendFrame(ControlFrames.Refuse(new RefuseFrame(code, reason), version));
-    }
-
-    // When each refusal of a peer, for one reason, was last logged at its full level: a node refused for its
-    // settings (another cluster key, say) tries again every few seconds for as long as it runs.
-    private readonly Dictionary<string, long> _refusalsSaid = new(StringComparer.Ordinal);
-
-    /// <summary><paramref name="level"/> for the first refusal of <paramref name="who"/> for <paramref name="code"/>
-    /// in a minute, debug for the others.</summary>
-    private LogLevel RefusalLevel(LogLevel level, string who, RefuseCode code)
-    {
-        var now = Environment.TickCount64;
-        var key = $"{who}\n{code}";
-        if (_refusalsSaid.TryGetValue(key, out var said) && now - said < 60_000) return LogLevel.Debug;
-        if (_refusalsSaid.Count >= MaxRememberedPeers) _refusalsSaid.Clear();
-        _refusalsSaid[key] = now;
-        return level;
     }
 
     private void CountRefused(string reason)

@@ -336,10 +336,13 @@ internal sealed partial class NodeRuntime
 
     private void OnLinkRefused(PeerLink link, RefuseFrame refuse)
     {
-        var (level, code) = (RefusalLevel(LogLevel.Error, link.Name, refuse.Code), refuse.Code.ToString());
+        var code = refuse.Code.ToString();
+        var level = OnceAMinute(LogLevel.Error, $"1201 {link.Name} {code}");
         Log.RefusedByPeer(_logger, level, link.Name, code, refuse.Reason);
         if (refuse.Code != RefuseCode.SelfConnection) _refusedUntil[link.Id] = Environment.TickCount64 + 5000;
-        else RememberOwnEndpoint(link.Address);
+        // Another process that holds this node's key says "a node connected to itself" as well: only an address of
+        // this host at this node's port is this node.
+        else if (IsOwnEndpoint(link.Address.Endpoint)) RememberOwnEndpoint(link.Address);
         RemoveLink(link, $"refused: {refuse.Reason}", raiseEvent: true);
     }
 

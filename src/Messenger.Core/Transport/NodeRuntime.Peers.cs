@@ -316,22 +316,27 @@ internal sealed partial class NodeRuntime
     /// <summary>Looks host names up (poller). Tests put in one whose lookups are slow.</summary>
     internal HostResolver Resolver { get; set; } = new();
 
-    // When a failure to connect to each host was last logged as a warning (the poller's): a peer's PEERS list names
-    // the same unreachable host every second, and a link is retried every second.
-    private readonly Dictionary<string, long> _connectWarnedAt = new(StringComparer.OrdinalIgnoreCase);
+    // When each repeated condition was last logged at its full level (the poller's): a peer's PEERS list names the
+    // same unreachable host every second, a link is retried every second, and a node refused for its settings (another
+    // cluster key, say) tries again every few seconds for as long as it runs.
+    private readonly Dictionary<string, long> _saidAt = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary><paramref name="level"/> for the first time <paramref name="what"/> is said in a minute, debug for
+    /// the others.</summary>
+    private LogLevel OnceAMinute(LogLevel level, string what)
+    {
+        var now = Environment.TickCount64;
+        if (_saidAt.TryGetValue(what, out var said) && now - said < 60_000) return LogLevel.Debug;
+        if (_saidAt.Count >= MaxRememberedPeers) _saidAt.Clear();
+        _saidAt[what] = now;
+        return level;
+    }
 
     /// <summary>Logs a failure to connect (event 1103): a warning for the first one to <paramref name="host"/> in a
     /// minute, debug for the others.</summary>
     private void LogCannotConnect(string host, string target, string endpoint, string failure)
     {
-        var now = Environment.TickCount64;
-        var level = LogLevel.Debug;
-        if (!_connectWarnedAt.TryGetValue(host, out var at) || now - at >= 60_000)
-        {
-            if (_connectWarnedAt.Count >= MaxRememberedPeers) _connectWarnedAt.Clear();
-            _connectWarnedAt[host] = now;
-            level = LogLevel.Warning;
-        }
+        var level = OnceAMinute(LogLevel.Warning, $"1103 {host}");
         Log.CannotConnect(_logger, level, target, endpoint, failure);
     }
 

@@ -142,7 +142,7 @@ internal sealed partial class NodeRuntime : IDisposable
         }
         _beaconInterfaces = beaconInterfaces;
         AdvertisedHost = options.AdvertisedHost
-            ?? (options.BindAddress is not ("*" or "0.0.0.0") ? options.BindAddress : null)
+            ?? (BindsEveryInterface(options.BindAddress) ? null : options.BindAddress)
             ?? beaconInterfaces?[0].Address.ToString()
             ?? FirstAddress();
 
@@ -666,6 +666,10 @@ internal sealed partial class NodeRuntime : IDisposable
         }
     }
 
+    /// <summary>"*", or an address that means any (0.0.0.0, however written).</summary>
+    private static bool BindsEveryInterface(string bindAddress) =>
+        bindAddress == "*" || (IPAddress.TryParse(bindAddress, out var address) && address.Equals(IPAddress.Any));
+
     /// <summary>Why a bind failed, in words: NetMQ's message says only the exception's type.</summary>
     private static string WhyNotBound(NetMQException e) => e.ErrorCode switch
     {
@@ -726,8 +730,8 @@ internal sealed partial class NodeRuntime : IDisposable
         // A caller who gave a key believes the node protected: refused rather than quietly left open.
         if (o.Insecure && (o.ClusterKey is not null || o.ClusterKeyPath is not null || o.AllowedKeys.Count > 0))
             throw new MessengerConfigurationException("Insecure", "an insecure node admits every insecure node and authenticates none: ClusterKey, ClusterKeyPath and AllowedKeys cannot go with it.");
-        CheckPath(o.KeyPath, "KeyPath");
-        CheckPath(o.ClusterKeyPath, "ClusterKeyPath");
+        if (o.KeyPair is null) CheckPath(o.KeyPath, "KeyPath");
+        if (o.ClusterKey is null) CheckPath(o.ClusterKeyPath, "ClusterKeyPath");
         if (!Enum.IsDefined(o.ReceiveFullMode)) throw new MessengerConfigurationException("ReceiveFullMode", $"{(int)o.ReceiveFullMode} is not DropNewest or DropOldest.");
         if (o.LoggerFactory is null) throw new MessengerConfigurationException("LoggerFactory", "must be a logger factory (NullLoggerFactory.Instance logs nothing).");
         if (o.Seeds is null) throw new MessengerConfigurationException("Seeds", "must be a list (empty: no seeds).");

@@ -112,6 +112,32 @@ public sealed class DocumentedPeerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_peer_written_from_the_document_counts_a_broadcast_lost_at_the_end_of_a_stream_by_its_tail()
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, LeaveTimeout = T });
+        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint);
+        try
+        {
+            peer.Start();
+            await a.WaitForPeersAsync(["zed"], T);
+            await a.BroadcastAsync("first");
+            await peer.WaitUntil(() => peer.Broadcasts.Count == 1, T, "the first broadcast");
+            a.Faults.LoseBroadcastFrames(1);
+            await a.BroadcastAsync("lost on the way");
+            await peer.WaitUntil(() => peer.BroadcastsMissed == 1, T, "BROADCAST_TAIL counting the lost broadcast");
+            // It acknowledged the tail: the leave does not count the lost broadcast dropped a second time.
+            await a.StopAsync();
+            Assert.Equal(0, a.Statistics.MessagesDropped);
+            Assert.Single(peer.Broadcasts);
+        }
+        finally
+        {
+            foreach (var line in peer.Log) output.WriteLine(line);
+        }
+    }
+
+    [Fact]
     public async Task Datagrams_on_the_beacon_port_that_are_no_beacon_are_counted_and_logged()
     {
         await using var cluster = new TestCluster { Insecure = true };

@@ -423,7 +423,9 @@ public sealed class DocumentedPeer : IDisposable
             {
                 var sender = r.ReadBytes(16); var last = r.ReadInt64(); End(r, "BROADCAST_TAIL");
                 Note($"<- SUB BROADCAST_TAIL {last}");
-                if (last <= _lastBcastDelivered) break;
+                bool proven;
+                lock (_gate) proven = _gotPubProbe;
+                if (!proven || last <= _lastBcastDelivered) break;
                 if (_lastBcastDelivered > 0) BroadcastsMissed += last - _lastBcastDelivered;
                 _lastBcastDelivered = last;
                 var w = Frame(BROADCAST_ACK); w.Write(_lastBcastDelivered);
