@@ -393,6 +393,10 @@ internal sealed partial class NodeRuntime
                 // says again that it hears our broadcasts (SUB_READY, which it sends when it accepts our new
                 // session, or when its probe is answered), the link does not count as up.
                 StopCountingBroadcasts(link);
+                // Nor do we know that our subscription reaches a new process's publisher: protocol 1 proves it again
+                // (SUB_PROBE, then SUB_READY once its PUB_PROBE comes) rather than tell it so at once. Protocol 2's
+                // WELCOME tells a new process by its broadcast key.
+                if (!Secure) link.HearsTheirBroadcast = false;
                 Evaluate(link, "the peer forgot the link's session");
                 CloseData(link, "the peer forgot the link's session");
                 // Every frame that met the forgotten session is answered RESET; one new handshake answers them all.

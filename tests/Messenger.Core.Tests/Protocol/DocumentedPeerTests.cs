@@ -138,6 +138,39 @@ public sealed class DocumentedPeerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_protocol_1_node_whose_session_a_peer_forgot_proves_its_subscription_again_before_it_says_SUB_READY()
+    {
+        // Protocol 1's WELCOME does not tell a restarted peer from one that forgot the session: a stale SUB_READY
+        // would tell a new process on the same ports that this node's subscription reaches it before it does.
+        await using var cluster = new TestCluster { Insecure = true };
+        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
+        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint);
+        try
+        {
+            peer.Start();
+            await a.WaitForPeersAsync(["zed"], T);
+            peer.Enqueue(p => p.ForgetNodeSession());
+            await peer.WaitUntil(() => AfterReset(peer).Ready, T, "SUB_READY on the session made again");
+            Assert.True(AfterReset(peer).ProbedFirst, "a said SUB_READY on its new session before its subscription heard a new PUB_PROBE");
+        }
+        finally
+        {
+            foreach (var line in peer.Log) output.WriteLine(line);
+        }
+    }
+
+    // After the first RESET of the forgotten session: whether a SUB_READY came yet, and whether a SUB_PROBE came first.
+    private static (bool Ready, bool ProbedFirst) AfterReset(DocumentedPeer peer)
+    {
+        var lines = peer.Log.ToArray();
+        var reset = Array.FindIndex(lines, l => l.Contains("RESET (session forgotten)", StringComparison.Ordinal));
+        if (reset < 0) return (false, false);
+        var ready = Array.FindIndex(lines, reset + 1, l => l.Contains("<- ROUTER SUB_READY", StringComparison.Ordinal));
+        if (ready < 0) return (false, false);
+        return (true, lines[(reset + 1)..ready].Any(l => l.Contains("SUB_PROBE", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Datagrams_on_the_beacon_port_that_are_no_beacon_are_counted_and_logged()
     {
         await using var cluster = new TestCluster { Insecure = true };

@@ -160,6 +160,12 @@ public sealed class DocumentedPeer : IDisposable
         SendDealer(Frame(LEAVE), "LEAVE");
     }
 
+    private bool _nodeSessionForgotten;
+
+    /// <summary>From now on the node's link session is forgotten, as by a restarted process on the same ports:
+    /// its frames are answered RESET until it says HELLO again.</summary>
+    public void ForgetNodeSession() => _nodeSessionForgotten = true;
+
     /// <summary>A LEAVE_ACK for no LEAVE, as a confused or hostile member could send one.</summary>
     public void SendUnaskedLeaveAck() => SendRouter(_nodeLinkRid!, Frame(LEAVE_ACK), "unasked LEAVE_ACK");
 
@@ -242,10 +248,16 @@ public sealed class DocumentedPeer : IDisposable
         var rid = frames[0]; var f = frames[1];
         if (!Header(f, out var type)) { Note($"!! ROUTER bad header {Convert.ToHexString(f.AsSpan(0, Math.Min(3, f.Length)))}"); return; }
         var r = Body(f);
+        if (_nodeSessionForgotten && type != HELLO)
+        {
+            SendRouter(rid, Frame(RESET), "RESET (session forgotten)");
+            return;
+        }
         switch (type)
         {
             case HELLO:
             {
+                _nodeSessionForgotten = false;
                 var cluster = Str8(r); var id = r.ReadBytes(16); var name = Str8(r); var host = Str8(r);
                 var port = r.ReadUInt16(); var pubPort = r.ReadUInt16(); var inc = r.ReadBytes(16); var session = r.ReadBytes(16);
                 byte[]? link = null;
