@@ -400,7 +400,7 @@ internal sealed partial class NodeRuntime
         Reply(route, PeersFrame(except: link));
         // Its broadcasts reach us already: said again, since the peer may have made its link to us anew (it had
         // removed us) and wait for it.
-        if (link.HearsTheirBroadcast) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
+        if (!link.Probing) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
         return true;
     }
 

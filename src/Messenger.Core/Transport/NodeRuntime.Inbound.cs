@@ -323,7 +323,7 @@ internal sealed partial class NodeRuntime
         SendProbeIfDue(link, Environment.TickCount64);
         // A session made again (the peer forgot the last one: a RESET) may have taken our SUB_READY with it, and
         // we no longer probe a peer we hear: said again on the new session.
-        if (link.HearsTheirBroadcast) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
+        if (!link.Probing) SendOnLink(link, ControlFrames.Empty(FrameType.SubReady));
         // So may the BROADCAST_ACKs sent on the last session, and a broadcaster whose window is full would wait for
         // them until it left this node behind: the cumulative one again.
         if (link.SequenceState[1] > 0)
@@ -396,7 +396,7 @@ internal sealed partial class NodeRuntime
                 // Nor do we know that our subscription reaches a new process's publisher: protocol 1 proves it again
                 // (SUB_PROBE, then SUB_READY once its PUB_PROBE comes) rather than tell it so at once. Protocol 2's
                 // WELCOME tells a new process by its broadcast key.
-                if (!Secure) link.HearsTheirBroadcast = false;
+                if (!Secure) link.ProbeAgain = true;
                 Evaluate(link, "the peer forgot the link's session");
                 CloseData(link, "the peer forgot the link's session");
                 // Every frame that met the forgotten session is answered RESET; one new handshake answers them all.
@@ -477,6 +477,7 @@ internal sealed partial class NodeRuntime
                 if (probe.Target != Id) return; // a probe for another subscriber of that publisher
                 if (probe.Sender != link.Id || probe.Token != link.ProbeToken) throw new ProtocolException("PUB_PROBE with an unknown sender or token");
                 Touch(link);
+                link.ProbeAgain = false;
                 if (!link.HearsTheirBroadcast)
                 {
                     link.HearsTheirBroadcast = true;

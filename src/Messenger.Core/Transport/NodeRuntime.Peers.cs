@@ -632,6 +632,7 @@ internal sealed partial class NodeRuntime
     {
         Log.PeerStateChanged(_logger, link.Name, link.Id.ToString(), link.State, "restarted: a new incarnation, links checked again");
         link.HearsTheirBroadcast = false;
+        link.ProbeAgain = false;
         StopCountingBroadcasts(link);
         RestartProbes(link);
         if (link.Session is { } session && link.Welcomed && session.Handshake is null)

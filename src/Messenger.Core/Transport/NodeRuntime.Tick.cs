@@ -94,7 +94,7 @@ internal sealed partial class NodeRuntime
 
     private void SendProbeIfDue(PeerLink link, long now)
     {
-        if (link.HearsTheirBroadcast || link.Session is null || now - link.LastProbeSent < link.ProbeInterval) return;
+        if (!link.Probing || link.Session is null || now - link.LastProbeSent < link.ProbeInterval) return;
         link.LastProbeSent = now;
         SendOnLink(link, ControlFrames.SubProbe(link.ProbeToken));
         link.ProbeInterval = Math.Clamp(link.ProbeInterval * 2, FirstProbeRetryMilliseconds, ProbeRetryMilliseconds);
@@ -128,7 +128,7 @@ internal sealed partial class NodeRuntime
         var waiting = false;
         foreach (var link in _peers.Values)
         {
-            if (!link.Welcomed || link.Session is null || link.HearsTheirBroadcast || link.ProbeInterval >= ProbeRetryMilliseconds) continue;
+            if (!link.Welcomed || link.Session is null || !link.Probing || link.ProbeInterval >= ProbeRetryMilliseconds) continue;
             SendProbeIfDue(link, now);
             waiting = true;
         }

@@ -155,6 +155,13 @@ internal sealed class PeerLink
     /// <summary>Our SUB received its PUB_PROBE: its broadcasts reach us.</summary>
     public bool HearsTheirBroadcast { get; set; }
 
+    /// <summary>Protocol 1, after a RESET: the peer may be a new process on the old address, which our SUB may not
+    /// hear yet. Its broadcasts are still taken, but SUB_READY waits for a new PUB_PROBE.</summary>
+    public bool ProbeAgain { get; set; }
+
+    /// <summary>Whether our SUB is to be proven (again) by SUB_PROBE before we say SUB_READY.</summary>
+    public bool Probing => !HearsTheirBroadcast || ProbeAgain;
+
     /// <summary>It sent SUB_READY: our broadcasts reach it, and its unicast reaches us.</summary>
     public bool TheyHearOurBroadcast { get; set; }
 
