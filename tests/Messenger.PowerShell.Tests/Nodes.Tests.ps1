@@ -257,6 +257,14 @@ Describe 'Choosing the node: -Node and the default node' {
         Stop-MessengerNode -Node 1, 2 -PassThru | ForEach-Object State | Should -Be 'Stopped', 'Stopped'
     }
 
+    It 'takes a $null -Node as left out: the only node, or NodeNotSpecified among several' {
+        $null = New-TestNode -Name 'only' -Extra @{ NoBeacon = $true }
+        Send-MessengerBroadcast -Node $null -Message 'to nobody yet' -ErrorAction Stop
+        $null = New-TestNode -Name 'second' -Extra @{ NoBeacon = $true }
+        { Send-MessengerBroadcast -Node $null -Message 'x' } | Should -Throw -ErrorId 'NodeNotSpecified,Messenger.PowerShell.Commands.SendMessengerBroadcastCommand'
+        Get-MessengerNode | Stop-MessengerNode
+    }
+
     It 'fails with NodeStopped on a stopped node object' {
         $node = New-TestNode -Name 'gone' -Extra @{ NoBeacon = $true }
         Stop-MessengerNode -Node $node

@@ -3,7 +3,7 @@
 # A cmdlet's optional Defaults table names the default shown for a parameter whose initial value is not it.
 @{
     Common = @{
-        Node = 'The node of this session that does the work: a node object (from Start-MessengerNode or Get-MessengerNode) or a node name. Tab completes the names of this session''s nodes. Left out, the session''s only node is used; with no node running the command fails with NodeNotFound, with several running it fails with NodeNotSpecified.'
+        Node = 'The node of this session that does the work: a node object (from Start-MessengerNode or Get-MessengerNode) or a node name. Tab completes the names of this session''s nodes. Left out, or given $null, the session''s only node is used (Stop-MessengerNode alone refuses a $null: it would stop that node); with no node running the command fails with NodeNotFound, with several running it fails with NodeNotSpecified.'
         WhatIf = 'Shows what would happen if the cmdlet runs. The cmdlet is not run.'
         Confirm = 'Prompts you for confirmation before running the cmdlet.'
     }
@@ -133,7 +133,7 @@ Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node ad
         Parameters = @{
             Name = 'Names of the peers to get. Wildcards are allowed (case-insensitive); a name without wildcards is the exact, case-sensitive name of one peer. Tab completes from the live peer table. A name without wildcards that is not in the table is reported as PeerNotFound.'
             State = 'Only peers in these states: Joining, Connected or Unreachable.'
-            Node = 'The node whose peer table to read: a node object or name; takes node objects from the pipeline. Left out, the session''s only node.'
+            Node = 'The node whose peer table to read: a node object or name; takes node objects from the pipeline. Left out, or $null, the session''s only node.'
         }
         Inputs = @(@{ Type = 'Messenger.PowerShell.MessengerNodeInfo'; Description = 'The node whose peers to list.' })
         Outputs = @(@{ Type = 'Messenger.PowerShell.MessengerPeerInfo'; Description = 'One row per peer.' })
@@ -154,7 +154,7 @@ Start-MessengerNode -Name b -KeyPair $b -AllowedKey $a'; Remarks = 'Each node ad
             Name = 'The peers to wait for, by exact name. The node''s own name is passed over, so every node can be given the list of all members. Tab completes from the live peer table.'
             Count = 'How many peers must be connected.'
             Timeout = 'How long to wait at most, in seconds. -1 waits until Ctrl+C. Default: 30.'
-            Node = 'The node that waits: a node object or name; takes node objects from the pipeline. Left out, the session''s only node.'
+            Node = 'The node that waits: a node object or name; takes node objects from the pipeline. Left out, or $null, the session''s only node.'
             PassThru = 'Outputs the awaited peers once they are connected (with -Count, every connected peer).'
         }
         Inputs = @(@{ Type = 'Messenger.PowerShell.MessengerNodeInfo'; Description = 'The node that waits.' })
@@ -180,7 +180,7 @@ Send-MessengerBroadcast -Node a -Message ''hello'''; Remarks = 'After the wait, 
         Parameters = @{
             Endpoint = 'The endpoints to join through, tcp://host:port. Takes pipeline input by value, and by property name from objects with an Endpoint property (nodes and peers).'
             Timeout = 'How long to wait for each peer to become connected, in seconds. -1 waits until Ctrl+C. Default: 10.'
-            Node = 'The node that connects: a node object or name. Left out, the session''s only node.'
+            Node = 'The node that connects: a node object or name. Left out, or $null, the session''s only node.'
         }
         Inputs = @(
             @{ Type = 'System.String'; Description = 'Endpoints.' }
@@ -207,7 +207,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
             Message = 'The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input; the pipeline enumerates arrays, so pipe a byte array with the comma operator (,$bytes) or give it with -Message. An array given with -Message is one message (a JSON array).'
             Topic = 'A topic the receiver can filter on (Receive-MessengerMessage -Topic): 1 to 255 bytes of UTF-8, valid Unicode.'
             Depth = 'How many levels of nested objects are written to JSON before deeper values are written as their strings. Default: 10.'
-            Node = 'The node that sends: a node object or name. Left out, the session''s only node.'
+            Node = 'The node that sends: a node object or name. Left out, or $null, the session''s only node.'
             WaitForAck = 'Each message returns only once the peer''s node has accepted it. A message not acknowledged within the node''s AckTimeout (AckTimeout), or before the peer went away (NotAcknowledged), is reported as an error that says it may or may not have arrived, and one over the peer''s MaxMessageSize as MessageTooLarge; the stream goes on. Slower: one round trip per message.'
         }
         Inputs = @(@{ Type = 'System.Object'; Description = 'Messages: strings, byte arrays, or objects.' })
@@ -230,7 +230,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
             Message = 'The message: a string, a byte array, or any object (sent as JSON). Takes pipeline input.'
             Topic = 'A topic the receivers can filter on (Receive-MessengerMessage -Topic): 1 to 255 bytes of UTF-8, valid Unicode.'
             Depth = 'How many levels of nested objects are written to JSON before deeper values are written as their strings. Default: 10.'
-            Node = 'The node that sends: a node object or name. Left out, the session''s only node.'
+            Node = 'The node that sends: a node object or name. Left out, or $null, the session''s only node.'
         }
         Inputs = @(@{ Type = 'System.Object'; Description = 'Messages: strings, byte arrays, or objects.' })
         Outputs = @(@{ Type = 'None'; Description = 'Nothing.' })
@@ -253,7 +253,7 @@ $y | Connect-MessengerPeer -Node x'; Remarks = 'The endpoint comes from the Endp
             From = 'Only messages from these peers. Wildcards are allowed (case-insensitive); a name without wildcards matches exactly. Tab completes from the live peer table.'
             Topic = 'Only messages with these topics. Wildcards are allowed (case-insensitive); a topic without wildcard characters matches exactly.'
             Kind = 'Only Unicast or only Broadcast messages.'
-            Node = 'The node that receives: a node object or name; takes node objects from the pipeline. Left out, the session''s only node.'
+            Node = 'The node that receives: a node object or name; takes node objects from the pipeline. Left out, or $null, the session''s only node.'
         }
         Inputs = @(@{ Type = 'Messenger.PowerShell.MessengerNodeInfo'; Description = 'The node that receives.' })
         Outputs = @(@{ Type = 'Messenger.PowerShell.MessengerReceivedMessage'; Description = 'The messages.' })
@@ -275,7 +275,7 @@ $m.Body'; Remarks = 'Waits up to 10 seconds for three messages and shows their b
         )
         Parameters = @{
             EventName = 'The event: PeerJoined, PeerUnreachable, PeerLeft, MessageReceived, MessageDropped, ActorRestarted or Faulted.'
-            Node = 'The node whose event to subscribe to: a node object or name, or a peer row (the node that sees that peer). Left out, the session''s only node. A stopped node is an error (NodeStopped): it raises nothing more.'
+            Node = 'The node whose event to subscribe to: a node object or name, or a peer row (the node that sees that peer). Left out, or $null, the session''s only node. A stopped node is an error (NodeStopped): it raises nothing more.'
             SourceIdentifier = 'A name for the subscription, used by Wait-Event, Get-Event and Unregister-Event. Default: a GUID.'
             Action = 'Commands that handle the event. They run in the session''s event queue, with $Event, $EventArgs, $Sender and $EventSubscriber set. With -Action, the command outputs the PSEventJob that runs them. An error that ends the action (a throw, or -ErrorAction Stop) fails that job, and PowerShell runs the action no more, while a MessageReceived subscription goes on taking the messages: catch errors inside the action (try/catch), or Unregister-Event a failed subscription so that messages wait in the queue again.'
             MessageData = 'Extra data given to the handler in $Event.MessageData.'
