@@ -112,15 +112,9 @@ public sealed class DocumentedPeerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_peer_written_from_the_document_counts_a_broadcast_lost_at_the_end_of_a_stream_by_its_tail()
-    {
-        await using var cluster = new TestCluster { Insecure = true };
-        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, LeaveTimeout = T });
-        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint);
-        try
+    public Task A_peer_written_from_the_document_counts_a_broadcast_lost_at_the_end_of_a_stream_by_its_tail() =>
+        WithZedAsync(async (a, peer) =>
         {
-            peer.Start();
-            await a.WaitForPeersAsync(["zed"], T);
             await a.BroadcastAsync("first");
             await peer.WaitUntil(() => peer.Broadcasts.Count == 1, T, "the first broadcast");
             a.Faults.LoseBroadcastFrames(1);
@@ -130,34 +124,18 @@ public sealed class DocumentedPeerTests(ITestOutputHelper output)
             await a.StopAsync();
             Assert.Equal(0, a.Statistics.MessagesDropped);
             Assert.Single(peer.Broadcasts);
-        }
-        finally
-        {
-            foreach (var line in peer.Log) output.WriteLine(line);
-        }
-    }
+        }, o => o with { LeaveTimeout = T });
 
     [Fact]
-    public async Task A_protocol_1_node_whose_session_a_peer_forgot_proves_its_subscription_again_before_it_says_SUB_READY()
-    {
+    public Task A_protocol_1_node_whose_session_a_peer_forgot_proves_its_subscription_again_before_it_says_SUB_READY() =>
         // Protocol 1's WELCOME does not tell a restarted peer from one that forgot the session: a stale SUB_READY
         // would tell a new process on the same ports that this node's subscription reaches it before it does.
-        await using var cluster = new TestCluster { Insecure = true };
-        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
-        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint);
-        try
+        WithZedAsync(async (_, peer) =>
         {
-            peer.Start();
-            await a.WaitForPeersAsync(["zed"], T);
             peer.Enqueue(p => p.ForgetNodeSession());
             await peer.WaitUntil(() => AfterReset(peer).Ready, T, "SUB_READY on the session made again");
             Assert.True(AfterReset(peer).ProbedFirst, "a said SUB_READY on its new session before its subscription heard a new PUB_PROBE");
-        }
-        finally
-        {
-            foreach (var line in peer.Log) output.WriteLine(line);
-        }
-    }
+        });
 
     // After the first RESET of the forgotten session: whether a SUB_READY came yet, and whether a SUB_PROBE came first.
     private static (bool Ready, bool ProbedFirst) AfterReset(DocumentedPeer peer)
@@ -200,70 +178,61 @@ public sealed class DocumentedPeerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_peer_written_from_the_document_sees_the_node_leave()
-    {
-        await using var cluster = new TestCluster { Insecure = true };
-        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false });
-        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint);
-        try
+    public Task A_peer_written_from_the_document_sees_the_node_leave() =>
+        WithZedAsync(async (a, peer) =>
         {
-            peer.Start();
-            await a.WaitForPeersAsync(["zed"], T);
             await a.SendAsync("zed", "bye-soon");
             peer.Enqueue(p => p.SendData("x"));
             await TestCluster.ReadAsync(a, 1, T);
             await a.StopAsync();
             await peer.WaitUntil(() => peer.LeaveFromNode, T, "LEAVE from node");
-        }
-        finally
-        {
-            foreach (var line in peer.Log) output.WriteLine(line);
-        }
-    }
+        });
 
     [Fact]
-    public async Task A_leaving_node_delivers_nothing_that_comes_after_its_final_ACK()
-    {
+    public Task A_leaving_node_delivers_nothing_that_comes_after_its_final_ACK() =>
         // The peer counts as dropped what the leaving node's last ACK leaves out: DATA that arrives after it, here
         // sent between the node's LEAVE and the peer's LEAVE_ACK, was delivered all the same.
-        await using var cluster = new TestCluster { Insecure = true };
-        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, LeaveTimeout = T });
-        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint) { DataBeforeLeaveAck = "too late" };
-        try
+        WithZedAsync(async (a, peer) =>
         {
-            peer.Start();
-            await a.WaitForPeersAsync(["zed"], T);
             peer.Enqueue(p => p.SendData("in time"));
             Assert.Equal("in time", (await TestCluster.ReadAsync(a, 1, T))[0].GetText());
             await a.StopAsync();
             Assert.True(peer.LeaveFromNode, "no LEAVE from the node");
             Assert.Equal(1, peer.AckedByNode);
             Assert.False(a.TryRead(out var late), $"a delivered '{late?.GetText()}' after its final ACK");
-        }
-        finally
-        {
-            foreach (var line in peer.Log) output.WriteLine(line);
-        }
-    }
+        }, o => o with { LeaveTimeout = T }, dataBeforeLeaveAck: "too late");
 
     [Fact]
-    public async Task A_LEAVE_ACK_for_no_LEAVE_is_rejected_and_the_leave_still_waits_for_the_real_one()
+    public Task A_LEAVE_ACK_for_no_LEAVE_is_rejected_and_the_leave_still_waits_for_the_real_one()
     {
-        await using var cluster = new TestCluster { Insecure = true };
         var log = new CapturingLoggerFactory();
-        var a = await cluster.StartAsync("a", o => o with { BeaconEnabled = false, LeaveTimeout = T, LoggerFactory = log });
-        // It answers the node's LEAVE only after a round trip of its own: the leave must wait for that.
-        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint) { DataBeforeLeaveAck = "crossed" };
-        try
+        // zed answers the node's LEAVE only after a round trip of its own: the leave must wait for that.
+        return WithZedAsync(async (a, peer) =>
         {
-            peer.Start();
-            await a.WaitForPeersAsync(["zed"], T);
             peer.Enqueue(p => { p.SendUnaskedLeaveAck(); p.SendUnaskedLeaveAck(); });
             await log.Written.UntilAsync(() => log.Lines.Count(l => l.Message.Contains("LEAVE_ACK for no LEAVE", StringComparison.Ordinal)) == 2,
                 () => log.All, T);
             await a.StopAsync();
             Assert.True(peer.LeaveFromNode, "no LEAVE from the node");
             Assert.Contains(peer.Log, l => l.EndsWith("-> ROUTER LEAVE_ACK", StringComparison.Ordinal));
+        }, o => o with { LeaveTimeout = T, LoggerFactory = log }, dataBeforeLeaveAck: "crossed");
+    }
+
+    /// <summary>Node "a" of an insecure cluster, without a beacon (<paramref name="configure"/> changes more), and
+    /// zed, a peer written from the document, linked to it (<paramref name="dataBeforeLeaveAck"/>: see
+    /// <see cref="DocumentedPeer.DataBeforeLeaveAck"/>). <paramref name="test"/> runs once a counts zed connected;
+    /// zed's log goes to the test's output whatever happens.</summary>
+    private async Task WithZedAsync(Func<MessengerNode, DocumentedPeer, Task> test,
+        Func<MessengerNodeOptions, MessengerNodeOptions>? configure = null, string? dataBeforeLeaveAck = null)
+    {
+        await using var cluster = new TestCluster { Insecure = true };
+        var a = await cluster.StartAsync("a", o => configure is null ? o with { BeaconEnabled = false } : configure(o with { BeaconEnabled = false }));
+        using var peer = new DocumentedPeer(cluster.Name, "zed", nodeEndpoint: a.Endpoint) { DataBeforeLeaveAck = dataBeforeLeaveAck };
+        try
+        {
+            peer.Start();
+            await a.WaitForPeersAsync(["zed"], T);
+            await test(a, peer);
         }
         finally
         {
