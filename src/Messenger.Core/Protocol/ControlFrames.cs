@@ -288,6 +288,26 @@ internal static class ControlFrames
         if (frame.Length != Wire.HeaderSize) throw new ProtocolException($"{frame.Length - Wire.HeaderSize} unexpected bytes after an empty frame");
     }
 
+    /// <summary>LEAVE: the sender stops. <paramref name="lastBroadcast"/> is the sequence of the last broadcast it
+    /// published, for the receiver to count as missed what it never got (0: no claim). A LEAVE without the field,
+    /// as the first revision of the protocol sent it, is read as 0.</summary>
+    public static byte[] Leave(long lastBroadcast)
+    {
+        var frame = new byte[Wire.HeaderSize + 8];
+        Wire.WriteHeader(frame, FrameType.Leave);
+        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(Wire.HeaderSize), lastBroadcast);
+        return frame;
+    }
+
+    public static long ReadLeave(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length == Wire.HeaderSize) return 0;
+        var r = new FrameReader(frame);
+        var last = r.ReadI64("last broadcast");
+        r.ExpectEnd("LEAVE");
+        return last >= 0 ? last : throw new ProtocolException("LEAVE of a broadcast sequence below 0");
+    }
+
     /// <summary>ACK: the receiver of DATA on this connection has every unicast message up to this sequence.</summary>
     public static byte[] Ack(long sequence) => Timestamped(FrameType.Ack, sequence);
 

@@ -40,6 +40,14 @@ internal sealed class FaultInjection
 
     public bool TakeLostBroadcastFrame() => TakeOne(ref _loseBroadcastFrames);
 
+    private int _missBroadcastFrames;
+
+    /// <summary>The next <paramref name="frames"/> frames this node's subscribers read (broadcasts, tails, probes) are
+    /// lost here alone, as ZeroMQ drops them for one subscriber that lagged past its high-water mark.</summary>
+    public void MissBroadcastFrames(int frames) => Interlocked.Add(ref _missBroadcastFrames, frames);
+
+    public bool TakeMissedBroadcastFrame() => TakeOne(ref _missBroadcastFrames);
+
     private int _loseDataFrames;
 
     /// <summary>The node's next <paramref name="frames"/> frames sent on data connections are lost on the way, as

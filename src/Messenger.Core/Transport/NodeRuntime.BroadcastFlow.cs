@@ -90,9 +90,11 @@ internal sealed partial class NodeRuntime
         CountsInBroadcastWindow(link) ? (int)Math.Max(0, _broadcastWindow.LastPublished - link.BroadcastAcked) : 0;
 
     /// <summary>Poller, while leaving: the peer is still to get or acknowledge broadcasts of ours (some wait to be
-    /// published while the window is full, or until the peer hears a publisher made anew).</summary>
+    /// published while the window is full, or until the peer hears a publisher made anew). A peer left behind
+    /// acknowledges nothing, but its LEAVE waits for what is still to be published all the same: it says where our
+    /// stream ends, and what was published after it would be lost to that peer uncounted.</summary>
     private bool OwesBroadcastAcks(PeerLink link) =>
-        BroadcastsUnacknowledged(link) > 0 || (_broadcastHeld && (CountsInBroadcastWindow(link) || link.ProbingForPublisher));
+        BroadcastsUnacknowledged(link) > 0 || (_broadcastHeld && (ReachedByBroadcasts(link) || link.ProbingForPublisher));
 
     /// <summary>Poller: the peer now counts in the broadcast window (connected, and hearing our broadcasts). It owes
     /// acknowledgements of what is published from now on, not of what was before; one that acknowledges nothing
@@ -214,17 +216,40 @@ internal sealed partial class NodeRuntime
     /// for it or count it dropped.</summary>
     private void OnBroadcastTail(PeerLink link, long last)
     {
+        if (CountBroadcastsMissedUpTo(link, last)) OweBroadcastAck(link);
+    }
+
+    /// <summary>The peer's LEAVE: it published up to <paramref name="lastBroadcast"/> (0: it claims nothing). What of
+    /// it waits in our subscriber is delivered first; what has not arrived by then is counted missed, as the link
+    /// and its subscriber are about to close. This covers a peer that its sender left behind: its pipe was full, so
+    /// ZeroMQ dropped the tail too, and the sender counts nothing for it.</summary>
+    private void OnLeaveClaim(PeerLink link, long lastBroadcast)
+    {
+        if (lastBroadcast == 0 || !link.HearsTheirBroadcast) return;
+        for (var i = 0; i < MaxLeaveDrainWakeups && OnSubscriberReady(link) == MaxFramesPerWakeup; i++)
+        {
+        }
+        CountBroadcastsMissedUpTo(link, lastBroadcast);
+    }
+
+    // ZeroMQ's pipe to a subscriber holds up to 1,000 frames; a few of the I/O thread's reads may follow them.
+    private const int MaxLeaveDrainWakeups = 8;
+
+    /// <summary>The peer's broadcast stream stands at <paramref name="last"/>: what has not been delivered from it up
+    /// to there is counted missed. False when nothing was new.</summary>
+    private bool CountBroadcastsMissedUpTo(PeerLink link, long last)
+    {
         long missed;
         lock (link.DeliveryGate)
         {
             ref var highest = ref link.SequenceState[1];
-            if (last <= highest) return;
+            if (last <= highest) return false;
             // As with a frame: the first broadcast heard from a peer starts the count wherever it stands.
             missed = highest > 0 ? last - highest : 0;
             highest = last;
         }
         if (missed > 0) OnBroadcastsMissed(link, missed);
-        OweBroadcastAck(link);
+        return true;
     }
 
     /// <summary>Broadcasts of the peer's never delivered here: published while our subscription was down, dropped

@@ -295,10 +295,11 @@ internal sealed partial class NodeRuntime
                 OnAcknowledged(link, ControlFrames.ReadAck(frame));
                 break;
             case FrameType.Leave:
-                ControlFrames.ReadEmpty(frame);
+                var lastBroadcast = ControlFrames.ReadLeave(frame);
                 // What it owes the peer first: else the leaving node counts what this one delivered as dropped.
                 SendOwedAck(link);
                 Reply(route, ControlFrames.Empty(FrameType.LeaveAck));
+                OnLeaveClaim(link, lastBroadcast);
                 RemoveLink(link, "left", raiseEvent: true);
                 break;
             default:
@@ -407,16 +408,18 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    private void OnSubscriberReady(PeerLink link)
+    /// <summary>Reads up to <see cref="MaxFramesPerWakeup"/> frames from the peer's publisher; returns how many.</summary>
+    private int OnSubscriberReady(PeerLink link)
     {
         var msg = new Msg();
-        for (var i = 0; i < MaxFramesPerWakeup && link.Subscriber is { } subscriber; i++)
+        var i = 0;
+        for (; i < MaxFramesPerWakeup && link.Subscriber is { } subscriber; i++)
         {
             msg.InitEmpty();
             if (!subscriber.TryReceive(ref msg, TimeSpan.Zero))
             {
                 msg.Close();
-                return;
+                return i;
             }
             var kept = false;
             try
@@ -427,6 +430,7 @@ internal sealed partial class NodeRuntime
                     Reject(link.Name, "multipart broadcast");
                     continue;
                 }
+                if (Faults.TakeMissedBroadcastFrame()) continue;
                 kept = true;
                 var frame = KeepBuffer(ref msg);
                 _framesReceived++;
@@ -443,6 +447,7 @@ internal sealed partial class NodeRuntime
                 if (!kept) msg.Close();
             }
         }
+        return i;
     }
 
     private static ArraySegment<byte> OpenBroadcast(PeerLink link, ArraySegment<byte> frame)

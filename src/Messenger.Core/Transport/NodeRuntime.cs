@@ -416,7 +416,12 @@ internal sealed partial class NodeRuntime : IDisposable
             delivered = link.SequenceState[0];
         }
         if (delivered > 0) SendOnLink(link, ControlFrames.Ack(delivered));
-        return SendOnLink(link, ControlFrames.Empty(FrameType.Leave));
+        // Where our broadcast stream ends, for the peer to count what it missed: it reaches a peer left behind, to
+        // which ZeroMQ may have dropped our last frames and tails. None for a peer whose unacknowledged broadcasts
+        // this node counts dropped (a leave out of time), so that no loss is counted twice; none while peers are yet
+        // to hear a publisher made anew, as no tail is published then.
+        var lastBroadcast = BroadcastsUnacknowledged(link) == 0 && !WaitingForSubscribers() ? _broadcastWindow.LastPublished : 0;
+        return SendOnLink(link, ControlFrames.Leave(lastBroadcast));
     }
 
     /// <summary>Poller: the leave's own work failed. One that never began, failed three times, or is past its

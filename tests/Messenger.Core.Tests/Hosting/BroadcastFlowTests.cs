@@ -145,8 +145,81 @@ public sealed class BroadcastFlowTests
     {
         await using var cluster = new TestCluster();
         var log = new CapturingLoggerFactory();
-        static MessengerNodeOptions Quick(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(1) };
-        var a = await cluster.StartAsync("a", o => Quick(o) with { LoggerFactory = log });
+        var (a, _, _) = await StartWithCLeftBehindAsync(cluster, o => o with { LoggerFactory = log });
+
+        Assert.True(log.Contains(1303, "Broadcasts no longer wait for c"), log.All);
+        Assert.Equal(PeerState.Connected, a.GetPeers().Single(p => p.Name == "c").State);
+    }
+
+    [Fact]
+    public async Task Broadcasts_lost_to_a_peer_left_behind_are_counted_missed_there_when_their_sender_leaves()
+    {
+        // The broadcaster neither waits for a peer it left behind nor counts what that peer lost. When ZeroMQ drops
+        // frames to such a peer, its pipe is full and the tails are dropped the same way: the sender's LEAVE, on the
+        // link's own connection, says where its stream ends.
+        await using var cluster = new TestCluster();
+        var (a, b, c) = await StartWithCLeftBehindAsync(cluster, o => o with { LeaveTimeout = TestCluster.Timeout });
+        using var cEvents = new EventProbe(c);
+        c.Faults.MissBroadcastFrames(1_000_000);
+        const int Lost = 10;
+        for (var i = 0; i < Lost; i++) await a.BroadcastAsync($"lost to c {i}");
+        await ReadUntilAsync(b, Count + Lost);
+
+        await a.StopAsync().WaitAsync(TestCluster.Timeout);
+        await cEvents.WaitAsync("left", "a");
+        Assert.Equal(Lost, c.Statistics.BroadcastsMissed);
+        Assert.False(c.TryRead(out var late), $"c read '{late?.GetText()}'");
+        Assert.Equal(0, b.Statistics.BroadcastsMissed);
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+    }
+
+    [Fact]
+    public async Task A_leaving_node_says_LEAVE_to_a_peer_left_behind_only_once_it_has_published_everything()
+    {
+        // Broadcasts held for a slow peer are published during the leave, once it acknowledges. Had the peer left
+        // behind been told LEAVE before, it would have closed the link, and lost them with no one counting.
+        await using var cluster = new TestCluster();
+        var (a, b, c) = await StartWithCLeftBehindAsync(cluster, o => o with { LeaveTimeout = TestCluster.Timeout });
+        using var cEvents = new EventProbe(c);
+        var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Runtime.BroadcastHeldChanged += isHeld => { if (isHeld) waiting.TrySetResult(); };
+        const int More = 400; // 100 frames: the window holds 64 of them until b acknowledges
+        Task stopped;
+        using (var release = new ManualResetEventSlim())
+        {
+            var held = b.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout));
+            try
+            {
+                for (var i = 0; i < More; i++) await a.BroadcastAsync(Body);
+                await waiting.Task.WaitAsync(TestCluster.Timeout);
+                stopped = a.StopAsync();
+                using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+                int leaves;
+                while ((leaves = await a.Runtime.LeavesWaitingAsync().WaitAsync(deadline.Token)) == 0) { }
+                Assert.Equal(2, leaves);
+            }
+            finally
+            {
+                release.Set();
+            }
+            Assert.True(await held, "b's loop was held until released");
+        }
+
+        await stopped.WaitAsync(TestCluster.Timeout);
+        await cEvents.WaitAsync("left", "a");
+        var delivered = 0;
+        while (c.TryRead(out _)) delivered++;
+        Assert.Equal(More, delivered + c.Statistics.BroadcastsMissed);
+        Assert.Equal(More, (await TestCluster.ReadAsync(b, More)).Count);
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+    }
+
+    /// <summary>Nodes a, b and c, connected. c acknowledges no broadcast, and is left behind while a broadcasts
+    /// <see cref="Count"/> bodies, which b and c both read.</summary>
+    private static async Task<(MessengerNode A, MessengerNode B, MessengerNode C)> StartWithCLeftBehindAsync(TestCluster cluster, Func<MessengerNodeOptions, MessengerNodeOptions> configureA)
+    {
+        static MessengerNodeOptions Quick(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(2) };
+        var a = await cluster.StartAsync("a", o => configureA(Quick(o)));
         var b = await cluster.StartAsync("b", Quick);
         var c = await cluster.StartAsync("c", Quick);
         await Task.WhenAll(a.WaitForPeersAsync(["b", "c"], TestCluster.Timeout), b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout), c.WaitForPeersAsync(["a", "b"], TestCluster.Timeout));
@@ -162,8 +235,7 @@ public sealed class BroadcastFlowTests
         }
         var window = await a.Runtime.BroadcastWindowAsync();
         Assert.True(window.LeftBehind >= 1, $"c was never left behind: {window}");
-        Assert.True(log.Contains(1303, "Broadcasts no longer wait for c"), log.All);
-        Assert.Equal(PeerState.Connected, a.GetPeers().Single(p => p.Name == "c").State);
+        return (a, b, c);
     }
 
     [Fact]
@@ -272,6 +344,17 @@ public sealed class BroadcastFlowTests
         Assert.Equal(30, window.LastPublished);
         window.AcknowledgedUpTo(long.MaxValue);
         Assert.Equal(0, window.Count);
+    }
+
+    [Fact]
+    public void LEAVE_carries_the_last_broadcast_or_nothing_and_nothing_else()
+    {
+        Assert.Equal(42, ControlFrames.ReadLeave(ControlFrames.Leave(42)));
+        Assert.Equal(0, ControlFrames.ReadLeave(ControlFrames.Leave(0)));
+        Assert.Equal(0, ControlFrames.ReadLeave(ControlFrames.Empty(FrameType.Leave)));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadLeave(ControlFrames.Leave(-1)));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadLeave(ControlFrames.Leave(42).AsSpan(0, Wire.HeaderSize + 7)));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadLeave([.. ControlFrames.Leave(42), 0]));
     }
 
     [Fact]

@@ -309,7 +309,14 @@ public sealed class DocumentedPeer : IDisposable
             case BROADCAST_ACK: { var s = r.ReadInt64(); End(r, "BROADCAST_ACK"); BroadcastAckedByNode = Math.Max(BroadcastAckedByNode, s); Note($"<- ROUTER BROADCAST_ACK {s}"); break; }
             case ACK: { var s = r.ReadInt64(); End(r, "ACK"); AckedByNode = Math.Max(AckedByNode, s); Note($"<- ROUTER ACK {s}"); break; }
             case LEAVE:
-                End(r, "LEAVE"); Note("<- ROUTER LEAVE"); LeaveFromNode = true;
+            {
+                // last_broadcast came in a later revision: a LEAVE without it claims nothing.
+                var lastBroadcast = r.BaseStream.Length - r.BaseStream.Position >= 8 ? r.ReadInt64() : 0;
+                End(r, "LEAVE"); Note($"<- ROUTER LEAVE {lastBroadcast}"); LeaveFromNode = true;
+                lock (_gate)
+                {
+                    if (_gotPubProbe && _lastBcastDelivered > 0 && lastBroadcast > _lastBcastDelivered) BroadcastsMissed += lastBroadcast - _lastBcastDelivered;
+                }
                 if (DataBeforeLeaveAck is null)
                 {
                     SendRouter(rid, Frame(LEAVE_ACK), "LEAVE_ACK");
@@ -320,6 +327,7 @@ public sealed class DocumentedPeer : IDisposable
                 SendDealer(ping, "PING");
                 _leaveAckOwedTo = rid;
                 break;
+            }
             default: Note($"!! ROUTER unexpected type 0x{type:x2}"); break;
         }
     }
