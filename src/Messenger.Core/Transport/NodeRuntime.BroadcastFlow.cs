@@ -92,9 +92,10 @@ internal sealed partial class NodeRuntime
     /// <summary>Poller, while leaving: the peer is still to get or acknowledge broadcasts of ours (some wait to be
     /// published while the window is full, or until the peer hears a publisher made anew). A peer left behind
     /// acknowledges nothing, but its LEAVE waits for what is still to be published all the same: it says where our
-    /// stream ends, and what was published after it would be lost to that peer uncounted.</summary>
+    /// stream ends, and what was published after it would be lost to that peer uncounted; so does an unreachable
+    /// peer's.</summary>
     private bool OwesBroadcastAcks(PeerLink link) =>
-        BroadcastsUnacknowledged(link) > 0 || (_broadcastHeld && (ReachedByBroadcasts(link) || link.ProbingForPublisher));
+        BroadcastsUnacknowledged(link) > 0 || (_broadcastHeld && (link.TheyHearOurBroadcast || link.ProbingForPublisher));
 
     /// <summary>Poller: the peer now counts in the broadcast window (connected, and hearing our broadcasts). It owes
     /// acknowledgements of what is published from now on, not of what was before; one that acknowledges nothing

@@ -379,8 +379,10 @@ internal sealed partial class NodeRuntime
                 ControlFrames.ReadEmpty(frame);
                 if (!link.AwaitingLeaveAck)
                 {
-                    // Counted, it would let this node's leave end before the peers it waits for had answered.
-                    Reject(link.Name, "LEAVE_ACK for no LEAVE");
+                    // An unreachable peer's answer, which the leave does not wait for, is taken once it was asked.
+                    // Any other, counted, would let this node's leave end before the peers it waits for had answered.
+                    if (link.LeaveUnanswered && !_leavesWaiting.Contains(link)) link.LeaveUnanswered = false;
+                    else Reject(link.Name, "LEAVE_ACK for no LEAVE");
                     break;
                 }
                 link.AwaitingLeaveAck = false;

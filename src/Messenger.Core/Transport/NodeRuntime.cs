@@ -362,10 +362,18 @@ internal sealed partial class NodeRuntime : IDisposable
         _leaveDeadline = now + (long)_options.LeaveTimeout.TotalMilliseconds;
         foreach (var link in _peers.Values)
         {
-            if (link.Session is not null && link.Welcomed && link.State is PeerState.Connected or PeerState.Joining)
+            if (link.Session is null || !link.Welcomed) continue;
+            if (link.State is PeerState.Connected or PeerState.Joining)
             {
                 FlushLink(link);
                 _leaveAcksPending++;
+                _leavesWaiting.Add(link);
+            }
+            else if (link.State == PeerState.Unreachable)
+            {
+                // A frozen process reads its LEAVE when it wakes, and with it where our broadcasts ended: ZeroMQ may
+                // have dropped its last frames and tails meanwhile. The leave does not wait for its answer.
+                link.LeaveUnanswered = true;
                 _leavesWaiting.Add(link);
             }
         }
@@ -379,17 +387,29 @@ internal sealed partial class NodeRuntime : IDisposable
     /// broadcasts included. Our DATA may travel on a data connection, and our broadcasts do on the PUB socket: other
     /// TCP connections than the link's, and a LEAVE sent with them could reach the peer first. It would forget us and
     /// drop what followed. A peer that is gone meanwhile is owed no LEAVE; one that never acknowledges is left at the
-    /// leave's deadline, and what it did not acknowledge is counted dropped.</summary>
+    /// leave's deadline, and what it did not acknowledge is counted dropped. An unreachable peer is told once nothing
+    /// waits to be published.</summary>
     private void SayLeaveWhereDelivered()
     {
         for (var i = _leavesWaiting.Count - 1; i >= 0; i--)
         {
             var link = _leavesWaiting[i];
             var gone = link.State == PeerState.Gone;
-            if (!gone && (link.Outbound.AcknowledgedSequence < link.Outbound.LastSequence || OwesBroadcastAcks(link))) continue;
+            var unicastOwed = !link.LeaveUnanswered && link.Outbound.AcknowledgedSequence < link.Outbound.LastSequence;
+            if (!gone && (unicastOwed || OwesBroadcastAcks(link))) continue;
             _leavesWaiting.RemoveAt(i);
-            if (gone || !SayLeave(link)) _leaveAcksPending--;
-            else link.AwaitingLeaveAck = true;
+            if (link.LeaveUnanswered)
+            {
+                if (!gone) SayLeave(link);
+            }
+            else if (gone || !SayLeave(link))
+            {
+                _leaveAcksPending--;
+            }
+            else
+            {
+                link.AwaitingLeaveAck = true;
+            }
         }
     }
 

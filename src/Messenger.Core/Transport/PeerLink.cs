@@ -152,6 +152,10 @@ internal sealed class PeerLink
     /// <summary>This node, leaving, said LEAVE to it and waits for its LEAVE_ACK: the only one that counts.</summary>
     public bool AwaitingLeaveAck { get; set; }
 
+    /// <summary>This node, leaving, owes it LEAVE but will not wait for its LEAVE_ACK: the peer was unreachable when the
+    /// leave began.</summary>
+    public bool LeaveUnanswered { get; set; }
+
     /// <summary>Our SUB received its PUB_PROBE: its broadcasts reach us.</summary>
     public bool HearsTheirBroadcast { get; set; }
 

@@ -214,6 +214,46 @@ public sealed class BroadcastFlowTests
         Assert.Equal(0, a.Statistics.MessagesDropped);
     }
 
+    [Fact]
+    public async Task A_peer_frozen_while_its_sender_stops_counts_on_waking_the_broadcasts_it_lost()
+    {
+        // A frozen process is unreachable: its sender neither waits for it nor counts what it lost, and ZeroMQ drops
+        // the frames and tails it cannot take. The LEAVE it reads on waking says where the stream ended.
+        await using var cluster = new TestCluster();
+        static MessengerNodeOptions Quick(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(1) };
+        var a = await cluster.StartAsync("a", o => Quick(o) with { LeaveTimeout = TestCluster.Timeout });
+        var b = await cluster.StartAsync("b", Quick);
+        var c = await cluster.StartAsync("c", Quick);
+        await Task.WhenAll(a.WaitForPeersAsync(["b", "c"], TestCluster.Timeout), b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout), c.WaitForPeersAsync(["a", "b"], TestCluster.Timeout));
+        await a.BroadcastAsync("first");
+        foreach (var node in new[] { b, c }) Assert.Equal(1, (await TestCluster.ReadAsync(node, 1)).Single().Sequence);
+        using var aEvents = new EventProbe(a);
+        using var cEvents = new EventProbe(c);
+        const int Lost = 10;
+        using (var release = new ManualResetEventSlim())
+        {
+            var frozen = c.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout));
+            try
+            {
+                c.Faults.MissBroadcastFrames(1_000_000);
+                await aEvents.WaitAsync("unreachable", "c");
+                for (var i = 0; i < Lost; i++) await a.BroadcastAsync($"lost to c {i}");
+                await ReadUntilAsync(b, 1 + Lost);
+                await a.StopAsync().WaitAsync(TestCluster.Timeout);
+            }
+            finally
+            {
+                release.Set();
+            }
+            Assert.True(await frozen, "c's loop was held until released");
+        }
+
+        await cEvents.WaitAsync("left", "a");
+        Assert.Equal(Lost, c.Statistics.BroadcastsMissed);
+        Assert.False(c.TryRead(out var late), $"c read '{late?.GetText()}'");
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+    }
+
     /// <summary>Nodes a, b and c, connected. c acknowledges no broadcast, and is left behind while a broadcasts
     /// <see cref="Count"/> bodies, which b and c both read.</summary>
     private static async Task<(MessengerNode A, MessengerNode B, MessengerNode C)> StartWithCLeftBehindAsync(TestCluster cluster, Func<MessengerNodeOptions, MessengerNodeOptions> configureA)
