@@ -22,6 +22,9 @@ internal sealed partial class NodeRuntime
     /// which lags.</summary>
     private const int PublisherHighWatermarkFrames = 1000;
 
+    /// <summary>Frames a node's subscriber to a peer holds before ZeroMQ stops reading that peer's frames.</summary>
+    private const int SubscriberHighWatermarkFrames = 10_000;
+
     /// <summary>Every this many broadcast frames from a peer are acknowledged at once; fewer, within the ACK delay.</summary>
     private const int BroadcastAckEveryFrames = 4;
 
@@ -90,12 +93,27 @@ internal sealed partial class NodeRuntime
         CountsInBroadcastWindow(link) ? (int)Math.Max(0, _broadcastWindow.LastPublished - link.BroadcastAcked) : 0;
 
     /// <summary>Poller, while leaving: the peer is still to get or acknowledge broadcasts of ours (some wait to be
-    /// published while the window is full, or until the peer hears a publisher made anew). A peer left behind
-    /// acknowledges nothing, but its LEAVE waits for what is still to be published all the same: it says where our
-    /// stream ends, and what was published after it would be lost to that peer uncounted; so does an unreachable
-    /// peer's.</summary>
-    private bool OwesBroadcastAcks(PeerLink link) =>
-        BroadcastsUnacknowledged(link) > 0 || (_broadcastHeld && (link.TheyHearOurBroadcast || link.ProbingForPublisher));
+    /// published while the window is full, or until the peer hears a publisher made anew). A peer out of the window
+    /// (left behind, or unreachable) acknowledges nothing, but its LEAVE says where our stream ends (see
+    /// <see cref="BroadcastFloor"/>): it waits until everything is published and the peers in the window have
+    /// acknowledged it, else that peer's losses past <paramref name="floor"/> would be counted by no one.</summary>
+    private bool OwesBroadcastAcks(PeerLink link, long floor) =>
+        BroadcastsUnacknowledged(link) > 0
+        || (_broadcastHeld && (link.TheyHearOurBroadcast || link.ProbingForPublisher))
+        || (link.TheyHearOurBroadcast && !CountsInBroadcastWindow(link) && floor < _broadcastWindow.LastPublished);
+
+    /// <summary>Poller: the highest broadcast every peer in the window has acknowledged (the last published when none
+    /// owes any). A LEAVE claims no further: a leave out of time counts what lies beyond it dropped, once for all
+    /// peers, and a peer's LEAVE must not have it counted missed as well.</summary>
+    private long BroadcastFloor()
+    {
+        var floor = _broadcastWindow.LastPublished;
+        foreach (var link in _peers.Values)
+        {
+            if (CountsInBroadcastWindow(link)) floor = Math.Min(floor, link.BroadcastAcked);
+        }
+        return floor;
+    }
 
     /// <summary>Poller: the peer now counts in the broadcast window (connected, and hearing our broadcasts). It owes
     /// acknowledgements of what is published from now on, not of what was before; one that acknowledges nothing
@@ -221,20 +239,33 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>The peer's LEAVE: it published up to <paramref name="lastBroadcast"/> (0: it claims nothing). What of
-    /// it waits in our subscriber is delivered first; what has not arrived by then is counted missed, as the link
-    /// and its subscriber are about to close. This covers a peer that its sender left behind: its pipe was full, so
-    /// ZeroMQ dropped the tail too, and the sender counts nothing for it.</summary>
+    /// it waits in our subscriber, or is on its way (a LEAVE to a peer out of the window does not wait for the
+    /// frames before it, which travel on another connection), is delivered first; what has not arrived by then is
+    /// counted missed, as the link and its subscriber are about to close. This covers a peer that its sender left
+    /// behind: its pipe was full, so ZeroMQ dropped the tail too, and the sender counts nothing for it.</summary>
     private void OnLeaveClaim(PeerLink link, long lastBroadcast)
     {
         if (lastBroadcast == 0 || !link.HearsTheirBroadcast) return;
-        for (var i = 0; i < MaxLeaveDrainWakeups && OnSubscriberReady(link) == MaxFramesPerWakeup; i++)
+        Guard(LinkActor(link), () =>
         {
-        }
+            var wait = TimeSpan.Zero;
+            for (var i = 0; i < MaxLeaveDrainWakeups; i++)
+            {
+                var read = OnSubscriberReady(link, wait);
+                if (read == MaxFramesPerWakeup) continue;
+                // A frame ZeroMQ dropped never comes: one wait with nothing read ends the drain.
+                if ((read == 0 && wait > TimeSpan.Zero) || Volatile.Read(ref link.SequenceState[1]) >= lastBroadcast) break;
+                wait = LeaveDrainWait;
+            }
+        });
         CountBroadcastsMissedUpTo(link, lastBroadcast);
     }
 
-    // ZeroMQ's pipe to a subscriber holds up to 1,000 frames; a few of the I/O thread's reads may follow them.
-    private const int MaxLeaveDrainWakeups = 8;
+    // What our subscriber holds, and what the peer's publisher still held for us when it left.
+    private const int MaxLeaveDrainWakeups = (SubscriberHighWatermarkFrames + PublisherHighWatermarkFrames) / MaxFramesPerWakeup + 1;
+
+    // Frames published just before the LEAVE reach us within a millisecond or two on a LAN.
+    private static readonly TimeSpan LeaveDrainWait = TimeSpan.FromMilliseconds(10);
 
     /// <summary>The peer's broadcast stream stands at <paramref name="last"/>: what has not been delivered from it up
     /// to there is counted missed. False when nothing was new.</summary>

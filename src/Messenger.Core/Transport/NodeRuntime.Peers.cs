@@ -247,7 +247,7 @@ internal sealed partial class NodeRuntime
     {
         var subscriber = new SubscriberSocket();
         subscriber.Options.Linger = TimeSpan.Zero;
-        subscriber.Options.ReceiveHighWatermark = 10_000;
+        subscriber.Options.ReceiveHighWatermark = SubscriberHighWatermarkFrames;
         subscriber.Options.MaxMsgSize = _maxFrame;
         failure = TryConnect(subscriber, address.PublishEndpoint, address.Host, out _);
         if (failure is not null)

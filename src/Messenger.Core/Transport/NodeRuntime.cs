@@ -391,18 +391,19 @@ internal sealed partial class NodeRuntime : IDisposable
     /// waits to be published.</summary>
     private void SayLeaveWhereDelivered()
     {
+        var floor = BroadcastFloor();
         for (var i = _leavesWaiting.Count - 1; i >= 0; i--)
         {
             var link = _leavesWaiting[i];
             var gone = link.State == PeerState.Gone;
             var unicastOwed = !link.LeaveUnanswered && link.Outbound.AcknowledgedSequence < link.Outbound.LastSequence;
-            if (!gone && (unicastOwed || OwesBroadcastAcks(link))) continue;
+            if (!gone && (unicastOwed || OwesBroadcastAcks(link, floor))) continue;
             _leavesWaiting.RemoveAt(i);
             if (link.LeaveUnanswered)
             {
-                if (!gone) SayLeave(link);
+                if (!gone) SayLeave(link, floor);
             }
-            else if (gone || !SayLeave(link))
+            else if (gone || !SayLeave(link, floor))
             {
                 _leaveAcksPending--;
             }
@@ -425,7 +426,7 @@ internal sealed partial class NodeRuntime : IDisposable
     /// <summary>LEAVE on the link, after an ACK of every unicast message delivered from the peer: an ACK owed on
     /// its own way (from the link's ROUTER side, or the data receiver's) travels on another TCP connection and could
     /// arrive after the LEAVE, and the peer would count as dropped what this node delivered.</summary>
-    private bool SayLeave(PeerLink link)
+    private bool SayLeave(PeerLink link, long broadcastFloor)
     {
         // The peer counts as dropped what this ACK leaves out: from now on none of its unicast is delivered, from
         // either connection, else a message could be both delivered and reported dropped.
@@ -437,10 +438,10 @@ internal sealed partial class NodeRuntime : IDisposable
         }
         if (delivered > 0) SendOnLink(link, ControlFrames.Ack(delivered));
         // Where our broadcast stream ends, for the peer to count what it missed: it reaches a peer left behind, to
-        // which ZeroMQ may have dropped our last frames and tails. None for a peer whose unacknowledged broadcasts
-        // this node counts dropped (a leave out of time), so that no loss is counted twice; none while peers are yet
-        // to hear a publisher made anew, as no tail is published then.
-        var lastBroadcast = BroadcastsUnacknowledged(link) == 0 && !WaitingForSubscribers() ? _broadcastWindow.LastPublished : 0;
+        // which ZeroMQ may have dropped our last frames and tails. Up to the floor only: past it, a leave out of
+        // time counts what the peers in the window did not acknowledge dropped. None while peers are yet to hear a
+        // publisher made anew, as no tail is published then.
+        var lastBroadcast = WaitingForSubscribers() ? 0 : broadcastFloor;
         return SendOnLink(link, ControlFrames.Leave(lastBroadcast));
     }
 
@@ -466,6 +467,8 @@ internal sealed partial class NodeRuntime : IDisposable
         // A publisher made anew just before the stop holds what was queued until its peers hear it (see
         // WaitingForSubscribers), and probes them at each tick.
         ProbeForPublisher();
+        // Nothing else publishes what is held once the peer that held it is gone (it left too, say).
+        if (_broadcastHeld) Guard("broadcast", FlushBroadcast, RestartPublisher);
         PublishBroadcastTailWhileLeaving(Environment.TickCount64);
         SayLeaveWhereDelivered();
         FinishLeaveIfDone();
@@ -484,7 +487,8 @@ internal sealed partial class NodeRuntime : IDisposable
         // Out of time: a peer that has not acknowledged everything still hears that this node leaves (what it did not
         // acknowledge is counted dropped here), rather than noticing it gone later.
         ReportUnacknowledgedBroadcasts(_leavesWaiting);
-        foreach (var link in _leavesWaiting) SayLeave(link);
+        var floor = BroadcastFloor();
+        foreach (var link in _leavesWaiting) SayLeave(link, floor);
         _leavesWaiting.Clear();
         foreach (var link in _peers.Values.ToList()) RemoveLink(link, "this node stopped", raiseEvent: false);
         _stopped.TrySetResult();

@@ -254,6 +254,94 @@ public sealed class BroadcastFlowTests
         Assert.Equal(0, a.Statistics.MessagesDropped);
     }
 
+    [Fact]
+    public async Task Broadcasts_held_for_a_peer_that_leaves_too_are_published_and_the_leave_goes_on()
+    {
+        // b holds a's window and leaves while a does: nothing but a's leave can publish what b held, and c, left
+        // behind, is told LEAVE only once that is done.
+        await using var cluster = new TestCluster();
+        var (a, b, c) = await StartWithCLeftBehindAsync(cluster, o => o with { LeaveTimeout = TimeSpan.FromMinutes(2) });
+        using var cEvents = new EventProbe(c);
+        var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Runtime.BroadcastHeldChanged += isHeld => { if (isHeld) waiting.TrySetResult(); };
+        b.Faults.MuteBroadcastAcks = true;
+        const int More = 400; // 100 frames, past the window of 64
+        for (var i = 0; i < More; i++) await a.BroadcastAsync(Body);
+        await waiting.Task.WaitAsync(TestCluster.Timeout);
+
+        var stopped = a.StopAsync();
+        using (var deadline = new CancellationTokenSource(TestCluster.Timeout))
+        {
+            while (await a.Runtime.LeavesWaitingAsync().WaitAsync(deadline.Token) == 0) { }
+        }
+        await b.StopAsync().WaitAsync(TestCluster.Timeout);
+        await stopped.WaitAsync(TestCluster.Timeout);
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+        // c's LEAVE does not wait for the last frames, which c does not acknowledge: it waits for them a moment,
+        // and counts missed what a loaded machine has not brought by then.
+        await cEvents.WaitAsync("left", "a");
+        var delivered = 0;
+        while (c.TryRead(out _)) delivered++;
+        Assert.Equal(More, delivered + c.Statistics.BroadcastsMissed);
+    }
+
+    [Fact]
+    public async Task A_peer_told_LEAVE_first_delivers_every_broadcast_its_subscriber_holds()
+    {
+        // 8,000 frames wait in c's subscriber (which holds up to 10,000) while its loop is held: all are delivered
+        // before the LEAVE's claim counts what never came.
+        await using var cluster = new TestCluster();
+        var a = await cluster.StartAsync("a", o => o with { PeerTimeout = TimeSpan.FromSeconds(2) });
+        var c = await cluster.StartAsync("c", TestCluster.Patient);
+        await Task.WhenAll(a.WaitForPeersAsync(["c"], TestCluster.Timeout), c.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        c.Faults.MuteBroadcastAcks = true;
+        for (var i = 0; i < Count; i++) await a.BroadcastAsync(Body);
+        await TestCluster.ReadAsync(c, Count);
+        using var cEvents = new EventProbe(c);
+        const int Frames = 8000;
+        using (var release = new ManualResetEventSlim())
+        {
+            var held = c.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout * 2));
+            try
+            {
+                for (var i = 0; i < Frames; i++)
+                {
+                    await a.BroadcastAsync($"m{i}");
+                    await a.Runtime.BroadcastWindowAsync(); // published before the next: a frame each
+                }
+                await a.StopAsync().WaitAsync(TestCluster.Timeout);
+            }
+            finally
+            {
+                release.Set();
+            }
+            Assert.True(await held, "c's loop was held until released");
+        }
+
+        await cEvents.WaitAsync("left", "a");
+        var delivered = 0;
+        while (c.TryRead(out _)) delivered++;
+        Assert.Equal((Frames, 0L), (delivered, c.Statistics.BroadcastsMissed));
+    }
+
+    [Fact]
+    public async Task What_a_leave_out_of_time_counts_dropped_a_peer_left_behind_does_not_count_missed_as_well()
+    {
+        await using var cluster = new TestCluster();
+        var (a, b, c) = await StartWithCLeftBehindAsync(cluster, o => o with { LeaveTimeout = TimeSpan.FromSeconds(1) });
+        b.Faults.MuteBroadcastAcks = true; // in the window, and acknowledges nothing more
+        c.Faults.MissBroadcastFrames(1_000_000);
+        using var cEvents = new EventProbe(c);
+        const int Unacknowledged = 10;
+        for (var i = 0; i < Unacknowledged; i++) await a.BroadcastAsync($"m{i}");
+        await TestCluster.ReadAsync(b, Unacknowledged);
+
+        await a.StopAsync().WaitAsync(TestCluster.Timeout);
+        await cEvents.WaitAsync("left", "a");
+        Assert.Equal(Unacknowledged, a.Statistics.MessagesDropped);
+        Assert.Equal(0, c.Statistics.BroadcastsMissed);
+    }
+
     /// <summary>Nodes a, b and c, connected. c acknowledges no broadcast, and is left behind while a broadcasts
     /// <see cref="Count"/> bodies, which b and c both read.</summary>
     private static async Task<(MessengerNode A, MessengerNode B, MessengerNode C)> StartWithCLeftBehindAsync(TestCluster cluster, Func<MessengerNodeOptions, MessengerNodeOptions> configureA)
