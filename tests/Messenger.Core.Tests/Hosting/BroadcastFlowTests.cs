@@ -151,13 +151,15 @@ public sealed class BroadcastFlowTests
         Assert.Equal(PeerState.Connected, a.GetPeers().Single(p => p.Name == "c").State);
     }
 
-    [Fact]
-    public async Task Broadcasts_lost_to_a_peer_left_behind_are_counted_missed_there_when_their_sender_leaves()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Broadcasts_lost_to_a_peer_left_behind_are_counted_missed_there_when_their_sender_leaves(bool insecure)
     {
         // The broadcaster neither waits for a peer it left behind nor counts what that peer lost. When ZeroMQ drops
         // frames to such a peer, its pipe is full and the tails are dropped the same way: the sender's LEAVE, on the
         // link's own connection, says where its stream ends.
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b, c) = await StartWithCLeftBehindAsync(cluster, o => o with { LeaveTimeout = TestCluster.Timeout });
         using var cEvents = new EventProbe(c);
         c.Faults.MissBroadcastFrames(1_000_000);
@@ -214,12 +216,14 @@ public sealed class BroadcastFlowTests
         Assert.Equal(0, a.Statistics.MessagesDropped);
     }
 
-    [Fact]
-    public async Task A_peer_frozen_while_its_sender_stops_counts_on_waking_the_broadcasts_it_lost()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_peer_frozen_while_its_sender_stops_counts_on_waking_the_broadcasts_it_lost(bool insecure)
     {
         // A frozen process is unreachable: its sender neither waits for it nor counts what it lost, and ZeroMQ drops
         // the frames and tails it cannot take. The LEAVE it reads on waking says where the stream ended.
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         static MessengerNodeOptions Quick(MessengerNodeOptions o) => o with { PeerTimeout = TimeSpan.FromSeconds(1) };
         var a = await cluster.StartAsync("a", o => Quick(o) with { LeaveTimeout = TestCluster.Timeout });
         var b = await cluster.StartAsync("b", Quick);
@@ -324,10 +328,12 @@ public sealed class BroadcastFlowTests
         Assert.Equal((Frames, 0L), (delivered, c.Statistics.BroadcastsMissed));
     }
 
-    [Fact]
-    public async Task What_a_leave_out_of_time_counts_dropped_a_peer_left_behind_does_not_count_missed_as_well()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task What_a_leave_out_of_time_counts_dropped_a_peer_left_behind_does_not_count_missed_as_well(bool insecure)
     {
-        await using var cluster = new TestCluster();
+        await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b, c) = await StartWithCLeftBehindAsync(cluster, o => o with { LeaveTimeout = TimeSpan.FromSeconds(1) });
         b.Faults.MuteBroadcastAcks = true; // in the window, and acknowledges nothing more
         c.Faults.MissBroadcastFrames(1_000_000);
