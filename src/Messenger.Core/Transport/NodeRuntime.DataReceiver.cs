@@ -317,7 +317,15 @@ internal sealed partial class NodeRuntime
     {
         // The route first: the poller's SendOwedAck may take the owed ACK as soon as it is owed.
         link.AckRoute = route.AcknowledgedOn;
-        var fresh = link.OweAck(last) == 0;
+        bool fresh;
+        lock (link.DeliveryGate)
+        {
+            // Its session ended since the frame was delivered (the peer is a new process, say, whose streams count
+            // afresh): this ACK counts in the old numbering, and would acknowledge to the new process what it has not
+            // had.
+            if (route.IsDisposed) return;
+            fresh = link.OweAck(last) == 0;
+        }
         if (fresh) link.DataFramesOwed = 0;
         if (now || ++link.DataFramesOwed >= AckEveryFrames)
         {
