@@ -288,9 +288,9 @@ internal static class ControlFrames
         if (frame.Length != Wire.HeaderSize) throw new ProtocolException($"{frame.Length - Wire.HeaderSize} unexpected bytes after an empty frame");
     }
 
-    /// <summary>LEAVE: the sender stops. <paramref name="lastBroadcast"/> is the sequence of the last broadcast it
-    /// published, for the receiver to count as missed what it never got (0: no claim). A LEAVE without the field,
-    /// as the first revision of the protocol sent it, is read as 0.</summary>
+    /// <summary>LEAVE: the sender stops. Its broadcasts up to <paramref name="lastBroadcast"/> were all published, for
+    /// the receiver to count as missed what of them it never got (0: no claim). A LEAVE without the field, as the
+    /// first revision of the protocol sent it, is read as 0.</summary>
     public static byte[] Leave(long lastBroadcast)
     {
         var frame = new byte[Wire.HeaderSize + 8];

@@ -245,7 +245,8 @@ internal sealed partial class NodeRuntime
     /// behind: its pipe was full, so ZeroMQ dropped the tail too, and the sender counts nothing for it.</summary>
     private void OnLeaveClaim(PeerLink link, long lastBroadcast)
     {
-        if (lastBroadcast == 0 || !link.HearsTheirBroadcast) return;
+        // Before the first broadcast heard from the peer, nothing is counted missed: no drain, nor its wait.
+        if (lastBroadcast == 0 || !link.HearsTheirBroadcast || Volatile.Read(ref link.SequenceState[1]) == 0) return;
         Guard(LinkActor(link), () =>
         {
             var wait = TimeSpan.Zero;

@@ -387,8 +387,8 @@ internal sealed partial class NodeRuntime : IDisposable
     /// broadcasts included. Our DATA may travel on a data connection, and our broadcasts do on the PUB socket: other
     /// TCP connections than the link's, and a LEAVE sent with them could reach the peer first. It would forget us and
     /// drop what followed. A peer that is gone meanwhile is owed no LEAVE; one that never acknowledges is left at the
-    /// leave's deadline, and what it did not acknowledge is counted dropped. An unreachable peer is told once nothing
-    /// waits to be published.</summary>
+    /// leave's deadline, and what it did not acknowledge is counted dropped. A peer out of the broadcast window (left
+    /// behind, or unreachable) is told once the peers in it have every broadcast.</summary>
     private void SayLeaveWhereDelivered()
     {
         var floor = BroadcastFloor();

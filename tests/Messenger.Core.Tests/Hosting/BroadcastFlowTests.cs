@@ -344,7 +344,9 @@ public sealed class BroadcastFlowTests
 
         await a.StopAsync().WaitAsync(TestCluster.Timeout);
         await cEvents.WaitAsync("left", "a");
-        Assert.Equal(Unacknowledged, a.Statistics.MessagesDropped);
+        // At least the 10: b's acknowledgement of the last of the first burst may not have reached a before it was
+        // muted, and a count of what was not acknowledged errs high.
+        Assert.InRange(a.Statistics.MessagesDropped, Unacknowledged, Unacknowledged + Count);
         Assert.Equal(0, c.Statistics.BroadcastsMissed);
     }
 
