@@ -26,21 +26,14 @@ public sealed class BroadcastFlowTests
         var goingOn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         a.Runtime.BroadcastHeldChanged += isHeld => (isHeld ? waiting : goingOn).TrySetResult();
 
-        using var release = new ManualResetEventSlim();
-        var held = c.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout));
-        try
+        await WhileLoopHeldAsync(c, async () =>
         {
             for (var i = 0; i < Count; i++) await a.BroadcastAsync(Body);
             await waiting.Task.WaitAsync(TestCluster.Timeout);
             var window = await a.Runtime.BroadcastWindowAsync();
             Assert.True(window.Held, "the broadcaster waits for c");
             Assert.Equal(64, window.InFlight);
-        }
-        finally
-        {
-            release.Set();
-        }
-        Assert.True(await held, "c's loop was held until released");
+        });
 
         foreach (var node in new[] { b, c })
         {
@@ -65,20 +58,13 @@ public sealed class BroadcastFlowTests
         var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         a.Runtime.BroadcastHeldChanged += isHeld => { if (isHeld) waiting.TrySetResult(); };
 
-        using var release = new ManualResetEventSlim();
-        var held = b.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout));
-        Task forgotten;
-        try
+        var forgotten = Task.CompletedTask;
+        await WhileLoopHeldAsync(b, async () =>
         {
             for (var i = 0; i < Count; i++) await a.BroadcastAsync(Body);
             await waiting.Task.WaitAsync(TestCluster.Timeout);
             forgotten = a.Faults.ForgetSessions();
-        }
-        finally
-        {
-            release.Set();
-        }
-        Assert.True(await held, "b's loop was held until released");
+        });
         await forgotten.WaitAsync(TestCluster.Timeout);
 
         var got = await TestCluster.ReadAsync(b, Count);
@@ -186,26 +172,17 @@ public sealed class BroadcastFlowTests
         var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         a.Runtime.BroadcastHeldChanged += isHeld => { if (isHeld) waiting.TrySetResult(); };
         const int More = 400; // 100 frames: the window holds 64 of them until b acknowledges
-        Task stopped;
-        using (var release = new ManualResetEventSlim())
+        var stopped = Task.CompletedTask;
+        await WhileLoopHeldAsync(b, async () =>
         {
-            var held = b.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout));
-            try
-            {
-                for (var i = 0; i < More; i++) await a.BroadcastAsync(Body);
-                await waiting.Task.WaitAsync(TestCluster.Timeout);
-                stopped = a.StopAsync();
-                using var deadline = new CancellationTokenSource(TestCluster.Timeout);
-                int leaves;
-                while ((leaves = await a.Runtime.LeavesWaitingAsync().WaitAsync(deadline.Token)) == 0) { }
-                Assert.Equal(2, leaves);
-            }
-            finally
-            {
-                release.Set();
-            }
-            Assert.True(await held, "b's loop was held until released");
-        }
+            for (var i = 0; i < More; i++) await a.BroadcastAsync(Body);
+            await waiting.Task.WaitAsync(TestCluster.Timeout);
+            stopped = a.StopAsync();
+            using var deadline = new CancellationTokenSource(TestCluster.Timeout);
+            int leaves;
+            while ((leaves = await a.Runtime.LeavesWaitingAsync().WaitAsync(deadline.Token)) == 0) { }
+            Assert.Equal(2, leaves);
+        });
 
         await stopped.WaitAsync(TestCluster.Timeout);
         await cEvents.WaitAsync("left", "a");
@@ -234,23 +211,14 @@ public sealed class BroadcastFlowTests
         using var aEvents = new EventProbe(a);
         using var cEvents = new EventProbe(c);
         const int Lost = 10;
-        using (var release = new ManualResetEventSlim())
+        await WhileLoopHeldAsync(c, async () =>
         {
-            var frozen = c.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout));
-            try
-            {
-                c.Faults.MissBroadcastFrames(1_000_000);
-                await aEvents.WaitAsync("unreachable", "c");
-                for (var i = 0; i < Lost; i++) await a.BroadcastAsync($"lost to c {i}");
-                await ReadUntilAsync(b, 1 + Lost);
-                await a.StopAsync().WaitAsync(TestCluster.Timeout);
-            }
-            finally
-            {
-                release.Set();
-            }
-            Assert.True(await frozen, "c's loop was held until released");
-        }
+            c.Faults.MissBroadcastFrames(1_000_000);
+            await aEvents.WaitAsync("unreachable", "c");
+            for (var i = 0; i < Lost; i++) await a.BroadcastAsync($"lost to c {i}");
+            await ReadUntilAsync(b, 1 + Lost);
+            await a.StopAsync().WaitAsync(TestCluster.Timeout);
+        });
 
         await cEvents.WaitAsync("left", "a");
         Assert.Equal(Lost, c.Statistics.BroadcastsMissed);
@@ -303,24 +271,15 @@ public sealed class BroadcastFlowTests
         await TestCluster.ReadAsync(c, Count);
         using var cEvents = new EventProbe(c);
         const int Frames = 8000;
-        using (var release = new ManualResetEventSlim())
+        await WhileLoopHeldAsync(c, async () =>
         {
-            var held = c.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout * 2));
-            try
+            for (var i = 0; i < Frames; i++)
             {
-                for (var i = 0; i < Frames; i++)
-                {
-                    await a.BroadcastAsync($"m{i}");
-                    await a.Runtime.BroadcastWindowAsync(); // published before the next: a frame each
-                }
-                await a.StopAsync().WaitAsync(TestCluster.Timeout);
+                await a.BroadcastAsync($"m{i}");
+                await a.Runtime.BroadcastWindowAsync(); // published before the next: a frame each
             }
-            finally
-            {
-                release.Set();
-            }
-            Assert.True(await held, "c's loop was held until released");
-        }
+            await a.StopAsync().WaitAsync(TestCluster.Timeout);
+        });
 
         await cEvents.WaitAsync("left", "a");
         var delivered = 0;
@@ -348,6 +307,23 @@ public sealed class BroadcastFlowTests
         // muted, and a count of what was not acknowledged errs high.
         Assert.InRange(a.Statistics.MessagesDropped, Unacknowledged, Unacknowledged + Count);
         Assert.Equal(0, c.Statistics.BroadcastsMissed);
+    }
+
+    /// <summary>Runs <paramref name="whileHeld"/> while <paramref name="node"/>'s loop is held, as a frozen process's
+    /// would be (its I/O threads go on reading into its sockets), and lets it go on after.</summary>
+    private static async Task WhileLoopHeldAsync(MessengerNode node, Func<Task> whileHeld)
+    {
+        using var release = new ManualResetEventSlim();
+        var held = node.Runtime.InvokeAsync(() => release.Wait(TestCluster.Timeout * 2));
+        try
+        {
+            await whileHeld();
+        }
+        finally
+        {
+            release.Set();
+        }
+        Assert.True(await held, $"{node.Name}'s loop was held until released");
     }
 
     /// <summary>Nodes a, b and c, connected. c acknowledges no broadcast, and is left behind while a broadcasts
