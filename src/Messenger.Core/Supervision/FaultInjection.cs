@@ -84,6 +84,39 @@ internal sealed class FaultInjection
         hold.Task.Wait();
     }
 
+    private volatile TaskCompletionSource? _dataAckHold;
+    private TaskCompletionSource _dataAckHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource<long> _dataAckOwed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The data receiver stops once it has delivered its next frame's messages and before it owes the peer
+    /// the ACK for them, until the returned action is called; <see cref="AckOwedAfterHold"/> then tells what the
+    /// link owes the peer.</summary>
+    public Action HoldBeforeDataAck()
+    {
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _dataAckHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _dataAckOwed = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _dataAckHold = hold;
+        return () => hold.TrySetResult();
+    }
+
+    /// <summary>Completes once the data receiver, held by <see cref="HoldBeforeDataAck"/>, waits.</summary>
+    public Task DataAckHeld => Volatile.Read(ref _dataAckHeld).Task;
+
+    /// <summary>The ACK the link owed the peer right after the held frame's was owed (0: none).</summary>
+    public Task<long> AckOwedAfterHold => Volatile.Read(ref _dataAckOwed).Task;
+
+    /// <summary>True when it held the data receiver: the caller reports with <see cref="ReportAckOwed"/>.</summary>
+    public bool WaitBeforeDataAck()
+    {
+        if (Interlocked.Exchange(ref _dataAckHold, null) is not { } hold) return false;
+        Volatile.Read(ref _dataAckHeld).TrySetResult();
+        hold.Task.Wait();
+        return true;
+    }
+
+    public void ReportAckOwed(long owed) => Volatile.Read(ref _dataAckOwed).TrySetResult(owed);
+
     /// <summary>Takes one from a count of faults still to come: false when none is left.</summary>
     private static bool TakeOne(ref int count)
     {

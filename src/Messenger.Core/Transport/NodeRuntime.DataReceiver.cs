@@ -307,7 +307,9 @@ internal sealed partial class NodeRuntime
         for (var i = 0; i < duplicates; i++) RejectDataFrame(RejectReason.Duplicate, null, link.Name);
         Volatile.Write(ref _dataMessagesReceived, _dataMessagesReceived + delivered);
         Telemetry.MessagesReceived.Add(delivered, _nodeTag);
+        var held = Faults.WaitBeforeDataAck();
         OweDataAck(link, route, last, ackNow, now);
+        if (held) Faults.ReportAckOwed(link.OwedAck);
     }
 
     /// <summary>The data receiver's part of <see cref="Acknowledge"/>: the ACK is owed at once; the poller is asked

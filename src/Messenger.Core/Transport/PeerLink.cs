@@ -90,6 +90,9 @@ internal sealed class PeerLink
     /// <summary>Whether an ACK is owed (any thread).</summary>
     public bool HasOwedAck => Volatile.Read(ref _ackOwed) != 0;
 
+    /// <summary>The ACK owed (any thread; 0: none).</summary>
+    public long OwedAck => Volatile.Read(ref _ackOwed);
+
     /// <summary>DATA frames from the peer since it was last acknowledged. Poller thread.</summary>
     public int FramesOwed { get; set; }
 

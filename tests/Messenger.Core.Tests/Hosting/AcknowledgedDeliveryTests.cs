@@ -43,6 +43,43 @@ public sealed class AcknowledgedDeliveryTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task An_ACK_for_a_restarted_peers_old_process_is_not_owed_to_its_new_one(bool insecure)
+    {
+        // a's data receiver delivers the old b's message; before it owes the ACK for it, a takes the new b for a new
+        // process, whose streams count afresh. That ACK counts in the old numbering: owed to the new process, the
+        // next DATA to it would acknowledge what it sends before it arrives.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var key = MessengerKeyPair.Generate();
+        var a = await cluster.StartAsync("a");
+        var b = await cluster.StartAsync("b", o => o with { KeyPair = key });
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        while (await b.Runtime.DataConnectionAsync("a") != DataConnectionState.Ready)
+        {
+            await b.SendAsync("a", "warm-up", topic: null, requireAck: true);
+            await TestCluster.ReadAsync(a, 1);
+        }
+
+        var release = a.Faults.HoldBeforeDataAck();
+        try
+        {
+            await b.SendAsync("a", "old");
+            await a.Faults.DataAckHeld.WaitAsync(TestCluster.Timeout);
+            using var probe = new EventProbe(a);
+            await b.AbandonForTestsAsync();
+            await probe.WaitAsync("unreachable", "b");
+            var b2 = await cluster.StartAsync("b", o => o with { KeyPair = key });
+            await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b2.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        }
+        finally
+        {
+            release();
+        }
+        Assert.Equal(0, await a.Faults.AckOwedAfterHold.WaitAsync(TestCluster.Timeout));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task An_unacknowledged_send_to_a_vanished_peer_is_reported(bool insecure)
     {
         await using var cluster = new TestCluster { Insecure = insecure };
