@@ -109,7 +109,8 @@ internal sealed class FaultInjection
     /// <summary>True when it held the data receiver: the caller reports with <see cref="ReportAckOwed"/>.</summary>
     public bool WaitBeforeDataAck()
     {
-        if (Interlocked.Exchange(ref _dataAckHold, null) is not { } hold) return false;
+        // A look at a field on every frame; the exchange only when a test armed the hold.
+        if (_dataAckHold is null || Interlocked.Exchange(ref _dataAckHold, null) is not { } hold) return false;
         Volatile.Read(ref _dataAckHeld).TrySetResult();
         hold.Task.Wait();
         return true;
