@@ -239,24 +239,19 @@ internal sealed partial class NodeRuntime
     }
 
     /// <summary>The peer's LEAVE: it published up to <paramref name="lastBroadcast"/> (0: it claims nothing). What of
-    /// it waits in our subscriber, or is on its way (a LEAVE to a peer out of the window does not wait for the
-    /// frames before it, which travel on another connection), is delivered first; what has not arrived by then is
-    /// counted missed, as the link and its subscriber are about to close. This covers a peer that its sender left
-    /// behind: its pipe was full, so ZeroMQ dropped the tail too, and the sender counts nothing for it.</summary>
+    /// it waits in our subscriber is delivered first; what has not arrived by then is counted missed, as the link and
+    /// its subscriber are about to close. This covers a peer that its sender left behind: its pipe was full, so
+    /// ZeroMQ dropped the tail too, and the sender counts nothing for it. Frames still on their way (a LEAVE to a
+    /// peer out of the window does not wait for them, and they travel on another connection) are counted missed
+    /// too: the loop does not wait for them, else a member could hold it with a trickle of frames behind a LEAVE.</summary>
     private void OnLeaveClaim(PeerLink link, long lastBroadcast)
     {
-        // Before the first broadcast heard from the peer, nothing is counted missed: no drain, nor its wait.
+        // Before the first broadcast heard from the peer, nothing is counted missed: no drain.
         if (lastBroadcast == 0 || !link.HearsTheirBroadcast || Volatile.Read(ref link.SequenceState[1]) == 0) return;
         Guard(LinkActor(link), () =>
         {
-            var wait = TimeSpan.Zero;
-            for (var i = 0; i < MaxLeaveDrainWakeups; i++)
+            for (var i = 0; i < MaxLeaveDrainWakeups && OnSubscriberReady(link) == MaxFramesPerWakeup; i++)
             {
-                var read = OnSubscriberReady(link, wait);
-                if (read == MaxFramesPerWakeup) continue;
-                // A frame ZeroMQ dropped never comes: one wait with nothing read ends the drain.
-                if ((read == 0 && wait > TimeSpan.Zero) || Volatile.Read(ref link.SequenceState[1]) >= lastBroadcast) break;
-                wait = LeaveDrainWait;
             }
         });
         CountBroadcastsMissedUpTo(link, lastBroadcast);
@@ -264,9 +259,6 @@ internal sealed partial class NodeRuntime
 
     // What our subscriber holds, and what the peer's publisher still held for us when it left.
     private const int MaxLeaveDrainWakeups = (SubscriberHighWatermarkFrames + PublisherHighWatermarkFrames) / MaxFramesPerWakeup + 1;
-
-    // Frames published just before the LEAVE reach us within a millisecond or two on a LAN.
-    private static readonly TimeSpan LeaveDrainWait = TimeSpan.FromMilliseconds(10);
 
     /// <summary>The peer's broadcast stream stands at <paramref name="last"/>: what has not been delivered from it up
     /// to there is counted missed. False when nothing was new.</summary>

@@ -410,16 +410,15 @@ internal sealed partial class NodeRuntime
         }
     }
 
-    /// <summary>Reads up to <see cref="MaxFramesPerWakeup"/> frames from the peer's publisher, waiting up to
-    /// <paramref name="firstWait"/> for the first; returns how many.</summary>
-    private int OnSubscriberReady(PeerLink link, TimeSpan firstWait = default)
+    /// <summary>Reads up to <see cref="MaxFramesPerWakeup"/> frames from the peer's publisher; returns how many.</summary>
+    private int OnSubscriberReady(PeerLink link)
     {
         var msg = new Msg();
         var i = 0;
         for (; i < MaxFramesPerWakeup && link.Subscriber is { } subscriber; i++)
         {
             msg.InitEmpty();
-            if (!subscriber.TryReceive(ref msg, i == 0 ? firstWait : TimeSpan.Zero))
+            if (!subscriber.TryReceive(ref msg, TimeSpan.Zero))
             {
                 msg.Close();
                 return i;

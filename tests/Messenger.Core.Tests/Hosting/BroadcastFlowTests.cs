@@ -249,8 +249,8 @@ public sealed class BroadcastFlowTests
         await b.StopAsync().WaitAsync(TestCluster.Timeout);
         await stopped.WaitAsync(TestCluster.Timeout);
         Assert.Equal(0, a.Statistics.MessagesDropped);
-        // c's LEAVE does not wait for the last frames, which c does not acknowledge: it waits for them a moment,
-        // and counts missed what a loaded machine has not brought by then.
+        // c's LEAVE does not wait for the last frames, which c does not acknowledge: what has not reached c's
+        // subscriber when the LEAVE is read counts as missed.
         await cEvents.WaitAsync("left", "a");
         var delivered = 0;
         while (c.TryRead(out _)) delivered++;
