@@ -467,6 +467,9 @@ internal sealed partial class NodeRuntime : IDisposable
         // A publisher made anew just before the stop holds what was queued until its peers hear it (see
         // WaitingForSubscribers), and probes them at each tick.
         ProbeForPublisher();
+        // A data connection's RESET (the peer's data receiver restarted) is read here alone: what the peer lost with
+        // it goes again on the link, and the LEAVE waits for its acknowledgement.
+        CheckDataConnections(Environment.TickCount64);
         // Nothing else publishes what is held once the peer that held it is gone (it left too, say).
         if (_broadcastHeld) Guard("broadcast", FlushBroadcast, RestartPublisher);
         PublishBroadcastTailWhileLeaving(Environment.TickCount64);

@@ -80,6 +80,30 @@ public sealed class AcknowledgedDeliveryTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task A_stop_right_after_the_peers_data_receiver_restarted_sends_what_it_lost_again(bool insecure)
+    {
+        // b's data receiver fails at a's first frame and tells a's data connection RESET; a stops at once. The leave
+        // must read that RESET and send again on the link what b lost, as the tick would: else it waits for b's
+        // acknowledgement to its deadline, and counts everything dropped.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var (a, b) = await cluster.StartPairAsync(o => o with { LeaveTimeout = TestCluster.Timeout * 2 });
+        while (await a.Runtime.DataConnectionAsync("b") != DataConnectionState.Ready)
+        {
+            await a.SendAsync("b", "warm-up", topic: null, requireAck: true);
+            await TestCluster.ReadAsync(b, 1);
+        }
+        const int Count = 300;
+        b.Faults.Throw("data");
+        for (var i = 0; i < Count; i++) await a.SendAsync("b", $"m{i}");
+
+        await a.StopAsync().WaitAsync(TestCluster.Timeout);
+        Assert.Equal(0, a.Statistics.MessagesDropped);
+        Assert.Equal(Enumerable.Range(0, Count).Select(i => $"m{i}"), (await TestCluster.ReadAsync(b, Count)).Select(m => m.GetText()));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task An_unacknowledged_send_to_a_vanished_peer_is_reported(bool insecure)
     {
         await using var cluster = new TestCluster { Insecure = insecure };
