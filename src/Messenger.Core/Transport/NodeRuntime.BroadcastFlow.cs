@@ -102,13 +102,14 @@ internal sealed partial class NodeRuntime
         || (_broadcastHeld && (link.TheyHearOurBroadcast || link.ProbingForPublisher))
         || (link.TheyHearOurBroadcast && !CountsInBroadcastWindow(link) && floor < _broadcastWindow.LastPublished);
 
-    /// <summary>Poller: the highest broadcast every peer in the window has acknowledged (the last published when none
-    /// owes any). A LEAVE claims no further: a leave out of time counts what lies beyond it dropped, once for all
-    /// peers, and a peer's LEAVE must not have it counted missed as well.</summary>
+    /// <summary>Poller, while leaving: the highest broadcast every peer in the window that the leave still waits for
+    /// has acknowledged (the last published when none owes any; one told LEAVE already had everything). A LEAVE
+    /// claims no further: a leave out of time counts what lies beyond it dropped, once for all peers, and a peer's
+    /// LEAVE must not have it counted missed as well.</summary>
     private long BroadcastFloor()
     {
         var floor = _broadcastWindow.LastPublished;
-        foreach (var link in _peers.Values)
+        foreach (var link in _leavesWaiting)
         {
             if (CountsInBroadcastWindow(link)) floor = Math.Min(floor, link.BroadcastAcked);
         }
