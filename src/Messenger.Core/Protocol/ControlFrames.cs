@@ -27,7 +27,9 @@ internal sealed record RefuseFrame(RefuseCode Code, string Reason);
 internal sealed record PeerRecord(NodeId Id, string Name, string Host, int Port, int PublishPort);
 
 /// <summary>PUB_PROBE: published to prove a subscriber's connection is up.</summary>
-internal sealed record PubProbeFrame(NodeId Sender, NodeId Target, ulong Token);
+/// <summary>PUB_PROBE. <see cref="LastPublished"/>: the sequence of the last broadcast its sender had published
+/// (null from a peer of the first revision, which did not say).</summary>
+internal sealed record PubProbeFrame(NodeId Sender, NodeId Target, ulong Token, long? LastPublished = null);
 
 internal sealed record BroadcastTailFrame(NodeId Sender, long Last);
 
@@ -365,11 +367,13 @@ internal static class ControlFrames
 
     public static byte[] PubProbe(PubProbeFrame f)
     {
-        var frame = new byte[Wire.HeaderSize + 2 * Wire.NodeIdSize + 8];
+        var size = Wire.HeaderSize + 2 * Wire.NodeIdSize + 8;
+        var frame = new byte[f.LastPublished is null ? size : size + 8];
         Wire.WriteHeader(frame, FrameType.PubProbe);
         f.Sender.WriteTo(frame.AsSpan(Wire.HeaderSize));
         f.Target.WriteTo(frame.AsSpan(Wire.HeaderSize + Wire.NodeIdSize));
         BinaryPrimitives.WriteUInt64LittleEndian(frame.AsSpan(Wire.HeaderSize + 2 * Wire.NodeIdSize), f.Token);
+        if (f.LastPublished is { } last) BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(size), last);
         return frame;
     }
 
@@ -379,8 +383,9 @@ internal static class ControlFrames
         var sender = r.ReadNodeId("sender");
         var target = r.ReadNodeId("target");
         var token = r.ReadU64("token");
+        long? last = r.Remaining > 0 ? r.ReadI64("last published") : null;
         r.ExpectEnd("PUB_PROBE");
-        return new PubProbeFrame(sender, target, token);
+        return last < 0 ? throw new ProtocolException("PUB_PROBE of a broadcast sequence below 0") : new PubProbeFrame(sender, target, token, last);
     }
 
     public static byte[] Peers(IReadOnlyList<PeerRecord> peers)

@@ -247,8 +247,8 @@ internal sealed partial class NodeRuntime
     /// too: the loop does not wait for them, else a member could hold it with a trickle of frames behind a LEAVE.</summary>
     private void OnLeaveClaim(PeerLink link, long lastBroadcast)
     {
-        // Before the first broadcast heard from the peer, nothing is counted missed: no drain.
-        if (lastBroadcast == 0 || !link.HearsTheirBroadcast || Volatile.Read(ref link.SequenceState[1]) == 0) return;
+        // Before the count of the peer's broadcasts starts, nothing is counted missed: no drain.
+        if (lastBroadcast == 0 || !link.HearsTheirBroadcast || (!link.CountsTheirBroadcasts && link.SequenceState[1] == 0)) return;
         Guard(LinkActor(link), () =>
         {
             for (var i = 0; i < MaxLeaveDrainWakeups && OnSubscriberReady(link) == MaxFramesPerWakeup; i++)
@@ -261,6 +261,20 @@ internal sealed partial class NodeRuntime
     // What our subscriber holds, and what the peer's publisher still held for us when it left.
     private const int MaxLeaveDrainWakeups = (SubscriberHighWatermarkFrames + PublisherHighWatermarkFrames) / MaxFramesPerWakeup + 1;
 
+    /// <summary>Poller, at the peer's PUB_PROBE: its broadcasts are counted from where it says its stream stood, if
+    /// they were not counted yet. From then on, what never arrives is a gap, even before the first broadcast heard:
+    /// a link made anew (its subscriber with it) after that probe loses what was published meanwhile, and the count
+    /// shows it. A probe again (a restarted link, a publisher made anew) leaves a started count as it is.</summary>
+    private static void StartCountingTheirBroadcasts(PeerLink link, long lastPublished)
+    {
+        lock (link.DeliveryGate)
+        {
+            if (link.CountsTheirBroadcasts || link.SequenceState[1] > 0) return;
+            link.SequenceState[1] = lastPublished;
+            link.CountsTheirBroadcasts = true;
+        }
+    }
+
     /// <summary>The peer's broadcast stream stands at <paramref name="last"/>: what has not been delivered from it up
     /// to there is counted missed. False when nothing was new.</summary>
     private bool CountBroadcastsMissedUpTo(PeerLink link, long last)
@@ -270,8 +284,8 @@ internal sealed partial class NodeRuntime
         {
             ref var highest = ref link.SequenceState[1];
             if (last <= highest) return false;
-            // As with a frame: the first broadcast heard from a peer starts the count wherever it stands.
-            missed = highest > 0 ? last - highest : 0;
+            // As with a frame: without the peer's PUB_PROBE to start it, the first broadcast heard starts the count.
+            missed = highest > 0 || link.CountsTheirBroadcasts ? last - highest : 0;
             highest = last;
         }
         if (missed > 0) OnBroadcastsMissed(link, missed);

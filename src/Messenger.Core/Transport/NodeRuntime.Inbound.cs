@@ -269,7 +269,7 @@ internal sealed partial class NodeRuntime
                     // Publishing may have waited for it alone.
                     if (_broadcastHeld) Guard("broadcast", FlushBroadcast, RestartPublisher);
                 }
-                var probe = ControlFrames.PubProbe(new PubProbeFrame(Id, link.Id, token));
+                var probe = ControlFrames.PubProbe(new PubProbeFrame(Id, link.Id, token, _broadcastWindow.LastPublished));
                 Publish(probe, probe.Length);
                 break;
             case FrameType.SubReady:
@@ -485,6 +485,7 @@ internal sealed partial class NodeRuntime
                 if (probe.Sender != link.Id || probe.Token != link.ProbeToken) throw new ProtocolException("PUB_PROBE with an unknown sender or token");
                 Touch(link);
                 link.ProbeAgain = false;
+                if (probe.LastPublished is { } lastPublished) StartCountingTheirBroadcasts(link, lastPublished);
                 if (!link.HearsTheirBroadcast)
                 {
                     link.HearsTheirBroadcast = true;
@@ -568,8 +569,9 @@ internal sealed partial class NodeRuntime
                     continue;
                 }
                 // Unicast has no gaps (what is not acknowledged is sent again); a broadcast stream does where frames
-                // never reached us. The first broadcast heard from a peer starts its count wherever it stands.
-                if (kind == MessageKind.Broadcast && highest > 0) missed += r.Sequence - highest - 1;
+                // never reached us. Its count starts where the peer's PUB_PROBE said the stream stood, or else at
+                // the first broadcast heard from it.
+                if (kind == MessageKind.Broadcast && (highest > 0 || link.CountsTheirBroadcasts)) missed += r.Sequence - highest - 1;
                 highest = r.Sequence;
                 // Its sender reported it: nothing was lost here.
                 if (r.Withdrawn) continue;

@@ -758,6 +758,7 @@ internal sealed partial class NodeRuntime
         {
             link.SequenceState[0] = 0;
             link.SequenceState[1] = 0;
+            link.CountsTheirBroadcasts = false;
             // An ACK owed to the old process counts in its numbering: sent to the new one, it would acknowledge
             // messages it has not had.
             link.TakeOwedAck();

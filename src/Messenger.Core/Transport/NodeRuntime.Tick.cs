@@ -109,7 +109,7 @@ internal sealed partial class NodeRuntime
         foreach (var link in _peers.Values)
         {
             if (!link.ProbingForPublisher) continue;
-            var probe = ControlFrames.PubProbe(new PubProbeFrame(Id, link.Id, link.PeerProbeToken));
+            var probe = ControlFrames.PubProbe(new PubProbeFrame(Id, link.Id, link.PeerProbeToken, _broadcastWindow.LastPublished));
             Guard("broadcast", () => Publish(probe, probe.Length), RestartPublisher);
         }
     }

@@ -159,6 +159,10 @@ internal sealed class PeerLink
     /// leave began.</summary>
     public bool LeaveUnanswered { get; set; }
 
+    /// <summary>The count of the peer's broadcasts started at its PUB_PROBE (poller thread; see
+    /// <c>StartCountingTheirBroadcasts</c>); a new incarnation of the peer starts it again.</summary>
+    public bool CountsTheirBroadcasts { get; set; }
+
     /// <summary>Our SUB received its PUB_PROBE: its broadcasts reach us.</summary>
     public bool HearsTheirBroadcast { get; set; }
 

@@ -309,6 +309,39 @@ public sealed class BroadcastFlowTests
         Assert.Equal(0, c.Statistics.BroadcastsMissed);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Broadcasts_lost_with_a_restarted_links_subscriber_are_counted_missed_though_none_was_heard_before(bool insecure)
+    {
+        // a's link to b fails at its first broadcast frame and is made anew, its subscriber with it: what that
+        // subscriber held, and what b published until a's new one was proven, never arrives. a had heard nothing
+        // from b, but b's PUB_PROBE told a where b's stream stood when a first subscribed: the loss shows as a gap.
+        await using var cluster = new TestCluster { Insecure = insecure };
+        var (a, b) = await cluster.StartPairAsync();
+        var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.ActorRestarted += (_, e) => { if (e.Actor == "link:b") restarted.TrySetResult(); };
+        a.Faults.Throw("link:b");
+        const int Count = 100;
+        for (var i = 1; i <= Count; i++) await b.BroadcastAsync($"{i}");
+        await restarted.Task.WaitAsync(TestCluster.Timeout);
+        await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
+        await b.BroadcastAsync("after");
+
+        var got = await ReadUntilAsync(a, Count + 1);
+        Assert.Equal(Count + 1, got.Count + a.Statistics.BroadcastsMissed + b.Statistics.MessagesDropped);
+    }
+
+    [Fact]
+    public void PUB_PROBE_says_where_the_stream_stands_or_nothing_as_the_first_revision_did()
+    {
+        var (x, y) = (NodeId.NewRandom(), NodeId.NewRandom());
+        Assert.Equal(new PubProbeFrame(x, y, 7, 42), ControlFrames.ReadPubProbe(ControlFrames.PubProbe(new PubProbeFrame(x, y, 7, 42))));
+        Assert.Equal(new PubProbeFrame(x, y, 7), ControlFrames.ReadPubProbe(ControlFrames.PubProbe(new PubProbeFrame(x, y, 7))));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadPubProbe(ControlFrames.PubProbe(new PubProbeFrame(x, y, 7, -1))));
+        Assert.Throws<ProtocolException>(() => ControlFrames.ReadPubProbe([.. ControlFrames.PubProbe(new PubProbeFrame(x, y, 7, 42)), 0]));
+    }
+
     /// <summary>Runs <paramref name="whileHeld"/> while <paramref name="node"/>'s loop is held, as a frozen process's
     /// would be (its I/O threads go on reading into its sockets), and lets it go on after.</summary>
     private static async Task WhileLoopHeldAsync(MessengerNode node, Func<Task> whileHeld)

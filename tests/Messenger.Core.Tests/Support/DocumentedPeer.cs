@@ -44,6 +44,7 @@ public sealed class DocumentedPeer : IDisposable
     private int _probeDelayMs = 4;
     // Streams.
     private long _sent, _bcastSent, _lastDelivered, _lastBcastDelivered;
+    private bool _bcastCounting; // the node's PUB_PROBE said where its stream stood
 
     public ConcurrentQueue<string> Log { get; } = new();
     public ConcurrentQueue<DocumentedRecord> Received { get; } = new();
@@ -315,7 +316,7 @@ public sealed class DocumentedPeer : IDisposable
                 End(r, "LEAVE"); Note($"<- ROUTER LEAVE {lastBroadcast}"); LeaveFromNode = true;
                 lock (_gate)
                 {
-                    if (_gotPubProbe && _lastBcastDelivered > 0 && lastBroadcast > _lastBcastDelivered) BroadcastsMissed += lastBroadcast - _lastBcastDelivered;
+                    if (_gotPubProbe && (_lastBcastDelivered > 0 || _bcastCounting) && lastBroadcast > _lastBcastDelivered) BroadcastsMissed += lastBroadcast - _lastBcastDelivered;
                 }
                 if (DataBeforeLeaveAck is null)
                 {
@@ -413,11 +414,15 @@ public sealed class DocumentedPeer : IDisposable
         {
             case PUB_PROBE:
             {
-                var sender = r.ReadBytes(16); var target = r.ReadBytes(16); var token = r.ReadUInt64(); End(r, "PUB_PROBE");
+                var sender = r.ReadBytes(16); var target = r.ReadBytes(16); var token = r.ReadUInt64();
+                // last_published came in a later revision: the count of the node's broadcasts starts there.
+                long? lastPublished = r.BaseStream.Length - r.BaseStream.Position >= 8 ? r.ReadInt64() : null;
+                End(r, "PUB_PROBE");
                 var mine = target.AsSpan().SequenceEqual(_id) && token == _token;
-                Note($"<- SUB PUB_PROBE {token:x} mine={mine}");
+                Note($"<- SUB PUB_PROBE {token:x} last={lastPublished} mine={mine}");
                 if (mine)
                 {
+                    if (lastPublished is { } start && !_bcastCounting && _lastBcastDelivered == 0) (_lastBcastDelivered, _bcastCounting) = (start, true);
                     // Every PUB_PROBE for us is answered: the node probes again after its publisher was made anew.
                     lock (_gate) _gotPubProbe = true;
                     SendDealer(Frame(SUB_READY), "SUB_READY");
@@ -446,7 +451,7 @@ public sealed class DocumentedPeer : IDisposable
                 bool proven;
                 lock (_gate) proven = _gotPubProbe;
                 if (!proven || last <= _lastBcastDelivered) break;
-                if (_lastBcastDelivered > 0) BroadcastsMissed += last - _lastBcastDelivered;
+                if (_lastBcastDelivered > 0 || _bcastCounting) BroadcastsMissed += last - _lastBcastDelivered;
                 _lastBcastDelivered = last;
                 var w = Frame(BROADCAST_ACK); w.Write(_lastBcastDelivered);
                 SendDealer(w, $"BROADCAST_ACK {_lastBcastDelivered}");
