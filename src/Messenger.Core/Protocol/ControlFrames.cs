@@ -26,9 +26,8 @@ internal sealed record RefuseFrame(RefuseCode Code, string Reason);
 /// <summary>One row of a PEERS frame.</summary>
 internal sealed record PeerRecord(NodeId Id, string Name, string Host, int Port, int PublishPort);
 
-/// <summary>PUB_PROBE: published to prove a subscriber's connection is up.</summary>
-/// <summary>PUB_PROBE. <see cref="LastPublished"/>: the sequence of the last broadcast its sender had published
-/// (null from a peer of the first revision, which did not say).</summary>
+/// <summary>PUB_PROBE: published to prove a subscriber's connection is up. <see cref="LastPublished"/>: the sequence
+/// of the last broadcast its sender had published (null from a peer of the first revision, which did not say).</summary>
 internal sealed record PubProbeFrame(NodeId Sender, NodeId Target, ulong Token, long? LastPublished = null);
 
 internal sealed record BroadcastTailFrame(NodeId Sender, long Last);
