@@ -600,7 +600,7 @@ internal sealed partial class NodeRuntime
         link.BroadcastOpener?.Dispose();
         link.BroadcastKey = key;
         link.BroadcastOpener = opener;
-        if (!remembered) StartNewIncarnation(link, keep);
+        if (!remembered) StartNewIncarnation(link, keep, firstKnown: !restarted);
         if (restarted) OnPeerRestarted(link);
     }
 
@@ -621,7 +621,7 @@ internal sealed partial class NodeRuntime
         if (link.PlainIncarnation == incarnation) return;
         var restarted = link.PlainIncarnation != Guid.Empty;
         link.PlainIncarnation = incarnation;
-        StartNewIncarnation(link, keep);
+        StartNewIncarnation(link, keep, firstKnown: !restarted);
         if (restarted) OnPeerRestarted(link);
     }
 
@@ -749,16 +749,21 @@ internal sealed partial class NodeRuntime
     /// all but <paramref name="keep"/>, so that a frame of theirs read late cannot count against the new one; then
     /// both of the peer's streams count afresh. A frame the data receiver opened before its session ended is
     /// delivered before the counts start again, or not at all (<see cref="QueueNewRecords"/> looks under the same
-    /// gate).</summary>
-    private void StartNewIncarnation(PeerLink link, RouterSession? keep)
+    /// gate). <paramref name="firstKnown"/>: the link had known no incarnation of the peer.</summary>
+    private void StartNewIncarnation(PeerLink link, RouterSession? keep, bool firstKnown)
     {
         var ending = link.Routes.Where(r => keep is null || (r != keep && r.AcknowledgedOn != keep)).ToList();
         foreach (var route in ending) DropRoute(route);
         lock (link.DeliveryGate)
         {
             link.SequenceState[0] = 0;
-            link.SequenceState[1] = 0;
-            link.CountsTheirBroadcasts = false;
+            // The first incarnation a link learns of (protocol 1 tells it in the peer's HELLO, which may come after
+            // the peer's PUB_PROBE) is the one whose broadcasts it began to count at that probe.
+            if (!(firstKnown && link.CountsTheirBroadcasts))
+            {
+                link.SequenceState[1] = 0;
+                link.CountsTheirBroadcasts = false;
+            }
             // An ACK owed to the old process counts in its numbering: sent to the new one, it would acknowledge
             // messages it has not had.
             link.TakeOwedAck();
