@@ -53,11 +53,7 @@ public sealed class AcknowledgedDeliveryTests
         var a = await cluster.StartAsync("a");
         var b = await cluster.StartAsync("b", o => o with { KeyPair = key });
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
-        while (await b.Runtime.DataConnectionAsync("a") != DataConnectionState.Ready)
-        {
-            await b.SendAsync("a", "warm-up", topic: null, requireAck: true);
-            await TestCluster.ReadAsync(a, 1);
-        }
+        await TestCluster.OpenDataConnectionAsync(b, a);
 
         var release = a.Faults.HoldBeforeDataAck();
         try
@@ -87,11 +83,7 @@ public sealed class AcknowledgedDeliveryTests
         // acknowledgement to its deadline, and counts everything dropped.
         await using var cluster = new TestCluster { Insecure = insecure };
         var (a, b) = await cluster.StartPairAsync(o => o with { LeaveTimeout = TestCluster.Timeout * 2 });
-        while (await a.Runtime.DataConnectionAsync("b") != DataConnectionState.Ready)
-        {
-            await a.SendAsync("b", "warm-up", topic: null, requireAck: true);
-            await TestCluster.ReadAsync(b, 1);
-        }
+        await TestCluster.OpenDataConnectionAsync(a, b);
         const int Count = 300;
         b.Faults.Throw("data");
         for (var i = 0; i < Count; i++) await a.SendAsync("b", $"m{i}");
@@ -169,11 +161,7 @@ public sealed class AcknowledgedDeliveryTests
         var b = await cluster.StartAsync("b", o => o with { LeaveTimeout = TestCluster.Timeout });
         var c = await cluster.StartAsync("c", TestCluster.Patient);
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a", "c"], TestCluster.Timeout), c.WaitForPeersAsync(["b"], TestCluster.Timeout));
-        while (await a.Runtime.DataConnectionAsync("b") != DataConnectionState.Ready)
-        {
-            await a.SendAsync("b", "ready?");
-            await TestCluster.ReadAsync(b, 1);
-        }
+        await TestCluster.OpenDataConnectionAsync(a, b);
         using var probe = new EventProbe(a);
 
         // c answers no LEAVE while its loop is held: b's stop waits for it, its links to a still up.
@@ -212,11 +200,7 @@ public sealed class AcknowledgedDeliveryTests
         var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TestCluster.Timeout });
         var b = await cluster.StartAsync("b");
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
-        while (await a.Runtime.DataConnectionAsync("b") != DataConnectionState.Ready)
-        {
-            await a.SendAsync("b", "ready?");
-            await TestCluster.ReadAsync(b, 1);
-        }
+        await TestCluster.OpenDataConnectionAsync(a, b);
         var left = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         b.PeerLeft += (_, _) => left.TrySetResult();
 
@@ -249,11 +233,7 @@ public sealed class AcknowledgedDeliveryTests
         var a = await cluster.StartAsync("a", o => o with { LeaveTimeout = TimeSpan.FromMilliseconds(300) });
         var b = await cluster.StartAsync("b", TestCluster.Patient);
         await Task.WhenAll(a.WaitForPeersAsync(["b"], TestCluster.Timeout), b.WaitForPeersAsync(["a"], TestCluster.Timeout));
-        while (await a.Runtime.DataConnectionAsync("b") != DataConnectionState.Ready)
-        {
-            await a.SendAsync("b", "ready?");
-            await TestCluster.ReadAsync(b, 1);
-        }
+        await TestCluster.OpenDataConnectionAsync(a, b);
         // An acknowledged send returns once b has everything up to it: only the message below is left unacknowledged.
         await a.SendAsync("b", "settled", topic: null, requireAck: true);
         await TestCluster.ReadAsync(b, 1);

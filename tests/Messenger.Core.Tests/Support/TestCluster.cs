@@ -94,4 +94,15 @@ public sealed class TestCluster : IAsyncDisposable
         }
         return list;
     }
+
+    /// <summary>Sends acknowledged messages from <paramref name="from"/> to <paramref name="to"/>, and reads them there,
+    /// until the link's data connection is ready: later DATA goes on it, to the data receiver.</summary>
+    public static async Task OpenDataConnectionAsync(MessengerNode from, MessengerNode to)
+    {
+        while (await from.Runtime.DataConnectionAsync(to.Name) != Messenger.Transport.DataConnectionState.Ready)
+        {
+            await from.SendAsync(to.Name, "warm-up", topic: null, requireAck: true);
+            await ReadAsync(to, 1);
+        }
+    }
 }
